@@ -1,0 +1,49 @@
+use std::time::Duration;
+
+/// Why a retryable error may succeed on a later attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryReason {
+    /// The cloud asked us to slow down (HTTP 429, `ThrottlingException`, ...).
+    Throttled,
+    /// A transient server-side failure (HTTP 5xx, timeouts).
+    Unavailable,
+}
+
+/// A failed provider call, classified so that the executor knows what to do next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// Worth retrying with backoff.
+    #[error("{reason:?}: {message}")]
+    Retryable { reason: RetryReason, message: String, retry_after: Option<Duration> },
+    /// The resource is busy or in a conflicting state (e.g. an update is already in progress).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The resource does not exist (any more).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The call cannot succeed as made; the cloud's own message is kept verbatim.
+    #[error("{0}")]
+    Fatal(String),
+    /// This provider was built read-only and refused a mutating call before sending anything.
+    #[error("refused: {0} is read-only here")]
+    ReadOnly(String),
+}
+
+impl ProviderError {
+    pub fn throttled(message: impl Into<String>) -> Self {
+        Self::Retryable { reason: RetryReason::Throttled, message: message.into(), retry_after: None }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::Retryable { reason: RetryReason::Unavailable, message: message.into(), retry_after: None }
+    }
+
+    /// Retryable errors and conflicts (which clear once the competing operation ends) are retried.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Retryable { .. } | Self::Conflict(_))
+    }
+
+    pub fn is_throttle(&self) -> bool {
+        matches!(self, Self::Retryable { reason: RetryReason::Throttled, .. })
+    }
+}

@@ -1,0 +1,28 @@
+//! The contract between the Tessera engine and its cloud backends.
+//!
+//! A backend ([`Provider`]) does two jobs:
+//! - it *lowers* a provider-neutral [`ClusterTemplate`] into concrete [`ResourceSpec`]s, choosing
+//!   instance types from its [`Catalog`] and deciding, per field, whether a change can be applied
+//!   in place or needs a replacement;
+//! - it *executes* reads and mutations against its cloud, reporting failures as a typed
+//!   [`ProviderError`] so that the engine knows what may be retried.
+//!
+//! Everything here is plain data plus one small trait, so that the engine, the plan file and every
+//! backend agree on a single resource model.
+
+mod address;
+mod catalog;
+mod error;
+mod provider;
+mod resource;
+mod template;
+
+pub use address::{Address, AddressError};
+pub use catalog::{Catalog, MachineCatalog, MachineType, Region, nearest_names};
+pub use error::{ProviderError, RetryReason};
+pub use provider::{Operation, Provider, ProviderRef};
+pub use resource::{Attrs, CloudId, FieldPolicy, Observed, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
+pub use template::{
+    Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring,
+    PoolTemplate, Taint, TaintEffect, Toleration, TolerationOperator,
+};

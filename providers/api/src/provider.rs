@@ -1,0 +1,74 @@
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::{Catalog, ClusterTemplate, CloudId, Observed, ProviderError, ResourceSpec};
+
+/// Enough to rebuild a provider client for a resource, even after its placement has left the
+/// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each
+/// distinct `ProviderRef` gets its own in-flight budget.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ProviderRef {
+    /// `sim`, `eks`, `aks`, `gke`, `kind`.
+    pub kind: String,
+    pub region: String,
+    /// Backend-specific flavour; for `sim`, the cloud profile it imitates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+impl fmt::Display for ProviderRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.kind)?;
+        if let Some(p) = &self.profile {
+            write!(f, "[{p}]")?;
+        }
+        if !self.region.is_empty() {
+            write!(f, "/{}", self.region)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A cloud backend. Lowering is pure; the async calls talk to the cloud.
+///
+/// Every mutating call must be safe to repeat after a crash: `create` tags what it makes with
+/// [`crate::TAG_FLEET`] and [`crate::TAG_ADDRESS`], `update` converges to the given spec, and
+/// `delete` of a missing resource returns [`ProviderError::NotFound`].
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn catalog(&self) -> &Catalog;
+
+    /// Turns one placement's cluster into resources. Pure: no cloud calls.
+    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec>;
+
+    /// How long `op` usually takes on `rtype`; drives longest-path-first scheduling.
+    fn estimate(&self, rtype: &str, op: Operation) -> Duration;
+
+    /// How many calls may be in flight at once against this provider and region.
+    fn max_in_flight(&self) -> usize {
+        8
+    }
+
+    /// The live resource, or `None` if it no longer exists.
+    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError>;
+
+    /// Creates the resource and waits until it is usable.
+    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError>;
+
+    /// Changes `changed` fields in place and waits until the change has settled.
+    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError>;
+
+    /// Deletes the resource and waits until it is gone.
+    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError>;
+}

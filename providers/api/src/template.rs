@@ -1,0 +1,189 @@
+//! The provider-neutral description of one cluster: the fleet's template with a placement's
+//! overrides already applied. This is the only input a provider's `lower` sees.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [&'static str; 2] = ["amd64", "arm64"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "amd64" => Some(Self::Amd64),
+            "arm64" => Some(Self::Arm64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Amd64 => "amd64",
+            Self::Arm64 => "arm64",
+        })
+    }
+}
+
+/// A machine described by what it offers, never by a cloud's instance-type name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Machine {
+    pub vcpu: u32,
+    pub memory_gib: u32,
+    pub arch: Arch,
+    pub spot: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaintEffect {
+    NoSchedule,
+    PreferNoSchedule,
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub const ALL: [&'static str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "NoSchedule" => Some(Self::NoSchedule),
+            "PreferNoSchedule" => Some(Self::PreferNoSchedule),
+            "NoExecute" => Some(Self::NoExecute),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Taint {
+    pub key: String,
+    pub value: Option<String>,
+    pub effect: TaintEffect,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolTemplate {
+    pub name: String,
+    pub machine: Machine,
+    pub min: u32,
+    pub max: u32,
+    pub labels: BTreeMap<String, String>,
+    pub taints: Vec<Taint>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TolerationOperator {
+    Exists,
+    Equal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Toleration {
+    pub key: Option<String>,
+    pub operator: TolerationOperator,
+    pub value: Option<String>,
+    pub effect: Option<TaintEffect>,
+}
+
+impl Toleration {
+    /// The toleration Kubernetes uses for "run everywhere": `operator: Exists` with no key.
+    pub fn everything() -> Self {
+        Self { key: None, operator: TolerationOperator::Exists, value: None, effect: None }
+    }
+
+    /// Kubernetes' matching rule (`v1.Toleration.ToleratesTaint`).
+    pub fn tolerates(&self, taint: &Taint) -> bool {
+        if self.effect.is_some_and(|e| e != taint.effect) {
+            return false;
+        }
+        match (&self.key, self.operator) {
+            (None, TolerationOperator::Exists) => true,
+            (None, TolerationOperator::Equal) => false,
+            (Some(k), _) if *k != taint.key => false,
+            (Some(_), TolerationOperator::Exists) => true,
+            (Some(_), TolerationOperator::Equal) => self.value == taint.value,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exporter {
+    pub name: String,
+    pub image: String,
+    pub privileged: bool,
+    pub host_mounts: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitoring {
+    pub node_exporter: bool,
+    pub exporters: Vec<Exporter>,
+    pub tolerations: Vec<Toleration>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JournalPath {
+    /// Chosen per node OS image: persistent `/var/log/journal` or volatile `/run/log/journal`.
+    Auto,
+    Persistent,
+    Volatile,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Logging {
+    pub journald_units: Vec<String>,
+    pub journal_path: JournalPath,
+    pub kubelet_logs: bool,
+    pub audit_logs: bool,
+    pub tolerations: Vec<Toleration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreServices {
+    pub monitoring: Option<Monitoring>,
+    pub logging: Option<Logging>,
+}
+
+/// One placement's cluster, ready to lower.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterTemplate {
+    pub fleet: String,
+    pub placement: String,
+    pub region: String,
+    pub zones: Vec<String>,
+    pub kubernetes_version: String,
+    pub network_cidr: String,
+    pub pools: Vec<PoolTemplate>,
+    pub core_services: CoreServices,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn taint(key: &str, value: Option<&str>, effect: TaintEffect) -> Taint {
+        Taint { key: key.into(), value: value.map(Into::into), effect }
+    }
+
+    #[test]
+    fn toleration_matching_follows_kubernetes() {
+        let t = taint("dedicated", Some("system"), TaintEffect::NoSchedule);
+        assert!(Toleration::everything().tolerates(&t));
+        let exists = Toleration { key: Some("dedicated".into()), operator: TolerationOperator::Exists, value: None, effect: None };
+        assert!(exists.tolerates(&t));
+        let equal_wrong = Toleration { key: Some("dedicated".into()), operator: TolerationOperator::Equal, value: Some("gpu".into()), effect: None };
+        assert!(!equal_wrong.tolerates(&t));
+        let wrong_effect = Toleration { key: Some("dedicated".into()), operator: TolerationOperator::Exists, value: None, effect: Some(TaintEffect::NoExecute) };
+        assert!(!wrong_effect.tolerates(&t));
+    }
+}

@@ -1,0 +1,240 @@
+//! The simulated cloud itself: resources with lifecycle statuses, latency on tokio's clock,
+//! throttling and fault injection, and a "console" for out-of-band edits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError};
+use tokio::time::Instant;
+
+use crate::store::{SimResource, Store, StoreError};
+
+/// How the cloud misbehaves. All randomness is seeded, so a failing test replays exactly.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Probability that any call is answered with a throttling error before it does anything.
+    pub throttle_rate: f64,
+    /// Probability that a mutating call fails fatally before it does anything.
+    pub failure_rate: f64,
+    /// Addresses whose create or update always fails fatally, as a cloud's validation would.
+    pub fail_addresses: BTreeSet<String>,
+    pub seed: u64,
+}
+
+/// One call the cloud served, for tests that check ordering and concurrency.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub op: &'static str,
+    pub id: CloudId,
+    pub address: String,
+    pub started: Duration,
+    pub finished: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallStats {
+    pub reads: u64,
+    pub creates: u64,
+    pub updates: u64,
+    pub deletes: u64,
+    pub throttled: u64,
+    pub failed: u64,
+}
+
+struct Inner {
+    store: Store,
+    rng: SmallRng,
+    log: Vec<CallRecord>,
+    stats: CallStats,
+}
+
+pub struct SimCloud {
+    inner: Mutex<Inner>,
+    faults: Faults,
+    epoch: Instant,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no resource tagged with address `{0}` in the sim cloud")]
+    NoSuchAddress(String),
+}
+
+impl SimCloud {
+    pub fn in_memory(faults: Faults) -> Self {
+        Self::with_store(Store::memory(), faults)
+    }
+
+    /// A cloud kept in a SQLite file, shared by every process that opens the same path.
+    pub fn durable(path: &Path, faults: Faults) -> Result<Self, SimError> {
+        Ok(Self::with_store(Store::open(path)?, faults))
+    }
+
+    fn with_store(store: Store, faults: Faults) -> Self {
+        let rng = SmallRng::seed_from_u64(faults.seed);
+        Self {
+            inner: Mutex::new(Inner { store, rng, log: Vec::new(), stats: CallStats::default() }),
+            faults,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the store half-written (each store call is
+        // one statement), so a poisoned lock is safe to keep using.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn stats(&self) -> CallStats {
+        self.lock().stats.clone()
+    }
+
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.lock().log.clone()
+    }
+
+    pub fn resources(&self) -> Result<Vec<SimResource>, SimError> {
+        Ok(self.lock().store.all()?)
+    }
+
+    pub fn find_by_address(&self, address: &str) -> Result<SimResource, SimError> {
+        self.resources()?
+            .into_iter()
+            .find(|r| r.address_tag() == Some(address))
+            .ok_or_else(|| SimError::NoSuchAddress(address.to_string()))
+    }
+
+    /// A change made in the cloud's console, outside Tessera: sets `field` on the resource
+    /// tagged with `address`. Passing `Value::Null` removes the field.
+    pub fn console_edit(&self, address: &str, field: &str, value: Value) -> Result<(), SimError> {
+        let mut r = self.find_by_address(address)?;
+        if value.is_null() {
+            r.attrs.remove(field);
+        } else {
+            r.attrs.insert(field.to_string(), value);
+        }
+        self.lock().store.put(&r)?;
+        Ok(())
+    }
+
+    /// A resource deleted in the console.
+    pub fn console_delete(&self, address: &str) -> Result<(), SimError> {
+        let r = self.find_by_address(address)?;
+        self.lock().store.remove(&r.id)?;
+        Ok(())
+    }
+
+    fn now(&self) -> Duration {
+        Instant::now().duration_since(self.epoch)
+    }
+
+    /// Rolls the dice for throttling and random failures before a call has any effect.
+    fn admit(&self, op: &'static str, address: &str, mutating: bool) -> Result<(), ProviderError> {
+        let mut inner = self.lock();
+        if self.faults.throttle_rate > 0.0 && inner.rng.random_bool(self.faults.throttle_rate.min(1.0)) {
+            inner.stats.throttled += 1;
+            return Err(ProviderError::throttled(format!("Rate exceeded ({op} {address})")));
+        }
+        if mutating {
+            let injected = self.faults.fail_addresses.contains(address);
+            if injected
+                || (self.faults.failure_rate > 0.0 && inner.rng.random_bool(self.faults.failure_rate.min(1.0)))
+            {
+                inner.stats.failed += 1;
+                return Err(ProviderError::Fatal(format!(
+                    "InvalidParameterException: simulated failure of {op} for {address}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn store_err(e: impl std::fmt::Display) -> ProviderError {
+        ProviderError::Fatal(format!("sim cloud storage failed: {e}"))
+    }
+
+    fn record(&self, op: &'static str, id: &str, address: &str, started: Duration) {
+        let finished = self.now();
+        self.lock().log.push(CallRecord { op, id: id.into(), address: address.into(), started, finished });
+    }
+
+    pub(crate) async fn read(&self, id: &str) -> Result<Option<Observed>, ProviderError> {
+        self.admit("read", id, false)?;
+        let mut inner = self.lock();
+        inner.stats.reads += 1;
+        let found = inner.store.get(id).map_err(Self::store_err)?;
+        Ok(found.map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
+    }
+
+    pub(crate) async fn create(&self, id_prefix: &str, rtype: &str, address: &str, attrs: &Attrs, latency: Duration) -> Result<Observed, ProviderError> {
+        self.admit("create", address, true)?;
+        let started = self.now();
+        let mut r = {
+            let mut inner = self.lock();
+            inner.stats.creates += 1;
+            let id = inner.store.next_id(id_prefix).map_err(Self::store_err)?;
+            let r = SimResource { id, rtype: rtype.into(), status: "CREATING".into(), attrs: attrs.clone() };
+            inner.store.put(&r).map_err(Self::store_err)?;
+            r
+        };
+        tokio::time::sleep(latency).await;
+        r.status = "ACTIVE".into();
+        self.lock().store.put(&r).map_err(Self::store_err)?;
+        self.record("create", &r.id, address, started);
+        Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
+    }
+
+    pub(crate) async fn update(&self, id: &str, address: &str, changes: BTreeMap<String, Value>, latency: Duration) -> Result<Observed, ProviderError> {
+        self.admit("update", address, true)?;
+        let started = self.now();
+        let mut r = {
+            let mut inner = self.lock();
+            inner.stats.updates += 1;
+            let mut r = inner
+                .store
+                .get(id)
+                .map_err(Self::store_err)?
+                .ok_or_else(|| ProviderError::NotFound(format!("{id} ({address})")))?;
+            if r.status != "ACTIVE" {
+                return Err(ProviderError::Conflict(format!("{id} is {}", r.status)));
+            }
+            r.status = "UPDATING".into();
+            inner.store.put(&r).map_err(Self::store_err)?;
+            r
+        };
+        tokio::time::sleep(latency).await;
+        r.attrs.extend(changes);
+        r.status = "ACTIVE".into();
+        self.lock().store.put(&r).map_err(Self::store_err)?;
+        self.record("update", id, address, started);
+        Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
+    }
+
+    pub(crate) async fn delete(&self, id: &str, latency: Duration) -> Result<(), ProviderError> {
+        self.admit("delete", id, true)?;
+        let started = self.now();
+        let address = {
+            let mut inner = self.lock();
+            inner.stats.deletes += 1;
+            let mut r = inner
+                .store
+                .get(id)
+                .map_err(Self::store_err)?
+                .ok_or_else(|| ProviderError::NotFound(id.to_string()))?;
+            r.status = "DELETING".into();
+            inner.store.put(&r).map_err(Self::store_err)?;
+            r.address_tag().unwrap_or_default().to_string()
+        };
+        tokio::time::sleep(latency).await;
+        self.lock().store.remove(id).map_err(Self::store_err)?;
+        self.record("delete", id, &address, started);
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! `sim`: an in-process simulated cloud.
+//!
+//! It has the shapes of the real clouds (a network, a control plane, node pools), their
+//! catalogs, and their latencies ([`Profile`]). Latency is slept on tokio's clock, so tests run it
+//! with a paused clock and a 15-minute fleet applies in milliseconds; the CLI runs it with a
+//! time scale. Throttling and failures can be injected ([`Faults`]), and a console API
+//! ([`SimCloud::console_edit`]) makes the out-of-band changes that drift detection must catch.
+
+mod cloud;
+mod lower;
+mod profile;
+mod provider;
+mod store;
+
+pub use cloud::{CallRecord, CallStats, Faults, SimCloud, SimError};
+pub use lower::{AUDIT_LOG_TYPES, lower_shapes};
+pub use profile::{Profile, Shape};
+pub use provider::SimProvider;
+pub use store::{SimResource, StoreError};

@@ -1,0 +1,125 @@
+//! Where the simulated cloud keeps its resources: in memory, or in a SQLite file so that a
+//! restarted process (or a second one) sees the same cloud.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use tessera_provider_api::{Attrs, CloudId};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimResource {
+    pub id: CloudId,
+    pub rtype: String,
+    pub status: String,
+    pub attrs: Attrs,
+}
+
+impl SimResource {
+    /// The `tessera.dev/address` tag, if the resource carries one.
+    pub fn address_tag(&self) -> Option<&str> {
+        self.attrs.get("tags")?.get(tessera_provider_api::TAG_ADDRESS)?.as_str()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sim cloud file: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("sim cloud file holds a corrupt resource row: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub(crate) enum Store {
+    Memory { next_id: u64, resources: BTreeMap<CloudId, SimResource> },
+    File(Connection),
+}
+
+impl Store {
+    pub(crate) fn memory() -> Self {
+        Self::Memory { next_id: 1, resources: BTreeMap::new() }
+    }
+
+    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS resources (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS ids (n INTEGER PRIMARY KEY AUTOINCREMENT, unused INTEGER);",
+        )?;
+        Ok(Self::File(conn))
+    }
+
+    pub(crate) fn next_id(&mut self, prefix: &str) -> Result<CloudId, StoreError> {
+        let n = match self {
+            Self::Memory { next_id, .. } => {
+                let n = *next_id;
+                *next_id += 1;
+                n
+            }
+            Self::File(conn) => {
+                conn.execute("INSERT INTO ids (unused) VALUES (0)", [])?;
+                u64::try_from(conn.last_insert_rowid()).unwrap_or_default()
+            }
+        };
+        Ok(format!("{prefix}-{n:06}"))
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Result<Option<SimResource>, StoreError> {
+        match self {
+            Self::Memory { resources, .. } => Ok(resources.get(id).cloned()),
+            Self::File(conn) => {
+                let body: Option<String> = conn
+                    .query_row("SELECT body FROM resources WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()?;
+                Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+            }
+        }
+    }
+
+    pub(crate) fn put(&mut self, r: &SimResource) -> Result<(), StoreError> {
+        match self {
+            Self::Memory { resources, .. } => {
+                resources.insert(r.id.clone(), r.clone());
+            }
+            Self::File(conn) => {
+                conn.execute(
+                    "INSERT INTO resources (id, body) VALUES (?1, ?2)
+                     ON CONFLICT(id) DO UPDATE SET body = excluded.body",
+                    params![r.id, serde_json::to_string(r)?],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn remove(&mut self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Self::Memory { resources, .. } => {
+                resources.remove(id);
+            }
+            Self::File(conn) => {
+                conn.execute("DELETE FROM resources WHERE id = ?1", [id])?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn all(&self) -> Result<Vec<SimResource>, StoreError> {
+        match self {
+            Self::Memory { resources, .. } => Ok(resources.values().cloned().collect()),
+            Self::File(conn) => {
+                let mut stmt = conn.prepare("SELECT body FROM resources ORDER BY id")?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                let mut out = Vec::new();
+                for body in rows {
+                    out.push(serde_json::from_str(&body?)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}

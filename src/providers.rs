@@ -1,0 +1,121 @@
+//! Which backend serves a placement, built once per [`ProviderRef`].
+//!
+//! `sim` runs against the simulated cloud. `eks`, `aks`, `gke` and `kind` have catalogs and
+//! lowering here so that a multi-cloud spec validates, compiles and plans today; their mutating
+//! calls are refused by [`PlanOnly`] until each backend lands in its own crate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tessera_provider_api::{
+    Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+};
+use tessera_sim::{Profile, Shape, SimCloud, SimProvider, lower_shapes};
+
+/// Every provider a placement may name.
+pub const KINDS: [&str; 5] = ["sim", "eks", "aks", "gke", "kind"];
+
+/// The catalog a placement validates against: the sim's profile, or the real cloud's.
+pub fn catalog_for(r: &ProviderRef) -> Option<Catalog> {
+    let profile = if r.kind == "sim" { r.profile.as_deref()? } else { r.kind.as_str() };
+    Profile::named(profile).map(|p| p.catalog)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no backend for provider `{0}`")]
+pub struct UnknownProvider(pub String);
+
+/// Builds and caches one provider per `ProviderRef`; all `sim` placements share one cloud.
+pub struct Registry {
+    sim: Arc<SimCloud>,
+    time_scale: f64,
+    sim_max_in_flight: Option<usize>,
+    built: Mutex<HashMap<ProviderRef, Arc<dyn Provider>>>,
+}
+
+impl Registry {
+    pub fn new(sim: Arc<SimCloud>, time_scale: f64) -> Self {
+        Self { sim, time_scale, sim_max_in_flight: None, built: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn with_sim_max_in_flight(mut self, n: usize) -> Self {
+        self.sim_max_in_flight = Some(n);
+        self
+    }
+
+    pub fn sim_cloud(&self) -> &Arc<SimCloud> {
+        &self.sim
+    }
+
+    pub fn get(&self, r: &ProviderRef) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = built.get(r) {
+            return Ok(p.clone());
+        }
+        let provider: Arc<dyn Provider> = match r.kind.as_str() {
+            "sim" => {
+                let name = r.profile.as_deref().unwrap_or("eks");
+                let profile = Profile::named(name).ok_or_else(|| UnknownProvider(format!("sim[{name}]")))?;
+                let mut sim = SimProvider::new(self.sim.clone(), profile, self.time_scale);
+                if let Some(n) = self.sim_max_in_flight {
+                    sim = sim.with_max_in_flight(n);
+                }
+                Arc::new(sim)
+            }
+            kind => {
+                let profile = Profile::named(kind).ok_or_else(|| UnknownProvider(kind.to_string()))?;
+                Arc::new(PlanOnly { kind: kind.to_string(), profile })
+            }
+        };
+        built.insert(r.clone(), provider.clone());
+        Ok(provider)
+    }
+}
+
+/// A backend that can lower and plan but not touch a cloud yet.
+pub struct PlanOnly {
+    kind: String,
+    profile: Profile,
+}
+
+impl PlanOnly {
+    fn refuse(&self) -> ProviderError {
+        ProviderError::Fatal(format!(
+            "the {} backend is not built yet: this build can validate and plan {} placements but not apply them",
+            self.kind, self.kind
+        ))
+    }
+}
+
+#[async_trait]
+impl Provider for PlanOnly {
+    fn catalog(&self) -> &Catalog {
+        &self.profile.catalog
+    }
+
+    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
+        lower_shapes(&self.kind, &self.profile.catalog, cluster, provider)
+    }
+
+    fn estimate(&self, rtype: &str, op: Operation) -> Duration {
+        Shape::from_rtype(rtype).map(|s| self.profile.duration(s, op)).unwrap_or_default()
+    }
+
+    async fn read(&self, _rtype: &str, _id: &CloudId) -> Result<Option<Observed>, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn create(&self, _spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn update(&self, _spec: &ResourceSpec, _id: &CloudId, _changed: &[String]) -> Result<Observed, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn delete(&self, _rtype: &str, _id: &CloudId) -> Result<(), ProviderError> {
+        Err(self.refuse())
+    }
+}

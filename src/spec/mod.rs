@@ -1,0 +1,34 @@
+//! Stage 1: spec text → validated [`Fleet`].
+//!
+//! `parse` reads the YAML into located raw types; `validate` checks meaning (names, versions,
+//! catalogs, overrides, core-service coverage) and produces the normalized model. Every problem
+//! carries `file:line:col`, and all problems are reported at once.
+
+mod diagnostic;
+mod model;
+mod parse;
+mod raw;
+mod validate;
+
+use std::path::Path;
+
+pub use diagnostic::{Problem, SpecDiagnostic, SpecError};
+pub use model::{Fleet, Placement};
+pub use raw::{API_VERSION, KIND, RawFleet};
+
+/// Reads, parses and validates the spec at `path`.
+pub fn load(path: &Path) -> Result<Fleet, SpecError> {
+    let source = std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
+    load_str(path, &source)
+}
+
+/// Parses and validates `source`; `path` only names it in errors.
+pub fn load_str(path: &Path, source: &str) -> Result<Fleet, SpecError> {
+    let raw = parse::parse(source).map_err(|p| SpecError::invalid(path, source, p))?;
+    validate::validate(&raw, path).map_err(|p| SpecError::invalid(path, source, p))
+}
+
+/// The JSON Schema of the spec, for editors (yaml-language-server) and CI linters.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawFleet)).unwrap_or_default()
+}

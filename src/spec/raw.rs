@@ -1,0 +1,261 @@
+//! The spec exactly as written: serde types that mirror the YAML, with source locations kept on
+//! every value that validation may need to point at. Nothing here is checked beyond its type;
+//! `validate` turns it into the normalized [`crate::spec::Fleet`].
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::Deserialize;
+
+pub const API_VERSION: &str = "tessera.dev/v1alpha1";
+pub const KIND: &str = "Fleet";
+
+/// A value with the place in the YAML it came from. Its JSON Schema is the inner value's.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct S<T>(pub serde_saphyr::Spanned<T>);
+
+impl<T> S<T> {
+    pub fn get(&self) -> &T {
+        &self.0.value
+    }
+    pub fn loc(&self) -> serde_saphyr::Location {
+        self.0.referenced
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for S<T> {
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+}
+
+/// A Tessera Fleet: one cluster template, deployed once per placement.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "Tessera Fleet")]
+pub struct RawFleet {
+    /// Always `tessera.dev/v1alpha1`.
+    pub api_version: S<String>,
+    /// Always `Fleet`.
+    pub kind: S<String>,
+    pub metadata: RawMetadata,
+    pub spec: RawFleetSpec,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMetadata {
+    /// DNS-1123 label; prefixes every cluster name (`<fleet>-<placement>`).
+    pub name: S<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawFleetSpec {
+    pub kubernetes: RawKubernetes,
+    #[serde(default)]
+    pub network: Option<RawNetwork>,
+    pub node_pools: S<Vec<RawPool>>,
+    #[serde(default)]
+    pub core_services: Option<RawCoreServices>,
+    pub placements: S<Vec<RawPlacement>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKubernetes {
+    /// `major.minor`, e.g. `"1.31"` (quote it: YAML reads 1.30 as the number 1.3).
+    pub version: S<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawNetwork {
+    /// IPv4 CIDR of the cluster network, `/8` to `/24`. Default `10.0.0.0/16`.
+    pub cidr: S<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPool {
+    pub name: S<String>,
+    pub machine: RawMachine,
+    pub scale: S<RawScale>,
+    #[serde(default)]
+    pub labels: Option<S<BTreeMap<String, String>>>,
+    #[serde(default)]
+    pub taints: Vec<RawTaint>,
+}
+
+/// A machine by what it offers; each provider maps it to an instance type.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMachine {
+    pub vcpu: S<u32>,
+    #[serde(rename = "memoryGiB")]
+    pub memory_gib: S<u32>,
+    /// `amd64` (default) or `arm64`.
+    #[serde(default)]
+    pub arch: Option<S<String>>,
+    /// Spot / preemptible capacity where the provider offers it. Default false.
+    #[serde(default)]
+    pub spot: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawScale {
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTaint {
+    pub key: S<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+    /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
+    pub effect: S<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPlacement {
+    /// DNS-1123 label, unique in the fleet.
+    pub name: S<String>,
+    /// `sim`, `eks`, `aks`, `gke` or `kind`.
+    pub provider: S<String>,
+    /// The provider's region. Not used by `kind`.
+    #[serde(default)]
+    pub region: Option<S<String>>,
+    /// Zones to spread over. Default: the region's first three.
+    #[serde(default)]
+    pub zones: Option<S<Vec<String>>>,
+    /// Options for `provider: sim`.
+    #[serde(default)]
+    pub sim: Option<RawSimOptions>,
+    /// Values this placement changes. Overrides change values, never the template's shape.
+    #[serde(default)]
+    pub overrides: Option<RawOverrides>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSimOptions {
+    /// The cloud the sim imitates: `eks` (default), `aks`, `gke` or `kind`.
+    pub profile: S<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawOverrides {
+    #[serde(default)]
+    pub kubernetes: Option<RawKubernetes>,
+    #[serde(default)]
+    pub node_pools: Vec<RawPoolOverride>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPoolOverride {
+    /// Must name a pool of the template.
+    pub name: S<String>,
+    #[serde(default)]
+    pub machine: Option<RawMachine>,
+    #[serde(default)]
+    pub scale: Option<S<RawScale>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCoreServices {
+    #[serde(default)]
+    pub monitoring: Option<RawMonitoring>,
+    #[serde(default)]
+    pub logging: Option<RawLogging>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMonitoring {
+    /// The node-exporter DaemonSet, via prometheus-operator. Default true.
+    #[serde(default)]
+    pub node_exporter: Option<bool>,
+    #[serde(default)]
+    pub exporters: Vec<RawExporter>,
+    /// Default: tolerate every taint, so that every node is monitored.
+    #[serde(default)]
+    pub tolerations: Option<Vec<RawToleration>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawExporter {
+    pub name: S<String>,
+    /// Pinned by tag or digest; `latest` is refused.
+    pub image: S<String>,
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub host_mounts: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawLogging {
+    #[serde(default)]
+    pub journald: Option<RawJournald>,
+    /// Ship kubelet logs. Default true.
+    #[serde(default)]
+    pub kubelet_logs: Option<bool>,
+    /// Ship audit logs (enables control-plane audit log types). Default true.
+    #[serde(default)]
+    pub audit_logs: Option<bool>,
+    /// Default: tolerate every taint, so that every node's logs are shipped.
+    #[serde(default)]
+    pub tolerations: Option<Vec<RawToleration>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawJournald {
+    /// systemd units to ship. Default `[kubelet, containerd]`.
+    #[serde(default)]
+    pub units: Option<Vec<S<String>>>,
+    /// `auto` (default: per OS image), `/var/log/journal` or `/run/log/journal`.
+    #[serde(default)]
+    pub path: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawToleration {
+    #[serde(default)]
+    pub key: Option<String>,
+    /// `Exists` or `Equal` (default).
+    #[serde(default)]
+    pub operator: Option<S<String>>,
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub effect: Option<S<String>>,
+}
+
+/// Just enough of any YAML document to tell what it is, without rejecting anything.
+#[derive(Debug, Deserialize)]
+pub struct DocumentHead {
+    #[serde(default)]
+    pub kind: Option<S<String>>,
+}

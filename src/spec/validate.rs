@@ -1,0 +1,581 @@
+//! Raw spec → normalized [`Fleet`]: every semantic check, all problems collected at once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use serde_saphyr::Location;
+use tessera_provider_api::{
+    Arch, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring,
+    PoolTemplate, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
+};
+
+use super::diagnostic::{Problem, did_you_mean};
+use super::model::{Fleet, Placement};
+use super::raw::*;
+use crate::providers;
+
+const DEFAULT_CIDR: &str = "10.0.0.0/16";
+const DEFAULT_SIM_PROFILE: &str = "eks";
+const DEFAULT_JOURNALD_UNITS: [&str; 2] = ["kubelet", "containerd"];
+/// AKS, the strictest of the clouds, caps cluster names at 63 characters.
+const MAX_CLUSTER_NAME: usize = 63;
+
+pub fn validate(raw: &RawFleet, path: &Path) -> Result<Fleet, Vec<Problem>> {
+    let mut v = Validator::default();
+    v.header(raw);
+    let fleet_name = raw.metadata.name.get().clone();
+    v.dns_label(&raw.metadata.name, "fleet name");
+
+    let spec = &raw.spec;
+    let version = v.version_format(&spec.kubernetes.version);
+    let cidr = match &spec.network {
+        Some(n) => v.cidr(&n.cidr),
+        None => DEFAULT_CIDR.to_string(),
+    };
+    let pools = v.pools(spec.node_pools.get(), spec.node_pools.loc());
+    let core_services = v.core_services(spec.core_services.as_ref(), &pools);
+
+    let template = Template { version, version_loc: spec.kubernetes.version.loc(), cidr, pools, core_services };
+    let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
+
+    if v.problems.is_empty() {
+        Ok(Fleet { name: fleet_name, placements, source: path.to_path_buf() })
+    } else {
+        Err(v.problems)
+    }
+}
+
+/// A template pool, and where its machine was written (for catalog errors).
+#[derive(Clone)]
+struct LocatedPool {
+    pool: PoolTemplate,
+    machine_loc: Location,
+    taint_locs: Vec<Location>,
+}
+
+struct Template {
+    version: String,
+    version_loc: Location,
+    cidr: String,
+    pools: Vec<LocatedPool>,
+    core_services: CoreServices,
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+}
+
+impl Validator {
+    fn push(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+
+    fn header(&mut self, raw: &RawFleet) {
+        if raw.api_version.get() != API_VERSION {
+            self.push(
+                Problem::at(raw.api_version.loc(), format!("unsupported apiVersion `{}`", raw.api_version.get()))
+                    .help(format!("use `apiVersion: {API_VERSION}`")),
+            );
+        }
+        if raw.kind.get() != KIND {
+            self.push(
+                Problem::at(raw.kind.loc(), format!("expected `kind: {KIND}`, found `{}`", raw.kind.get()))
+                    .help("a spec file holds one Fleet"),
+            );
+        }
+    }
+
+    fn dns_label(&mut self, name: &S<String>, what: &str) -> bool {
+        let n = name.get();
+        if is_dns_label(n) {
+            return true;
+        }
+        self.push(
+            Problem::at(name.loc(), format!("{what} `{n}` is not a DNS-1123 label"))
+                .help("use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit"),
+        );
+        false
+    }
+
+    fn version_format(&mut self, version: &S<String>) -> String {
+        let v = version.get().trim().trim_start_matches('v').to_string();
+        let parts: Vec<&str> = v.split('.').collect();
+        let numeric = parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !(numeric && (2..=3).contains(&parts.len())) {
+            self.push(
+                Problem::at(version.loc(), format!("invalid Kubernetes version `{}`", version.get()))
+                    .help("write `major.minor` as a quoted string, e.g. version: \"1.31\""),
+            );
+        }
+        v
+    }
+
+    fn cidr(&mut self, cidr: &S<String>) -> String {
+        let text = cidr.get();
+        let ok = text.split_once('/').is_some_and(|(ip, len)| {
+            ip.parse::<Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| (8..=24).contains(&l))
+        });
+        if !ok {
+            self.push(
+                Problem::at(cidr.loc(), format!("invalid network CIDR `{text}`"))
+                    .help("use an IPv4 CIDR from /8 to /24, e.g. 10.0.0.0/16, with room for one subnet per zone"),
+            );
+        }
+        text.clone()
+    }
+
+    fn machine(&mut self, m: &RawMachine) -> Machine {
+        let arch = match &m.arch {
+            None => Arch::Amd64,
+            Some(a) => Arch::parse(a.get()).unwrap_or_else(|| {
+                self.push(
+                    Problem::at(a.loc(), format!("unknown arch `{}`", a.get()))
+                        .help(format!("use one of: {}", Arch::ALL.join(", "))),
+                );
+                Arch::Amd64
+            }),
+        };
+        for (value, what) in [(&m.vcpu, "vcpu"), (&m.memory_gib, "memoryGiB")] {
+            if *value.get() == 0 {
+                self.push(Problem::at(value.loc(), format!("`{what}` must be at least 1")));
+            }
+        }
+        Machine { vcpu: *m.vcpu.get(), memory_gib: *m.memory_gib.get(), arch, spot: m.spot.unwrap_or(false) }
+    }
+
+    fn scale(&mut self, scale: &S<RawScale>) -> (u32, u32) {
+        let s = scale.get();
+        if s.min > s.max {
+            self.push(
+                Problem::at(scale.loc(), format!("scale.min ({}) is greater than scale.max ({})", s.min, s.max))
+                    .help("set min ≤ max"),
+            );
+        } else if s.max == 0 {
+            self.push(Problem::at(scale.loc(), "scale.max must be at least 1").help("a pool with no nodes cannot run anything"));
+        }
+        (s.min, s.max)
+    }
+
+    fn pools(&mut self, raw: &[RawPool], list_loc: Location) -> Vec<LocatedPool> {
+        if raw.is_empty() {
+            self.push(Problem::at(list_loc, "a fleet needs at least one node pool"));
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for p in raw {
+            self.dns_label(&p.name, "node pool name");
+            if !seen.insert(p.name.get().clone()) {
+                self.push(
+                    Problem::at(p.name.loc(), format!("duplicate node pool name `{}`", p.name.get()))
+                        .help("node pool names must be unique within a fleet"),
+                );
+            }
+            let machine = self.machine(&p.machine);
+            let (min, max) = self.scale(&p.scale);
+            let labels = match &p.labels {
+                Some(l) => self.labels(l),
+                None => BTreeMap::new(),
+            };
+            let taints: Vec<Taint> = p.taints.iter().filter_map(|t| self.taint(t)).collect();
+            out.push(LocatedPool {
+                pool: PoolTemplate { name: p.name.get().clone(), machine, min, max, labels, taints },
+                machine_loc: p.machine.vcpu.loc(),
+                taint_locs: p.taints.iter().map(|t| t.key.loc()).collect(),
+            });
+        }
+        out
+    }
+
+    fn labels(&mut self, labels: &S<BTreeMap<String, String>>) -> BTreeMap<String, String> {
+        for (k, val) in labels.get() {
+            if !is_qualified_name(k) {
+                self.push(
+                    Problem::at(labels.loc(), format!("invalid label key `{k}`"))
+                        .help("keys are `[prefix/]name`: name of 1-63 alphanumerics, '-', '_' or '.', optional DNS prefix"),
+                );
+            }
+            if !(val.is_empty() || is_label_name(val)) {
+                self.push(
+                    Problem::at(labels.loc(), format!("invalid value `{val}` for label `{k}`"))
+                        .help("values are empty or 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"),
+                );
+            }
+        }
+        labels.get().clone()
+    }
+
+    fn taint(&mut self, t: &RawTaint) -> Option<Taint> {
+        if !is_qualified_name(t.key.get()) {
+            self.push(
+                Problem::at(t.key.loc(), format!("invalid taint key `{}`", t.key.get()))
+                    .help("taint keys follow label-key syntax, e.g. `dedicated` or `nvidia.com/gpu`"),
+            );
+        }
+        let effect = self.effect(&t.effect)?;
+        Some(Taint { key: t.key.get().clone(), value: t.value.clone(), effect })
+    }
+
+    fn effect(&mut self, effect: &S<String>) -> Option<TaintEffect> {
+        let parsed = TaintEffect::parse(effect.get());
+        if parsed.is_none() {
+            let hint = did_you_mean(&nearest_names(TaintEffect::ALL, effect.get(), 1))
+                .unwrap_or_else(|| format!("use one of: {}", TaintEffect::ALL.join(", ")));
+            self.push(Problem::at(effect.loc(), format!("invalid taint effect `{}`", effect.get())).help(hint));
+        }
+        parsed
+    }
+
+    fn tolerations(&mut self, raw: Option<&Vec<RawToleration>>) -> Vec<Toleration> {
+        let Some(raw) = raw else { return vec![Toleration::everything()] };
+        raw.iter()
+            .filter_map(|t| {
+                let operator = match t.operator.as_ref().map(|o| (o, o.get().as_str())) {
+                    None | Some((_, "Equal")) => TolerationOperator::Equal,
+                    Some((_, "Exists")) => TolerationOperator::Exists,
+                    Some((o, other)) => {
+                        self.push(
+                            Problem::at(o.loc(), format!("invalid toleration operator `{other}`"))
+                                .help("use `Exists` or `Equal`"),
+                        );
+                        return None;
+                    }
+                };
+                let effect = match &t.effect {
+                    Some(e) => Some(self.effect(e)?),
+                    None => None,
+                };
+                Some(Toleration { key: t.key.clone(), operator, value: t.value.clone(), effect })
+            })
+            .collect()
+    }
+
+    fn core_services(&mut self, raw: Option<&RawCoreServices>, pools: &[LocatedPool]) -> CoreServices {
+        let Some(raw) = raw else { return CoreServices { monitoring: None, logging: None } };
+        let monitoring = raw.monitoring.as_ref().map(|m| {
+            let exporters = m.exporters.iter().map(|e| self.exporter(e)).collect();
+            let tolerations = self.tolerations(m.tolerations.as_ref());
+            self.coverage(pools, &tolerations, "coreServices.monitoring", "node-exporter would not run there, leaving those nodes unmonitored");
+            Monitoring { node_exporter: m.node_exporter.unwrap_or(true), exporters, tolerations }
+        });
+        let logging = raw.logging.as_ref().map(|l| {
+            let units = match l.journald.as_ref().and_then(|j| j.units.as_ref()) {
+                Some(units) => units
+                    .iter()
+                    .filter_map(|u| {
+                        if u.get().trim().is_empty() {
+                            self.push(Problem::at(u.loc(), "empty systemd unit name"));
+                            None
+                        } else {
+                            Some(u.get().clone())
+                        }
+                    })
+                    .collect(),
+                None => DEFAULT_JOURNALD_UNITS.iter().map(|u| u.to_string()).collect(),
+            };
+            let journal_path = match l.journald.as_ref().and_then(|j| j.path.as_ref()) {
+                None => JournalPath::Auto,
+                Some(p) => match p.get().as_str() {
+                    "auto" => JournalPath::Auto,
+                    "/var/log/journal" => JournalPath::Persistent,
+                    "/run/log/journal" => JournalPath::Volatile,
+                    other => {
+                        self.push(
+                            Problem::at(p.loc(), format!("unsupported journal path `{other}`"))
+                                .help("use `auto` (chosen per OS image), `/var/log/journal` or `/run/log/journal`"),
+                        );
+                        JournalPath::Auto
+                    }
+                },
+            };
+            let tolerations = self.tolerations(l.tolerations.as_ref());
+            self.coverage(pools, &tolerations, "coreServices.logging", "host tailers would not run there, so those nodes' journals would not be shipped");
+            Logging {
+                journald_units: units,
+                journal_path,
+                kubelet_logs: l.kubelet_logs.unwrap_or(true),
+                audit_logs: l.audit_logs.unwrap_or(true),
+                tolerations,
+            }
+        });
+        CoreServices { monitoring, logging }
+    }
+
+    /// Every taint of every pool must be tolerated, or some nodes go unmonitored or unlogged.
+    fn coverage(&mut self, pools: &[LocatedPool], tolerations: &[Toleration], section: &str, consequence: &str) {
+        for lp in pools {
+            for (taint, loc) in lp.pool.taints.iter().zip(&lp.taint_locs) {
+                if !tolerations.iter().any(|t| t.tolerates(taint)) {
+                    self.push(
+                        Problem::at(
+                            *loc,
+                            format!("taint `{}` of pool `{}` is not tolerated by {section}.tolerations", taint.key, lp.pool.name),
+                        )
+                        .help(format!(
+                            "{consequence}; add `{{key: {}, operator: Exists}}` to {section}.tolerations, or drop the list to tolerate everything",
+                            taint.key
+                        )),
+                    );
+                }
+            }
+        }
+    }
+
+    fn exporter(&mut self, e: &RawExporter) -> Exporter {
+        self.dns_label(&e.name, "exporter name");
+        let image = e.image.get();
+        let last = image.rsplit('/').next().unwrap_or(image);
+        let pinned = image.contains("@sha256:") || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
+        if !pinned {
+            self.push(
+                Problem::at(e.image.loc(), format!("exporter image `{image}` is not pinned"))
+                    .help("pin a version tag or digest (e.g. `repo/exporter:1.2.3`); `latest` changes under you"),
+            );
+        }
+        for m in &e.host_mounts {
+            if !m.get().starts_with('/') {
+                self.push(Problem::at(m.loc(), format!("host mount `{}` is not an absolute path", m.get())));
+            }
+        }
+        Exporter {
+            name: e.name.get().clone(),
+            image: image.clone(),
+            privileged: e.privileged,
+            host_mounts: e.host_mounts.iter().map(|m| m.get().clone()).collect(),
+        }
+    }
+
+    fn placements(&mut self, fleet: &str, raw: &[RawPlacement], list_loc: Location, template: &Template) -> Vec<Placement> {
+        if raw.is_empty() {
+            self.push(Problem::at(list_loc, "a fleet needs at least one placement").help("add e.g. `- { name: local, provider: kind }`"));
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for p in raw {
+            if self.dns_label(&p.name, "placement name") {
+                let cluster_name = format!("{fleet}-{}", p.name.get());
+                if cluster_name.len() > MAX_CLUSTER_NAME {
+                    self.push(
+                        Problem::at(p.name.loc(), format!("cluster name `{cluster_name}` is longer than {MAX_CLUSTER_NAME} characters"))
+                            .help("shorten the fleet or placement name"),
+                    );
+                }
+            }
+            if !seen.insert(p.name.get().clone()) {
+                self.push(
+                    Problem::at(p.name.loc(), format!("duplicate placement name `{}`", p.name.get()))
+                        .help("each placement is one cluster and needs its own name"),
+                );
+            }
+            if let Some(placement) = self.placement(fleet, p, template) {
+                out.push(placement);
+            }
+        }
+        out
+    }
+
+    fn provider_ref(&mut self, p: &RawPlacement) -> Option<ProviderRef> {
+        let kind = p.provider.get().as_str();
+        if !providers::KINDS.contains(&kind) {
+            let hint = did_you_mean(&nearest_names(providers::KINDS, kind, 2))
+                .unwrap_or_else(|| format!("use one of: {}", providers::KINDS.join(", ")));
+            self.push(Problem::at(p.provider.loc(), format!("unknown provider `{kind}`")).help(hint));
+            return None;
+        }
+        let profile = match (&p.sim, kind) {
+            (Some(sim), "sim") => {
+                let name = sim.profile.get().as_str();
+                if tessera_sim::Profile::named(name).is_none() {
+                    self.push(
+                        Problem::at(sim.profile.loc(), format!("unknown sim profile `{name}`"))
+                            .help(format!("use one of: {}", tessera_sim::Profile::NAMES.join(", "))),
+                    );
+                    return None;
+                }
+                Some(name.to_string())
+            }
+            (None, "sim") => Some(DEFAULT_SIM_PROFILE.to_string()),
+            (Some(sim), _) => {
+                self.push(
+                    Problem::at(sim.profile.loc(), format!("`sim` options apply only to `provider: sim`, not `{kind}`"))
+                        .help("remove the `sim` block"),
+                );
+                None
+            }
+            (None, _) => None,
+        };
+        let region = p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default();
+        Some(ProviderRef { kind: kind.to_string(), region, profile })
+    }
+
+    fn region(&mut self, p: &RawPlacement, catalog: &Catalog) -> Option<Vec<String>> {
+        if !catalog.needs_region() {
+            if let Some(r) = &p.region {
+                self.push(
+                    Problem::at(r.loc(), format!("{} has no regions", catalog.provider))
+                        .help("remove `region` from this placement"),
+                );
+            }
+            return Some(vec![]);
+        }
+        let Some(region) = &p.region else {
+            self.push(
+                Problem::at(p.name.loc(), format!("placement `{}` needs a region", p.name.get()))
+                    .help(format!("e.g. `region: {}`", catalog.regions[0].name)),
+            );
+            return None;
+        };
+        let Some(found) = catalog.region(region.get()) else {
+            let hint = did_you_mean(&catalog.nearest_regions(region.get(), 3))
+                .unwrap_or_else(|| "run `tessera validate` on a spec with a known region".into());
+            self.push(Problem::at(region.loc(), format!("unknown {} region `{}`", catalog.provider, region.get())).help(hint));
+            return None;
+        };
+        match &p.zones {
+            None => Some(found.zones.iter().take(3).cloned().collect()),
+            Some(zones) => {
+                let mut ok = true;
+                for z in zones.get() {
+                    if !found.zones.contains(z) {
+                        ok = false;
+                        let hint = did_you_mean(&nearest_names(found.zones.iter().map(String::as_str), z, 3))
+                            .unwrap_or_else(|| format!("zones of {}: {}", found.name, found.zones.join(", ")));
+                        self.push(Problem::at(zones.loc(), format!("zone `{z}` is not in region `{}`", found.name)).help(hint));
+                    }
+                }
+                if zones.get().is_empty() {
+                    ok = false;
+                    self.push(Problem::at(zones.loc(), "`zones` is empty").help("list at least one zone, or drop `zones` for the default"));
+                }
+                ok.then(|| zones.get().clone())
+            }
+        }
+    }
+
+    fn placement(&mut self, fleet: &str, p: &RawPlacement, template: &Template) -> Option<Placement> {
+        let provider = self.provider_ref(p)?;
+        let catalog = providers::catalog_for(&provider)?;
+        let zones = self.region(p, &catalog);
+
+        let mut version = (template.version.clone(), template.version_loc);
+        let mut pools = template.pools.clone();
+        if let Some(o) = &p.overrides {
+            if let Some(k) = &o.kubernetes {
+                version = (self.version_format(&k.version), k.version.loc());
+            }
+            for po in &o.node_pools {
+                let Some(target) = pools.iter_mut().find(|lp| lp.pool.name == *po.name.get()) else {
+                    let names: Vec<&str> = template.pools.iter().map(|lp| lp.pool.name.as_str()).collect();
+                    let hint = did_you_mean(&nearest_names(names.iter().copied(), po.name.get(), 2))
+                        .unwrap_or_else(|| "overrides change existing pools; add new pools to spec.nodePools".into());
+                    self.push(
+                        Problem::at(po.name.loc(), format!("override names pool `{}`, which the template does not have", po.name.get()))
+                            .help(hint),
+                    );
+                    continue;
+                };
+                if let Some(m) = &po.machine {
+                    target.pool.machine = self.machine(m);
+                    target.machine_loc = m.vcpu.loc();
+                }
+                if let Some(s) = &po.scale {
+                    (target.pool.min, target.pool.max) = self.scale(s);
+                }
+            }
+        }
+
+        if !catalog.supports_version(&version.0) {
+            let hint = did_you_mean(&catalog.nearest_versions(&version.0, 2))
+                .unwrap_or_else(|| format!("supported: {}", catalog.versions.join(", ")));
+            self.push(
+                Problem::at(version.1, format!("{} does not offer Kubernetes {}", catalog.provider, version.0)).help(hint),
+            );
+        }
+        for lp in &pools {
+            let m = &lp.pool.machine;
+            if catalog.machine_type(m).is_none() {
+                let near: Vec<String> = catalog
+                    .nearest_machines(m, 3)
+                    .iter()
+                    .map(|t| format!("{{vcpu: {}, memoryGiB: {}}} ({})", t.vcpu, t.memory_gib, t.name))
+                    .collect();
+                let hint = if near.is_empty() {
+                    format!("{} has no {} machines", catalog.provider, m.arch)
+                } else {
+                    format!("nearest sizes on {}: {}", catalog.provider, near.join(", "))
+                };
+                self.push(
+                    Problem::at(
+                        lp.machine_loc,
+                        format!(
+                            "{} has no {} machine with {} vCPU and {} GiB for pool `{}` (placement `{}`)",
+                            catalog.provider, m.arch, m.vcpu, m.memory_gib, lp.pool.name, p.name.get()
+                        ),
+                    )
+                    .help(hint),
+                );
+            }
+        }
+
+        Some(Placement {
+            name: p.name.get().clone(),
+            provider,
+            cluster: ClusterTemplate {
+                fleet: fleet.to_string(),
+                placement: p.name.get().clone(),
+                region: p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default(),
+                zones: zones?,
+                kubernetes_version: version.0,
+                network_cidr: template.cidr.clone(),
+                pools: pools.into_iter().map(|lp| lp.pool).collect(),
+                core_services: template.core_services.clone(),
+            },
+        })
+    }
+}
+
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+fn is_label_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Kubernetes label-key syntax: `[dns-subdomain/]name`.
+fn is_qualified_name(s: &str) -> bool {
+    match s.split_once('/') {
+        None => is_label_name(s),
+        Some((prefix, name)) => {
+            prefix.len() <= 253 && !prefix.is_empty() && prefix.split('.').all(is_dns_label) && is_label_name(name)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_syntax() {
+        assert!(is_dns_label("aws-eu"));
+        assert!(!is_dns_label("AWS"));
+        assert!(!is_dns_label("-a"));
+        assert!(!is_dns_label(&"a".repeat(64)));
+        assert!(is_qualified_name("nvidia.com/gpu"));
+        assert!(is_qualified_name("tier"));
+        assert!(!is_qualified_name("bad key"));
+        assert!(!is_qualified_name("/x"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Stage 5: what Tessera knows exists. A [`StateStore`] trait and its SQLite backend.
+//!
+//! State holds:
+//! - resources: address, cloud identity, provider, last observed attributes, dependencies.
+//!   A resource being replaced create-before-destroy briefly has a second, *deposed* object under
+//!   the same address until the old one is deleted;
+//! - versions: a lineage (one per state) and a serial that increases with every committed change,
+//!   plus a history row per change;
+//! - a lock lease with a fencing token: every write checks the token, so a holder whose lease
+//!   was taken over cannot write;
+//! - an intent journal: an intent is opened before every provider mutation and closed, in the same
+//!   transaction as the resource change, after it. An open intent after a crash marks a mutation
+//!   whose outcome is unknown.
+
+mod record;
+mod sqlite;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tessera_provider_api::{Address, Attrs, CloudId, ProviderRef};
+
+pub use record::{decode_record, RowText};
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceRecord {
+    pub address: Address,
+    pub provider: ProviderRef,
+    pub id: CloudId,
+    pub status: String,
+    pub attrs: Attrs,
+    pub deps: Vec<Address>,
+    /// Superseded by a replacement and waiting to be deleted.
+    pub deposed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateMeta {
+    pub lineage: String,
+    pub serial: u64,
+    pub fleet: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub lock_id: String,
+    pub holder: String,
+    pub command: String,
+    pub token: u64,
+    pub acquired_at: u64,
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntentOp {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    pub id: i64,
+    pub run_id: String,
+    pub address: Address,
+    pub op: IntentOp,
+    /// The object acted on, when it already had an identity.
+    pub cloud_id: Option<CloudId>,
+    pub opened_at: u64,
+}
+
+/// What a mutation did, committed together with closing its intent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A new object is now the address's current one (create, or update in place).
+    Current(ResourceRecord),
+    /// A replacement was created; the previous current object is now deposed.
+    Replaced(ResourceRecord),
+    /// The object is gone from the cloud.
+    Deleted { address: Address, id: CloudId },
+    /// The call failed before changing anything; only the intent is closed.
+    Failed { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub serial: u64,
+    pub at: u64,
+    pub run_id: String,
+    pub address: String,
+    pub change: String,
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StateError {
+    #[error("state is locked by {holder} (command `{command}`, since {since}, lock id {lock_id})")]
+    #[diagnostic(
+        code(tessera::state::locked),
+        help("wait for it to finish, pass --lock-timeout to wait, or if it died run `tessera state unlock {lock_id}`")
+    )]
+    Locked { holder: String, command: String, since: String, lock_id: String },
+    #[error("this run's lock was lost (fencing token {ours}, current {current}); refusing to write")]
+    #[diagnostic(code(tessera::state::fenced))]
+    Fenced { ours: u64, current: u64 },
+    #[error("no lock with id {0}")]
+    NoSuchLock(String),
+    #[error("state belongs to fleet `{found}`, not `{expected}`")]
+    #[diagnostic(code(tessera::state::fleet), help("use a separate --state for each fleet"))]
+    WrongFleet { expected: String, found: String },
+    #[error("state row for {address} is corrupt: {reason}")]
+    #[diagnostic(code(tessera::state::corrupt))]
+    Corrupt { address: String, reason: String },
+    #[error("unsupported state URL `{0}`")]
+    #[diagnostic(code(tessera::state::url), help("use sqlite://PATH or a plain file path (PostgreSQL arrives with the team backend)"))]
+    Url(String),
+    #[error("cannot create state directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The state backend. Every write that follows a cloud mutation is one transaction, checked
+/// against the caller's lease.
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    async fn meta(&self) -> Result<StateMeta, StateError>;
+    /// Binds an empty state to `fleet`, or checks that it already belongs to it.
+    async fn bind_fleet(&self, fleet: &str) -> Result<(), StateError>;
+    async fn resources(&self) -> Result<Vec<ResourceRecord>, StateError>;
+
+    async fn lock(&self, holder: &str, command: &str, ttl_secs: u64) -> Result<Lease, StateError>;
+    async fn renew(&self, lease: &Lease, ttl_secs: u64) -> Result<Lease, StateError>;
+    async fn unlock(&self, lease: &Lease) -> Result<(), StateError>;
+    /// Removes a lock left by a dead process, and records that in history.
+    async fn force_unlock(&self, lock_id: &str, by: &str) -> Result<(), StateError>;
+
+    async fn open_intent(&self, lease: &Lease, run_id: &str, address: &Address, op: IntentOp, cloud_id: Option<&str>) -> Result<i64, StateError>;
+    /// Applies `outcome`, closes the intent and bumps the serial, atomically. Returns the serial.
+    async fn commit(&self, lease: &Lease, intent: i64, outcome: Outcome) -> Result<u64, StateError>;
+    async fn open_intents(&self) -> Result<Vec<Intent>, StateError>;
+
+    async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StateError>;
+}
+
+/// Opens the store named by `url`: `sqlite://PATH`, or a bare path.
+pub fn open(url: &str) -> Result<SqliteStore, StateError> {
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if url.contains("://") && !url.starts_with("sqlite://") {
+        return Err(StateError::Url(url.to_string()));
+    }
+    SqliteStore::open(std::path::Path::new(path))
+}
+
+pub(crate) fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}

@@ -1,0 +1,338 @@
+//! The embedded default backend: one SQLite file, WAL mode.
+//!
+//! Calls run inline on the async task. Each is a short local transaction (microseconds with
+//! `synchronous=NORMAL`, which in WAL mode still survives a process crash), which is cheaper than
+//! a hop to a blocking thread.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tessera_provider_api::Address;
+
+use super::record::{RowText, decode_record, encode_record};
+use super::*;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    lineage TEXT NOT NULL,
+    serial INTEGER NOT NULL,
+    fleet TEXT,
+    fencing INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS resources (
+    address TEXT NOT NULL,
+    id TEXT NOT NULL,
+    deposed INTEGER NOT NULL DEFAULT 0,
+    provider TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attrs TEXT NOT NULL,
+    deps TEXT NOT NULL,
+    serial INTEGER NOT NULL,
+    PRIMARY KEY (address, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS one_current_object ON resources(address) WHERE deposed = 0;
+CREATE TABLE IF NOT EXISTS lock (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    lock_id TEXT NOT NULL,
+    holder TEXT NOT NULL,
+    command TEXT NOT NULL,
+    token INTEGER NOT NULL,
+    acquired_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    op TEXT NOT NULL,
+    cloud_id TEXT,
+    opened_at INTEGER NOT NULL,
+    closed_at INTEGER,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS history (
+    serial INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    address TEXT NOT NULL,
+    change TEXT NOT NULL
+);
+";
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StateError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: dir.to_path_buf(), source })?;
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    pub fn in_memory() -> Result<Self, StateError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StateError> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
+        conn.execute_batch(SCHEMA)?;
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (id, lineage, serial) VALUES (1, ?1, 0)",
+            [uuid::Uuid::new_v4().to_string()],
+        )?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // Every statement is its own transaction, so a panic elsewhere cannot leave one open.
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_fence(tx: &Transaction<'_>, lease: &Lease) -> Result<(), StateError> {
+        let current: Option<u64> = tx.query_row("SELECT token FROM lock WHERE id = 1", [], |r| r.get(0)).optional()?;
+        match current {
+            Some(t) if t == lease.token => Ok(()),
+            other => Err(StateError::Fenced { ours: lease.token, current: other.unwrap_or(0) }),
+        }
+    }
+
+    fn bump(tx: &Transaction<'_>, run_id: &str, address: &str, change: &str) -> Result<u64, StateError> {
+        tx.execute("UPDATE meta SET serial = serial + 1 WHERE id = 1", [])?;
+        let serial: u64 = tx.query_row("SELECT serial FROM meta WHERE id = 1", [], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO history (serial, at, run_id, address, change) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![serial, now_secs(), run_id, address, change],
+        )?;
+        Ok(serial)
+    }
+
+    fn put(tx: &Transaction<'_>, r: &ResourceRecord, serial: u64) -> Result<(), StateError> {
+        let row = encode_record(r);
+        tx.execute(
+            "INSERT INTO resources (address, id, deposed, provider, status, attrs, deps, serial)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![row.address, row.id, row.deposed, row.provider, row.status, row.attrs, row.deps, serial],
+        )?;
+        Ok(())
+    }
+}
+
+fn lease_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
+    Ok(Lease {
+        lock_id: r.get(0)?,
+        holder: r.get(1)?,
+        command: r.get(2)?,
+        token: r.get(3)?,
+        acquired_at: r.get(4)?,
+        expires_at: r.get(5)?,
+    })
+}
+
+fn op_text(op: IntentOp) -> &'static str {
+    match op {
+        IntentOp::Create => "create",
+        IntentOp::Update => "update",
+        IntentOp::Replace => "replace",
+        IntentOp::Delete => "delete",
+    }
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    async fn meta(&self) -> Result<StateMeta, StateError> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT lineage, serial, fleet FROM meta WHERE id = 1", [], |r| {
+            Ok(StateMeta { lineage: r.get(0)?, serial: r.get(1)?, fleet: r.get(2)? })
+        })?)
+    }
+
+    async fn bind_fleet(&self, fleet: &str) -> Result<(), StateError> {
+        let conn = self.conn();
+        let found: Option<String> = conn.query_row("SELECT fleet FROM meta WHERE id = 1", [], |r| r.get(0))?;
+        match found {
+            Some(f) if f != fleet => Err(StateError::WrongFleet { expected: fleet.into(), found: f }),
+            Some(_) => Ok(()),
+            None => {
+                conn.execute("UPDATE meta SET fleet = ?1 WHERE id = 1", [fleet])?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn resources(&self) -> Result<Vec<ResourceRecord>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT address, provider, id, status, attrs, deps, deposed FROM resources ORDER BY address, deposed, id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(RowText {
+                address: r.get(0)?,
+                provider: r.get(1)?,
+                id: r.get(2)?,
+                status: r.get(3)?,
+                attrs: r.get(4)?,
+                deps: r.get(5)?,
+                deposed: r.get(6)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(decode_record(&row?)?);
+        }
+        Ok(out)
+    }
+
+    async fn lock(&self, holder: &str, command: &str, ttl_secs: u64) -> Result<Lease, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_secs();
+        let existing = tx
+            .query_row("SELECT lock_id, holder, command, token, acquired_at, expires_at FROM lock WHERE id = 1", [], lease_from_row)
+            .optional()?;
+        if let Some(l) = existing.filter(|l| l.expires_at > now) {
+            return Err(StateError::Locked {
+                holder: l.holder,
+                command: l.command,
+                since: humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(l.acquired_at)).to_string(),
+                lock_id: l.lock_id,
+            });
+        }
+        tx.execute("UPDATE meta SET fencing = fencing + 1 WHERE id = 1", [])?;
+        let token: u64 = tx.query_row("SELECT fencing FROM meta WHERE id = 1", [], |r| r.get(0))?;
+        let lease = Lease {
+            lock_id: uuid::Uuid::new_v4().to_string(),
+            holder: holder.into(),
+            command: command.into(),
+            token,
+            acquired_at: now,
+            expires_at: now + ttl_secs,
+        };
+        tx.execute(
+            "INSERT INTO lock (id, lock_id, holder, command, token, acquired_at, expires_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET lock_id = excluded.lock_id, holder = excluded.holder, command = excluded.command,
+               token = excluded.token, acquired_at = excluded.acquired_at, expires_at = excluded.expires_at",
+            params![lease.lock_id, lease.holder, lease.command, lease.token, lease.acquired_at, lease.expires_at],
+        )?;
+        tx.commit()?;
+        Ok(lease)
+    }
+
+    async fn renew(&self, lease: &Lease, ttl_secs: u64) -> Result<Lease, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        let expires_at = now_secs() + ttl_secs;
+        tx.execute("UPDATE lock SET expires_at = ?1 WHERE id = 1", [expires_at])?;
+        tx.commit()?;
+        Ok(Lease { expires_at, ..lease.clone() })
+    }
+
+    async fn unlock(&self, lease: &Lease) -> Result<(), StateError> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM lock WHERE id = 1 AND token = ?1", [lease.token])?;
+        Ok(())
+    }
+
+    async fn force_unlock(&self, lock_id: &str, by: &str) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = tx.execute("DELETE FROM lock WHERE lock_id = ?1", [lock_id])?;
+        if removed == 0 {
+            return Err(StateError::NoSuchLock(lock_id.into()));
+        }
+        tx.execute(
+            "INSERT INTO history (serial, at, run_id, address, change) SELECT serial, ?1, ?2, '-', ?3 FROM meta WHERE id = 1",
+            params![now_secs(), by, format!("force-unlock {lock_id}")],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    async fn open_intent(&self, lease: &Lease, run_id: &str, address: &Address, op: IntentOp, cloud_id: Option<&str>) -> Result<i64, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        tx.execute(
+            "INSERT INTO intents (run_id, address, op, cloud_id, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![run_id, address.to_string(), op_text(op), cloud_id, now_secs()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    async fn commit(&self, lease: &Lease, intent: i64, outcome: Outcome) -> Result<u64, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        let run_id: String = tx.query_row("SELECT run_id FROM intents WHERE id = ?1", [intent], |r| r.get(0))?;
+        let (serial, text) = match &outcome {
+            Outcome::Current(r) => {
+                let serial = Self::bump(&tx, &run_id, &r.address.to_string(), &format!("set {}", r.id))?;
+                tx.execute("DELETE FROM resources WHERE address = ?1 AND deposed = 0", [r.address.to_string()])?;
+                Self::put(&tx, &ResourceRecord { deposed: false, ..r.clone() }, serial)?;
+                (serial, "ok".to_string())
+            }
+            Outcome::Replaced(r) => {
+                let serial = Self::bump(&tx, &run_id, &r.address.to_string(), &format!("replace with {}", r.id))?;
+                tx.execute("UPDATE resources SET deposed = 1 WHERE address = ?1 AND deposed = 0", [r.address.to_string()])?;
+                Self::put(&tx, &ResourceRecord { deposed: false, ..r.clone() }, serial)?;
+                (serial, "ok".to_string())
+            }
+            Outcome::Deleted { address, id } => {
+                let serial = Self::bump(&tx, &run_id, &address.to_string(), &format!("delete {id}"))?;
+                tx.execute("DELETE FROM resources WHERE address = ?1 AND id = ?2", params![address.to_string(), id])?;
+                (serial, "ok".to_string())
+            }
+            Outcome::Failed { message } => {
+                let serial: u64 = tx.query_row("SELECT serial FROM meta WHERE id = 1", [], |r| r.get(0))?;
+                (serial, format!("failed: {message}"))
+            }
+        };
+        tx.execute("UPDATE intents SET closed_at = ?1, outcome = ?2 WHERE id = ?3", params![now_secs(), text, intent])?;
+        tx.commit()?;
+        Ok(serial)
+    }
+
+    async fn open_intents(&self) -> Result<Vec<Intent>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, run_id, address, op, cloud_id, opened_at FROM intents WHERE closed_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, u64>(5)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, run_id, address, op, cloud_id, opened_at) = row?;
+            let corrupt = |reason: &str| StateError::Corrupt { address: address.clone(), reason: reason.into() };
+            let op = match op.as_str() {
+                "create" => IntentOp::Create,
+                "update" => IntentOp::Update,
+                "replace" => IntentOp::Replace,
+                "delete" => IntentOp::Delete,
+                _ => return Err(corrupt("unknown intent op")),
+            };
+            let parsed = address.parse().map_err(|_| corrupt("bad address in intent"))?;
+            out.push(Intent { id, run_id, address: parsed, op, cloud_id, opened_at });
+        }
+        Ok(out)
+    }
+
+    async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StateError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT serial, at, run_id, address, change FROM history ORDER BY rowid DESC LIMIT ?1")?;
+        let rows = stmt.query_map([limit as i64], |r| {
+            Ok(HistoryEntry { serial: r.get(0)?, at: r.get(1)?, run_id: r.get(2)?, address: r.get(3)?, change: r.get(4)? })
+        })?;
+        let mut out: Vec<HistoryEntry> = rows.collect::<Result<_, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
