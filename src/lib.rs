@@ -11,3 +11,8 @@ pub mod compile;
 pub mod providers;
 pub mod spec;
 pub mod state;
+pub mod plan;
+pub mod retry;
+pub mod exec;
+pub mod engine;
+pub mod cli;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Semaphore;
 use tessera_provider_api::{
     Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
 };
@@ -33,11 +34,12 @@ pub struct Registry {
     time_scale: f64,
     sim_max_in_flight: Option<usize>,
     built: Mutex<HashMap<ProviderRef, Arc<dyn Provider>>>,
+    budgets: Mutex<HashMap<ProviderRef, Arc<Semaphore>>>,
 }
 
 impl Registry {
     pub fn new(sim: Arc<SimCloud>, time_scale: f64) -> Self {
-        Self { sim, time_scale, sim_max_in_flight: None, built: Mutex::new(HashMap::new()) }
+        Self { sim, time_scale, sim_max_in_flight: None, built: Mutex::new(HashMap::new()), budgets: Mutex::new(HashMap::new()) }
     }
 
     pub fn with_sim_max_in_flight(mut self, n: usize) -> Self {
@@ -47,6 +49,14 @@ impl Registry {
 
     pub fn sim_cloud(&self) -> &Arc<SimCloud> {
         &self.sim
+    }
+
+    /// The in-flight budget shared by every call to one provider and region, by plans and
+    /// applies alike.
+    pub fn budget(&self, r: &ProviderRef) -> Result<Arc<Semaphore>, UnknownProvider> {
+        let provider = self.get(r)?;
+        let mut budgets = self.budgets.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(budgets.entry(r.clone()).or_insert_with(|| Arc::new(Semaphore::new(provider.max_in_flight()))).clone())
     }
 
     pub fn get(&self, r: &ProviderRef) -> Result<Arc<dyn Provider>, UnknownProvider> {

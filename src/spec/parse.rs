@@ -70,7 +70,7 @@ fn yaml_problem(source: &str, e: &YamlError) -> Problem {
         problem.line = 1;
         problem.column = 1;
     }
-    match e {
+    match innermost(e) {
         YamlError::SerdeUnknownField { field, expected, .. } => {
             if WORKLOAD_FIELDS.contains(&field.as_str()) {
                 problem.message = format!("`{field}` would put applications into an infrastructure spec");
@@ -95,9 +95,17 @@ fn yaml_problem(source: &str, e: &YamlError) -> Problem {
     problem
 }
 
+/// The error itself, without the snippet and alias wrappers serde-saphyr adds around it.
+fn innermost(mut e: &YamlError) -> &YamlError {
+    while let YamlError::WithSnippet { error, .. } | YamlError::AliasError { error, .. } = e {
+        e = error;
+    }
+    e
+}
+
 /// serde-saphyr's message without its own location suffix or snippet: we render our own.
 fn first_line(e: &YamlError) -> String {
-    let text = e.without_snippet().to_string();
+    let text = innermost(e).to_string();
     let line = text.lines().next().unwrap_or("invalid YAML").trim();
     match line.find(" at line ") {
         Some(i) => line[..i].to_string(),

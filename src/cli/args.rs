@@ -1,0 +1,130 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+use crate::compile::GraphFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "tessera", version, about = "One provider-neutral Fleet spec, Kubernetes clusters on every cloud")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// State backend URL: `sqlite://PATH` or a plain path.
+    #[arg(long, global = true, env = "TESSERA_STATE", default_value = "sqlite://.tessera/state.db")]
+    pub state: String,
+    /// `human` for people, `json` for CI (JSON documents, or JSON lines while applying).
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    /// Where the simulated cloud keeps its resources, so that every run sees the same cloud.
+    #[arg(long, global = true, env = "TESSERA_SIM_CLOUD", default_value = ".tessera/sim-cloud.db")]
+    pub sim_cloud: PathBuf,
+    /// Multiplies the sim's real-world durations (a 10-minute EKS control plane takes
+    /// 10 min × this). 1 is real time, 0 is instant.
+    #[arg(long, global = true, env = "TESSERA_SIM_TIME_SCALE", default_value_t = 0.002)]
+    pub sim_time_scale: f64,
+    /// Probability that a sim call is throttled (retried with backoff).
+    #[arg(long, global = true, env = "TESSERA_SIM_THROTTLE_RATE", default_value_t = 0.0)]
+    pub sim_throttle_rate: f64,
+    /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
+    #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a spec: syntax, names, versions, regions, machines, core-service coverage.
+    Validate { spec: PathBuf },
+    /// Show what apply would change; `-o` saves the plan for `apply --plan`.
+    Plan {
+        spec: PathBuf,
+        /// Save the plan file here.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// Plan the destruction of everything in state.
+        #[arg(long)]
+        destroy: bool,
+        /// Exit 0 when nothing changes, 2 when something does, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Make the clouds match the spec, or carry out a saved plan.
+    Apply {
+        /// The fleet spec (optional with --plan: the plan's own spec path is checked).
+        spec: Option<PathBuf>,
+        /// Apply this saved plan instead of planning afresh; refused if stale.
+        #[arg(long)]
+        plan: Option<PathBuf>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Delete everything the state records for this fleet, dependents first.
+    Destroy {
+        spec: PathBuf,
+        #[arg(long)]
+        auto_approve: bool,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Report changes made outside Tessera; exits 2 when there are any.
+    Drift { spec: PathBuf },
+    /// Print the resource graph.
+    Graph {
+        spec: PathBuf,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+        format: GraphFormat,
+    },
+    /// Inspect state.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+    },
+    /// Print the spec's JSON Schema (for editors and linters).
+    Schema,
+    /// Print shell completions.
+    Completions { shell: Shell },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Wait this long for a state lock held by another run (e.g. `5m`); default: fail at once.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+    /// Limit per action, retries included (e.g. `45m`); default: 3× its estimate, at least 10 min.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub action_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Every recorded resource.
+    List,
+    /// One resource, with its attributes.
+    Show { address: String },
+    /// Recent state changes, oldest first.
+    History {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Intents left open by an interrupted run.
+    Intents,
+    /// Remove a lock left by a dead run (recorded in history).
+    Unlock { lock_id: String },
+}

@@ -1,0 +1,315 @@
+//! The `tessera` command line: the miette edge over the library.
+//!
+//! Exit codes: 0 success (and, with `--detailed-exitcode`, no changes); 1 error; 2 changes or drift.
+
+mod args;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{CommandFactory, Parser};
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use serde_json::json;
+use tessera_sim::{Faults, SimCloud};
+
+pub use args::{Cli, Command, Global, OutputFormat, RunArgs, StateCommand};
+
+use crate::engine::Engine;
+use crate::exec::{EventSink, ExecOptions, JsonLines, Progress, Report};
+use crate::plan::{Mode, Plan, PlanFile, render_human};
+use crate::providers::Registry;
+use crate::spec::{self, Fleet};
+use crate::state::{self, StateStore};
+
+const CHANGES: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.global.log).unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate { spec } => validate(g, &spec),
+        Command::Plan { spec, out, destroy, detailed_exitcode } => {
+            let fleet = load(&spec)?;
+            let engine = engine(g)?;
+            let mode = if destroy { Mode::Destroy } else { Mode::Apply };
+            let plan = engine.plan(&fleet, mode).await?;
+            let file = PlanFile::new(plan);
+            if let Some(out) = &out {
+                file.save(out)?;
+            }
+            match g.output {
+                OutputFormat::Json => println!("{}", file.to_json()),
+                OutputFormat::Human => {
+                    print!("{}", render_human(&file.plan));
+                    if let Some(out) = &out {
+                        println!("\nSaved to {}. Apply it with: tessera apply --plan {}", out.display(), out.display());
+                    }
+                }
+            }
+            Ok(if detailed_exitcode && (file.plan.has_changes() || !file.plan.drift.is_empty()) { CHANGES } else { 0 })
+        }
+        Command::Apply { spec, plan, auto_approve, run } => apply(g, spec, plan, auto_approve, &run).await,
+        Command::Destroy { spec, auto_approve, run } => {
+            let fleet = load(&spec)?;
+            let engine = engine_for_run(g, &run)?;
+            let plan = engine.plan(&fleet, Mode::Destroy).await?;
+            confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "destroy", &run).await
+        }
+        Command::Drift { spec } => {
+            let fleet = load(&spec)?;
+            let plan = engine(g)?.plan(&fleet, Mode::Apply).await?;
+            match g.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json!({ "drift": plan.drift })).into_diagnostic()?),
+                OutputFormat::Human if plan.drift.is_empty() => println!("No drift: every resource matches what Tessera recorded."),
+                OutputFormat::Human => {
+                    println!("Drift: {} change(s) made outside Tessera", plan.drift.len());
+                    for d in &plan.drift {
+                        let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("(gone)".to_string(), |v| v.to_string());
+                        println!("  {}  {}: recorded {}, found {}", d.address, d.field, show(&d.recorded), show(&d.live));
+                    }
+                }
+            }
+            Ok(if plan.drift.is_empty() { 0 } else { CHANGES })
+        }
+        Command::Graph { spec, format } => {
+            let fleet = load(&spec)?;
+            let graph = engine(g)?.compile(&fleet)?;
+            print!("{}", graph.render(format));
+            Ok(0)
+        }
+        Command::State { command } => state_command(g, command).await,
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&spec::json_schema()).into_diagnostic()?);
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tessera", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Fleet> {
+    Ok(spec::load(path)?)
+}
+
+fn validate(g: &Global, path: &Path) -> Result<u8> {
+    match (spec::load(path), g.output) {
+        (Ok(fleet), OutputFormat::Human) => {
+            println!("{} is valid: fleet `{}`, {} placement(s).", path.display(), fleet.name, fleet.placements.len());
+            Ok(0)
+        }
+        (Ok(fleet), OutputFormat::Json) => {
+            println!("{}", json!({ "valid": true, "fleet": fleet.name, "placements": fleet.placements.len() }));
+            Ok(0)
+        }
+        (Err(e), OutputFormat::Json) => {
+            println!("{}", json!({ "valid": false, "problems": e.lines() }));
+            Ok(1)
+        }
+        (Err(e), OutputFormat::Human) => Err(e.into()),
+    }
+}
+
+fn registry(g: &Global) -> Result<Registry> {
+    if let Some(dir) = g.sim_cloud.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).into_diagnostic().wrap_err_with(|| format!("creating {}", dir.display()))?;
+    }
+    let faults = Faults { throttle_rate: g.sim_throttle_rate, seed: std::process::id().into(), ..Default::default() };
+    let cloud = SimCloud::durable(&g.sim_cloud, faults).into_diagnostic().wrap_err("opening the sim cloud")?;
+    Ok(Registry::new(Arc::new(cloud), g.sim_time_scale))
+}
+
+fn engine(g: &Global) -> Result<Engine> {
+    let store: Arc<dyn StateStore> = Arc::new(state::open(&g.state)?);
+    Ok(Engine::new(Arc::new(registry(g)?), store))
+}
+
+fn engine_for_run(g: &Global, run: &RunArgs) -> Result<Engine> {
+    let mut e = engine(g)?;
+    if let Some(t) = run.lock_timeout {
+        e.lock_timeout = t;
+    }
+    Ok(e)
+}
+
+async fn apply(g: &Global, spec: Option<PathBuf>, plan_path: Option<PathBuf>, auto_approve: bool, run: &RunArgs) -> Result<u8> {
+    let engine = engine_for_run(g, run)?;
+    match (spec, plan_path) {
+        (_, Some(plan_path)) => {
+            let file = PlanFile::load(&plan_path)?;
+            let spec_path = PathBuf::from(&file.plan.spec_path);
+            let fleet = spec::load(&spec_path).wrap_err_with(|| {
+                format!("the plan was made from {}; it must still be there, unchanged", spec_path.display())
+            })?;
+            // A saved plan was reviewed already: applying it is the approval.
+            execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
+        }
+        (Some(spec), None) => {
+            let fleet = load(&spec)?;
+            let plan = engine.plan(&fleet, Mode::Apply).await?;
+            confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "apply", run).await
+        }
+        (None, None) => Err(miette!(help = "tessera apply specs/quickstart.yaml, or tessera apply --plan PLAN", "apply needs a spec or --plan")),
+    }
+}
+
+async fn confirm_and_run(g: &Global, engine: &Engine, plan: Plan, fleet: Option<&Fleet>, auto_approve: bool, command: &str, run: &RunArgs) -> Result<u8> {
+    if g.output == OutputFormat::Human {
+        print!("{}", render_human(&plan));
+    }
+    if !plan.has_changes() {
+        return Ok(0);
+    }
+    if !auto_approve {
+        if !std::io::stdin().is_terminal() {
+            return Err(miette!(
+                help = "pass --auto-approve, or save a plan with `tessera plan -o PLAN` and run `tessera apply --plan PLAN`",
+                "refusing to {command} without confirmation: stdin is not a terminal"
+            ));
+        }
+        print!("\nDo you want to {command} these changes? Only 'yes' is accepted: ");
+        std::io::stdout().flush().into_diagnostic()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+        if answer.trim() != "yes" {
+            println!("Cancelled; nothing was changed.");
+            return Ok(1);
+        }
+    }
+    execute(g, engine, plan, fleet, command, run).await
+}
+
+async fn execute(g: &Global, engine: &Engine, plan: Plan, fleet: Option<&Fleet>, command: &str, run: &RunArgs) -> Result<u8> {
+    let events: Arc<dyn EventSink> = match g.output {
+        OutputFormat::Json => Arc::new(JsonLines),
+        OutputFormat::Human => Arc::new(Progress::new()),
+    };
+    let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let opts = ExecOptions { step_timeout: run.action_timeout, ..Default::default() };
+    let report = engine.apply(&plan, fleet, command, &opts, events, cancel_rx).await?;
+    summarize(g, &report);
+    if report.is_success() {
+        Ok(0)
+    } else {
+        Err(miette!(
+            help = "state records exactly what was done; fix the cause and run apply again to finish",
+            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} not started{}",
+            report.succeeded(),
+            report.failed(),
+            report.skipped(),
+            report.not_started(),
+            if report.interrupted { " (interrupted)" } else { "" }
+        ))
+    }
+}
+
+fn summarize(g: &Global, report: &Report) {
+    match g.output {
+        OutputFormat::Json => {
+            if let Ok(line) = serde_json::to_string(&json!({ "event": "report", "report": report })) {
+                println!("{line}");
+            }
+        }
+        OutputFormat::Human => {
+            println!(
+                "\n{}: {} succeeded, {} failed, {} skipped, {} not started, {} retries, in {:.1}s.",
+                if report.is_success() { "Done" } else { "Incomplete" },
+                report.succeeded(),
+                report.failed(),
+                report.skipped(),
+                report.not_started(),
+                report.retries,
+                report.elapsed.as_secs_f64()
+            );
+            for s in report.steps.iter().filter(|s| !matches!(s.status, crate::exec::StepStatus::Succeeded)) {
+                println!("  {} {}: {:?}", s.kind.verb(), s.address, s.status);
+            }
+        }
+    }
+}
+
+async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
+    let store = state::open(&g.state)?;
+    let json_out = g.output == OutputFormat::Json;
+    let print_json = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    match command {
+        StateCommand::List => {
+            let records = store.resources().await?;
+            let meta = store.meta().await?;
+            if json_out {
+                print_json(json!({ "meta": meta, "resources": records }));
+            } else {
+                println!("fleet {} · lineage {} · serial {}", meta.fleet.as_deref().unwrap_or("(none)"), meta.lineage, meta.serial);
+                for r in &records {
+                    let deposed = if r.deposed { " (deposed)" } else { "" };
+                    println!("{:<50} {:<24} {}{deposed}", r.address.to_string(), r.id, r.status);
+                }
+            }
+        }
+        StateCommand::Show { address } => {
+            let records = store.resources().await?;
+            let found: Vec<_> = records.iter().filter(|r| r.address.to_string() == address).collect();
+            if found.is_empty() {
+                return Err(miette!(help = "list addresses with `tessera state list`", "no resource `{address}` in state"));
+            }
+            print_json(serde_json::to_value(&found).into_diagnostic()?);
+        }
+        StateCommand::History { limit } => {
+            let history = store.history(limit).await?;
+            if json_out {
+                print_json(serde_json::to_value(&history).into_diagnostic()?);
+            } else {
+                for h in &history {
+                    let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.at));
+                    println!("#{:<6} {at}  {:<45} {}", h.serial, h.address, h.change);
+                }
+            }
+        }
+        StateCommand::Intents => {
+            let intents = store.open_intents().await?;
+            if json_out {
+                print_json(serde_json::to_value(&intents).into_diagnostic()?);
+            } else if intents.is_empty() {
+                println!("No open intents.");
+            } else {
+                for i in &intents {
+                    println!("#{} {:?} {} (run {})", i.id, i.op, i.address, i.run_id);
+                }
+            }
+        }
+        StateCommand::Unlock { lock_id } => {
+            store.force_unlock(&lock_id, "state unlock").await?;
+            println!("Lock {lock_id} removed.");
+        }
+    }
+    Ok(0)
+}

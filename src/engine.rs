@@ -1,0 +1,159 @@
+//! The stages wired together, for the CLI and for tests: compile, plan, and apply under a lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::compile::{CompileError, ResourceGraph};
+use crate::exec::{self, EventSink, ExecError, ExecOptions, Report};
+use crate::plan::{self, Mode, Plan, PlanError};
+use crate::providers::Registry;
+use crate::retry::RetryPolicy;
+use crate::spec::Fleet;
+use crate::state::{Lease, StateError, StateStore};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EngineError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Compile(#[from] CompileError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Exec(#[from] ExecError),
+    #[error("the plan is stale: {0}")]
+    #[diagnostic(code(tessera::apply::stale), help("make a new plan with `tessera plan SPEC -o PLAN` and review it again"))]
+    Stale(String),
+}
+
+pub struct Engine {
+    pub registry: Arc<Registry>,
+    pub store: Arc<dyn StateStore>,
+    pub retry: RetryPolicy,
+    pub lock_ttl: Duration,
+    /// How long to wait for a lock held by someone else; zero fails fast.
+    pub lock_timeout: Duration,
+    pub holder: String,
+}
+
+impl Engine {
+    pub fn new(registry: Arc<Registry>, store: Arc<dyn StateStore>) -> Self {
+        Self {
+            registry,
+            store,
+            retry: RetryPolicy::default(),
+            lock_ttl: Duration::from_secs(120),
+            lock_timeout: Duration::ZERO,
+            holder: default_holder(),
+        }
+    }
+
+    pub fn compile(&self, fleet: &Fleet) -> Result<ResourceGraph, CompileError> {
+        ResourceGraph::compile(fleet, &self.registry)
+    }
+
+    pub async fn plan(&self, fleet: &Fleet, mode: Mode) -> Result<Plan, EngineError> {
+        let graph = self.compile(fleet)?;
+        Ok(plan::make_plan(fleet, &graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?)
+    }
+
+    /// Takes the lease, refuses a stale plan, executes, releases. `fleet`, when given, must be
+    /// the spec the plan was made from, unchanged.
+    pub async fn apply(
+        &self,
+        plan: &Plan,
+        fleet: Option<&Fleet>,
+        command: &str,
+        opts: &ExecOptions,
+        events: Arc<dyn EventSink>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Report, EngineError> {
+        let lease = self.acquire(command).await?;
+        let result = self.apply_locked(plan, fleet, &lease, opts, events, cancel).await;
+        // Release even on error; a failed release just leaves a lease that expires.
+        let _ = self.store.unlock(&lease).await;
+        result
+    }
+
+    async fn apply_locked(
+        &self,
+        plan: &Plan,
+        fleet: Option<&Fleet>,
+        lease: &Lease,
+        opts: &ExecOptions,
+        events: Arc<dyn EventSink>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Report, EngineError> {
+        check_fresh(plan, fleet, self.store.as_ref()).await?;
+        self.store.bind_fleet(&plan.fleet).await?;
+        let renewer = self.spawn_renewer(lease.clone());
+        let report = exec::execute(plan, self.store.clone(), lease, self.registry.clone(), opts, events, cancel).await;
+        renewer.abort();
+        Ok(report?)
+    }
+
+    async fn acquire(&self, command: &str) -> Result<Lease, EngineError> {
+        let deadline = tokio::time::Instant::now() + self.lock_timeout;
+        loop {
+            match self.store.lock(&self.holder, command, self.lock_ttl.as_secs().max(1)).await {
+                Ok(lease) => return Ok(lease),
+                Err(StateError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Keeps the lease alive while the run lasts: renewed at a third of its TTL.
+    fn spawn_renewer(&self, lease: Lease) -> tokio::task::JoinHandle<()> {
+        let store = self.store.clone();
+        let ttl = self.lock_ttl;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_secs(1)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.renew(&lease, ttl.as_secs().max(1)).await {
+                    tracing::warn!("could not renew the state lock: {e}");
+                    return;
+                }
+            }
+        })
+    }
+}
+
+/// Refuses a plan made against another state, an older serial, or a different spec.
+pub async fn check_fresh(plan: &Plan, fleet: Option<&Fleet>, store: &dyn StateStore) -> Result<(), EngineError> {
+    let meta = store.meta().await?;
+    if meta.lineage != plan.lineage {
+        return Err(EngineError::Stale(format!(
+            "it was made against another state (lineage {}), not this one ({})",
+            plan.lineage, meta.lineage
+        )));
+    }
+    if meta.serial != plan.serial {
+        return Err(EngineError::Stale(format!(
+            "state has moved on since it was made (serial {} then, {} now)",
+            plan.serial, meta.serial
+        )));
+    }
+    if let Some(f) = fleet
+        && f.digest() != plan.spec_digest
+    {
+        return Err(EngineError::Stale(format!("the spec {} has changed since the plan was made", f.source.display())));
+    }
+    Ok(())
+}
+
+fn default_holder() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host} (pid {})", std::process::id())
+}

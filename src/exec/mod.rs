@@ -1,0 +1,416 @@
+//! Stage 4: executing a [`Plan`] against the clouds.
+//!
+//! ## Overview
+//!
+//! A plan's actions are first lowered into *steps*, the unit of scheduling. Most actions are one
+//! step; a replacement is two, because it runs create-before-destroy: the new object is created
+//! (and becomes current in state), and the old, now *deposed*, object is deleted later, once
+//! everything that depended on it has moved or gone.
+//!
+//! Steps form a DAG:
+//! - a create, update or replacement waits for the creates/updates/replacements of the
+//!   resources it depends on;
+//! - a delete (of a removed resource, or of a deposed object) waits for the deletes of every
+//!   resource that depended on it, and a deposed object's delete also waits for its replacement.
+//!
+//! ### Scheduling
+//!
+//! A step becomes *ready* when all of its dependencies have succeeded. Ready steps wait in one
+//! priority queue per provider (`ProviderRef`: kind, profile and region), and each provider has
+//! its own in-flight limit (`Provider::max_in_flight`); there is no global parallelism knob,
+//! because a throttled AWS region should not slow GKE down. Within a provider the step with the
+//! *longest remaining path* goes first: its own duration estimate plus the longest chain of
+//! estimates that hangs off it. That starts the 10-minute control planes before the 30-second
+//! networks of other placements, which keeps the makespan close to the critical path.
+//!
+//! ### Failure, retry, timeout
+//!
+//! Each step retries errors that its provider typed as retryable (exponential backoff with
+//! jitter), inside an overall per-step timeout. A step that still fails marks every step that
+//! transitively depends on it as skipped; independent branches go on. A timed-out step leaves its
+//! intent open in the journal, because its outcome is unknown.
+//!
+//! ### State
+//!
+//! Each step opens an intent in the state journal before calling its provider, and commits the
+//! outcome (the resource change, the closed intent and the new serial) in one transaction after.
+//! State therefore records exactly what the cloud has, action by action, whatever happens to the
+//! run as a whole.
+//!
+//! ### Cancellation
+//!
+//! When the cancel signal fires (Ctrl-C), nothing new is started; steps in flight run to
+//! completion and commit, and the run ends with a report that lists what never started.
+
+mod events;
+mod step;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tessera_provider_api::{Operation, ProviderRef};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::plan::{ActionKind, Plan};
+use crate::providers::{Registry, UnknownProvider};
+use crate::retry::RetryPolicy;
+use crate::state::{Lease, StateStore};
+
+pub use events::{Event, EventSink, JsonLines, Progress, Quiet, Recorder};
+use step::{StepCtx, StepDone};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    Create,
+    Update,
+    /// The create half of a create-before-destroy replacement.
+    Replace,
+    Delete,
+}
+
+impl StepKind {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::Replace => "replace",
+            Self::Delete => "delete",
+        }
+    }
+
+    fn operation(self) -> Operation {
+        match self {
+            Self::Create | Self::Replace => Operation::Create,
+            Self::Update => Operation::Update,
+            Self::Delete => Operation::Delete,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
+pub enum StepStatus {
+    Succeeded,
+    Failed(String),
+    Skipped(String),
+    NotStarted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub address: String,
+    pub kind: StepKind,
+    pub status: StepStatus,
+    pub retries: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub steps: Vec<StepReport>,
+    pub interrupted: bool,
+    pub retries: u64,
+    #[serde(with = "humantime_serde_ms")]
+    pub elapsed: Duration,
+}
+
+mod humantime_serde_ms {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+impl Report {
+    fn count(&self, f: impl Fn(&StepStatus) -> bool) -> usize {
+        self.steps.iter().filter(|s| f(&s.status)).count()
+    }
+    pub fn succeeded(&self) -> usize {
+        self.count(|s| *s == StepStatus::Succeeded)
+    }
+    pub fn failed(&self) -> usize {
+        self.count(|s| matches!(s, StepStatus::Failed(_)))
+    }
+    pub fn skipped(&self) -> usize {
+        self.count(|s| matches!(s, StepStatus::Skipped(_)))
+    }
+    pub fn not_started(&self) -> usize {
+        self.count(|s| *s == StepStatus::NotStarted)
+    }
+    pub fn is_success(&self) -> bool {
+        self.succeeded() == self.steps.len()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub retry: RetryPolicy,
+    /// Per-step limit, retries included. `None`: three times the step's estimate, at least 10 min.
+    pub step_timeout: Option<Duration>,
+    pub run_id: String,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self { retry: RetryPolicy::default(), step_timeout: None, run_id: uuid::Uuid::new_v4().to_string() }
+    }
+}
+
+/// A cancel signal: flips to `true` once (Ctrl-C).
+pub fn cancel_signal() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+struct Step {
+    action: usize,
+    kind: StepKind,
+    deps: Vec<usize>,
+    dependents: Vec<usize>,
+    provider: ProviderRef,
+    estimate: Duration,
+    /// Longest remaining path: own estimate plus the longest chain of dependents.
+    priority: Duration,
+}
+
+/// Lowers actions to steps and links them (see the module docs for the rules).
+fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownProvider> {
+    let mut steps = Vec::new();
+    let mut forward: HashMap<&tessera_provider_api::Address, usize> = HashMap::new();
+    for (i, a) in plan.actions.iter().enumerate() {
+        let kinds: &[StepKind] = match a.kind {
+            ActionKind::Create => &[StepKind::Create],
+            ActionKind::Update => &[StepKind::Update],
+            ActionKind::Replace => &[StepKind::Replace, StepKind::Delete],
+            ActionKind::Delete => &[StepKind::Delete],
+        };
+        let provider = registry.get(&a.provider)?;
+        for &kind in kinds {
+            let idx = steps.len();
+            steps.push(Step {
+                action: i,
+                kind,
+                deps: Vec::new(),
+                dependents: Vec::new(),
+                provider: a.provider.clone(),
+                estimate: provider.estimate(&a.address.rtype, kind.operation()),
+                priority: Duration::ZERO,
+            });
+            if kind != StepKind::Delete {
+                forward.insert(&a.address, idx);
+            }
+        }
+    }
+    // Delete steps, indexed by each address their object depended on.
+    let mut deleting_dependents: HashMap<&tessera_provider_api::Address, Vec<usize>> = HashMap::new();
+    for (idx, s) in steps.iter().enumerate().filter(|(_, s)| s.kind == StepKind::Delete) {
+        for dep in plan.actions[s.action].prior.iter().flat_map(|p| &p.deps) {
+            deleting_dependents.entry(dep).or_default().push(idx);
+        }
+    }
+    let mut edges = Vec::new();
+    for (idx, s) in steps.iter().enumerate() {
+        let a = &plan.actions[s.action];
+        match s.kind {
+            StepKind::Create | StepKind::Update | StepKind::Replace => {
+                for dep in a.desired.iter().flat_map(|d| &d.deps) {
+                    if let Some(&d) = forward.get(dep) {
+                        edges.push((d, idx));
+                    }
+                }
+            }
+            StepKind::Delete => {
+                if a.kind == ActionKind::Replace
+                    && let Some(&create) = forward.get(&a.address)
+                {
+                    edges.push((create, idx));
+                }
+                // Whatever depended on this object must be deleted (or moved away) first.
+                for &other in deleting_dependents.get(&a.address).into_iter().flatten() {
+                    if other != idx {
+                        edges.push((other, idx));
+                    }
+                }
+            }
+        }
+    }
+    for (from, to) in edges {
+        steps[from].dependents.push(to);
+        steps[to].deps.push(from);
+    }
+    assign_priorities(&mut steps);
+    Ok(steps)
+}
+
+/// Longest remaining path, computed in reverse topological order (Kahn's algorithm on dependents).
+fn assign_priorities(steps: &mut [Step]) {
+    let mut pending: Vec<usize> = steps.iter().map(|s| s.dependents.len()).collect();
+    let mut queue: VecDeque<usize> = (0..steps.len()).filter(|&i| pending[i] == 0).collect();
+    while let Some(i) = queue.pop_front() {
+        let tail = steps[i].dependents.iter().map(|&d| steps[d].priority).max().unwrap_or_default();
+        steps[i].priority = steps[i].estimate + tail;
+        for d in steps[i].deps.clone() {
+            pending[d] -= 1;
+            if pending[d] == 0 {
+                queue.push_back(d);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ExecError {
+    #[error(transparent)]
+    Provider(#[from] UnknownProvider),
+}
+
+/// The longest chain of estimates through the plan: no schedule can finish sooner.
+pub fn critical_path(plan: &Plan, registry: &Registry) -> Result<Duration, UnknownProvider> {
+    Ok(build_steps(plan, registry)?.iter().map(|s| s.priority).max().unwrap_or_default())
+}
+
+/// Runs `plan` to completion, failure or cancellation. See the module docs.
+pub async fn execute(
+    plan: &Plan,
+    store: Arc<dyn StateStore>,
+    lease: &Lease,
+    registry: Arc<Registry>,
+    opts: &ExecOptions,
+    events: Arc<dyn EventSink>,
+    mut cancel: watch::Receiver<bool>,
+) -> Result<Report, ExecError> {
+    let started = Instant::now();
+    let steps = build_steps(plan, &registry)?;
+    events.emit(&Event::RunStarted { run_id: opts.run_id.clone(), steps: steps.len() });
+
+    let mut status: Vec<Option<StepStatus>> = vec![None; steps.len()];
+    let mut retries: Vec<u64> = vec![0; steps.len()];
+    let mut waiting_on: Vec<usize> = steps.iter().map(|s| s.deps.len()).collect();
+    let mut ready: HashMap<&ProviderRef, BinaryHeap<(Duration, Reverse<usize>)>> = HashMap::new();
+    let mut in_flight: HashMap<&ProviderRef, usize> = HashMap::new();
+    let mut limits: HashMap<&ProviderRef, usize> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        limits.entry(&s.provider).or_insert(registry.get(&s.provider)?.max_in_flight());
+        if waiting_on[i] == 0 {
+            ready.entry(&s.provider).or_default().push((s.priority, Reverse(i)));
+        }
+    }
+
+    let mut running: JoinSet<StepDone> = JoinSet::new();
+    let mut task_step: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let mut cancelled = *cancel.borrow();
+    loop {
+        if !cancelled {
+            for (provider, queue) in ready.iter_mut() {
+                let busy = in_flight.entry(provider).or_default();
+                while *busy < limits[provider] {
+                    let Some((_, Reverse(i))) = queue.pop() else { break };
+                    *busy += 1;
+                    let s = &steps[i];
+                    let action = &plan.actions[s.action];
+                    events.emit(&Event::StepStarted { address: action.address.to_string(), op: s.kind.verb().into() });
+                    let ctx = StepCtx {
+                        index: i,
+                        kind: s.kind,
+                        action: action.clone(),
+                        provider: registry.get(provider)?,
+                        store: store.clone(),
+                        lease: lease.clone(),
+                        run_id: opts.run_id.clone(),
+                        retry: opts.retry.clone(),
+                        timeout: opts.step_timeout.unwrap_or_else(|| (s.estimate * 3).max(Duration::from_secs(600))),
+                        events: events.clone(),
+                    };
+                    let handle = running.spawn(step::run(ctx));
+                    task_step.insert(handle.id(), i);
+                }
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { break };
+                let done = match joined {
+                    Ok(done) => done,
+                    // A panicking step is a bug; its intent stays open for recovery.
+                    Err(e) => StepDone {
+                        index: task_step.get(&e.id()).copied().unwrap_or_default(),
+                        retries: 0,
+                        result: Err(format!("internal error, outcome unknown: {e}")),
+                    },
+                };
+                let i = done.index;
+                retries[i] = done.retries;
+                if let Some(busy) = in_flight.get_mut(&steps[i].provider) {
+                    *busy = busy.saturating_sub(1);
+                }
+                match done.result {
+                    Ok(()) => {
+                        status[i] = Some(StepStatus::Succeeded);
+                        for &d in &steps[i].dependents {
+                            waiting_on[d] -= 1;
+                            if waiting_on[d] == 0 && status[d].is_none() {
+                                ready.entry(&steps[d].provider).or_default().push((steps[d].priority, Reverse(d)));
+                            }
+                        }
+                    }
+                    Err(message) => {
+                        status[i] = Some(StepStatus::Failed(message));
+                        skip_dependents(i, &steps, plan, &mut status, events.as_ref());
+                    }
+                }
+            }
+            _ = cancel.changed(), if !cancelled => {
+                cancelled = true;
+                events.emit(&Event::Interrupted { in_flight: running.len() });
+            }
+        }
+    }
+
+    let report = Report {
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| StepReport {
+                address: plan.actions[s.action].address.to_string(),
+                kind: s.kind,
+                status: status[i].clone().unwrap_or(StepStatus::NotStarted),
+                retries: retries[i],
+            })
+            .collect(),
+        interrupted: cancelled,
+        retries: retries.iter().sum(),
+        elapsed: started.elapsed(),
+    };
+    events.emit(&Event::RunFinished {
+        succeeded: report.succeeded(),
+        failed: report.failed(),
+        skipped: report.skipped(),
+        not_started: report.not_started(),
+        retries: report.retries,
+        elapsed_ms: report.elapsed.as_millis() as u64,
+    });
+    Ok(report)
+}
+
+fn skip_dependents(failed: usize, steps: &[Step], plan: &Plan, status: &mut [Option<StepStatus>], events: &dyn EventSink) {
+    let because = format!("{} {} failed", steps[failed].kind.verb(), plan.actions[steps[failed].action].address);
+    let mut queue: VecDeque<usize> = steps[failed].dependents.iter().copied().collect();
+    while let Some(d) = queue.pop_front() {
+        if status[d].is_some() {
+            continue;
+        }
+        status[d] = Some(StepStatus::Skipped(because.clone()));
+        events.emit(&Event::StepSkipped {
+            address: plan.actions[steps[d].action].address.to_string(),
+            op: steps[d].kind.verb().into(),
+            because: because.clone(),
+        });
+        queue.extend(steps[d].dependents.iter().copied());
+    }
+}
