@@ -1,0 +1,225 @@
+//! Every validation error, each located at file:line:col.
+
+use std::path::Path;
+
+use tessera::spec::{self, SpecError};
+
+const VALID: &str = r#"apiVersion: tessera.dev/v1alpha1
+kind: Fleet
+metadata: { name: core }
+spec:
+  kubernetes: { version: "1.31" }
+  network: { cidr: 10.0.0.0/16 }
+  nodePools:
+    - name: system
+      machine: { vcpu: 4, memoryGiB: 16, arch: amd64 }
+      scale: { min: 3, max: 6 }
+      labels: { tier: system }
+      taints: [{ key: dedicated, value: system, effect: NoSchedule }]
+  coreServices:
+    monitoring: { nodeExporter: true }
+    logging: { journald: { units: [kubelet] }, auditLogs: true }
+  placements:
+    - { name: aws, provider: sim, sim: { profile: eks }, region: eu-west-1 }
+    - { name: local, provider: kind }
+"#;
+
+fn problems(src: &str) -> Vec<String> {
+    match spec::load_str(Path::new("f.yaml"), src) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.lines(),
+    }
+}
+
+/// `line:col` (1-based) of the first `token` at or after byte `from` in `src`.
+fn locate(src: &str, from: usize, token: &str) -> String {
+    let offset = from + src[from..].find(token).unwrap_or_else(|| panic!("token `{token}` not in the edited spec"));
+    let line = src[..offset].matches('\n').count() + 1;
+    let col = src[..offset].rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{line}:{col}")
+}
+
+/// Replaces `from` (which must occur once) in the valid spec with `to`, and expects a problem
+/// that mentions `needle`, located at the first `token` of the edit (or at a literal `line:col`).
+#[track_caller]
+fn expect(from: &str, to: &str, token: &str, needle: &str) {
+    assert_eq!(VALID.matches(from).count(), 1, "`{from}` must occur once in the base spec");
+    let start = VALID.find(from).unwrap_or_default();
+    let src = VALID.replace(from, to);
+    let at = if token.contains(':') && token.chars().all(|c| c.is_ascii_digit() || c == ':') {
+        token.to_string()
+    } else {
+        locate(&src, start, token)
+    };
+    let got = problems(&src);
+    let want = format!("f.yaml:{at}: ");
+    assert!(
+        got.iter().any(|p| p.starts_with(&want) && p.contains(needle)),
+        "expected a problem at {at} mentioning `{needle}`, got {got:#?}"
+    );
+}
+
+#[test]
+fn the_base_spec_is_valid() {
+    assert_eq!(problems(VALID), Vec::<String>::new());
+}
+
+#[test]
+fn header_errors() {
+    expect("apiVersion: tessera.dev/v1alpha1", "apiVersion: tessera.dev/v2", "tessera.dev/v2", "unsupported apiVersion");
+    expect("kind: Fleet", "kind: Fleets", "Fleets", "kind `Fleets`");
+    expect("metadata: { name: core }", "metadata: { name: Core_1 }", "Core_1", "not a DNS-1123 label");
+}
+
+#[test]
+fn syntax_and_shape_errors() {
+    expect("  network:", "  netwrk:", "netwrk", "unknown field `netwrk`");
+    expect("      scale: { min: 3, max: 6 }", "      scale: { min: 3, max: lots }", "lots", "");
+    expect("metadata: { name: core }\n", "metadata: { name: core }\n  bad: [\n", "bad", "");
+    expect("  kubernetes: { version: \"1.31\" }\n", "", "15:3", "missing field `kubernetes`");
+}
+
+#[test]
+fn version_errors() {
+    expect("version: \"1.31\"", "version: \"one.31\"", "\"one", "invalid Kubernetes version");
+    expect("version: \"1.31\"", "version: \"1.25\"", "\"1.25", "does not offer Kubernetes 1.25");
+}
+
+#[test]
+fn network_errors() {
+    expect("cidr: 10.0.0.0/16", "cidr: 10.0.0.0/30", "10.0", "invalid network CIDR");
+    expect("cidr: 10.0.0.0/16", "cidr: 300.0.0.0/16", "300", "invalid network CIDR");
+}
+
+#[test]
+fn pool_errors() {
+    expect("    - name: system\n", "    - name: System\n", "System", "node pool name `System`");
+    expect("min: 3, max: 6", "min: 7, max: 6", "10:14", "scale.min (7) is greater than scale.max (6)");
+    expect("min: 3, max: 6", "min: 0, max: 0", "10:14", "scale.max must be at least 1");
+    expect("arch: amd64", "arch: sparc", "sparc", "unknown arch `sparc`");
+    expect("vcpu: 4, memoryGiB: 16", "vcpu: 0, memoryGiB: 16", "0", "`vcpu` must be at least 1");
+    expect("vcpu: 4, memoryGiB: 16", "vcpu: 5, memoryGiB: 16", "5", "no amd64 machine with 5 vCPU and 16 GiB");
+    expect("labels: { tier: system }", "labels: { \"bad key\": system }", "{", "invalid label key");
+    expect("labels: { tier: system }", "labels: { tier: \"-x-\" }", "{", "invalid value");
+    expect("effect: NoSchedule", "effect: NoSchedul", "NoSchedul", "invalid taint effect");
+    expect("key: dedicated, value: system", "key: \"bad key\", value: system", "\"bad key", "invalid taint key");
+}
+
+#[test]
+fn duplicate_names() {
+    expect(
+        "  coreServices:",
+        "    - name: system\n      machine: { vcpu: 4, memoryGiB: 16 }\n      scale: { min: 1, max: 1 }\n  coreServices:",
+        "system",
+        "duplicate node pool name `system`",
+    );
+    expect("- { name: local, provider: kind }", "- { name: aws, provider: kind }", "aws", "duplicate placement name `aws`");
+}
+
+#[test]
+fn placement_errors() {
+    expect("provider: kind", "provider: kindd", "kindd", "unknown provider `kindd`");
+    expect("region: eu-west-1", "region: eu-west1", "eu-west1", "unknown eks region `eu-west1`");
+    expect("region: eu-west-1", "zones: [eu-west-1a]", "17:15", "needs a region");
+    expect("{ profile: eks }", "{ profile: ibm }", "ibm", "unknown sim profile `ibm`");
+    expect("- { name: local, provider: kind }", "- { name: local, provider: kind, region: x }", "x }", "kind has no regions");
+    expect(
+        "region: eu-west-1 }",
+        "region: eu-west-1, zones: [eu-west-1z] }",
+        "[eu-west-1z]",
+        "zone `eu-west-1z` is not in region `eu-west-1`",
+    );
+    expect("- { name: local, provider: kind }", "- { name: local, provider: kind, sim: { profile: eks } }", "eks", "apply only to `provider: sim`");
+    expect(
+        "metadata: { name: core }",
+        "metadata: { name: a-very-long-fleet-name-that-goes-on-and-on-and-on-and-on-and-on }",
+        "17:15",
+        "longer than 63 characters",
+    );
+}
+
+#[test]
+fn override_errors() {
+    expect(
+        "- { name: local, provider: kind }",
+        "- { name: local, provider: kind, overrides: { nodePools: [{ name: sytem, scale: { min: 1, max: 1 } }] } }",
+        "sytem",
+        "override names pool `sytem`",
+    );
+    expect(
+        "- { name: local, provider: kind }",
+        "- { name: local, provider: kind, overrides: { nodePools: [{ name: system, scale: { min: 4, max: 1 } }] } }",
+        "{ min: 4",
+        "scale.min (4) is greater than scale.max (1)",
+    );
+    expect(
+        "- { name: local, provider: kind }",
+        "- { name: local, provider: kind, overrides: { nodePools: [{ name: system, labels: { a: b } }] } }",
+        "labels",
+        "unknown field `labels`",
+    );
+}
+
+#[test]
+fn core_service_errors() {
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { nodeExporter: true, tolerations: [{ key: other, operator: Exists }] }",
+        "12:23",
+        "taint `dedicated` of pool `system` is not tolerated by coreServices.monitoring",
+    );
+    expect(
+        "logging: { journald: { units: [kubelet] }, auditLogs: true }",
+        "logging: { journald: { units: [kubelet] }, tolerations: [{ key: dedicated, value: gpu }] }",
+        "12:23",
+        "not tolerated by coreServices.logging",
+    );
+    expect("units: [kubelet]", "units: [kubelet], path: /var/log/journals", "/var/log/journals", "unsupported journal path");
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { exporters: [{ name: smart, image: smartctl-exporter:latest }] }",
+        "smartctl", "is not pinned",
+    );
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { exporters: [{ name: smart, image: x:1, hostMounts: [dev] }] }",
+        "dev", "not an absolute path",
+    );
+}
+
+#[test]
+fn application_workloads_are_refused_with_the_reason() {
+    let deployment = format!("{VALID}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: web }}\n");
+    let got = problems(&deployment);
+    assert!(got.iter().any(|p| p.starts_with("f.yaml:21:7: ") && p.contains("application workload")), "{got:#?}");
+
+    expect("  placements:", "  workloads: []\n  placements:", "workloads", "would put applications into an infrastructure spec");
+
+    let two = format!("{VALID}---\n{VALID}");
+    let got = problems(&two);
+    assert!(got.iter().any(|p| p.contains("exactly one Fleet")), "{got:#?}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let src = VALID.replace("min: 3, max: 6", "min: 7, max: 6").replace("region: eu-west-1", "region: mars-1");
+    assert_eq!(problems(&src).len(), 2, "{:#?}", problems(&src));
+}
+
+#[test]
+fn hints_suggest_the_nearest_valid_choice() {
+    let src = VALID.replace("region: eu-west-1", "region: eu-wset-1");
+    let Err(SpecError::Invalid { problems, .. }) = spec::load_str(Path::new("f.yaml"), &src) else { panic!("expected invalid") };
+    assert!(problems[0].hint.as_deref().is_some_and(|h| h.contains("eu-west-1")), "{:?}", problems[0].hint);
+
+    let src = VALID.replace("vcpu: 4, memoryGiB: 16", "vcpu: 4, memoryGiB: 15");
+    let Err(SpecError::Invalid { problems, .. }) = spec::load_str(Path::new("f.yaml"), &src) else { panic!("expected invalid") };
+    assert!(problems[0].hint.as_deref().is_some_and(|h| h.contains("m6i.xlarge")), "{:?}", problems[0].hint);
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let err = spec::load(Path::new("no/such/spec.yaml")).unwrap_err();
+    assert!(matches!(err, SpecError::Io { .. }));
+    assert!(err.to_string().contains("no/such/spec.yaml"));
+}

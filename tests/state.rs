@@ -1,0 +1,115 @@
+//! The SQLite state store: versions, leases with fencing, the intent journal, history.
+
+use tessera::state::{IntentOp, Outcome, ResourceRecord, SqliteStore, StateError, StateStore};
+use tessera_provider_api::ProviderRef;
+
+fn record(addr: &str, id: &str) -> ResourceRecord {
+    ResourceRecord {
+        address: addr.parse().unwrap(),
+        provider: ProviderRef { kind: "sim".into(), region: "eu-west-1".into(), profile: Some("eks".into()) },
+        id: id.into(),
+        status: "ACTIVE".into(),
+        attrs: Default::default(),
+        deps: vec![],
+        deposed: false,
+    }
+}
+
+#[tokio::test]
+async fn each_commit_bumps_the_serial_and_closes_its_intent() {
+    let s = SqliteStore::in_memory().unwrap();
+    let lease = s.lock("me", "apply", 60).await.unwrap();
+    let a = "p/sim.cluster/main".parse().unwrap();
+    let intent = s.open_intent(&lease, "run", &a, IntentOp::Create, None).await.unwrap();
+    assert_eq!(s.open_intents().await.unwrap().len(), 1, "open until the outcome is recorded");
+    assert_eq!(s.commit(&lease, intent, Outcome::Current(record("p/sim.cluster/main", "c-1"))).await.unwrap(), 1);
+    assert!(s.open_intents().await.unwrap().is_empty());
+    assert_eq!(s.resources().await.unwrap().len(), 1);
+
+    // A replacement deposes the old object; deleting it removes only that one.
+    let intent = s.open_intent(&lease, "run", &a, IntentOp::Replace, Some("c-1")).await.unwrap();
+    s.commit(&lease, intent, Outcome::Replaced(record("p/sim.cluster/main", "c-2"))).await.unwrap();
+    let rows = s.resources().await.unwrap();
+    assert_eq!(rows.iter().map(|r| (r.id.as_str(), r.deposed)).collect::<Vec<_>>(), [("c-2", false), ("c-1", true)]);
+    let intent = s.open_intent(&lease, "run", &a, IntentOp::Delete, Some("c-1")).await.unwrap();
+    let serial = s.commit(&lease, intent, Outcome::Deleted { address: a.clone(), id: "c-1".into() }).await.unwrap();
+    assert_eq!(serial, 3);
+    assert_eq!(s.resources().await.unwrap().len(), 1);
+
+    // A failure closes the intent without a new version.
+    let intent = s.open_intent(&lease, "run", &a, IntentOp::Update, Some("c-2")).await.unwrap();
+    assert_eq!(s.commit(&lease, intent, Outcome::Failed { message: "boom".into() }).await.unwrap(), 3);
+    assert_eq!(s.history(10).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_held_lease_refuses_a_second_holder_and_names_the_first() {
+    let s = SqliteStore::in_memory().unwrap();
+    let first = s.lock("alice@laptop", "apply specs/x.yaml", 60).await.unwrap();
+    let err = s.lock("bob@ci", "apply", 60).await.unwrap_err();
+    let StateError::Locked { holder, command, lock_id, .. } = err else { panic!("expected Locked") };
+    assert_eq!((holder.as_str(), command.as_str(), lock_id.as_str()), ("alice@laptop", "apply specs/x.yaml", first.lock_id.as_str()));
+    s.unlock(&first).await.unwrap();
+    assert!(s.lock("bob@ci", "apply", 60).await.is_ok());
+}
+
+#[tokio::test]
+async fn an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off() {
+    let s = SqliteStore::in_memory().unwrap();
+    let stale = s.lock("crashed", "apply", 0).await.unwrap();
+    let fresh = s.lock("next", "apply", 60).await.unwrap();
+    assert!(fresh.token > stale.token, "fencing tokens only increase");
+    let a = "p/sim.cluster/main".parse().unwrap();
+    let err = s.open_intent(&stale, "old-run", &a, IntentOp::Create, None).await.unwrap_err();
+    assert!(matches!(err, StateError::Fenced { .. }), "{err}");
+    assert!(matches!(s.renew(&stale, 60).await, Err(StateError::Fenced { .. })));
+    let intent = s.open_intent(&fresh, "run", &a, IntentOp::Create, None).await.unwrap();
+    // The stale holder cannot close the new holder's intent either.
+    let err = s.commit(&stale, intent, Outcome::Current(record("p/sim.cluster/main", "x"))).await.unwrap_err();
+    assert!(matches!(err, StateError::Fenced { .. }));
+    assert!(s.resources().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn force_unlock_is_recorded_in_history() {
+    let s = SqliteStore::in_memory().unwrap();
+    let lease = s.lock("dead", "apply", 600).await.unwrap();
+    assert!(matches!(s.force_unlock("nope", "me").await, Err(StateError::NoSuchLock(_))));
+    s.force_unlock(&lease.lock_id, "state unlock").await.unwrap();
+    let history = s.history(10).await.unwrap();
+    assert!(history.iter().any(|h| h.change.contains(&lease.lock_id)), "{history:?}");
+    assert!(s.lock("me", "apply", 60).await.is_ok());
+}
+
+#[tokio::test]
+async fn state_survives_reopening_and_keeps_its_lineage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/state.db");
+    let lineage = {
+        let s = SqliteStore::open(&path).unwrap();
+        s.bind_fleet("core").await.unwrap();
+        s.meta().await.unwrap().lineage
+    };
+    let s = tessera::state::open(&format!("sqlite://{}", path.display())).unwrap();
+    let meta = s.meta().await.unwrap();
+    assert_eq!((meta.lineage, meta.fleet.as_deref()), (lineage, Some("core")));
+    assert!(matches!(s.bind_fleet("other").await, Err(StateError::WrongFleet { .. })));
+    assert!(matches!(tessera::state::open("postgres://x/y"), Err(StateError::Url(_))));
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_reported_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let s = SqliteStore::open(&path).unwrap();
+    let lease = s.lock("me", "apply", 60).await.unwrap();
+    let a = "p/sim.cluster/main".parse().unwrap();
+    let intent = s.open_intent(&lease, "run", &a, IntentOp::Create, None).await.unwrap();
+    s.commit(&lease, intent, Outcome::Current(record("p/sim.cluster/main", "c-1"))).await.unwrap();
+    drop(s);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("UPDATE resources SET attrs = '{broken'", []).unwrap();
+    let s = SqliteStore::open(&path).unwrap();
+    let err = s.resources().await.unwrap_err();
+    assert!(matches!(&err, StateError::Corrupt { address, .. } if address == "p/sim.cluster/main"), "{err}");
+}
