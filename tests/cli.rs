@@ -1,0 +1,217 @@
+//! The `tessera` binary as users and pipelines run it.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn tessera(&self) -> Command {
+        let mut c = Command::cargo_bin("tessera").expect("binary");
+        c.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("TESSERA_STATE", format!("sqlite://{}", self.path("state.db").display()))
+            .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
+            .env("TESSERA_SIM_TIME_SCALE", "0")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const QUICKSTART: &str = "specs/quickstart.yaml";
+
+#[test]
+fn the_shipped_specs_validate() {
+    let w = Workdir::new();
+    for spec in [QUICKSTART, "specs/multi-cloud.yaml"] {
+        let out = w.tessera().args(["validate", spec]).output().unwrap();
+        assert!(out.status.success(), "{spec}: {}", stderr(&out));
+        assert!(stdout(&out).contains("is valid"));
+    }
+}
+
+#[test]
+fn an_invalid_spec_exits_1_with_file_line_col() {
+    let w = Workdir::new();
+    let bad = std::fs::read_to_string(QUICKSTART).unwrap().replace("region: eu-west-1", "region: eu-wst-1");
+    let path = w.write("bad.yaml", &bad);
+    let out = w.tessera().arg("validate").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let line = bad.lines().position(|l| l.contains("eu-wst-1")).unwrap() + 1;
+    assert!(err.contains(&format!("bad.yaml:{line}:")), "{err}");
+    assert!(err.contains("did you mean"), "{err}");
+
+    let out = w.tessera().args(["validate", "--output", "json"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["problems"][0].as_str().unwrap().contains("unknown eks region"));
+}
+
+#[test]
+fn plan_apply_plan_with_detailed_exit_codes() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["plan", QUICKSTART, "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stdout(&out).contains("12 to create"), "{}", stdout(&out));
+
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Done: 12 succeeded"), "{}", stdout(&out));
+
+    let out = w.tessera().args(["plan", QUICKSTART, "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains("No changes"));
+
+    let out = w.tessera().args(["state", "list", "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["resources"].as_array().unwrap().len(), 12);
+    assert_eq!(v["meta"]["serial"], 12);
+
+    let out = w.tessera().args(["destroy", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.tessera().args(["state", "list", "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["resources"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn apply_without_a_terminal_or_auto_approve_is_refused() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["apply", QUICKSTART]).write_stdin("yes\n").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("stdin is not a terminal"), "{}", stderr(&out));
+    let out = w.tessera().args(["state", "list", "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["resources"].as_array().unwrap().is_empty(), "nothing was applied");
+}
+
+#[test]
+fn a_saved_plan_applies_once_and_is_then_stale() {
+    let w = Workdir::new();
+    let plan = w.path("plan.json");
+    let out = w.tessera().args(["plan", QUICKSTART, "-o"]).arg(&plan).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.tessera().args(["apply", "--plan"]).arg(&plan).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.tessera().args(["apply", "--plan"]).arg(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+
+    // A tampered plan file is refused before anything runs.
+    let text = std::fs::read_to_string(&plan).unwrap().replace("\"maxSize\": 6", "\"maxSize\": 60");
+    let tampered = w.write("tampered.json", &text);
+    let out = w.tessera().args(["apply", "--plan"]).arg(&tampered).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("modified after it was made"), "{}", stderr(&out));
+}
+
+#[test]
+fn apply_emits_json_lines_for_ci() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve", "--output", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events.iter().filter(|e| e["event"] == "step_succeeded").count(), 12);
+    assert_eq!(events.last().unwrap()["event"], "report");
+}
+
+#[test]
+fn drift_exits_2_after_a_console_change() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.tessera().args(["drift", QUICKSTART]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let cloud = tessera_sim::SimCloud::durable(&w.path("sim.db"), Default::default()).unwrap();
+    cloud.console_edit("sim-gcp/sim.nodepool/system", "maxSize", serde_json::json!(20)).unwrap();
+    let out = w.tessera().args(["drift", QUICKSTART]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    assert!(text.contains("sim-gcp/sim.nodepool/system") && text.contains("maxSize: recorded 6, found 20"), "{text}");
+
+    let out = w.tessera().args(["drift", QUICKSTART, "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["drift"][0]["live"], 20);
+}
+
+#[test]
+fn graph_renders_dot_and_mermaid() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["graph", "specs/multi-cloud.yaml"]).output().unwrap();
+    let dot = stdout(&out);
+    assert!(dot.starts_with("digraph fleet {"), "{dot}");
+    assert!(dot.contains("aws-eu/eks.cluster/main") && dot.contains("->"));
+    let out = w.tessera().args(["graph", "specs/multi-cloud.yaml", "--format", "mermaid"]).output().unwrap();
+    let mermaid = stdout(&out);
+    assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"), "{mermaid}");
+    // 4 placements × (network, cluster, 2 pools) nodes, 4 × 3 edges.
+    assert_eq!(mermaid.matches("-->").count(), 12);
+}
+
+#[test]
+fn multi_cloud_plans_but_real_backends_refuse_to_apply() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["plan", "specs/multi-cloud.yaml", "--output", "json"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["plan"]["actions"].as_array().unwrap().len(), 16);
+    let out = w.tessera().args(["apply", "specs/multi-cloud.yaml", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("backend is not built yet"), "{}", stdout(&out));
+}
+
+#[test]
+fn schema_and_completions() {
+    let w = Workdir::new();
+    let out = w.tessera().arg("schema").output().unwrap();
+    let schema: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(schema["title"], "Tessera Fleet");
+    assert!(schema["properties"]["spec"].is_object());
+    let out = w.tessera().args(["completions", "bash"]).output().unwrap();
+    assert!(stdout(&out).contains("tessera"));
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tessera.schema.json")).unwrap();
+    let committed: Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(committed, schema, "tessera.schema.json is out of date: run `tessera schema > tessera.schema.json`");
+}
+
+#[test]
+fn state_history_and_show() {
+    let w = Workdir::new();
+    w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).assert().success();
+    let out = w.tessera().args(["state", "show", "sim-aws/sim.cluster/main"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["attrs"]["version"], "1.31");
+    let out = w.tessera().args(["state", "history", "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 12);
+    let out = w.tessera().args(["state", "show", "nope/x/y"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}

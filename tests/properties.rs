@@ -1,0 +1,120 @@
+//! Properties over generated fleets and generated spec text.
+
+mod common;
+
+use std::path::Path;
+
+use common::Harness;
+use proptest::prelude::*;
+use tessera_sim::Faults;
+
+const MACHINES: [(u32, u32); 3] = [(2, 8), (4, 16), (8, 32)];
+const PLACES: [(&str, &str); 4] = [("eks", "eu-west-1"), ("gke", "europe-west4"), ("aks", "westeurope"), ("kind", "")];
+
+#[derive(Debug, Clone)]
+struct PoolGen {
+    machine: usize,
+    min: u32,
+    extra: u32,
+    taint: bool,
+    spot: bool,
+}
+
+fn pool() -> impl Strategy<Value = PoolGen> {
+    (0..MACHINES.len(), 0u32..4, 0u32..5, any::<bool>(), any::<bool>())
+        .prop_map(|(machine, min, extra, taint, spot)| PoolGen { machine, min, extra: extra.max(u32::from(min == 0)), taint, spot })
+}
+
+fn fleet_text(pools: &[PoolGen], places: &[usize]) -> String {
+    let mut y = String::from(
+        "apiVersion: tessera.dev/v1alpha1\nkind: Fleet\nmetadata: { name: gen }\nspec:\n  kubernetes: { version: \"1.31\" }\n  nodePools:\n",
+    );
+    for (i, p) in pools.iter().enumerate() {
+        let (vcpu, mem) = MACHINES[p.machine];
+        y.push_str(&format!(
+            "    - name: pool{i}\n      machine: {{ vcpu: {vcpu}, memoryGiB: {mem}, spot: {} }}\n      scale: {{ min: {}, max: {} }}\n",
+            p.spot,
+            p.min,
+            p.min + p.extra
+        ));
+        if p.taint {
+            y.push_str(&format!("      taints: [{{ key: dedicated, value: p{i}, effect: NoSchedule }}]\n"));
+        }
+    }
+    y.push_str("  coreServices:\n    monitoring: { nodeExporter: true }\n  placements:\n");
+    for (i, &p) in places.iter().enumerate() {
+        let (profile, region) = PLACES[p];
+        let region = if region.is_empty() { String::new() } else { format!(", region: {region}") };
+        y.push_str(&format!("    - {{ name: c{i}, provider: sim, sim: {{ profile: {profile} }}{region} }}\n"));
+    }
+    y
+}
+
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().expect("runtime")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// After apply(plan(spec)), a new plan shows no changes, and state matches the cloud; the
+    /// same holds after any second spec is applied on top of the first.
+    #[test]
+    fn apply_of_a_plan_converges(
+        pools in prop::collection::vec(pool(), 1..4),
+        places in prop::collection::vec(0..PLACES.len(), 1..4),
+        pools2 in prop::collection::vec(pool(), 1..4),
+        throttle in prop_oneof![Just(0.0), Just(0.2)],
+    ) {
+        paused_runtime().block_on(async {
+            let h = Harness::new(Faults { throttle_rate: throttle, seed: 3, ..Default::default() });
+            for text in [fleet_text(&pools, &places), fleet_text(&pools2, &places)] {
+                let fleet = common::load(&text);
+                let report = h.apply(&fleet).await;
+                prop_assert!(report.is_success(), "{:?}", report);
+                let again = h.plan(&fleet).await;
+                prop_assert!(!again.has_changes(), "{}", tessera::plan::render_human(&again));
+                prop_assert!(again.drift.is_empty());
+                prop_assert_eq!(h.cloud_ids(), h.state_ids().await);
+            }
+            Ok(())
+        })?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// The spec parser never panics, whatever it is fed.
+    #[test]
+    fn spec_parser_never_panics_on_arbitrary_text(text in "\\PC{0,300}") {
+        let _ = tessera::spec::load_str(Path::new("fuzz.yaml"), &text);
+    }
+
+    /// Nor on a valid spec with bytes changed, inserted or removed: the near-misses a person
+    /// actually writes. Every error it reports carries a location inside the file.
+    #[test]
+    fn spec_parser_never_panics_on_mutated_specs(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(b" :-{}[]\"'#&*!|>\n\t0aZ".to_vec())), 1..6)
+    ) {
+        let mut bytes = fleet_text(&[PoolGen { machine: 1, min: 1, extra: 2, taint: true, spot: false }], &[0, 3]).into_bytes();
+        for (at, op, b) in edits {
+            let i = at.index(bytes.len().max(1));
+            match op {
+                0 if i < bytes.len() => bytes[i] = b,
+                1 => bytes.insert(i.min(bytes.len()), b),
+                _ if i < bytes.len() => { bytes.remove(i); }
+                _ => {}
+            }
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if let Err(e) = tessera::spec::load_str(Path::new("fuzz.yaml"), &text) {
+            let lines = text.lines().count().max(1) as u64 + 1;
+            for p in e.lines() {
+                let loc: Vec<&str> = p.splitn(4, ':').collect();
+                let line: u64 = loc[1].parse().unwrap_or(0);
+                prop_assert!(line >= 1 && line <= lines, "{} is outside the file ({} lines)", p, lines);
+            }
+        }
+    }
+}
