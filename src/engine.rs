@@ -28,7 +28,10 @@ pub enum EngineError {
     #[diagnostic(transparent)]
     Exec(#[from] ExecError),
     #[error("the plan is stale: {0}")]
-    #[diagnostic(code(tessera::apply::stale), help("make a new plan with `tessera plan SPEC -o PLAN` and review it again"))]
+    #[diagnostic(
+        code(tessera::apply::stale),
+        help("make a new plan with `tessera plan SPEC -o PLAN` and review it again")
+    )]
     Stale(String),
 }
 
@@ -154,6 +157,7 @@ pub async fn check_fresh(plan: &Plan, fleet: Option<&Fleet>, store: &dyn StateSt
 
 fn default_holder() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    let host =
+        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host} (pid {})", std::process::id())
 }

@@ -7,12 +7,12 @@
 //!      ──exec (DAG-driven, per-provider concurrency)──▶ provider calls ──▶ state
 //! ```
 
+pub mod cli;
 pub mod compile;
+pub mod engine;
+pub mod exec;
+pub mod plan;
 pub mod providers;
+pub mod retry;
 pub mod spec;
 pub mod state;
-pub mod plan;
-pub mod retry;
-pub mod exec;
-pub mod engine;
-pub mod cli;

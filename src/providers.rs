@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
 use tessera_provider_api::{
     Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
 };
 use tessera_sim::{Profile, Shape, SimCloud, SimProvider, lower_shapes};
+use tokio::sync::Semaphore;
 
 /// Every provider a placement may name.
 pub const KINDS: [&str; 5] = ["sim", "eks", "aks", "gke", "kind"];
@@ -39,7 +39,13 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(sim: Arc<SimCloud>, time_scale: f64) -> Self {
-        Self { sim, time_scale, sim_max_in_flight: None, built: Mutex::new(HashMap::new()), budgets: Mutex::new(HashMap::new()) }
+        Self {
+            sim,
+            time_scale,
+            sim_max_in_flight: None,
+            built: Mutex::new(HashMap::new()),
+            budgets: Mutex::new(HashMap::new()),
+        }
     }
 
     pub fn with_sim_max_in_flight(mut self, n: usize) -> Self {
@@ -121,7 +127,12 @@ impl Provider for PlanOnly {
         Err(self.refuse())
     }
 
-    async fn update(&self, _spec: &ResourceSpec, _id: &CloudId, _changed: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        _spec: &ResourceSpec,
+        _id: &CloudId,
+        _changed: &[String],
+    ) -> Result<Observed, ProviderError> {
         Err(self.refuse())
     }
 

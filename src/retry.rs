@@ -24,7 +24,11 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Runs `call` until it succeeds, fails with a non-retryable error, or retries run out.
     /// `on_retry` sees each retryable error and the delay before the next attempt.
-    pub async fn run<T, F, Fut>(&self, call: F, mut on_retry: impl FnMut(&ProviderError, Duration)) -> Result<T, ProviderError>
+    pub async fn run<T, F, Fut>(
+        &self,
+        call: F,
+        mut on_retry: impl FnMut(&ProviderError, Duration),
+    ) -> Result<T, ProviderError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ProviderError>>,
@@ -51,14 +55,26 @@ mod tests {
         let policy = RetryPolicy { max_retries: 3, ..Default::default() };
         let calls = AtomicUsize::new(0);
         let r: Result<(), _> = policy
-            .run(|| async { calls.fetch_add(1, Ordering::SeqCst); Err(ProviderError::throttled("slow down")) }, |_, _| {})
+            .run(
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(ProviderError::throttled("slow down"))
+                },
+                |_, _| {},
+            )
             .await;
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 4, "one attempt plus three retries");
 
         calls.store(0, Ordering::SeqCst);
         let r: Result<(), _> = policy
-            .run(|| async { calls.fetch_add(1, Ordering::SeqCst); Err(ProviderError::Fatal("no".into())) }, |_, _| {})
+            .run(
+                || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    Err(ProviderError::Fatal("no".into()))
+                },
+                |_, _| {},
+            )
             .await;
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1, "fatal errors are not retried");
@@ -67,7 +83,11 @@ mod tests {
         let r = policy
             .run(
                 || async {
-                    if calls.fetch_add(1, Ordering::SeqCst) < 2 { Err(ProviderError::unavailable("503")) } else { Ok(7) }
+                    if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                        Err(ProviderError::unavailable("503"))
+                    } else {
+                        Ok(7)
+                    }
                 },
                 |_, _| {},
             )

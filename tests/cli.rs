@@ -136,7 +136,8 @@ fn apply_emits_json_lines_for_ci() {
     let w = Workdir::new();
     let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve", "--output", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let events: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    let events: Vec<Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     assert_eq!(events.first().unwrap()["event"], "run_started");
     assert_eq!(events.iter().filter(|e| e["event"] == "step_succeeded").count(), 12);
     assert_eq!(events.last().unwrap()["event"], "report");

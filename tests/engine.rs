@@ -113,21 +113,33 @@ async fn a_stale_plan_is_refused() {
 
     // The same plan again: state's serial has moved on.
     let (_tx, rx) = cancel_signal();
-    let err = h.engine.apply(&plan, Some(&fleet), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx).await.unwrap_err();
+    let err = h
+        .engine
+        .apply(&plan, Some(&fleet), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx)
+        .await
+        .unwrap_err();
     assert!(matches!(&err, EngineError::Stale(m) if m.contains("serial 0 then, 12 now")), "{err}");
 
     // A fresh plan, but the spec changed since.
     let plan = h.plan(&fleet).await;
     let edited = load(&three_clouds().replace("max: 6", "max: 7"));
     let (_tx, rx) = cancel_signal();
-    let err = h.engine.apply(&plan, Some(&edited), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx).await.unwrap_err();
+    let err = h
+        .engine
+        .apply(&plan, Some(&edited), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx)
+        .await
+        .unwrap_err();
     assert!(matches!(&err, EngineError::Stale(m) if m.contains("spec")), "{err}");
 
     // A plan made against another state altogether.
     let other = Harness::new(Faults::default());
     let foreign = other.plan(&fleet).await;
     let (_tx, rx) = cancel_signal();
-    let err = h.engine.apply(&foreign, Some(&fleet), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx).await.unwrap_err();
+    let err = h
+        .engine
+        .apply(&foreign, Some(&fleet), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx)
+        .await
+        .unwrap_err();
     assert!(matches!(&err, EngineError::Stale(m) if m.contains("another state")), "{err}");
     assert_eq!(h.cloud.resources().unwrap().len(), 12, "nothing was touched");
 }
@@ -163,7 +175,8 @@ async fn ctrl_c_stops_scheduling_lets_in_flight_finish_and_keeps_state_consisten
         tokio::time::sleep(Duration::from_secs(120)).await;
         let _ = tx.send(true);
     });
-    let report = h.engine.apply(&plan, Some(&fleet), "test", &ExecOptions::default(), h.events.clone(), rx).await.unwrap();
+    let report =
+        h.engine.apply(&plan, Some(&fleet), "test", &ExecOptions::default(), h.events.clone(), rx).await.unwrap();
     assert!(report.interrupted);
     assert_eq!(report.failed(), 0);
     assert_eq!(report.succeeded(), 6, "3 networks done before, 3 control planes in flight finished: {report:?}");
@@ -199,7 +212,8 @@ async fn destroy_deletes_dependents_before_what_they_depend_on() {
             "sim.cluster" => "sim.network",
             _ => continue,
         };
-        let parent = before.iter().find(|p| p.rtype == parent_type && p.address_tag().unwrap().starts_with(placement)).unwrap();
+        let parent =
+            before.iter().find(|p| p.rtype == parent_type && p.address_tag().unwrap().starts_with(placement)).unwrap();
         assert!(deleted(&r.id).finished <= deleted(&parent.id).started, "{} deleted before {}", r.rtype, parent.rtype);
     }
 }
@@ -228,7 +242,8 @@ async fn console_changes_are_reported_as_drift() {
     h.cloud.console_delete("gcp/sim.nodepool/infra").unwrap();
 
     let plan = h.plan(&fleet).await;
-    let drift: BTreeSet<(String, String)> = plan.drift.iter().map(|d| (d.address.to_string(), d.field.clone())).collect();
+    let drift: BTreeSet<(String, String)> =
+        plan.drift.iter().map(|d| (d.address.to_string(), d.field.clone())).collect();
     assert_eq!(
         drift,
         BTreeSet::from([
@@ -271,7 +286,10 @@ async fn longest_path_first_keeps_the_makespan_at_the_critical_path() {
     let start = tokio::time::Instant::now();
     h.apply_plan(&plan, &fleet).await;
     let makespan = start.elapsed();
-    assert!(makespan >= bound && makespan <= bound + Duration::from_secs(1), "makespan {makespan:?} vs bound {bound:?}");
+    assert!(
+        makespan >= bound && makespan <= bound + Duration::from_secs(1),
+        "makespan {makespan:?} vs bound {bound:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -281,7 +299,8 @@ async fn a_second_apply_is_refused_while_the_state_is_locked() {
     let fleet = load(&three_clouds());
     let plan = h.plan(&fleet).await;
     let (_tx, rx) = cancel_signal();
-    let err = h.engine.apply(&plan, Some(&fleet), "test", &ExecOptions::default(), h.events.clone(), rx).await.unwrap_err();
+    let err =
+        h.engine.apply(&plan, Some(&fleet), "test", &ExecOptions::default(), h.events.clone(), rx).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("alice@laptop") && text.contains(&lease.lock_id), "{text}");
     assert!(h.cloud.resources().unwrap().is_empty(), "nothing was touched");

@@ -21,8 +21,15 @@ struct PoolGen {
 }
 
 fn pool() -> impl Strategy<Value = PoolGen> {
-    (0..MACHINES.len(), 0u32..4, 0u32..5, any::<bool>(), any::<bool>())
-        .prop_map(|(machine, min, extra, taint, spot)| PoolGen { machine, min, extra: extra.max(u32::from(min == 0)), taint, spot })
+    (0..MACHINES.len(), 0u32..4, 0u32..5, any::<bool>(), any::<bool>()).prop_map(
+        |(machine, min, extra, taint, spot)| PoolGen {
+            machine,
+            min,
+            extra: extra.max(u32::from(min == 0)),
+            taint,
+            spot,
+        },
+    )
 }
 
 fn fleet_text(pools: &[PoolGen], places: &[usize]) -> String {

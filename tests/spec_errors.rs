@@ -66,7 +66,12 @@ fn the_base_spec_is_valid() {
 
 #[test]
 fn header_errors() {
-    expect("apiVersion: tessera.dev/v1alpha1", "apiVersion: tessera.dev/v2", "tessera.dev/v2", "unsupported apiVersion");
+    expect(
+        "apiVersion: tessera.dev/v1alpha1",
+        "apiVersion: tessera.dev/v2",
+        "tessera.dev/v2",
+        "unsupported apiVersion",
+    );
     expect("kind: Fleet", "kind: Fleets", "Fleets", "kind `Fleets`");
     expect("metadata: { name: core }", "metadata: { name: Core_1 }", "Core_1", "not a DNS-1123 label");
 }
@@ -113,7 +118,12 @@ fn duplicate_names() {
         "system",
         "duplicate node pool name `system`",
     );
-    expect("- { name: local, provider: kind }", "- { name: aws, provider: kind }", "aws", "duplicate placement name `aws`");
+    expect(
+        "- { name: local, provider: kind }",
+        "- { name: aws, provider: kind }",
+        "aws",
+        "duplicate placement name `aws`",
+    );
 }
 
 #[test]
@@ -122,14 +132,24 @@ fn placement_errors() {
     expect("region: eu-west-1", "region: eu-west1", "eu-west1", "unknown eks region `eu-west1`");
     expect("region: eu-west-1", "zones: [eu-west-1a]", "17:15", "needs a region");
     expect("{ profile: eks }", "{ profile: ibm }", "ibm", "unknown sim profile `ibm`");
-    expect("- { name: local, provider: kind }", "- { name: local, provider: kind, region: x }", "x }", "kind has no regions");
+    expect(
+        "- { name: local, provider: kind }",
+        "- { name: local, provider: kind, region: x }",
+        "x }",
+        "kind has no regions",
+    );
     expect(
         "region: eu-west-1 }",
         "region: eu-west-1, zones: [eu-west-1z] }",
         "[eu-west-1z]",
         "zone `eu-west-1z` is not in region `eu-west-1`",
     );
-    expect("- { name: local, provider: kind }", "- { name: local, provider: kind, sim: { profile: eks } }", "eks", "apply only to `provider: sim`");
+    expect(
+        "- { name: local, provider: kind }",
+        "- { name: local, provider: kind, sim: { profile: eks } }",
+        "eks",
+        "apply only to `provider: sim`",
+    );
     expect(
         "metadata: { name: core }",
         "metadata: { name: a-very-long-fleet-name-that-goes-on-and-on-and-on-and-on-and-on }",
@@ -174,16 +194,23 @@ fn core_service_errors() {
         "12:23",
         "not tolerated by coreServices.logging",
     );
-    expect("units: [kubelet]", "units: [kubelet], path: /var/log/journals", "/var/log/journals", "unsupported journal path");
+    expect(
+        "units: [kubelet]",
+        "units: [kubelet], path: /var/log/journals",
+        "/var/log/journals",
+        "unsupported journal path",
+    );
     expect(
         "monitoring: { nodeExporter: true }",
         "monitoring: { exporters: [{ name: smart, image: smartctl-exporter:latest }] }",
-        "smartctl", "is not pinned",
+        "smartctl",
+        "is not pinned",
     );
     expect(
         "monitoring: { nodeExporter: true }",
         "monitoring: { exporters: [{ name: smart, image: x:1, hostMounts: [dev] }] }",
-        "dev", "not an absolute path",
+        "dev",
+        "not an absolute path",
     );
 }
 
@@ -193,7 +220,12 @@ fn application_workloads_are_refused_with_the_reason() {
     let got = problems(&deployment);
     assert!(got.iter().any(|p| p.starts_with("f.yaml:21:7: ") && p.contains("application workload")), "{got:#?}");
 
-    expect("  placements:", "  workloads: []\n  placements:", "workloads", "would put applications into an infrastructure spec");
+    expect(
+        "  placements:",
+        "  workloads: []\n  placements:",
+        "workloads",
+        "would put applications into an infrastructure spec",
+    );
 
     let two = format!("{VALID}---\n{VALID}");
     let got = problems(&two);
@@ -209,11 +241,15 @@ fn every_problem_is_reported_at_once() {
 #[test]
 fn hints_suggest_the_nearest_valid_choice() {
     let src = VALID.replace("region: eu-west-1", "region: eu-wset-1");
-    let Err(SpecError::Invalid { problems, .. }) = spec::load_str(Path::new("f.yaml"), &src) else { panic!("expected invalid") };
+    let Err(SpecError::Invalid { problems, .. }) = spec::load_str(Path::new("f.yaml"), &src) else {
+        panic!("expected invalid")
+    };
     assert!(problems[0].hint.as_deref().is_some_and(|h| h.contains("eu-west-1")), "{:?}", problems[0].hint);
 
     let src = VALID.replace("vcpu: 4, memoryGiB: 16", "vcpu: 4, memoryGiB: 15");
-    let Err(SpecError::Invalid { problems, .. }) = spec::load_str(Path::new("f.yaml"), &src) else { panic!("expected invalid") };
+    let Err(SpecError::Invalid { problems, .. }) = spec::load_str(Path::new("f.yaml"), &src) else {
+        panic!("expected invalid")
+    };
     assert!(problems[0].hint.as_deref().is_some_and(|h| h.contains("m6i.xlarge")), "{:?}", problems[0].hint);
 }
 

@@ -48,7 +48,10 @@ async fn a_held_lease_refuses_a_second_holder_and_names_the_first() {
     let first = s.lock("alice@laptop", "apply specs/x.yaml", 60).await.unwrap();
     let err = s.lock("bob@ci", "apply", 60).await.unwrap_err();
     let StateError::Locked { holder, command, lock_id, .. } = err else { panic!("expected Locked") };
-    assert_eq!((holder.as_str(), command.as_str(), lock_id.as_str()), ("alice@laptop", "apply specs/x.yaml", first.lock_id.as_str()));
+    assert_eq!(
+        (holder.as_str(), command.as_str(), lock_id.as_str()),
+        ("alice@laptop", "apply specs/x.yaml", first.lock_id.as_str())
+    );
     s.unlock(&first).await.unwrap();
     assert!(s.lock("bob@ci", "apply", 60).await.is_ok());
 }

@@ -82,13 +82,24 @@ async fn run(cli: Cli) -> Result<u8> {
             let fleet = load(&spec)?;
             let plan = engine(g)?.plan(&fleet, Mode::Apply).await?;
             match g.output {
-                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json!({ "drift": plan.drift })).into_diagnostic()?),
-                OutputFormat::Human if plan.drift.is_empty() => println!("No drift: every resource matches what Tessera recorded."),
+                OutputFormat::Json => {
+                    println!("{}", serde_json::to_string_pretty(&json!({ "drift": plan.drift })).into_diagnostic()?)
+                }
+                OutputFormat::Human if plan.drift.is_empty() => {
+                    println!("No drift: every resource matches what Tessera recorded.")
+                }
                 OutputFormat::Human => {
                     println!("Drift: {} change(s) made outside Tessera", plan.drift.len());
                     for d in &plan.drift {
-                        let show = |v: &Option<serde_json::Value>| v.as_ref().map_or("(gone)".to_string(), |v| v.to_string());
-                        println!("  {}  {}: recorded {}, found {}", d.address, d.field, show(&d.recorded), show(&d.live));
+                        let show =
+                            |v: &Option<serde_json::Value>| v.as_ref().map_or("(gone)".to_string(), |v| v.to_string());
+                        println!(
+                            "  {}  {}: recorded {}, found {}",
+                            d.address,
+                            d.field,
+                            show(&d.recorded),
+                            show(&d.live)
+                        );
                     }
                 }
             }
@@ -156,7 +167,13 @@ fn engine_for_run(g: &Global, run: &RunArgs) -> Result<Engine> {
     Ok(e)
 }
 
-async fn apply(g: &Global, spec: Option<PathBuf>, plan_path: Option<PathBuf>, auto_approve: bool, run: &RunArgs) -> Result<u8> {
+async fn apply(
+    g: &Global,
+    spec: Option<PathBuf>,
+    plan_path: Option<PathBuf>,
+    auto_approve: bool,
+    run: &RunArgs,
+) -> Result<u8> {
     let engine = engine_for_run(g, run)?;
     match (spec, plan_path) {
         (_, Some(plan_path)) => {
@@ -173,11 +190,22 @@ async fn apply(g: &Global, spec: Option<PathBuf>, plan_path: Option<PathBuf>, au
             let plan = engine.plan(&fleet, Mode::Apply).await?;
             confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "apply", run).await
         }
-        (None, None) => Err(miette!(help = "tessera apply specs/quickstart.yaml, or tessera apply --plan PLAN", "apply needs a spec or --plan")),
+        (None, None) => Err(miette!(
+            help = "tessera apply specs/quickstart.yaml, or tessera apply --plan PLAN",
+            "apply needs a spec or --plan"
+        )),
     }
 }
 
-async fn confirm_and_run(g: &Global, engine: &Engine, plan: Plan, fleet: Option<&Fleet>, auto_approve: bool, command: &str, run: &RunArgs) -> Result<u8> {
+async fn confirm_and_run(
+    g: &Global,
+    engine: &Engine,
+    plan: Plan,
+    fleet: Option<&Fleet>,
+    auto_approve: bool,
+    command: &str,
+    run: &RunArgs,
+) -> Result<u8> {
     if g.output == OutputFormat::Human {
         print!("{}", render_human(&plan));
     }
@@ -203,7 +231,14 @@ async fn confirm_and_run(g: &Global, engine: &Engine, plan: Plan, fleet: Option<
     execute(g, engine, plan, fleet, command, run).await
 }
 
-async fn execute(g: &Global, engine: &Engine, plan: Plan, fleet: Option<&Fleet>, command: &str, run: &RunArgs) -> Result<u8> {
+async fn execute(
+    g: &Global,
+    engine: &Engine,
+    plan: Plan,
+    fleet: Option<&Fleet>,
+    command: &str,
+    run: &RunArgs,
+) -> Result<u8> {
     let events: Arc<dyn EventSink> = match g.output {
         OutputFormat::Json => Arc::new(JsonLines),
         OutputFormat::Human => Arc::new(Progress::new()),
@@ -268,7 +303,12 @@ async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
             if json_out {
                 print_json(json!({ "meta": meta, "resources": records }));
             } else {
-                println!("fleet {} · lineage {} · serial {}", meta.fleet.as_deref().unwrap_or("(none)"), meta.lineage, meta.serial);
+                println!(
+                    "fleet {} · lineage {} · serial {}",
+                    meta.fleet.as_deref().unwrap_or("(none)"),
+                    meta.lineage,
+                    meta.serial
+                );
                 for r in &records {
                     let deposed = if r.deposed { " (deposed)" } else { "" };
                     println!("{:<50} {:<24} {}{deposed}", r.address.to_string(), r.id, r.status);
@@ -279,7 +319,10 @@ async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
             let records = store.resources().await?;
             let found: Vec<_> = records.iter().filter(|r| r.address.to_string() == address).collect();
             if found.is_empty() {
-                return Err(miette!(help = "list addresses with `tessera state list`", "no resource `{address}` in state"));
+                return Err(miette!(
+                    help = "list addresses with `tessera state list`",
+                    "no resource `{address}` in state"
+                ));
             }
             print_json(serde_json::to_value(&found).into_diagnostic()?);
         }
@@ -289,7 +332,8 @@ async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
                 print_json(serde_json::to_value(&history).into_diagnostic()?);
             } else {
                 for h in &history {
-                    let at = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.at));
+                    let at =
+                        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.at));
                     println!("#{:<6} {at}  {:<45} {}", h.serial, h.address, h.change);
                 }
             }

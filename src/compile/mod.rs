@@ -27,7 +27,10 @@ pub enum CompileError {
     #[diagnostic(code(tessera::compile::dangling))]
     UnknownDependency { from: Address, to: Address },
     #[error("dependency cycle: {}", path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "))]
-    #[diagnostic(code(tessera::compile::cycle), help("a resource on a cycle can never start; break one of these dependencies"))]
+    #[diagnostic(
+        code(tessera::compile::cycle),
+        help("a resource on a cycle can never start; break one of these dependencies")
+    )]
     Cycle { path: Vec<Address> },
     #[error(transparent)]
     Provider(#[from] crate::providers::UnknownProvider),
@@ -92,7 +95,9 @@ impl ResourceGraph {
             let mut path = vec![start];
             let mut current = start;
             loop {
-                let Some(next) = self.graph.neighbors_directed(current, Direction::Outgoing).find(in_scc) else { break };
+                let Some(next) = self.graph.neighbors_directed(current, Direction::Outgoing).find(in_scc) else {
+                    break;
+                };
                 if let Some(pos) = path.iter().position(|n| *n == next) {
                     let mut cycle: Vec<Address> = path[pos..].iter().map(|n| self.graph[*n].address.clone()).collect();
                     cycle.push(self.graph[next].address.clone());
@@ -119,9 +124,7 @@ impl ResourceGraph {
 
     /// Resources in dependency order: every resource after all of its dependencies.
     pub fn in_order(&self) -> Vec<&ResourceSpec> {
-        toposort(&self.graph, None)
-            .map(|order| order.into_iter().map(|n| &self.graph[n]).collect())
-            .unwrap_or_default()
+        toposort(&self.graph, None).map(|order| order.into_iter().map(|n| &self.graph[n]).collect()).unwrap_or_default()
     }
 
     pub fn render(&self, format: GraphFormat) -> String {

@@ -72,7 +72,11 @@ pub struct Progress {
 
 impl Progress {
     pub fn new() -> Self {
-        Self { multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), overall: Mutex::new(None), spinners: Mutex::new(HashMap::new()) }
+        Self {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            overall: Mutex::new(None),
+            spinners: Mutex::new(HashMap::new()),
+        }
     }
 
     fn line(&self, text: String) {
@@ -118,7 +122,10 @@ impl EventSink for Progress {
             }
             Event::StepStarted { address, op } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.set_message(format!("{op} {address}"));
                 bar.enable_steady_tick(Duration::from_millis(120));
                 if let Ok(mut s) = self.spinners.lock() {

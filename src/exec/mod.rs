@@ -398,7 +398,13 @@ pub async fn execute(
     Ok(report)
 }
 
-fn skip_dependents(failed: usize, steps: &[Step], plan: &Plan, status: &mut [Option<StepStatus>], events: &dyn EventSink) {
+fn skip_dependents(
+    failed: usize,
+    steps: &[Step],
+    plan: &Plan,
+    status: &mut [Option<StepStatus>],
+    events: &dyn EventSink,
+) {
     let because = format!("{} {} failed", steps[failed].kind.verb(), plan.actions[steps[failed].action].address);
     let mut queue: VecDeque<usize> = steps[failed].dependents.iter().copied().collect();
     while let Some(d) = queue.pop_front() {

@@ -58,10 +58,12 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<(), String> {
         StepKind::Replace => (IntentOp::Replace, ctx.action.prior.as_ref().map(|p| p.id.clone())),
         StepKind::Delete => (IntentOp::Delete, ctx.action.prior.as_ref().map(|p| p.id.clone())),
     };
-    let intent = match ctx.store.open_intent(&ctx.lease, &ctx.run_id, &ctx.action.address, intent_op, acted_on.as_deref()).await {
-        Ok(id) => id,
-        Err(e) => return fail(format!("state: {e}")),
-    };
+    let intent =
+        match ctx.store.open_intent(&ctx.lease, &ctx.run_id, &ctx.action.address, intent_op, acted_on.as_deref()).await
+        {
+            Ok(id) => id,
+            Err(e) => return fail(format!("state: {e}")),
+        };
 
     let call = ctx.retry.run(
         || call_provider(ctx),
@@ -78,7 +80,12 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<(), String> {
     let called = match tokio::time::timeout(ctx.timeout, call).await {
         Ok(r) => r,
         // The cloud may or may not have acted: leave the intent open for recovery to resolve.
-        Err(_) => return fail(format!("timed out after {}; outcome unknown, intent {intent} left open", humantime::format_duration(ctx.timeout))),
+        Err(_) => {
+            return fail(format!(
+                "timed out after {}; outcome unknown, intent {intent} left open",
+                humantime::format_duration(ctx.timeout)
+            ));
+        }
     };
 
     let outcome = match (&called, ctx.kind) {
@@ -100,7 +107,12 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<(), String> {
     }
     match called {
         Ok(_) => {
-            ctx.events.emit(&Event::StepSucceeded { address, op, id, elapsed_ms: started.elapsed().as_millis() as u64 });
+            ctx.events.emit(&Event::StepSucceeded {
+                address,
+                op,
+                id,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            });
             Ok(())
         }
         Err(e) => fail(e.to_string()),

@@ -109,6 +109,9 @@ mod tests {
         let live = attrs(json!({"instanceType": "m6i.xlarge", "maxSize": 9, "endpoint": "https://x"}));
         let d = drift(&pool().address, Some(&pool()), &recorded, &live);
         assert_eq!(d.len(), 1, "cloud-added fields are not drift: {d:?}");
-        assert_eq!((d[0].field.as_str(), d[0].recorded.clone(), d[0].live.clone()), ("maxSize", Some(json!(6)), Some(json!(9))));
+        assert_eq!(
+            (d[0].field.as_str(), d[0].recorded.clone(), d[0].live.clone()),
+            ("maxSize", Some(json!(6)), Some(json!(9)))
+        );
     }
 }

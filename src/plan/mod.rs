@@ -125,7 +125,10 @@ pub enum PlanError {
     #[error(transparent)]
     Provider(#[from] UnknownProvider),
     #[error("refreshing {address} failed: {error}")]
-    #[diagnostic(code(tessera::plan::refresh), help("the cloud could not be read; plans are never made from stale knowledge"))]
+    #[diagnostic(
+        code(tessera::plan::refresh),
+        help("the cloud could not be read; plans are never made from stale knowledge")
+    )]
     Refresh { address: Address, error: ProviderError },
     #[error("a refresh task failed: {0}")]
     ReadPanicked(String),
@@ -166,7 +169,12 @@ pub async fn make_plan(
         };
         let prior = prior_of(rec);
         let Some(Some(obs)) = live.get(&rec.address) else {
-            drifts.push(Drift { address: rec.address.clone(), field: "(resource)".into(), recorded: Some("exists".into()), live: None });
+            drifts.push(Drift {
+                address: rec.address.clone(),
+                field: "(resource)".into(),
+                recorded: Some("exists".into()),
+                live: None,
+            });
             actions.push(action(want, ActionKind::Create, "deleted outside Tessera".into(), Vec::new(), None));
             continue;
         };
@@ -186,7 +194,13 @@ pub async fn make_plan(
             actions.push(action(want, ActionKind::Replace, reason, changed, Some(prior)));
         } else if !changed.is_empty() {
             let fields: Vec<&str> = changed.iter().map(|c| c.field.as_str()).collect();
-            actions.push(action(want, ActionKind::Update, format!("{} changed", fields.join(", ")), changed, Some(prior)));
+            actions.push(action(
+                want,
+                ActionKind::Update,
+                format!("{} changed", fields.join(", ")),
+                changed,
+                Some(prior),
+            ));
         } else {
             unchanged += 1;
         }

@@ -28,19 +28,37 @@ pub fn render_human(plan: &Plan) -> String {
     if !plan.drift.is_empty() {
         let _ = writeln!(out, "{}", style("Drift: changed outside Tessera").bold().red());
         for d in &plan.drift {
-            let _ = writeln!(out, "  {}  {}: recorded {}, found {}", d.address, d.field, show(&d.recorded), show(&d.live));
+            let _ =
+                writeln!(out, "  {}  {}: recorded {}, found {}", d.address, d.field, show(&d.recorded), show(&d.live));
         }
         out.push('\n');
     }
     if !plan.has_changes() {
-        let _ = writeln!(out, "{} The fleet matches the spec. ({} unchanged)", style("No changes.").bold().green(), plan.unchanged);
+        let _ = writeln!(
+            out,
+            "{} The fleet matches the spec. ({} unchanged)",
+            style("No changes.").bold().green(),
+            plan.unchanged
+        );
         return out;
     }
     let verb = if plan.destroy { "destroy" } else { "apply" };
-    let _ = writeln!(out, "{} (fleet {}, state serial {}):\n", style(format!("Tessera will {verb} these changes")).bold(), plan.fleet, plan.serial);
+    let _ = writeln!(
+        out,
+        "{} (fleet {}, state serial {}):\n",
+        style(format!("Tessera will {verb} these changes")).bold(),
+        plan.fleet,
+        plan.serial
+    );
     for a in &plan.actions {
         let s = kind_style(a.kind);
-        let _ = writeln!(out, "  {} {}  {}", s.apply_to(a.kind.symbol()).bold(), s.apply_to(&a.address), style(format!("({})", a.reason)).dim());
+        let _ = writeln!(
+            out,
+            "  {} {}  {}",
+            s.apply_to(a.kind.symbol()).bold(),
+            s.apply_to(&a.address),
+            style(format!("({})", a.reason)).dim()
+        );
         match a.kind {
             ActionKind::Create => {
                 if let Some(d) = &a.desired {
@@ -51,7 +69,11 @@ pub fn render_human(plan: &Plan) -> String {
             }
             ActionKind::Update | ActionKind::Replace => {
                 for c in &a.changes {
-                    let note = if c.forces_replacement { style("  # forces replacement").magenta().to_string() } else { String::new() };
+                    let note = if c.forces_replacement {
+                        style("  # forces replacement").magenta().to_string()
+                    } else {
+                        String::new()
+                    };
                     let _ = writeln!(out, "        {}: {} → {}{note}", c.field, show(&c.old), show(&c.new));
                 }
             }

@@ -13,8 +13,21 @@ use tessera_provider_api::nearest_names;
 
 /// Kubernetes kinds that are application workloads, not infrastructure.
 const WORKLOAD_KINDS: &[&str] = &[
-    "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job", "CronJob", "Service",
-    "Ingress", "ConfigMap", "Secret", "HelmRelease", "Application", "Kustomization", "Namespace",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "ReplicaSet",
+    "Pod",
+    "Job",
+    "CronJob",
+    "Service",
+    "Ingress",
+    "ConfigMap",
+    "Secret",
+    "HelmRelease",
+    "Application",
+    "Kustomization",
+    "Namespace",
 ];
 
 /// Fields people reach for to put applications into a fleet.
@@ -50,8 +63,11 @@ fn check_documents(source: &str) -> Result<(), Vec<Problem>> {
             }
         } else if WORKLOAD_KINDS.contains(&kind.get().as_str()) {
             problems.push(
-                Problem::at(kind.loc(), format!("`{}` is an application workload; a fleet spec cannot contain it", kind.get()))
-                    .help(SEPARATION_HELP),
+                Problem::at(
+                    kind.loc(),
+                    format!("`{}` is an application workload; a fleet spec cannot contain it", kind.get()),
+                )
+                .help(SEPARATION_HELP),
             );
         } else {
             problems.push(

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_saphyr::Location;
 use tessera_provider_api::{
-    Arch, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring,
-    PoolTemplate, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
+    Arch, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, PoolTemplate,
+    ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
 };
 
 use super::diagnostic::{Problem, did_you_mean};
@@ -153,7 +153,10 @@ impl Validator {
                     .help("set min ≤ max"),
             );
         } else if s.max == 0 {
-            self.push(Problem::at(scale.loc(), "scale.max must be at least 1").help("a pool with no nodes cannot run anything"));
+            self.push(
+                Problem::at(scale.loc(), "scale.max must be at least 1")
+                    .help("a pool with no nodes cannot run anything"),
+            );
         }
         (s.min, s.max)
     }
@@ -191,15 +194,15 @@ impl Validator {
     fn labels(&mut self, labels: &S<BTreeMap<String, String>>) -> BTreeMap<String, String> {
         for (k, val) in labels.get() {
             if !is_qualified_name(k) {
-                self.push(
-                    Problem::at(labels.loc(), format!("invalid label key `{k}`"))
-                        .help("keys are `[prefix/]name`: name of 1-63 alphanumerics, '-', '_' or '.', optional DNS prefix"),
-                );
+                self.push(Problem::at(labels.loc(), format!("invalid label key `{k}`")).help(
+                    "keys are `[prefix/]name`: name of 1-63 alphanumerics, '-', '_' or '.', optional DNS prefix",
+                ));
             }
             if !(val.is_empty() || is_label_name(val)) {
                 self.push(
-                    Problem::at(labels.loc(), format!("invalid value `{val}` for label `{k}`"))
-                        .help("values are empty or 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric"),
+                    Problem::at(labels.loc(), format!("invalid value `{val}` for label `{k}`")).help(
+                        "values are empty or 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric",
+                    ),
                 );
             }
         }
@@ -256,7 +259,12 @@ impl Validator {
         let monitoring = raw.monitoring.as_ref().map(|m| {
             let exporters = m.exporters.iter().map(|e| self.exporter(e)).collect();
             let tolerations = self.tolerations(m.tolerations.as_ref());
-            self.coverage(pools, &tolerations, "coreServices.monitoring", "node-exporter would not run there, leaving those nodes unmonitored");
+            self.coverage(
+                pools,
+                &tolerations,
+                "coreServices.monitoring",
+                "node-exporter would not run there, leaving those nodes unmonitored",
+            );
             Monitoring { node_exporter: m.node_exporter.unwrap_or(true), exporters, tolerations }
         });
         let logging = raw.logging.as_ref().map(|l| {
@@ -290,7 +298,12 @@ impl Validator {
                 },
             };
             let tolerations = self.tolerations(l.tolerations.as_ref());
-            self.coverage(pools, &tolerations, "coreServices.logging", "host tailers would not run there, so those nodes' journals would not be shipped");
+            self.coverage(
+                pools,
+                &tolerations,
+                "coreServices.logging",
+                "host tailers would not run there, so those nodes' journals would not be shipped",
+            );
             Logging {
                 journald_units: units,
                 journal_path,
@@ -326,7 +339,8 @@ impl Validator {
         self.dns_label(&e.name, "exporter name");
         let image = e.image.get();
         let last = image.rsplit('/').next().unwrap_or(image);
-        let pinned = image.contains("@sha256:") || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
+        let pinned = image.contains("@sha256:")
+            || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
         if !pinned {
             self.push(
                 Problem::at(e.image.loc(), format!("exporter image `{image}` is not pinned"))
@@ -346,9 +360,18 @@ impl Validator {
         }
     }
 
-    fn placements(&mut self, fleet: &str, raw: &[RawPlacement], list_loc: Location, template: &Template) -> Vec<Placement> {
+    fn placements(
+        &mut self,
+        fleet: &str,
+        raw: &[RawPlacement],
+        list_loc: Location,
+        template: &Template,
+    ) -> Vec<Placement> {
         if raw.is_empty() {
-            self.push(Problem::at(list_loc, "a fleet needs at least one placement").help("add e.g. `- { name: local, provider: kind }`"));
+            self.push(
+                Problem::at(list_loc, "a fleet needs at least one placement")
+                    .help("add e.g. `- { name: local, provider: kind }`"),
+            );
         }
         let mut seen = HashSet::new();
         let mut out = Vec::new();
@@ -357,8 +380,11 @@ impl Validator {
                 let cluster_name = format!("{fleet}-{}", p.name.get());
                 if cluster_name.len() > MAX_CLUSTER_NAME {
                     self.push(
-                        Problem::at(p.name.loc(), format!("cluster name `{cluster_name}` is longer than {MAX_CLUSTER_NAME} characters"))
-                            .help("shorten the fleet or placement name"),
+                        Problem::at(
+                            p.name.loc(),
+                            format!("cluster name `{cluster_name}` is longer than {MAX_CLUSTER_NAME} characters"),
+                        )
+                        .help("shorten the fleet or placement name"),
                     );
                 }
             }
@@ -398,8 +424,11 @@ impl Validator {
             (None, "sim") => Some(DEFAULT_SIM_PROFILE.to_string()),
             (Some(sim), _) => {
                 self.push(
-                    Problem::at(sim.profile.loc(), format!("`sim` options apply only to `provider: sim`, not `{kind}`"))
-                        .help("remove the `sim` block"),
+                    Problem::at(
+                        sim.profile.loc(),
+                        format!("`sim` options apply only to `provider: sim`, not `{kind}`"),
+                    )
+                    .help("remove the `sim` block"),
                 );
                 None
             }
@@ -429,7 +458,9 @@ impl Validator {
         let Some(found) = catalog.region(region.get()) else {
             let hint = did_you_mean(&catalog.nearest_regions(region.get(), 3))
                 .unwrap_or_else(|| "run `tessera validate` on a spec with a known region".into());
-            self.push(Problem::at(region.loc(), format!("unknown {} region `{}`", catalog.provider, region.get())).help(hint));
+            self.push(
+                Problem::at(region.loc(), format!("unknown {} region `{}`", catalog.provider, region.get())).help(hint),
+            );
             return None;
         };
         match &p.zones {
@@ -441,12 +472,18 @@ impl Validator {
                         ok = false;
                         let hint = did_you_mean(&nearest_names(found.zones.iter().map(String::as_str), z, 3))
                             .unwrap_or_else(|| format!("zones of {}: {}", found.name, found.zones.join(", ")));
-                        self.push(Problem::at(zones.loc(), format!("zone `{z}` is not in region `{}`", found.name)).help(hint));
+                        self.push(
+                            Problem::at(zones.loc(), format!("zone `{z}` is not in region `{}`", found.name))
+                                .help(hint),
+                        );
                     }
                 }
                 if zones.get().is_empty() {
                     ok = false;
-                    self.push(Problem::at(zones.loc(), "`zones` is empty").help("list at least one zone, or drop `zones` for the default"));
+                    self.push(
+                        Problem::at(zones.loc(), "`zones` is empty")
+                            .help("list at least one zone, or drop `zones` for the default"),
+                    );
                 }
                 ok.then(|| zones.get().clone())
             }
@@ -470,8 +507,11 @@ impl Validator {
                     let hint = did_you_mean(&nearest_names(names.iter().copied(), po.name.get(), 2))
                         .unwrap_or_else(|| "overrides change existing pools; add new pools to spec.nodePools".into());
                     self.push(
-                        Problem::at(po.name.loc(), format!("override names pool `{}`, which the template does not have", po.name.get()))
-                            .help(hint),
+                        Problem::at(
+                            po.name.loc(),
+                            format!("override names pool `{}`, which the template does not have", po.name.get()),
+                        )
+                        .help(hint),
                     );
                     continue;
                 };
@@ -489,7 +529,8 @@ impl Validator {
             let hint = did_you_mean(&catalog.nearest_versions(&version.0, 2))
                 .unwrap_or_else(|| format!("supported: {}", catalog.versions.join(", ")));
             self.push(
-                Problem::at(version.1, format!("{} does not offer Kubernetes {}", catalog.provider, version.0)).help(hint),
+                Problem::at(version.1, format!("{} does not offer Kubernetes {}", catalog.provider, version.0))
+                    .help(hint),
             );
         }
         for lp in &pools {
@@ -510,7 +551,12 @@ impl Validator {
                         lp.machine_loc,
                         format!(
                             "{} has no {} machine with {} vCPU and {} GiB for pool `{}` (placement `{}`)",
-                            catalog.provider, m.arch, m.vcpu, m.memory_gib, lp.pool.name, p.name.get()
+                            catalog.provider,
+                            m.arch,
+                            m.vcpu,
+                            m.memory_gib,
+                            lp.pool.name,
+                            p.name.get()
                         ),
                     )
                     .help(hint),

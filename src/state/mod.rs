@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tessera_provider_api::{Address, Attrs, CloudId, ProviderRef};
 
-pub use record::{decode_record, RowText};
+pub use record::{RowText, decode_record};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,7 +115,10 @@ pub enum StateError {
     #[diagnostic(code(tessera::state::corrupt))]
     Corrupt { address: String, reason: String },
     #[error("unsupported state URL `{0}`")]
-    #[diagnostic(code(tessera::state::url), help("use sqlite://PATH or a plain file path (PostgreSQL arrives with the team backend)"))]
+    #[diagnostic(
+        code(tessera::state::url),
+        help("use sqlite://PATH or a plain file path (PostgreSQL arrives with the team backend)")
+    )]
     Url(String),
     #[error("cannot create state directory {path}: {source}")]
     Dir { path: PathBuf, source: std::io::Error },
@@ -138,7 +141,14 @@ pub trait StateStore: Send + Sync {
     /// Removes a lock left by a dead process, and records that in history.
     async fn force_unlock(&self, lock_id: &str, by: &str) -> Result<(), StateError>;
 
-    async fn open_intent(&self, lease: &Lease, run_id: &str, address: &Address, op: IntentOp, cloud_id: Option<&str>) -> Result<i64, StateError>;
+    async fn open_intent(
+        &self,
+        lease: &Lease,
+        run_id: &str,
+        address: &Address,
+        op: IntentOp,
+        cloud_id: Option<&str>,
+    ) -> Result<i64, StateError>;
     /// Applies `outcome`, closes the intent and bumps the serial, atomically. Returns the serial.
     async fn commit(&self, lease: &Lease, intent: i64, outcome: Outcome) -> Result<u64, StateError>;
     async fn open_intents(&self) -> Result<Vec<Intent>, StateError>;

@@ -193,13 +193,20 @@ impl StateStore for SqliteStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_secs();
         let existing = tx
-            .query_row("SELECT lock_id, holder, command, token, acquired_at, expires_at FROM lock WHERE id = 1", [], lease_from_row)
+            .query_row(
+                "SELECT lock_id, holder, command, token, acquired_at, expires_at FROM lock WHERE id = 1",
+                [],
+                lease_from_row,
+            )
             .optional()?;
         if let Some(l) = existing.filter(|l| l.expires_at > now) {
             return Err(StateError::Locked {
                 holder: l.holder,
                 command: l.command,
-                since: humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(l.acquired_at)).to_string(),
+                since: humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(l.acquired_at),
+                )
+                .to_string(),
                 lock_id: l.lock_id,
             });
         }
@@ -254,7 +261,14 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    async fn open_intent(&self, lease: &Lease, run_id: &str, address: &Address, op: IntentOp, cloud_id: Option<&str>) -> Result<i64, StateError> {
+    async fn open_intent(
+        &self,
+        lease: &Lease,
+        run_id: &str,
+        address: &Address,
+        op: IntentOp,
+        cloud_id: Option<&str>,
+    ) -> Result<i64, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         Self::check_fence(&tx, lease)?;
@@ -281,7 +295,10 @@ impl StateStore for SqliteStore {
             }
             Outcome::Replaced(r) => {
                 let serial = Self::bump(&tx, &run_id, &r.address.to_string(), &format!("replace with {}", r.id))?;
-                tx.execute("UPDATE resources SET deposed = 1 WHERE address = ?1 AND deposed = 0", [r.address.to_string()])?;
+                tx.execute(
+                    "UPDATE resources SET deposed = 1 WHERE address = ?1 AND deposed = 0",
+                    [r.address.to_string()],
+                )?;
                 Self::put(&tx, &ResourceRecord { deposed: false, ..r.clone() }, serial)?;
                 (serial, "ok".to_string())
             }
@@ -306,7 +323,14 @@ impl StateStore for SqliteStore {
             "SELECT id, run_id, address, op, cloud_id, opened_at FROM intents WHERE closed_at IS NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, u64>(5)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, u64>(5)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -327,9 +351,16 @@ impl StateStore for SqliteStore {
 
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StateError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT serial, at, run_id, address, change FROM history ORDER BY rowid DESC LIMIT ?1")?;
+        let mut stmt =
+            conn.prepare("SELECT serial, at, run_id, address, change FROM history ORDER BY rowid DESC LIMIT ?1")?;
         let rows = stmt.query_map([limit as i64], |r| {
-            Ok(HistoryEntry { serial: r.get(0)?, at: r.get(1)?, run_id: r.get(2)?, address: r.get(3)?, change: r.get(4)? })
+            Ok(HistoryEntry {
+                serial: r.get(0)?,
+                at: r.get(1)?,
+                run_id: r.get(2)?,
+                address: r.get(3)?,
+                change: r.get(4)?,
+            })
         })?;
         let mut out: Vec<HistoryEntry> = rows.collect::<Result<_, _>>()?;
         out.reverse();

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Catalog, ClusterTemplate, CloudId, Observed, ProviderError, ResourceSpec};
+use crate::{Catalog, CloudId, ClusterTemplate, Observed, ProviderError, ResourceSpec};
 
 /// Enough to rebuild a provider client for a resource, even after its placement has left the
 /// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each

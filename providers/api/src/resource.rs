@@ -46,7 +46,14 @@ pub struct ResourceSpec {
 
 impl ResourceSpec {
     pub fn new(address: Address, provider: ProviderRef) -> Self {
-        Self { address, provider, attrs: Attrs::new(), deps: Vec::new(), policies: BTreeMap::new(), replace_on: Vec::new() }
+        Self {
+            address,
+            provider,
+            attrs: Attrs::new(),
+            deps: Vec::new(),
+            policies: BTreeMap::new(),
+            replace_on: Vec::new(),
+        }
     }
 
     pub fn attr(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {

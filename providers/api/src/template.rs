@@ -179,11 +179,26 @@ mod tests {
     fn toleration_matching_follows_kubernetes() {
         let t = taint("dedicated", Some("system"), TaintEffect::NoSchedule);
         assert!(Toleration::everything().tolerates(&t));
-        let exists = Toleration { key: Some("dedicated".into()), operator: TolerationOperator::Exists, value: None, effect: None };
+        let exists = Toleration {
+            key: Some("dedicated".into()),
+            operator: TolerationOperator::Exists,
+            value: None,
+            effect: None,
+        };
         assert!(exists.tolerates(&t));
-        let equal_wrong = Toleration { key: Some("dedicated".into()), operator: TolerationOperator::Equal, value: Some("gpu".into()), effect: None };
+        let equal_wrong = Toleration {
+            key: Some("dedicated".into()),
+            operator: TolerationOperator::Equal,
+            value: Some("gpu".into()),
+            effect: None,
+        };
         assert!(!equal_wrong.tolerates(&t));
-        let wrong_effect = Toleration { key: Some("dedicated".into()), operator: TolerationOperator::Exists, value: None, effect: Some(TaintEffect::NoExecute) };
+        let wrong_effect = Toleration {
+            key: Some("dedicated".into()),
+            operator: TolerationOperator::Exists,
+            value: None,
+            effect: Some(TaintEffect::NoExecute),
+        };
         assert!(!wrong_effect.tolerates(&t));
     }
 }

@@ -144,8 +144,7 @@ impl SimCloud {
         }
         if mutating {
             let injected = self.faults.fail_addresses.contains(address);
-            if injected
-                || (self.faults.failure_rate > 0.0 && inner.rng.random_bool(self.faults.failure_rate.min(1.0)))
+            if injected || (self.faults.failure_rate > 0.0 && inner.rng.random_bool(self.faults.failure_rate.min(1.0)))
             {
                 inner.stats.failed += 1;
                 return Err(ProviderError::Fatal(format!(
@@ -173,7 +172,14 @@ impl SimCloud {
         Ok(found.map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
     }
 
-    pub(crate) async fn create(&self, id_prefix: &str, rtype: &str, address: &str, attrs: &Attrs, latency: Duration) -> Result<Observed, ProviderError> {
+    pub(crate) async fn create(
+        &self,
+        id_prefix: &str,
+        rtype: &str,
+        address: &str,
+        attrs: &Attrs,
+        latency: Duration,
+    ) -> Result<Observed, ProviderError> {
         self.admit("create", address, true)?;
         let started = self.now();
         let mut r = {
@@ -191,7 +197,13 @@ impl SimCloud {
         Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
     }
 
-    pub(crate) async fn update(&self, id: &str, address: &str, changes: BTreeMap<String, Value>, latency: Duration) -> Result<Observed, ProviderError> {
+    pub(crate) async fn update(
+        &self,
+        id: &str,
+        address: &str,
+        changes: BTreeMap<String, Value>,
+        latency: Duration,
+    ) -> Result<Observed, ProviderError> {
         self.admit("update", address, true)?;
         let started = self.now();
         let mut r = {
@@ -223,11 +235,8 @@ impl SimCloud {
         let address = {
             let mut inner = self.lock();
             inner.stats.deletes += 1;
-            let mut r = inner
-                .store
-                .get(id)
-                .map_err(Self::store_err)?
-                .ok_or_else(|| ProviderError::NotFound(id.to_string()))?;
+            let mut r =
+                inner.store.get(id).map_err(Self::store_err)?.ok_or_else(|| ProviderError::NotFound(id.to_string()))?;
             r.status = "DELETING".into();
             inner.store.put(&r).map_err(Self::store_err)?;
             r.address_tag().unwrap_or_default().to_string()

@@ -18,7 +18,12 @@ fn tags(cluster: &ClusterTemplate, address: &Address) -> Value {
 /// Lowers `cluster` into `{prefix}.network`, `{prefix}.cluster` and `{prefix}.nodepool`s.
 /// Machines the catalog cannot map are rejected by validation before lowering, so an unmapped
 /// machine here is recorded as `unmapped` rather than panicking.
-pub fn lower_shapes(prefix: &str, catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
+pub fn lower_shapes(
+    prefix: &str,
+    catalog: &Catalog,
+    cluster: &ClusterTemplate,
+    provider: &ProviderRef,
+) -> Vec<ResourceSpec> {
     let placement = cluster.placement.as_str();
     let cluster_name = format!("{}-{}", cluster.fleet, placement);
     let network = Address::new(placement, format!("{prefix}.network"), "main");
@@ -51,11 +56,8 @@ pub fn lower_shapes(prefix: &str, catalog: &Catalog, cluster: &ClusterTemplate, 
     );
     for pool in &cluster.pools {
         let address = Address::new(placement, format!("{prefix}.nodepool"), pool.name.clone());
-        let taints: Vec<Value> = pool
-            .taints
-            .iter()
-            .map(|t| json!({ "key": t.key, "value": t.value, "effect": t.effect }))
-            .collect();
+        let taints: Vec<Value> =
+            pool.taints.iter().map(|t| json!({ "key": t.key, "value": t.value, "effect": t.effect })).collect();
         let instance_type = catalog.machine_type(&pool.machine).unwrap_or_else(|| "unmapped".into());
         out.push(
             ResourceSpec::new(address.clone(), provider.clone())

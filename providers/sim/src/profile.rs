@@ -107,11 +107,7 @@ impl Profile {
         Self {
             name: "eks",
             catalog: catalog("eks", &regions, |r, z| format!("{r}{z}"), &types, true),
-            durations: [
-                [secs(40), secs(20), secs(60)],
-                [mins(10), mins(8), mins(6)],
-                [mins(4), mins(3), mins(4)],
-            ],
+            durations: [[secs(40), secs(20), secs(60)], [mins(10), mins(8), mins(6)], [mins(4), mins(3), mins(4)]],
         }
     }
 
@@ -145,11 +141,7 @@ impl Profile {
         Self {
             name: "aks",
             catalog: catalog("aks", &regions, |_, z| z.to_string(), &types, true),
-            durations: [
-                [secs(30), secs(20), secs(45)],
-                [mins(6), mins(5), mins(5)],
-                [mins(4), mins(3), mins(3)],
-            ],
+            durations: [[secs(30), secs(20), secs(45)], [mins(6), mins(5), mins(5)], [mins(4), mins(3), mins(3)]],
         }
     }
 
@@ -180,11 +172,7 @@ impl Profile {
         Self {
             name: "gke",
             catalog: catalog("gke", &regions, |r, z| format!("{r}-{z}"), &types, true),
-            durations: [
-                [secs(30), secs(20), secs(40)],
-                [mins(4), mins(4), mins(3)],
-                [mins(3), mins(3), mins(3)],
-            ],
+            durations: [[secs(30), secs(20), secs(40)], [mins(4), mins(4), mins(3)], [mins(3), mins(3), mins(3)]],
         }
     }
 
@@ -198,11 +186,7 @@ impl Profile {
                 versions: supported_versions(),
                 supports_spot: false,
             },
-            durations: [
-                [secs(2), secs(1), secs(2)],
-                [secs(40), secs(30), secs(10)],
-                [secs(20), secs(15), secs(10)],
-            ],
+            durations: [[secs(2), secs(1), secs(2)], [secs(40), secs(30), secs(10)], [secs(20), secs(15), secs(10)]],
         }
     }
 }

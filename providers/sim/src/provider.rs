@@ -49,9 +49,7 @@ impl Provider for SimProvider {
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        Shape::from_rtype(rtype)
-            .map(|s| self.profile.duration(s, op).mul_f64(self.time_scale))
-            .unwrap_or_default()
+        Shape::from_rtype(rtype).map(|s| self.profile.duration(s, op).mul_f64(self.time_scale)).unwrap_or_default()
     }
 
     fn max_in_flight(&self) -> usize {
@@ -71,10 +69,7 @@ impl Provider for SimProvider {
 
     async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
         Self::shape(spec.rtype())?;
-        let changes = changed
-            .iter()
-            .filter_map(|f| spec.attrs.get(f).map(|v| (f.clone(), v.clone())))
-            .collect();
+        let changes = changed.iter().filter_map(|f| spec.attrs.get(f).map(|v| (f.clone(), v.clone()))).collect();
         let latency = self.latency(spec.rtype(), Operation::Update);
         self.cloud.update(id, &spec.address.to_string(), changes, latency).await
     }

@@ -72,9 +72,8 @@ impl Store {
         match self {
             Self::Memory { resources, .. } => Ok(resources.get(id).cloned()),
             Self::File(conn) => {
-                let body: Option<String> = conn
-                    .query_row("SELECT body FROM resources WHERE id = ?1", [id], |r| r.get(0))
-                    .optional()?;
+                let body: Option<String> =
+                    conn.query_row("SELECT body FROM resources WHERE id = ?1", [id], |r| r.get(0)).optional()?;
                 Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
             }
         }
