@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{Harness, fleet_yaml, load, three_clouds};
 use serde_json::json;
 use tessera::engine::EngineError;
-use tessera::exec::{Event, ExecOptions, Recorder, StepStatus, cancel_signal, critical_path};
+use tessera::exec::{Event, ExecOptions, StepStatus, cancel_signal, critical_path};
 use tessera::plan::{ActionKind, Mode};
 use tessera::state::StateStore;
 use tessera_sim::Faults;
@@ -112,34 +112,19 @@ async fn a_stale_plan_is_refused() {
     h.apply_plan(&plan, &fleet).await;
 
     // The same plan again: state's serial has moved on.
-    let (_tx, rx) = cancel_signal();
-    let err = h
-        .engine
-        .apply(&plan, Some(&fleet), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx)
-        .await
-        .unwrap_err();
+    let err = h.try_apply(&plan, &fleet).await.unwrap_err();
     assert!(matches!(&err, EngineError::Stale(m) if m.contains("serial 0 then, 12 now")), "{err}");
 
     // A fresh plan, but the spec changed since.
     let plan = h.plan(&fleet).await;
     let edited = load(&three_clouds().replace("max: 6", "max: 7"));
-    let (_tx, rx) = cancel_signal();
-    let err = h
-        .engine
-        .apply(&plan, Some(&edited), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx)
-        .await
-        .unwrap_err();
+    let err = h.try_apply(&plan, &edited).await.unwrap_err();
     assert!(matches!(&err, EngineError::Stale(m) if m.contains("spec")), "{err}");
 
     // A plan made against another state altogether.
     let other = Harness::new(Faults::default());
     let foreign = other.plan(&fleet).await;
-    let (_tx, rx) = cancel_signal();
-    let err = h
-        .engine
-        .apply(&foreign, Some(&fleet), "test", &ExecOptions::default(), Arc::new(Recorder::default()), rx)
-        .await
-        .unwrap_err();
+    let err = h.try_apply(&foreign, &fleet).await.unwrap_err();
     assert!(matches!(&err, EngineError::Stale(m) if m.contains("another state")), "{err}");
     assert_eq!(h.cloud.resources().unwrap().len(), 12, "nothing was touched");
 }
@@ -298,9 +283,7 @@ async fn a_second_apply_is_refused_while_the_state_is_locked() {
     let lease = h.store.lock("alice@laptop", "apply", 600).await.unwrap();
     let fleet = load(&three_clouds());
     let plan = h.plan(&fleet).await;
-    let (_tx, rx) = cancel_signal();
-    let err =
-        h.engine.apply(&plan, Some(&fleet), "test", &ExecOptions::default(), h.events.clone(), rx).await.unwrap_err();
+    let err = h.try_apply(&plan, &fleet).await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("alice@laptop") && text.contains(&lease.lock_id), "{text}");
     assert!(h.cloud.resources().unwrap().is_empty(), "nothing was touched");

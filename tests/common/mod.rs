@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
 
-use tessera::engine::Engine;
+use tessera::engine::{Engine, EngineError};
 use tessera::exec::{ExecOptions, Recorder, Report, cancel_signal};
 use tessera::plan::{Mode, Plan};
 use tessera::providers::Registry;
@@ -76,12 +76,13 @@ impl Harness {
         self.engine.plan(fleet, Mode::Apply).await.expect("plan")
     }
 
-    pub async fn apply_plan(&self, plan: &Plan, fleet: &Fleet) -> Report {
+    pub async fn try_apply(&self, plan: &Plan, fleet: &Fleet) -> Result<Report, EngineError> {
         let (_tx, rx) = cancel_signal();
-        self.engine
-            .apply(plan, Some(fleet), "test", &ExecOptions::default(), self.events.clone(), rx)
-            .await
-            .expect("apply")
+        self.engine.apply(plan, Some(fleet), "test", &ExecOptions::default(), self.events.clone(), rx).await
+    }
+
+    pub async fn apply_plan(&self, plan: &Plan, fleet: &Fleet) -> Report {
+        self.try_apply(plan, fleet).await.expect("apply")
     }
 
     pub async fn apply(&self, fleet: &Fleet) -> Report {
