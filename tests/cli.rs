@@ -138,7 +138,9 @@ fn apply_emits_json_lines_for_ci() {
     assert!(out.status.success(), "{}", stderr(&out));
     let events: Vec<Value> =
         stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
-    assert_eq!(events.first().unwrap()["event"], "run_started");
+    assert_eq!(events[0]["event"], "plan");
+    assert_eq!(events[0]["plan"]["actions"].as_array().unwrap().len(), 12);
+    assert_eq!(events[1]["event"], "run_started");
     assert_eq!(events.iter().filter(|e| e["event"] == "step_succeeded").count(), 12);
     assert_eq!(events.last().unwrap()["event"], "report");
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Harness, fleet_yaml, load, three_clouds};
@@ -304,4 +303,21 @@ async fn replacing_a_dependency_replaces_its_dependents() {
     assert!(h.apply_plan(&plan, &renumbered).await.is_success());
     assert!(!h.plan(&renumbered).await.has_changes());
     assert_eq!(h.cloud_ids(), h.state_ids().await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_action_that_outlives_its_timeout_fails_and_leaves_its_intent_open() {
+    let h = Harness::new(Faults::default());
+    let fleet = load(&fleet_yaml("core", &[("aws", "eks", "eu-west-1")]));
+    let plan = h.plan(&fleet).await;
+    let (_tx, rx) = cancel_signal();
+    // Networks take 40 s, the EKS control plane 10 min: only the control plane times out.
+    let opts = ExecOptions { step_timeout: Some(Duration::from_secs(300)), ..Default::default() };
+    let report = h.engine.apply(&plan, Some(&fleet), "test", &opts, h.events.clone(), rx).await.unwrap();
+    let cluster = report.steps.iter().find(|s| s.address == "aws/sim.cluster/main").unwrap();
+    assert!(matches!(&cluster.status, StepStatus::Failed(m) if m.contains("timed out")), "{cluster:?}");
+    assert_eq!(report.skipped(), 2, "both pools");
+    let open = h.store.open_intents().await.unwrap();
+    assert_eq!(open.len(), 1, "the outcome is unknown, so the intent stays open for recovery");
+    assert_eq!(open[0].address.to_string(), "aws/sim.cluster/main");
 }

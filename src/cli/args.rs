@@ -34,6 +34,9 @@ pub struct Global {
     /// Probability that a sim call is throttled (retried with backoff).
     #[arg(long, global = true, env = "TESSERA_SIM_THROTTLE_RATE", default_value_t = 0.0)]
     pub sim_throttle_rate: f64,
+    /// Probability that a sim mutation fails fatally (before it has any effect).
+    #[arg(long, global = true, env = "TESSERA_SIM_FAILURE_RATE", default_value_t = 0.0)]
+    pub sim_failure_rate: f64,
     /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,

@@ -149,7 +149,12 @@ fn registry(g: &Global) -> Result<Registry> {
     if let Some(dir) = g.sim_cloud.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).into_diagnostic().wrap_err_with(|| format!("creating {}", dir.display()))?;
     }
-    let faults = Faults { throttle_rate: g.sim_throttle_rate, seed: std::process::id().into(), ..Default::default() };
+    let faults = Faults {
+        throttle_rate: g.sim_throttle_rate,
+        failure_rate: g.sim_failure_rate,
+        seed: std::process::id().into(),
+        ..Default::default()
+    };
     let cloud = SimCloud::durable(&g.sim_cloud, faults).into_diagnostic().wrap_err("opening the sim cloud")?;
     Ok(Registry::new(Arc::new(cloud), g.sim_time_scale))
 }
@@ -206,8 +211,12 @@ async fn confirm_and_run(
     command: &str,
     run: &RunArgs,
 ) -> Result<u8> {
-    if g.output == OutputFormat::Human {
-        print!("{}", render_human(&plan));
+    match g.output {
+        OutputFormat::Human => print!("{}", render_human(&plan)),
+        OutputFormat::Json => {
+            let file = PlanFile::new(plan.clone());
+            println!("{}", json!({ "event": "plan", "digest": file.digest, "summary": plan.summary(), "plan": plan }));
+        }
     }
     if !plan.has_changes() {
         return Ok(0);
