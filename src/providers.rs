@@ -1,8 +1,9 @@
 //! Which backend serves a placement, built once per [`ProviderRef`].
 //!
-//! `sim` runs against the simulated cloud. `eks`, `aks`, `gke` and `kind` have catalogs and
-//! lowering here so that a multi-cloud spec validates, compiles and plans today; their mutating
-//! calls are refused by [`PlanOnly`] until each backend lands in its own crate.
+//! `sim` runs against the simulated cloud; `eks` against AWS (when built with the `eks` feature,
+//! the default). `aks`, `gke` and `kind` have catalogs and lowering here so that a multi-cloud
+//! spec validates, compiles and plans today; their cloud calls are refused by [`PlanOnly`] until
+//! each backend lands in its own crate.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tessera_provider_api::{
     Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+    catalogs,
 };
 use tessera_sim::{Profile, Shape, SimCloud, SimProvider, lower_shapes};
 use tokio::sync::Semaphore;
@@ -20,8 +22,14 @@ pub const KINDS: [&str; 5] = ["sim", "eks", "aks", "gke", "kind"];
 
 /// The catalog a placement validates against: the sim's profile, or the real cloud's.
 pub fn catalog_for(r: &ProviderRef) -> Option<Catalog> {
-    let profile = if r.kind == "sim" { r.profile.as_deref()? } else { r.kind.as_str() };
-    Profile::named(profile).map(|p| p.catalog)
+    let name = if r.kind == "sim" { r.profile.as_deref()? } else { r.kind.as_str() };
+    match name {
+        "eks" => Some(catalogs::eks()),
+        "aks" => Some(catalogs::aks()),
+        "gke" => Some(catalogs::gke()),
+        "kind" => Some(catalogs::kind()),
+        _ => None,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +41,8 @@ pub struct Registry {
     sim: Arc<SimCloud>,
     time_scale: f64,
     sim_max_in_flight: Option<usize>,
+    #[cfg(feature = "eks")]
+    eks: tessera_eks::EksSettings,
     built: Mutex<HashMap<ProviderRef, Arc<dyn Provider>>>,
     budgets: Mutex<HashMap<ProviderRef, Arc<Semaphore>>>,
 }
@@ -43,6 +53,8 @@ impl Registry {
             sim,
             time_scale,
             sim_max_in_flight: None,
+            #[cfg(feature = "eks")]
+            eks: tessera_eks::EksSettings::default(),
             built: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
         }
@@ -50,6 +62,13 @@ impl Registry {
 
     pub fn with_sim_max_in_flight(mut self, n: usize) -> Self {
         self.sim_max_in_flight = Some(n);
+        self
+    }
+
+    /// How the `eks` backend reaches AWS (endpoint, credentials, polling).
+    #[cfg(feature = "eks")]
+    pub fn with_eks(mut self, settings: tessera_eks::EksSettings) -> Self {
+        self.eks = settings;
         self
     }
 
@@ -80,6 +99,8 @@ impl Registry {
                 }
                 Arc::new(sim)
             }
+            #[cfg(feature = "eks")]
+            "eks" => Arc::new(tessera_eks::EksProvider::new(r.region.clone(), self.eks.clone())),
             kind => {
                 let profile = Profile::named(kind).ok_or_else(|| UnknownProvider(kind.to_string()))?;
                 Arc::new(PlanOnly { kind: kind.to_string(), profile })

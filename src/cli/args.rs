@@ -99,6 +99,8 @@ pub enum Command {
         #[command(subcommand)]
         command: StateCommand,
     },
+    /// Print a kubeconfig for a placement's cluster (exec-plugin auth: no token is stored).
+    Kubeconfig { placement: String },
     /// Print the spec's JSON Schema (for editors and linters).
     Schema,
     /// Print shell completions.

@@ -112,6 +112,7 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::State { command } => state_command(g, command).await,
+        Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&spec::json_schema()).into_diagnostic()?);
             Ok(0)
@@ -299,6 +300,27 @@ fn summarize(g: &Global, report: &Report) {
             }
         }
     }
+}
+
+async fn kubeconfig(g: &Global, placement: &str) -> Result<u8> {
+    let store = state::open(&g.state)?;
+    let records = store.resources().await?;
+    let cluster = records
+        .iter()
+        .find(|r| !r.deposed && r.address.placement == placement && r.address.rtype.ends_with(".cluster"))
+        .ok_or_else(|| {
+            miette!(
+                help = "apply the fleet first; `tessera state list` shows what exists",
+                "no cluster for placement `{placement}` in state"
+            )
+        })?;
+    let provider = registry(g)?.get(&cluster.provider).into_diagnostic()?;
+    let config = provider
+        .kubeconfig(&cluster.address.rtype, &cluster.attrs)
+        .ok_or_else(|| miette!("the {} backend does not issue kubeconfigs", cluster.provider))?;
+    let yaml = serde_saphyr::to_string(&config).into_diagnostic()?;
+    print!("{yaml}");
+    Ok(0)
 }
 
 async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {

@@ -1,6 +1,8 @@
 //! Shared test harness: an in-memory sim cloud, SQLite state, and an engine over both.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -65,9 +67,14 @@ impl Harness {
     }
 
     pub fn with_store(faults: Faults, store: Arc<SqliteStore>) -> Self {
+        Self::with_registry(faults, store, |r| r)
+    }
+
+    /// A harness whose registry is adjusted by `f` (e.g. to point the EKS backend at moto).
+    pub fn with_registry(faults: Faults, store: Arc<SqliteStore>, f: impl FnOnce(Registry) -> Registry) -> Self {
         let cloud = Arc::new(SimCloud::in_memory(faults));
         // Real-world durations: tests run on tokio's paused clock, so they cost nothing.
-        let registry = Arc::new(Registry::new(cloud.clone(), 1.0));
+        let registry = Arc::new(f(Registry::new(cloud.clone(), 1.0)));
         let engine = Engine::new(registry, store.clone());
         Self { cloud, store, engine, events: Arc::new(Recorder::default()) }
     }

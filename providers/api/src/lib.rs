@@ -12,6 +12,7 @@
 
 mod address;
 mod catalog;
+pub mod catalogs;
 mod error;
 mod provider;
 mod resource;

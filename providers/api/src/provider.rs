@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Catalog, CloudId, ClusterTemplate, Observed, ProviderError, ResourceSpec};
+use crate::{Attrs, Catalog, CloudId, ClusterTemplate, Observed, ProviderError, ResourceSpec};
 
 /// Enough to rebuild a provider client for a resource, even after its placement has left the
 /// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each
@@ -58,6 +58,12 @@ pub trait Provider: Send + Sync {
     /// How many calls may be in flight at once against this provider and region.
     fn max_in_flight(&self) -> usize {
         8
+    }
+
+    /// A kubeconfig (as JSON) for a cluster resource with these recorded attributes, when the
+    /// provider can authenticate without a stored token.
+    fn kubeconfig(&self, _rtype: &str, _attrs: &Attrs) -> Option<serde_json::Value> {
+        None
     }
 
     /// The live resource, or `None` if it no longer exists.
