@@ -321,3 +321,20 @@ async fn an_action_that_outlives_its_timeout_fails_and_leaves_its_intent_open() 
     assert_eq!(open.len(), 1, "the outcome is unknown, so the intent stays open for recovery");
     assert_eq!(open[0].address.to_string(), "aws/sim.cluster/main");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_version_upgrade_updates_the_control_plane_before_its_pools() {
+    let h = Harness::new(Faults::default());
+    let base = fleet_yaml("core", &[("aws", "eks", "eu-west-1")]);
+    h.apply(&load(&base)).await;
+    let upgraded = load(&base.replace("version: \"1.31\"", "version: \"1.32\""));
+    let plan = h.plan(&upgraded).await;
+    assert_eq!(plan.count(ActionKind::Update), 3, "{}", tessera::plan::render_human(&plan));
+    assert!(h.apply_plan(&plan, &upgraded).await.is_success());
+    let calls = h.cloud.calls();
+    let updates: Vec<_> = calls.iter().filter(|c| c.op == "update").collect();
+    let cluster = updates.iter().find(|c| c.address == "aws/sim.cluster/main").unwrap();
+    for pool in updates.iter().filter(|c| c.address.contains("nodepool")) {
+        assert!(cluster.finished <= pool.started, "control plane first, then {}", pool.address);
+    }
+}
