@@ -129,23 +129,33 @@ async fn eks_lifecycle_against_moto() {
     let again = h.plan(&fleet).await;
     assert!(!again.has_changes() && again.drift.is_empty(), "{}", tessera::plan::render_human(&again));
 
-    // 4. A scale change is an in-place update.
-    std::fs::write(&spec_path, SPEC.replace("scale: { min: 2, max: 4 }", "scale: { min: 2, max: 6 }")).unwrap();
+    // 4. Scale and label changes are in-place updates (UpdateNodegroupConfig); turning audit logs
+    //    off updates the control plane's logging (UpdateClusterConfig).
+    let edited = SPEC
+        .replace("scale: { min: 2, max: 4 }", "scale: { min: 2, max: 6 }")
+        .replace("labels: { tier: system }", "labels: { tier: system, team: platform }")
+        .replace("auditLogs: true", "auditLogs: false");
+    std::fs::write(&spec_path, &edited).unwrap();
     let scaled = spec::load(&spec_path).unwrap();
     let plan = h.plan(&scaled).await;
-    assert_eq!(plan.actions.len(), 2, "{}", tessera::plan::render_human(&plan));
-    assert!(plan.actions.iter().all(|a| a.kind == ActionKind::Update && a.address.rtype == "eks.nodegroup"));
+    assert_eq!(plan.actions.len(), 4, "{}", tessera::plan::render_human(&plan));
+    assert!(plan.actions.iter().all(|a| a.kind == ActionKind::Update));
     let eu = aws(&moto, "eu-west-1").await;
     let before = nodegroups(&eu, "eks-pair-eu").await["system"].nodegroup_name().unwrap().to_string();
-    assert!(h.apply_plan(&plan, &scaled).await.is_success());
+    let report = h.apply_plan(&plan, &scaled).await;
+    assert!(report.is_success(), "{report:#?}");
     let after = nodegroups(&eu, "eks-pair-eu").await;
     assert_eq!(after["system"].nodegroup_name().unwrap(), before, "same node group");
     assert_eq!(after["system"].scaling_config().unwrap().max_size(), Some(6));
+    assert_eq!(after["system"].labels().unwrap()["team"], "platform");
+    let cl = eu.eks.describe_cluster().name("eks-pair-eu").send().await.unwrap();
+    let enabled =
+        cl.cluster().unwrap().logging().unwrap().cluster_logging().iter().filter(|l| l.enabled() == Some(true)).count();
+    assert_eq!(enabled, 0, "audit log types turned off");
+    assert!(!h.plan(&scaled).await.has_changes());
 
     // 5. A machine change replaces the node group: new one first, then the old one goes.
-    let resized = SPEC
-        .replace("scale: { min: 2, max: 4 }", "scale: { min: 2, max: 6 }")
-        .replace("vcpu: 8, memoryGiB: 32", "vcpu: 16, memoryGiB: 64");
+    let resized = edited.replace("vcpu: 8, memoryGiB: 32", "vcpu: 16, memoryGiB: 64");
     std::fs::write(&spec_path, &resized).unwrap();
     let resized = spec::load(&spec_path).unwrap();
     let plan = h.plan(&resized).await;
@@ -189,6 +199,34 @@ async fn eks_lifecycle_against_moto() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("us/eks.nodegroup/system  maxSize: recorded 6, found 9"), "{text}");
+
+    // A console tag on the cluster is drift too, and apply puts both back.
+    let arn = us
+        .eks
+        .describe_cluster()
+        .name("eks-pair-us")
+        .send()
+        .await
+        .unwrap()
+        .cluster()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_string();
+    us.eks.tag_resource().resource_arn(&arn).tags("owner", "someone").send().await.unwrap();
+    let drifted = h.plan(&resized).await;
+    assert!(
+        drifted.drift.iter().any(|d| d.address.to_string() == "us/eks.cluster/main" && d.field == "tags"),
+        "{:?}",
+        drifted.drift
+    );
+    assert!(h.apply_plan(&drifted, &resized).await.is_success());
+    let cl = us.eks.describe_cluster().name("eks-pair-us").send().await.unwrap();
+    assert!(!cl.cluster().unwrap().tags().unwrap().contains_key("owner"), "console tag removed");
+    let ng = &nodegroups(&us, "eks-pair-us").await["system"];
+    assert_eq!(ng.scaling_config().unwrap().max_size(), Some(6), "console scaling reverted");
+    let settled = h.plan(&resized).await;
+    assert!(!settled.has_changes() && settled.drift.is_empty(), "{}", tessera::plan::render_human(&settled));
 
     // The kubeconfig authenticates through `aws eks get-token`; no token is written.
     let out = assert_cmd::Command::cargo_bin("tessera")
