@@ -9,6 +9,7 @@ use crate::compile::{CompileError, ResourceGraph};
 use crate::exec::{self, EventSink, ExecError, ExecOptions, Report};
 use crate::plan::{self, Mode, Plan, PlanError};
 use crate::providers::Registry;
+use crate::recover::{self, RecoverError, Recovered};
 use crate::retry::RetryPolicy;
 use crate::spec::Fleet;
 use crate::state::{Lease, StateError, StateStore};
@@ -27,6 +28,9 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Exec(#[from] ExecError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Recover(#[from] RecoverError),
     #[error("the plan is stale: {0}")]
     #[diagnostic(
         code(tessera::apply::stale),
@@ -61,8 +65,13 @@ impl Engine {
         ResourceGraph::compile(fleet, &self.registry)
     }
 
+    /// Plans. If a crashed run left intents open, they are resolved first (under the lease),
+    /// so that the plan is made from what really exists.
     pub async fn plan(&self, fleet: &Fleet, mode: Mode) -> Result<Plan, EngineError> {
         let graph = self.compile(fleet)?;
+        if !self.store.open_intents().await?.is_empty() {
+            self.recover("recover").await?;
+        }
         Ok(plan::make_plan(fleet, &graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?)
     }
 
@@ -101,13 +110,25 @@ impl Engine {
         Ok(report?)
     }
 
+    /// Resolves open intents by reading the cloud; see [`crate::recover`].
+    pub async fn recover(&self, command: &str) -> Result<Recovered, EngineError> {
+        let lease = self.acquire(command).await?;
+        let result = recover::recover(self.store.as_ref(), &self.registry, &lease, &self.retry).await;
+        let _ = self.store.unlock(&lease).await;
+        let recovered = result?;
+        if !recovered.is_empty() {
+            tracing::warn!("recovered an interrupted run: {recovered:?}");
+        }
+        Ok(recovered)
+    }
+
     async fn acquire(&self, command: &str) -> Result<Lease, EngineError> {
         let deadline = tokio::time::Instant::now() + self.lock_timeout;
         loop {
             match self.store.lock(&self.holder, command, self.lock_ttl.as_secs().max(1)).await {
                 Ok(lease) => return Ok(lease),
                 Err(StateError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -119,7 +140,7 @@ impl Engine {
         let store = self.store.clone();
         let ttl = self.lock_ttl;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_secs(1)));
+            let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
             tick.tick().await;
             loop {
                 tick.tick().await;

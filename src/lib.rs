@@ -13,6 +13,7 @@ pub mod engine;
 pub mod exec;
 pub mod plan;
 pub mod providers;
+pub mod recover;
 pub mod retry;
 pub mod spec;
 pub mod state;

@@ -144,6 +144,10 @@ impl Provider for PlanOnly {
         Err(self.refuse())
     }
 
+    async fn find(&self, _spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        Err(self.refuse())
+    }
+
     async fn create(&self, _spec: &ResourceSpec) -> Result<Observed, ProviderError> {
         Err(self.refuse())
     }

@@ -1,7 +1,16 @@
 //! The SQLite state store: versions, leases with fencing, the intent journal, history.
 
-use tessera::state::{IntentOp, Outcome, ResourceRecord, SqliteStore, StateError, StateStore};
-use tessera_provider_api::ProviderRef;
+use tessera::state::{IntentOp, NewIntent, Outcome, ResourceRecord, SqliteStore, StateError, StateStore};
+use tessera_provider_api::{Address, ProviderRef};
+
+fn provider() -> ProviderRef {
+    ProviderRef { kind: "sim".into(), region: "eu-west-1".into(), profile: Some("eks".into()) }
+}
+
+fn new_intent<'a>(run_id: &'a str, address: &'a Address, op: IntentOp, cloud_id: Option<&'a str>) -> NewIntent<'a> {
+    static PROVIDER: std::sync::OnceLock<ProviderRef> = std::sync::OnceLock::new();
+    NewIntent { run_id, address, op, cloud_id, provider: PROVIDER.get_or_init(provider), desired: None }
+}
 
 fn record(addr: &str, id: &str) -> ResourceRecord {
     ResourceRecord {
@@ -19,25 +28,25 @@ fn record(addr: &str, id: &str) -> ResourceRecord {
 async fn each_commit_bumps_the_serial_and_closes_its_intent() {
     let s = SqliteStore::in_memory().unwrap();
     let lease = s.lock("me", "apply", 60).await.unwrap();
-    let a = "p/sim.cluster/main".parse().unwrap();
-    let intent = s.open_intent(&lease, "run", &a, IntentOp::Create, None).await.unwrap();
+    let a: Address = "p/sim.cluster/main".parse().unwrap();
+    let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Create, None)).await.unwrap();
     assert_eq!(s.open_intents().await.unwrap().len(), 1, "open until the outcome is recorded");
     assert_eq!(s.commit(&lease, intent, Outcome::Current(record("p/sim.cluster/main", "c-1"))).await.unwrap(), 1);
     assert!(s.open_intents().await.unwrap().is_empty());
     assert_eq!(s.resources().await.unwrap().len(), 1);
 
     // A replacement deposes the old object; deleting it removes only that one.
-    let intent = s.open_intent(&lease, "run", &a, IntentOp::Replace, Some("c-1")).await.unwrap();
+    let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Replace, Some("c-1"))).await.unwrap();
     s.commit(&lease, intent, Outcome::Replaced(record("p/sim.cluster/main", "c-2"))).await.unwrap();
     let rows = s.resources().await.unwrap();
     assert_eq!(rows.iter().map(|r| (r.id.as_str(), r.deposed)).collect::<Vec<_>>(), [("c-2", false), ("c-1", true)]);
-    let intent = s.open_intent(&lease, "run", &a, IntentOp::Delete, Some("c-1")).await.unwrap();
+    let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Delete, Some("c-1"))).await.unwrap();
     let serial = s.commit(&lease, intent, Outcome::Deleted { address: a.clone(), id: "c-1".into() }).await.unwrap();
     assert_eq!(serial, 3);
     assert_eq!(s.resources().await.unwrap().len(), 1);
 
     // A failure closes the intent without a new version.
-    let intent = s.open_intent(&lease, "run", &a, IntentOp::Update, Some("c-2")).await.unwrap();
+    let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Update, Some("c-2"))).await.unwrap();
     assert_eq!(s.commit(&lease, intent, Outcome::Failed { message: "boom".into() }).await.unwrap(), 3);
     assert_eq!(s.history(10).await.unwrap().len(), 3);
 }
@@ -62,11 +71,11 @@ async fn an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off() {
     let stale = s.lock("crashed", "apply", 0).await.unwrap();
     let fresh = s.lock("next", "apply", 60).await.unwrap();
     assert!(fresh.token > stale.token, "fencing tokens only increase");
-    let a = "p/sim.cluster/main".parse().unwrap();
-    let err = s.open_intent(&stale, "old-run", &a, IntentOp::Create, None).await.unwrap_err();
+    let a: Address = "p/sim.cluster/main".parse().unwrap();
+    let err = s.open_intent(&stale, &new_intent("old-run", &a, IntentOp::Create, None)).await.unwrap_err();
     assert!(matches!(err, StateError::Fenced { .. }), "{err}");
     assert!(matches!(s.renew(&stale, 60).await, Err(StateError::Fenced { .. })));
-    let intent = s.open_intent(&fresh, "run", &a, IntentOp::Create, None).await.unwrap();
+    let intent = s.open_intent(&fresh, &new_intent("run", &a, IntentOp::Create, None)).await.unwrap();
     // The stale holder cannot close the new holder's intent either.
     let err = s.commit(&stale, intent, Outcome::Current(record("p/sim.cluster/main", "x"))).await.unwrap_err();
     assert!(matches!(err, StateError::Fenced { .. }));
@@ -106,8 +115,8 @@ async fn corrupt_rows_are_reported_not_panicked_on() {
     let path = dir.path().join("state.db");
     let s = SqliteStore::open(&path).unwrap();
     let lease = s.lock("me", "apply", 60).await.unwrap();
-    let a = "p/sim.cluster/main".parse().unwrap();
-    let intent = s.open_intent(&lease, "run", &a, IntentOp::Create, None).await.unwrap();
+    let a: Address = "p/sim.cluster/main".parse().unwrap();
+    let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Create, None)).await.unwrap();
     s.commit(&lease, intent, Outcome::Current(record("p/sim.cluster/main", "c-1"))).await.unwrap();
     drop(s);
     let conn = rusqlite::Connection::open(&path).unwrap();

@@ -37,6 +37,10 @@ pub struct Global {
     /// Probability that a sim mutation fails fatally (before it has any effect).
     #[arg(long, global = true, env = "TESSERA_SIM_FAILURE_RATE", default_value_t = 0.0)]
     pub sim_failure_rate: f64,
+    /// How long a run's state lock lives without renewal: how soon a crashed run's lock can be
+    /// taken over (e.g. `2m`). A live run renews it at a third of this.
+    #[arg(long, global = true, env = "TESSERA_LOCK_TTL", value_parser = humantime::parse_duration, default_value = "2m")]
+    pub lock_ttl: std::time::Duration,
     /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,

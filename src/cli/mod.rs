@@ -162,7 +162,9 @@ fn registry(g: &Global) -> Result<Registry> {
 
 fn engine(g: &Global) -> Result<Engine> {
     let store: Arc<dyn StateStore> = Arc::new(state::open(&g.state)?);
-    Ok(Engine::new(Arc::new(registry(g)?), store))
+    let mut engine = Engine::new(Arc::new(registry(g)?), store);
+    engine.lock_ttl = g.lock_ttl;
+    Ok(engine)
 }
 
 fn engine_for_run(g: &Global, run: &RunArgs) -> Result<Engine> {

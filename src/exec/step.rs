@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::{Event, EventSink, StepKind};
 use crate::plan::Action;
 use crate::retry::RetryPolicy;
-use crate::state::{IntentOp, Lease, Outcome, ResourceRecord, StateStore};
+use crate::state::{IntentOp, Lease, NewIntent, Outcome, ResourceRecord, StateStore};
 
 pub(super) struct StepCtx {
     pub index: usize,
@@ -58,12 +58,18 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<(), String> {
         StepKind::Replace => (IntentOp::Replace, ctx.action.prior.as_ref().map(|p| p.id.clone())),
         StepKind::Delete => (IntentOp::Delete, ctx.action.prior.as_ref().map(|p| p.id.clone())),
     };
-    let intent =
-        match ctx.store.open_intent(&ctx.lease, &ctx.run_id, &ctx.action.address, intent_op, acted_on.as_deref()).await
-        {
-            Ok(id) => id,
-            Err(e) => return fail(format!("state: {e}")),
-        };
+    let new_intent = NewIntent {
+        run_id: &ctx.run_id,
+        address: &ctx.action.address,
+        op: intent_op,
+        cloud_id: acted_on.as_deref(),
+        provider: &ctx.action.provider,
+        desired: ctx.action.desired.as_ref().filter(|_| ctx.kind != StepKind::Delete),
+    };
+    let intent = match ctx.store.open_intent(&ctx.lease, &new_intent).await {
+        Ok(id) => id,
+        Err(e) => return fail(format!("state: {e}")),
+    };
 
     let call = ctx.retry.run(
         || call_provider(ctx),

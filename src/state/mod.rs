@@ -19,9 +19,9 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tessera_provider_api::{Address, Attrs, CloudId, ProviderRef};
+use tessera_provider_api::{Address, Attrs, CloudId, ProviderRef, ResourceSpec};
 
-pub use record::{RowText, decode_record};
+pub use record::{IntentRow, RowText, decode_intent, decode_record};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub enum IntentOp {
     Delete,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
     pub id: i64,
     pub run_id: String,
@@ -70,7 +70,21 @@ pub struct Intent {
     pub op: IntentOp,
     /// The object acted on, when it already had an identity.
     pub cloud_id: Option<CloudId>,
+    pub provider: ProviderRef,
+    /// What a create, update or replacement asked for: enough to find its result after a crash.
+    pub desired: Option<ResourceSpec>,
     pub opened_at: u64,
+}
+
+/// An intent about to be journaled.
+#[derive(Debug, Clone, Copy)]
+pub struct NewIntent<'a> {
+    pub run_id: &'a str,
+    pub address: &'a Address,
+    pub op: IntentOp,
+    pub cloud_id: Option<&'a str>,
+    pub provider: &'a ProviderRef,
+    pub desired: Option<&'a ResourceSpec>,
 }
 
 /// What a mutation did, committed together with closing its intent.
@@ -141,14 +155,7 @@ pub trait StateStore: Send + Sync {
     /// Removes a lock left by a dead process, and records that in history.
     async fn force_unlock(&self, lock_id: &str, by: &str) -> Result<(), StateError>;
 
-    async fn open_intent(
-        &self,
-        lease: &Lease,
-        run_id: &str,
-        address: &Address,
-        op: IntentOp,
-        cloud_id: Option<&str>,
-    ) -> Result<i64, StateError>;
+    async fn open_intent(&self, lease: &Lease, intent: &NewIntent<'_>) -> Result<i64, StateError>;
     /// Applies `outcome`, closes the intent and bumps the serial, atomically. Returns the serial.
     async fn commit(&self, lease: &Lease, intent: i64, outcome: Outcome) -> Result<u64, StateError>;
     async fn open_intents(&self) -> Result<Vec<Intent>, StateError>;

@@ -1,7 +1,7 @@
 //! Resource rows as stored text ↔ [`ResourceRecord`]. State files can be edited, copied or
 //! truncated by hand, so decoding never trusts them: every failure is a typed error.
 
-use super::{ResourceRecord, StateError};
+use super::{Intent, IntentOp, ResourceRecord, StateError};
 
 /// The text columns of one resource row.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +28,45 @@ pub fn decode_record(row: &RowText) -> Result<ResourceRecord, StateError> {
     })
 }
 
+/// The columns of one intent row.
+#[derive(Debug, Clone, Default)]
+pub struct IntentRow {
+    pub id: i64,
+    pub run_id: String,
+    pub address: String,
+    pub op: String,
+    pub cloud_id: Option<String>,
+    pub provider: String,
+    pub desired: Option<String>,
+    pub opened_at: u64,
+}
+
+pub fn decode_intent(row: IntentRow) -> Result<Intent, StateError> {
+    let corrupt = |reason: String| StateError::Corrupt { address: row.address.clone(), reason };
+    let op = match row.op.as_str() {
+        "create" => IntentOp::Create,
+        "update" => IntentOp::Update,
+        "replace" => IntentOp::Replace,
+        "delete" => IntentOp::Delete,
+        other => return Err(corrupt(format!("unknown intent op `{other}`"))),
+    };
+    Ok(Intent {
+        id: row.id,
+        address: row.address.parse().map_err(|e| corrupt(format!("{e}")))?,
+        op,
+        cloud_id: row.cloud_id.clone(),
+        provider: serde_json::from_str(&row.provider).map_err(|e| corrupt(format!("intent provider: {e}")))?,
+        desired: row
+            .desired
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| corrupt(format!("intent spec: {e}")))?,
+        opened_at: row.opened_at,
+        run_id: row.run_id,
+    })
+}
+
 pub(super) fn encode_record(r: &ResourceRecord) -> RowText {
     RowText {
         address: r.address.to_string(),
@@ -47,6 +86,12 @@ mod tests {
     use tessera_provider_api::ProviderRef;
 
     proptest! {
+        #[test]
+        fn decoding_arbitrary_intents_never_panics(op in ".{0,10}", provider in ".{0,60}", desired in proptest::option::of(".{0,80}")) {
+            let row = IntentRow { id: 1, run_id: "r".into(), address: "a/b/c".into(), op, cloud_id: None, provider, desired, opened_at: 0 };
+            let _ = decode_intent(row);
+        }
+
         #[test]
         fn decoding_arbitrary_rows_never_panics(
             address in ".{0,40}", provider in ".{0,60}", attrs in ".{0,80}", deps in ".{0,60}",

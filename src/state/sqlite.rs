@@ -9,9 +9,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use tessera_provider_api::Address;
 
-use super::record::{RowText, decode_record, encode_record};
+use super::record::{IntentRow, RowText, decode_intent, decode_record, encode_record};
 use super::*;
 
 const SCHEMA: &str = "
@@ -49,6 +48,8 @@ CREATE TABLE IF NOT EXISTS intents (
     address TEXT NOT NULL,
     op TEXT NOT NULL,
     cloud_id TEXT,
+    provider TEXT NOT NULL,
+    desired TEXT,
     opened_at INTEGER NOT NULL,
     closed_at INTEGER,
     outcome TEXT
@@ -261,20 +262,15 @@ impl StateStore for SqliteStore {
         Ok(())
     }
 
-    async fn open_intent(
-        &self,
-        lease: &Lease,
-        run_id: &str,
-        address: &Address,
-        op: IntentOp,
-        cloud_id: Option<&str>,
-    ) -> Result<i64, StateError> {
+    async fn open_intent(&self, lease: &Lease, intent: &NewIntent<'_>) -> Result<i64, StateError> {
+        let provider = serde_json::to_string(intent.provider).unwrap_or_default();
+        let desired = intent.desired.map(|d| serde_json::to_string(d).unwrap_or_default());
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         Self::check_fence(&tx, lease)?;
         tx.execute(
-            "INSERT INTO intents (run_id, address, op, cloud_id, opened_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![run_id, address.to_string(), op_text(op), cloud_id, now_secs()],
+            "INSERT INTO intents (run_id, address, op, cloud_id, provider, desired, opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![intent.run_id, intent.address.to_string(), op_text(intent.op), intent.cloud_id, provider, desired, now_secs()],
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
@@ -320,31 +316,23 @@ impl StateStore for SqliteStore {
     async fn open_intents(&self) -> Result<Vec<Intent>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, run_id, address, op, cloud_id, opened_at FROM intents WHERE closed_at IS NULL ORDER BY id",
+            "SELECT id, run_id, address, op, cloud_id, provider, desired, opened_at FROM intents WHERE closed_at IS NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, u64>(5)?,
-            ))
+            Ok(IntentRow {
+                id: r.get(0)?,
+                run_id: r.get(1)?,
+                address: r.get(2)?,
+                op: r.get(3)?,
+                cloud_id: r.get(4)?,
+                provider: r.get(5)?,
+                desired: r.get(6)?,
+                opened_at: r.get(7)?,
+            })
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, run_id, address, op, cloud_id, opened_at) = row?;
-            let corrupt = |reason: &str| StateError::Corrupt { address: address.clone(), reason: reason.into() };
-            let op = match op.as_str() {
-                "create" => IntentOp::Create,
-                "update" => IntentOp::Update,
-                "replace" => IntentOp::Replace,
-                "delete" => IntentOp::Delete,
-                _ => return Err(corrupt("unknown intent op")),
-            };
-            let parsed = address.parse().map_err(|_| corrupt("bad address in intent"))?;
-            out.push(Intent { id, run_id, address: parsed, op, cloud_id, opened_at });
+            out.push(decode_intent(row?)?);
         }
         Ok(out)
     }

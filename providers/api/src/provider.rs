@@ -69,6 +69,10 @@ pub trait Provider: Send + Sync {
     /// The live resource, or `None` if it no longer exists.
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError>;
 
+    /// The object that a `create` of `spec` made, found by its ownership tags, idempotency token
+    /// or deterministic name. Recovery uses it to adopt a create whose outcome a crash lost.
+    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError>;
+
     /// Creates the resource and waits until it is usable.
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError>;
 

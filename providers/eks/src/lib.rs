@@ -164,6 +164,32 @@ impl Provider for EksProvider {
         }
     }
 
+    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        let c = self.clients().await;
+        let address = spec.address.to_string();
+        let name = || attrs::text(&spec.attrs, "name");
+        match spec.rtype() {
+            lower::VPC => match network::vpc_id_for(c, &address).await? {
+                Some(id) => network::read_vpc(c, &id).await,
+                None => Ok(None),
+            },
+            lower::SUBNET => match network::subnet_id_for(c, &address).await? {
+                Some(id) => network::read_subnet(c, &id).await,
+                None => Ok(None),
+            },
+            lower::ROLE => iam::read(c, name()?).await,
+            lower::CLUSTER => cluster::read(c, name()?).await,
+            lower::NODEGROUP => nodegroup::read(c, &nodegroup::id(attrs::text(&spec.attrs, "cluster")?, name()?)).await,
+            other => Err(unknown_type(other)),
+        }
+        // Found by name: only ours if it carries our address tag.
+        .map(|found| {
+            found.filter(|o| {
+                o.attrs.get("tags").and_then(|t| t.get(tessera_provider_api::TAG_ADDRESS)) == Some(&json!(address))
+            })
+        })
+    }
+
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
         let c = self.clients().await;
         match spec.rtype() {

@@ -101,11 +101,16 @@ pub async fn subnet_ids_for(c: &Clients, addresses: &[String]) -> Result<Vec<Str
         .collect()
 }
 
+/// The subnet behind one address, if it exists.
+pub async fn subnet_id_for(c: &Clients, address: &str) -> Result<Option<String>, ProviderError> {
+    let out =
+        c.ec2.describe_subnets().filters(by_address(address)).send().await.map_err(|e| aws("DescribeSubnets", e))?;
+    Ok(out.subnets().iter().find_map(|s| s.subnet_id().map(str::to_string)))
+}
+
 pub async fn create_subnet(c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
     let address = spec.address.to_string();
-    if let Some(existing) =
-        subnet_ids_for(c, std::slice::from_ref(&address)).await.ok().and_then(|v| v.into_iter().next())
-    {
+    if let Some(existing) = subnet_id_for(c, &address).await? {
         return read_subnet(c, &existing).await?.ok_or_else(|| ProviderError::unavailable("subnet not visible yet"));
     }
     let vpc_address = text(&spec.attrs, "vpc")?;

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError};
 use tokio::time::Instant;
 
-use crate::store::{SimResource, Store, StoreError};
+use crate::store::{SimResource, Store, StoreError, now_ms};
 
 /// How the cloud misbehaves. All randomness is seeded, so a failing test replays exactly.
 #[derive(Debug, Clone, Default)]
@@ -172,6 +172,19 @@ impl SimCloud {
         Ok(found.map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
     }
 
+    /// The newest object tagged with `address` (reads, so it can be throttled like any call).
+    pub(crate) async fn find_tagged(&self, address: &str) -> Result<Option<Observed>, ProviderError> {
+        self.admit("read", address, false)?;
+        let mut inner = self.lock();
+        inner.stats.reads += 1;
+        let all = inner.store.all().map_err(Self::store_err)?;
+        Ok(all
+            .into_iter()
+            .filter(|r| r.address_tag() == Some(address))
+            .max_by(|a, b| a.id.cmp(&b.id))
+            .map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
+    }
+
     pub(crate) async fn create(
         &self,
         id_prefix: &str,
@@ -186,12 +199,21 @@ impl SimCloud {
             let mut inner = self.lock();
             inner.stats.creates += 1;
             let id = inner.store.next_id(id_prefix).map_err(Self::store_err)?;
-            let r = SimResource { id, rtype: rtype.into(), status: "CREATING".into(), attrs: attrs.clone() };
+            let settles_at = Some(now_ms() + latency.as_millis() as u64);
+            let r = SimResource {
+                id,
+                rtype: rtype.into(),
+                status: "CREATING".into(),
+                attrs: attrs.clone(),
+                settles_at,
+                pending: None,
+            };
             inner.store.put(&r).map_err(Self::store_err)?;
             r
         };
         tokio::time::sleep(latency).await;
         r.status = "ACTIVE".into();
+        r.settles_at = None;
         self.lock().store.put(&r).map_err(Self::store_err)?;
         self.record("create", &r.id, address, started);
         Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
@@ -218,12 +240,16 @@ impl SimCloud {
                 return Err(ProviderError::Conflict(format!("{id} is {}", r.status)));
             }
             r.status = "UPDATING".into();
+            r.settles_at = Some(now_ms() + latency.as_millis() as u64);
+            r.pending = Some(changes.clone().into_iter().collect());
             inner.store.put(&r).map_err(Self::store_err)?;
             r
         };
         tokio::time::sleep(latency).await;
         r.attrs.extend(changes);
         r.status = "ACTIVE".into();
+        r.settles_at = None;
+        r.pending = None;
         self.lock().store.put(&r).map_err(Self::store_err)?;
         self.record("update", id, address, started);
         Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
@@ -238,6 +264,7 @@ impl SimCloud {
             let mut r =
                 inner.store.get(id).map_err(Self::store_err)?.ok_or_else(|| ProviderError::NotFound(id.to_string()))?;
             r.status = "DELETING".into();
+            r.settles_at = Some(now_ms() + latency.as_millis() as u64);
             inner.store.put(&r).map_err(Self::store_err)?;
             r.address_tag().unwrap_or_default().to_string()
         };

@@ -60,6 +60,10 @@ impl Provider for SimProvider {
         self.cloud.read(id).await
     }
 
+    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        self.cloud.find_tagged(&spec.address.to_string()).await
+    }
+
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
         Self::shape(spec.rtype())?;
         let prefix = format!("{}-{}", self.profile.name, spec.rtype().rsplit('.').next().unwrap_or("res"));

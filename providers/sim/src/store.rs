@@ -14,6 +14,36 @@ pub struct SimResource {
     pub rtype: String,
     pub status: String,
     pub attrs: Attrs,
+    /// When a transition in progress completes (unix ms), even if the process that started it
+    /// is gone: the cloud carries on without its client, as real clouds do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settles_at: Option<u64>,
+    /// Attributes an update in progress will have set once it settles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Attrs>,
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+}
+
+/// The resource as the cloud shows it now: a transition past its deadline has completed, and a
+/// finished deletion leaves nothing.
+fn settled(mut r: SimResource) -> Option<SimResource> {
+    match r.settles_at {
+        Some(t) if t <= now_ms() => {
+            r.settles_at = None;
+            if r.status == "DELETING" {
+                return None;
+            }
+            if let Some(p) = r.pending.take() {
+                r.attrs.extend(p);
+            }
+            r.status = "ACTIVE".into();
+            Some(r)
+        }
+        _ => Some(r),
+    }
 }
 
 impl SimResource {
@@ -109,13 +139,13 @@ impl Store {
 
     pub(crate) fn all(&self) -> Result<Vec<SimResource>, StoreError> {
         match self {
-            Self::Memory { resources, .. } => Ok(resources.values().cloned().collect()),
+            Self::Memory { resources, .. } => Ok(resources.values().cloned().filter_map(settled).collect()),
             Self::File(conn) => {
                 let mut stmt = conn.prepare("SELECT body FROM resources ORDER BY id")?;
                 let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
                 let mut out = Vec::new();
                 for body in rows {
-                    out.push(serde_json::from_str(&body?)?);
+                    out.extend(settled(serde_json::from_str(&body?)?));
                 }
                 Ok(out)
             }
