@@ -17,3 +17,4 @@ pub mod recover;
 pub mod retry;
 pub mod spec;
 pub mod state;
+pub mod throttle;

@@ -17,6 +17,8 @@ use tessera_provider_api::{
 use tessera_sim::{Profile, Shape, SimCloud, SimProvider, lower_shapes};
 use tokio::sync::Semaphore;
 
+use crate::throttle::{AdaptiveRate, Aimd, Throttled};
+
 /// Every provider a placement may name.
 pub const KINDS: [&str; 5] = ["sim", "eks", "aks", "gke", "kind"];
 
@@ -45,6 +47,8 @@ pub struct Registry {
     eks: tessera_eks::EksSettings,
     built: Mutex<HashMap<ProviderRef, Arc<dyn Provider>>>,
     budgets: Mutex<HashMap<ProviderRef, Arc<Semaphore>>>,
+    rates: Mutex<HashMap<ProviderRef, Arc<AdaptiveRate>>>,
+    aimd: Aimd,
 }
 
 impl Registry {
@@ -57,6 +61,8 @@ impl Registry {
             eks: tessera_eks::EksSettings::default(),
             built: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
+            rates: Mutex::new(HashMap::new()),
+            aimd: Aimd::default(),
         }
     }
 
@@ -70,6 +76,17 @@ impl Registry {
     pub fn with_eks(mut self, settings: tessera_eks::EksSettings) -> Self {
         self.eks = settings;
         self
+    }
+
+    pub fn with_aimd(mut self, aimd: Aimd) -> Self {
+        self.aimd = aimd;
+        self
+    }
+
+    /// The adaptive rate shared by every call to one provider and region.
+    pub fn rate(&self, r: &ProviderRef) -> Arc<AdaptiveRate> {
+        let mut rates = self.rates.lock().unwrap_or_else(|e| e.into_inner());
+        rates.entry(r.clone()).or_insert_with(|| Arc::new(AdaptiveRate::new(self.aimd.clone()))).clone()
     }
 
     pub fn sim_cloud(&self) -> &Arc<SimCloud> {
@@ -106,6 +123,7 @@ impl Registry {
                 Arc::new(PlanOnly { kind: kind.to_string(), profile })
             }
         };
+        let provider: Arc<dyn Provider> = Arc::new(Throttled { inner: provider, rate: self.rate(r) });
         built.insert(r.clone(), provider.clone());
         Ok(provider)
     }

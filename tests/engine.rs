@@ -206,12 +206,25 @@ async fn destroy_deletes_dependents_before_what_they_depend_on() {
 async fn throttling_is_retried_until_the_apply_converges() {
     let h = Harness::new(Faults { throttle_rate: 0.3, seed: 7, ..Default::default() });
     let fleet = load(&three_clouds());
-    let report = h.apply(&fleet).await;
+    let plan = h.plan(&fleet).await;
+    let bound = critical_path(&plan, &h.engine.registry).unwrap();
+    let start = tokio::time::Instant::now();
+    let report = h.apply_plan(&plan, &fleet).await;
+    let took = start.elapsed();
     assert!(report.is_success(), "{report:?}");
+    let calls = report.steps.len() as u64;
+    println!(
+        "30% throttled: {} retries over {calls} actions, {:?} against a critical path of {bound:?}",
+        report.retries, took
+    );
     assert!(report.retries > 0, "30% throttling must have caused retries");
+    assert!(report.retries <= calls * 2, "retries are bounded: {} for {calls} actions", report.retries);
+    assert!(took <= bound + bound / 5, "throttling costs under 20% of the critical path here: {took:?} vs {bound:?}");
     assert!(h.cloud.stats().throttled > 0);
     let retry_events = h.events.events().iter().filter(|e| matches!(e, Event::StepRetrying { .. })).count() as u64;
     assert_eq!(retry_events, report.retries);
+    let aws = h.engine.registry.rate(&plan.actions[0].provider).stats();
+    assert!(aws.throttles > 0 && aws.lowest_rate.is_some(), "the shared rate dropped: {aws:?}");
     assert!(!h.plan(&fleet).await.has_changes());
 }
 
