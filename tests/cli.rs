@@ -226,3 +226,19 @@ fn state_history_and_show() {
     let out = w.tessera().args(["state", "show", "nope/x/y"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn postgres_state_through_the_cli() {
+    let w = Workdir::new();
+    let base =
+        std::env::var("TESSERA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let url = format!("{base}?schema=cli_{}", uuid::Uuid::new_v4().simple());
+    let out = w.tessera().env("TESSERA_STATE", &url).args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out =
+        w.tessera().env("TESSERA_STATE", &url).args(["plan", QUICKSTART, "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = w.tessera().env("TESSERA_STATE", &url).args(["state", "list", "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["resources"].as_array().unwrap().len(), 12);
+}

@@ -1,6 +1,14 @@
-//! The SQLite state store: versions, leases with fencing, the intent journal, history.
+//! The state stores: versions, leases with fencing, the intent journal, history. Every behaviour
+//! runs against both backends, SQLite and PostgreSQL (127.0.0.1:5432, database `test`, each test
+//! in a schema of its own).
 
-use tessera::state::{IntentOp, NewIntent, Outcome, ResourceRecord, SqliteStore, StateError, StateStore};
+mod common;
+
+use std::sync::Arc;
+
+use tessera::state::{
+    IntentOp, NewIntent, Outcome, PostgresStore, ResourceRecord, SqliteStore, StateError, StateStore,
+};
 use tessera_provider_api::{Address, ProviderRef};
 
 fn provider() -> ProviderRef {
@@ -24,9 +32,7 @@ fn record(addr: &str, id: &str) -> ResourceRecord {
     }
 }
 
-#[tokio::test]
-async fn each_commit_bumps_the_serial_and_closes_its_intent() {
-    let s = SqliteStore::in_memory().unwrap();
+async fn each_commit_bumps_the_serial_and_closes_its_intent(s: Arc<dyn StateStore>) {
     let lease = s.lock("me", "apply", 60).await.unwrap();
     let a: Address = "p/sim.cluster/main".parse().unwrap();
     let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Create, None)).await.unwrap();
@@ -51,9 +57,7 @@ async fn each_commit_bumps_the_serial_and_closes_its_intent() {
     assert_eq!(s.history(10).await.unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn a_held_lease_refuses_a_second_holder_and_names_the_first() {
-    let s = SqliteStore::in_memory().unwrap();
+async fn a_held_lease_refuses_a_second_holder_and_names_the_first(s: Arc<dyn StateStore>) {
     let first = s.lock("alice@laptop", "apply specs/x.yaml", 60).await.unwrap();
     let err = s.lock("bob@ci", "apply", 60).await.unwrap_err();
     let StateError::Locked { holder, command, lock_id, .. } = err else { panic!("expected Locked") };
@@ -65,9 +69,7 @@ async fn a_held_lease_refuses_a_second_holder_and_names_the_first() {
     assert!(s.lock("bob@ci", "apply", 60).await.is_ok());
 }
 
-#[tokio::test]
-async fn an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off() {
-    let s = SqliteStore::in_memory().unwrap();
+async fn an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off(s: Arc<dyn StateStore>) {
     let stale = s.lock("crashed", "apply", 0).await.unwrap();
     let fresh = s.lock("next", "apply", 60).await.unwrap();
     assert!(fresh.token > stale.token, "fencing tokens only increase");
@@ -82,15 +84,104 @@ async fn an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off() {
     assert!(s.resources().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn force_unlock_is_recorded_in_history() {
-    let s = SqliteStore::in_memory().unwrap();
+async fn force_unlock_is_recorded_in_history(s: Arc<dyn StateStore>) {
     let lease = s.lock("dead", "apply", 600).await.unwrap();
     assert!(matches!(s.force_unlock("nope", "me").await, Err(StateError::NoSuchLock(_))));
     s.force_unlock(&lease.lock_id, "state unlock").await.unwrap();
     let history = s.history(10).await.unwrap();
     assert!(history.iter().any(|h| h.change.contains(&lease.lock_id)), "{history:?}");
     assert!(s.lock("me", "apply", 60).await.is_ok());
+}
+
+async fn a_state_belongs_to_one_fleet(s: Arc<dyn StateStore>) {
+    s.bind_fleet("core").await.unwrap();
+    s.bind_fleet("core").await.unwrap();
+    assert!(matches!(s.bind_fleet("other").await, Err(StateError::WrongFleet { .. })));
+}
+
+/// Two runs on one state: exactly one proceeds; the other is refused, naming the holder.
+async fn concurrent_applies_on_one_state(first: Arc<dyn StateStore>, second: Arc<dyn StateStore>) {
+    use common::{Harness, load, three_clouds};
+    let (a, b) = (Harness::with_shared(first), Harness::with_shared(second));
+    let fleet = load(&three_clouds());
+    let (pa, pb) = (a.plan(&fleet).await, b.plan(&fleet).await);
+    let (ra, rb) = tokio::join!(a.try_apply(&pa, &fleet), b.try_apply(&pb, &fleet));
+    let outcomes = [ra.is_ok(), rb.is_ok()];
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "exactly one proceeds: {outcomes:?}");
+    let err = ra.err().or(rb.err()).unwrap().to_string();
+    assert!(err.contains("state is locked by"), "{err}");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::sqlite()).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::postgres().await).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    each_commit_bumps_the_serial_and_closes_its_intent,
+    a_held_lease_refuses_a_second_holder_and_names_the_first,
+    an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off,
+    force_unlock_is_recorded_in_history,
+    a_state_belongs_to_one_fleet,
+);
+
+mod concurrent_applies {
+    use std::sync::Arc;
+
+    #[tokio::test(start_paused = true)]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let open =
+            || Arc::new(tessera::state::SqliteStore::open(&path).unwrap()) as Arc<dyn tessera::state::StateStore>;
+        super::concurrent_applies_on_one_state(open(), open()).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn postgres() {
+        let url = super::pg_url();
+        let a = Arc::new(tessera::state::PostgresStore::connect(&url).await.unwrap());
+        let b = Arc::new(tessera::state::PostgresStore::connect(&url).await.unwrap());
+        super::concurrent_applies_on_one_state(a, b).await
+    }
+}
+
+fn sqlite() -> Arc<dyn StateStore> {
+    Arc::new(SqliteStore::in_memory().unwrap())
+}
+
+/// A fresh schema in the local PostgreSQL: `.ci/run` starts the server if it is down.
+fn pg_url() -> String {
+    let base =
+        std::env::var("TESSERA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    format!("{base}?schema=t_{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn postgres() -> Arc<dyn StateStore> {
+    Arc::new(PostgresStore::connect(&pg_url()).await.expect("PostgreSQL at 127.0.0.1:5432 (scripts/test starts it)"))
+}
+
+#[tokio::test]
+async fn postgres_state_survives_reconnecting() {
+    let url = pg_url();
+    let lineage = {
+        let s = PostgresStore::connect(&url).await.unwrap();
+        s.bind_fleet("core").await.unwrap();
+        s.meta().await.unwrap().lineage
+    };
+    let s = tessera::state::open(&url).await.unwrap();
+    assert_eq!(s.meta().await.unwrap().lineage, lineage);
+    assert_eq!(s.meta().await.unwrap().fleet.as_deref(), Some("core"));
 }
 
 #[tokio::test]
@@ -102,11 +193,11 @@ async fn state_survives_reopening_and_keeps_its_lineage() {
         s.bind_fleet("core").await.unwrap();
         s.meta().await.unwrap().lineage
     };
-    let s = tessera::state::open(&format!("sqlite://{}", path.display())).unwrap();
+    let s = tessera::state::open(&format!("sqlite://{}", path.display())).await.unwrap();
     let meta = s.meta().await.unwrap();
     assert_eq!((meta.lineage, meta.fleet.as_deref()), (lineage, Some("core")));
     assert!(matches!(s.bind_fleet("other").await, Err(StateError::WrongFleet { .. })));
-    assert!(matches!(tessera::state::open("postgres://x/y"), Err(StateError::Url(_))));
+    assert!(matches!(tessera::state::open("mysql://x/y").await, Err(StateError::Url(_))));
 }
 
 #[tokio::test]

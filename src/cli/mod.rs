@@ -53,7 +53,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Validate { spec } => validate(g, &spec),
         Command::Plan { spec, out, destroy, detailed_exitcode } => {
             let fleet = load(&spec)?;
-            let engine = engine(g)?;
+            let engine = engine(g).await?;
             let mode = if destroy { Mode::Destroy } else { Mode::Apply };
             let plan = engine.plan(&fleet, mode).await?;
             let file = PlanFile::new(plan);
@@ -74,13 +74,13 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Apply { spec, plan, auto_approve, run } => apply(g, spec, plan, auto_approve, &run).await,
         Command::Destroy { spec, auto_approve, run } => {
             let fleet = load(&spec)?;
-            let engine = engine_for_run(g, &run)?;
+            let engine = engine_for_run(g, &run).await?;
             let plan = engine.plan(&fleet, Mode::Destroy).await?;
             confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "destroy", &run).await
         }
         Command::Drift { spec } => {
             let fleet = load(&spec)?;
-            let plan = engine(g)?.plan(&fleet, Mode::Apply).await?;
+            let plan = engine(g).await?.plan(&fleet, Mode::Apply).await?;
             match g.output {
                 OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&json!({ "drift": plan.drift })).into_diagnostic()?)
@@ -107,7 +107,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Graph { spec, format } => {
             let fleet = load(&spec)?;
-            let graph = engine(g)?.compile(&fleet)?;
+            let graph = engine(g).await?.compile(&fleet)?;
             print!("{}", graph.render(format));
             Ok(0)
         }
@@ -160,15 +160,15 @@ fn registry(g: &Global) -> Result<Registry> {
     Ok(Registry::new(Arc::new(cloud), g.sim_time_scale))
 }
 
-fn engine(g: &Global) -> Result<Engine> {
-    let store: Arc<dyn StateStore> = Arc::new(state::open(&g.state)?);
+async fn engine(g: &Global) -> Result<Engine> {
+    let store: Arc<dyn StateStore> = Arc::from(state::open(&g.state).await?);
     let mut engine = Engine::new(Arc::new(registry(g)?), store);
     engine.lock_ttl = g.lock_ttl;
     Ok(engine)
 }
 
-fn engine_for_run(g: &Global, run: &RunArgs) -> Result<Engine> {
-    let mut e = engine(g)?;
+async fn engine_for_run(g: &Global, run: &RunArgs) -> Result<Engine> {
+    let mut e = engine(g).await?;
     if let Some(t) = run.lock_timeout {
         e.lock_timeout = t;
     }
@@ -182,7 +182,7 @@ async fn apply(
     auto_approve: bool,
     run: &RunArgs,
 ) -> Result<u8> {
-    let engine = engine_for_run(g, run)?;
+    let engine = engine_for_run(g, run).await?;
     match (spec, plan_path) {
         (_, Some(plan_path)) => {
             let file = PlanFile::load(&plan_path)?;
@@ -305,7 +305,7 @@ fn summarize(g: &Global, report: &Report) {
 }
 
 async fn kubeconfig(g: &Global, placement: &str) -> Result<u8> {
-    let store = state::open(&g.state)?;
+    let store = state::open(&g.state).await?;
     let records = store.resources().await?;
     let cluster = records
         .iter()
@@ -326,7 +326,7 @@ async fn kubeconfig(g: &Global, placement: &str) -> Result<u8> {
 }
 
 async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
-    let store = state::open(&g.state)?;
+    let store = state::open(&g.state).await?;
     let json_out = g.output == OutputFormat::Json;
     let print_json = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     match command {

@@ -12,6 +12,7 @@
 //!   transaction as the resource change, after it. An open intent after a crash marks a mutation
 //!   whose outcome is unknown.
 
+mod postgres;
 mod record;
 mod sqlite;
 
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tessera_provider_api::{Address, Attrs, CloudId, ProviderRef, ResourceSpec};
 
+pub use postgres::PostgresStore;
 pub use record::{IntentRow, RowText, decode_intent, decode_record};
 pub use sqlite::SqliteStore;
 
@@ -138,6 +140,9 @@ pub enum StateError {
     Dir { path: PathBuf, source: std::io::Error },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("state database (PostgreSQL): {0}")]
+    #[diagnostic(code(tessera::state::postgres), help("check the --state URL and that the server is up"))]
+    Postgres(#[from] tokio_postgres::Error),
 }
 
 /// The state backend. Every write that follows a cloud mutation is one transaction, checked
@@ -163,13 +168,17 @@ pub trait StateStore: Send + Sync {
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StateError>;
 }
 
-/// Opens the store named by `url`: `sqlite://PATH`, or a bare path.
-pub fn open(url: &str) -> Result<SqliteStore, StateError> {
-    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+/// Opens the store named by `url`: `postgres://…` (or `postgresql://…`), `sqlite://PATH`, or
+/// a bare path (SQLite).
+pub async fn open(url: &str) -> Result<Box<dyn StateStore>, StateError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Box::new(PostgresStore::connect(url).await?));
+    }
     if url.contains("://") && !url.starts_with("sqlite://") {
         return Err(StateError::Url(url.to_string()));
     }
-    SqliteStore::open(std::path::Path::new(path))
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?))
 }
 
 pub(crate) fn now_secs() -> u64 {

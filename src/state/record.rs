@@ -67,6 +67,15 @@ pub fn decode_intent(row: IntentRow) -> Result<Intent, StateError> {
     })
 }
 
+pub(super) fn op_text(op: IntentOp) -> &'static str {
+    match op {
+        IntentOp::Create => "create",
+        IntentOp::Update => "update",
+        IntentOp::Replace => "replace",
+        IntentOp::Delete => "delete",
+    }
+}
+
 pub(super) fn encode_record(r: &ResourceRecord) -> RowText {
     RowText {
         address: r.address.to_string(),

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::record::{IntentRow, RowText, decode_intent, decode_record, encode_record};
+use super::record::{IntentRow, RowText, decode_intent, decode_record, encode_record, op_text};
 use super::*;
 
 const SCHEMA: &str = "
@@ -133,15 +133,6 @@ fn lease_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lease> {
         acquired_at: r.get(4)?,
         expires_at: r.get(5)?,
     })
-}
-
-fn op_text(op: IntentOp) -> &'static str {
-    match op {
-        IntentOp::Create => "create",
-        IntentOp::Update => "update",
-        IntentOp::Replace => "replace",
-        IntentOp::Delete => "delete",
-    }
 }
 
 #[async_trait]

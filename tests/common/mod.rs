@@ -70,6 +70,13 @@ impl Harness {
         Self::with_registry(faults, store, |r| r)
     }
 
+    /// A harness over any state store (its own sim cloud), for tests that share one state.
+    pub fn with_shared(store: Arc<dyn StateStore>) -> Shared {
+        let cloud = Arc::new(SimCloud::in_memory(Faults::default()));
+        let registry = Arc::new(Registry::new(cloud.clone(), 1.0));
+        Shared { engine: Engine::new(registry, store), events: Arc::new(Recorder::default()) }
+    }
+
     /// A harness whose registry is adjusted by `f` (e.g. to point the EKS backend at moto).
     pub fn with_registry(faults: Faults, store: Arc<SqliteStore>, f: impl FnOnce(Registry) -> Registry) -> Self {
         let cloud = Arc::new(SimCloud::in_memory(faults));
@@ -110,5 +117,22 @@ impl Harness {
     /// Cloud ids state records.
     pub async fn state_ids(&self) -> BTreeSet<String> {
         self.store.resources().await.expect("state").into_iter().map(|r| r.id).collect()
+    }
+}
+
+/// An engine over a shared state store.
+pub struct Shared {
+    pub engine: Engine,
+    pub events: Arc<Recorder>,
+}
+
+impl Shared {
+    pub async fn plan(&self, fleet: &Fleet) -> Plan {
+        self.engine.plan(fleet, Mode::Apply).await.expect("plan")
+    }
+
+    pub async fn try_apply(&self, plan: &Plan, fleet: &Fleet) -> Result<Report, EngineError> {
+        let (_tx, rx) = cancel_signal();
+        self.engine.apply(plan, Some(fleet), "test", &ExecOptions::default(), self.events.clone(), rx).await
     }
 }
