@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use crate::compile::{CompileError, ResourceGraph};
 use crate::exec::{self, EventSink, ExecError, ExecOptions, Report};
+use crate::pipeline::audit::AuditRecord;
 use crate::plan::{self, Mode, Plan, PlanError};
 use crate::providers::Registry;
 use crate::recover::{self, RecoverError, Recovered};
@@ -31,6 +32,9 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Recover(#[from] RecoverError),
+    #[error("this plan was already applied (digest {0}); a plan is applied once")]
+    #[diagnostic(code(tessera::pipeline::replay), help("make, review and approve a new plan"))]
+    Replayed(String),
     #[error("the plan is stale: {0}")]
     #[diagnostic(
         code(tessera::apply::stale),
@@ -87,12 +91,33 @@ impl Engine {
         cancel: watch::Receiver<bool>,
     ) -> Result<Report, EngineError> {
         let lease = self.acquire(command).await?;
-        let result = self.apply_locked(plan, fleet, &lease, opts, events, cancel).await;
+        let result = self.apply_locked(plan, fleet, &lease, opts, events, cancel, None).await;
         // Release even on error; a failed release just leaves a lease that expires.
         let _ = self.store.unlock(&lease).await;
         result
     }
 
+    /// Like [`Engine::apply`], for `tessera pipeline apply`: the plan's digest is claimed first
+    /// (so a replay is refused) and the run is appended to the audit chain.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_pipeline(
+        &self,
+        plan: &Plan,
+        fleet: &Fleet,
+        digest: &str,
+        approvers: &[String],
+        opts: &ExecOptions,
+        events: Arc<dyn EventSink>,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<Report, EngineError> {
+        let lease = self.acquire("pipeline apply").await?;
+        let audit = (digest, approvers);
+        let result = self.apply_locked(plan, Some(fleet), &lease, opts, events, cancel, Some(audit)).await;
+        let _ = self.store.unlock(&lease).await;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn apply_locked(
         &self,
         plan: &Plan,
@@ -101,13 +126,34 @@ impl Engine {
         opts: &ExecOptions,
         events: Arc<dyn EventSink>,
         cancel: watch::Receiver<bool>,
+        audit: Option<(&str, &[String])>,
     ) -> Result<Report, EngineError> {
+        if let Some((digest, _)) = audit
+            && !self.store.claim_plan(lease, digest).await?
+        {
+            return Err(EngineError::Replayed(digest.to_string()));
+        }
         check_fresh(plan, fleet, self.store.as_ref()).await?;
         self.store.bind_fleet(&plan.fleet).await?;
         let renewer = self.spawn_renewer(lease.clone());
         let report = exec::execute(plan, self.store.clone(), lease, self.registry.clone(), opts, events, cancel).await;
         renewer.abort();
-        Ok(report?)
+        let report = report?;
+        if let Some((digest, approvers)) = audit {
+            let record = AuditRecord {
+                at: crate::state::now_secs(),
+                plan_digest: digest.to_string(),
+                fleet: plan.fleet.clone(),
+                approvers: approvers.to_vec(),
+                outcomes: report
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} {}: {:?}", s.kind.verb(), s.address, s.status))
+                    .collect(),
+            };
+            self.store.append_audit(lease, &serde_json::to_string(&record).unwrap_or_default()).await?;
+        }
+        Ok(report)
     }
 
     /// Resolves open intents by reading the cloud; see [`crate::recover`].

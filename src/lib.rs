@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compile;
 pub mod engine;
 pub mod exec;
+pub mod pipeline;
 pub mod plan;
 pub mod providers;
 pub mod recover;

@@ -17,6 +17,7 @@ use tessera_provider_api::{
 use tessera_sim::{Profile, Shape, SimCloud, SimProvider, lower_shapes};
 use tokio::sync::Semaphore;
 
+use crate::pipeline::readonly::ReadOnly;
 use crate::throttle::{AdaptiveRate, Aimd, Throttled};
 
 /// Every provider a placement may name.
@@ -49,6 +50,8 @@ pub struct Registry {
     budgets: Mutex<HashMap<ProviderRef, Arc<Semaphore>>>,
     rates: Mutex<HashMap<ProviderRef, Arc<AdaptiveRate>>>,
     aimd: Aimd,
+    /// Provider kinds whose mutating calls are refused (pipeline-only outside the pipeline).
+    read_only: Vec<String>,
 }
 
 impl Registry {
@@ -63,6 +66,7 @@ impl Registry {
             budgets: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
             aimd: Aimd::default(),
+            read_only: Vec::new(),
         }
     }
 
@@ -75,6 +79,12 @@ impl Registry {
     #[cfg(feature = "eks")]
     pub fn with_eks(mut self, settings: tessera_eks::EksSettings) -> Self {
         self.eks = settings;
+        self
+    }
+
+    /// Builds these provider kinds read-only: mutations are refused before any request.
+    pub fn with_read_only(mut self, kinds: Vec<String>) -> Self {
+        self.read_only = kinds;
         self
     }
 
@@ -123,7 +133,10 @@ impl Registry {
                 Arc::new(PlanOnly { kind: kind.to_string(), profile })
             }
         };
-        let provider: Arc<dyn Provider> = Arc::new(Throttled { inner: provider, rate: self.rate(r) });
+        let mut provider: Arc<dyn Provider> = Arc::new(Throttled { inner: provider, rate: self.rate(r) });
+        if self.read_only.iter().any(|k| *k == r.kind) {
+            provider = Arc::new(ReadOnly { inner: provider, name: r.to_string() });
+        }
         built.insert(r.clone(), provider.clone());
         Ok(provider)
     }

@@ -41,6 +41,10 @@ pub struct Global {
     /// taken over (e.g. `2m`). A live run renews it at a third of this.
     #[arg(long, global = true, env = "TESSERA_LOCK_TTL", value_parser = humantime::parse_duration, default_value = "2m")]
     pub lock_ttl: std::time::Duration,
+    /// The approval policy. When it exists, eks/aks/gke placements (or those it names) are
+    /// pipeline-only: read-only everywhere but `tessera pipeline apply`.
+    #[arg(long, global = true, env = "TESSERA_POLICY", default_value = "policy.yaml")]
+    pub policy: PathBuf,
     /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,
@@ -105,6 +109,35 @@ pub enum Command {
     },
     /// Print a kubeconfig for a placement's cluster (exec-plugin auth: no token is stored).
     Kubeconfig { placement: String },
+    /// Make an approver's ed25519 key pair: OUT (private, mode 0600) and OUT.pub.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign a saved plan's digest with an approver key.
+    Approve {
+        plan: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// Approver name recorded with the signature (default: the key file's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// What only the pipeline runs.
+    Pipeline {
+        #[command(subcommand)]
+        command: PipelineCommand,
+    },
+    /// Pipeline credentials, sealed with age.
+    Creds {
+        #[command(subcommand)]
+        command: CredsCommand,
+    },
+    /// The audit hash chain of pipeline applies.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Print the spec's JSON Schema (for editors and linters).
     Schema,
     /// Print shell completions.
@@ -119,6 +152,50 @@ pub struct RunArgs {
     /// Limit per action, retries included (e.g. `45m`); default: 3× its estimate, at least 10 min.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub action_timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Apply an approved plan: refused unless signed, fresh, unmodified, never applied, free of
+    /// application workloads, and run with the pipeline's identity.
+    Apply {
+        plan: PathBuf,
+        /// The pipeline's age identity (default: TESSERA_PIPELINE_IDENTITY).
+        #[arg(long)]
+        identity_file: Option<PathBuf>,
+        /// Write credentials sealed with `tessera creds seal`.
+        #[arg(long)]
+        creds: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredsCommand {
+    /// Make the pipeline's age identity: OUT (secret: store it in the CI secret store) and print
+    /// its recipient (public: seal credentials to it).
+    Identity {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Seal a credentials file (`aws: {accessKeyId, secretAccessKey}`) to the pipeline's recipient.
+    Seal {
+        #[arg(long)]
+        recipient: String,
+        #[arg(long = "in")]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the chain: exit 1 if any record was changed, removed or reordered.
+    Verify,
+    /// Print the records.
+    Log,
 }
 
 #[derive(Debug, Subcommand)]

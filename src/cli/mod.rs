@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (and, with `--detailed-exitcode`, no changes); 1 error; 2 changes or drift.
 
 mod args;
+mod pipeline_cli;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +15,9 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use serde_json::json;
 use tessera_sim::{Faults, SimCloud};
 
-pub use args::{Cli, Command, Global, OutputFormat, RunArgs, StateCommand};
+pub use args::{
+    AuditCommand, Cli, Command, CredsCommand, Global, OutputFormat, PipelineCommand, RunArgs, StateCommand,
+};
 
 use crate::engine::Engine;
 use crate::exec::{EventSink, ExecOptions, JsonLines, Progress, Report};
@@ -113,6 +116,13 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::State { command } => state_command(g, command).await,
         Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,
+        Command::Keygen { out } => pipeline_cli::keygen(&out),
+        Command::Approve { plan, key, name } => pipeline_cli::approve(&plan, &key, name),
+        Command::Pipeline { command: PipelineCommand::Apply { plan, identity_file, creds, run } } => {
+            pipeline_cli::pipeline_apply(g, &plan, identity_file.as_deref(), creds.as_deref(), &run).await
+        }
+        Command::Creds { command } => pipeline_cli::creds(command),
+        Command::Audit { command } => pipeline_cli::audit(g, command).await,
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&spec::json_schema()).into_diagnostic()?);
             Ok(0)
@@ -146,7 +156,28 @@ fn validate(g: &Global, path: &Path) -> Result<u8> {
     }
 }
 
+/// The policy, if the repository has one.
+pub(crate) fn policy(g: &Global) -> Result<Option<crate::pipeline::Policy>> {
+    if !g.policy.exists() {
+        return Ok(None);
+    }
+    Ok(Some(crate::pipeline::Policy::load(&g.policy)?))
+}
+
+/// The registry for every command but `pipeline apply`: pipeline-only providers are read-only.
 fn registry(g: &Global) -> Result<Registry> {
+    let registry = base_registry(g)?;
+    Ok(match policy(g)? {
+        Some(p) => {
+            let kinds =
+                crate::providers::KINDS.iter().filter(|k| p.is_pipeline_only("", k)).map(|k| k.to_string()).collect();
+            registry.with_read_only(kinds)
+        }
+        None => registry,
+    })
+}
+
+pub(crate) fn base_registry(g: &Global) -> Result<Registry> {
     if let Some(dir) = g.sim_cloud.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).into_diagnostic().wrap_err_with(|| format!("creating {}", dir.display()))?;
     }
@@ -160,7 +191,7 @@ fn registry(g: &Global) -> Result<Registry> {
     Ok(Registry::new(Arc::new(cloud), g.sim_time_scale))
 }
 
-async fn engine(g: &Global) -> Result<Engine> {
+pub(crate) async fn engine(g: &Global) -> Result<Engine> {
     let store: Arc<dyn StateStore> = Arc::from(state::open(&g.state).await?);
     let mut engine = Engine::new(Arc::new(registry(g)?), store);
     engine.lock_ttl = g.lock_ttl;
@@ -191,6 +222,7 @@ async fn apply(
                 format!("the plan was made from {}; it must still be there, unchanged", spec_path.display())
             })?;
             // A saved plan was reviewed already: applying it is the approval.
+            refuse_pipeline_only(g, &file.plan, "apply")?;
             execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
         }
         (Some(spec), None) => {
@@ -203,6 +235,21 @@ async fn apply(
             "apply needs a spec or --plan"
         )),
     }
+}
+
+/// Outside the pipeline, a plan that changes a pipeline-only placement is refused up front.
+fn refuse_pipeline_only(g: &Global, plan: &Plan, command: &str) -> Result<()> {
+    let Some(policy) = policy(g)? else { return Ok(()) };
+    if let Some(a) = plan.actions.iter().find(|a| policy.is_pipeline_only(&a.address.placement, &a.provider.kind)) {
+        return Err(miette!(
+            help = "make a plan (`tessera plan SPEC -o PLAN`), have it approved (`tessera approve`), and let the pipeline run `tessera pipeline apply PLAN`",
+            "refusing to {command}: placement `{}` is pipeline-only under {} (it would change {})",
+            a.address.placement,
+            g.policy.display(),
+            a.address
+        ));
+    }
+    Ok(())
 }
 
 async fn confirm_and_run(
@@ -224,6 +271,7 @@ async fn confirm_and_run(
     if !plan.has_changes() {
         return Ok(0);
     }
+    refuse_pipeline_only(g, &plan, command)?;
     if !auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(miette!(
@@ -279,7 +327,7 @@ async fn execute(
     }
 }
 
-fn summarize(g: &Global, report: &Report) {
+pub(crate) fn summarize(g: &Global, report: &Report) {
     match g.output {
         OutputFormat::Json => {
             if let Ok(line) = serde_json::to_string(&json!({ "event": "report", "report": report })) {

@@ -14,6 +14,18 @@ use super::{PLAN_FORMAT, Plan};
 pub struct PlanFile {
     pub digest: String,
     pub plan: Plan,
+    /// Signatures over `digest`, added by `tessera approve`. Not part of the digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<Approval>,
+}
+
+/// One approver's ed25519 signature over a plan digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub approver: String,
+    /// Hex public key; it must be the approver's key in `policy.yaml` to count.
+    pub key: String,
+    pub signature: String,
 }
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -36,7 +48,7 @@ pub fn digest(plan: &Plan) -> String {
 
 impl PlanFile {
     pub fn new(plan: Plan) -> Self {
-        Self { digest: digest(&plan), plan }
+        Self { digest: digest(&plan), plan, approvals: Vec::new() }
     }
 
     pub fn to_json(&self) -> String {

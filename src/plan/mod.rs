@@ -24,7 +24,7 @@ use crate::spec::Fleet;
 use crate::state::{ResourceRecord, StateError, StateStore};
 
 pub use diff::{Change, Drift, changes, drift};
-pub use file::{PlanFile, PlanFileError};
+pub use file::{Approval, PlanFile, PlanFileError};
 pub use render::render_human;
 
 pub const PLAN_FORMAT: &str = "tessera.plan/v1";

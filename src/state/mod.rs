@@ -102,6 +102,15 @@ pub enum Outcome {
     Failed { message: String },
 }
 
+/// One link of the audit chain (see `pipeline::audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub record: String,
+    pub prev: String,
+    pub hash: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub serial: u64,
@@ -166,6 +175,14 @@ pub trait StateStore: Send + Sync {
     async fn open_intents(&self) -> Result<Vec<Intent>, StateError>;
 
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StateError>;
+
+    /// Records that the plan with this digest is being applied. `false` if it was already: a
+    /// replay.
+    async fn claim_plan(&self, lease: &Lease, digest: &str) -> Result<bool, StateError>;
+    /// Appends a record to the audit chain; returns its hash (the new head).
+    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError>;
+    /// The chain, oldest first, and the head hash recorded beside it.
+    async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError>;
 }
 
 /// Opens the store named by `url`: `postgres://…` (or `postgresql://…`), `sqlite://PATH`, or
@@ -181,6 +198,6 @@ pub async fn open(url: &str) -> Result<Box<dyn StateStore>, StateError> {
     Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?))
 }
 
-pub(crate) fn now_secs() -> u64 {
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }

@@ -19,8 +19,11 @@ CREATE TABLE IF NOT EXISTS meta (
     lineage TEXT NOT NULL,
     serial BIGINT NOT NULL,
     fleet TEXT,
-    fencing BIGINT NOT NULL DEFAULT 0
+    fencing BIGINT NOT NULL DEFAULT 0,
+    audit_head TEXT
 );
+CREATE TABLE IF NOT EXISTS applied_plans (digest TEXT PRIMARY KEY, at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
     address TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -368,6 +371,48 @@ impl StateStore for PostgresStore {
             .collect();
         out.reverse();
         Ok(out)
+    }
+
+    async fn claim_plan(&self, lease: &Lease, digest: &str) -> Result<bool, StateError> {
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        Self::fenced(&tx, lease).await?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO applied_plans (digest, at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+                &[&digest, &now()],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        Self::fenced(&tx, lease).await?;
+        let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]).await?;
+        let (seq, prev): (i64, String) =
+            last.map_or((1, crate::pipeline::audit::GENESIS.to_string()), |r| (r.get::<_, i64>(0) + 1, r.get(1)));
+        let hash = crate::pipeline::audit::chain(&prev, record);
+        tx.execute(
+            "INSERT INTO audit (seq, record, prev, hash) VALUES ($1, $2, $3, $4)",
+            &[&seq, &record, &prev, &hash],
+        )
+        .await?;
+        tx.execute("UPDATE meta SET audit_head = $1 WHERE id = 1", &[&hash]).await?;
+        tx.commit().await?;
+        Ok(hash)
+    }
+
+    async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError> {
+        let c = self.client.lock().await;
+        let head: Option<String> = c.query_one("SELECT audit_head FROM meta WHERE id = 1", &[]).await?.get(0);
+        let rows = c.query("SELECT seq, record, prev, hash FROM audit ORDER BY seq", &[]).await?;
+        Ok((
+            rows.iter().map(|r| AuditRow { seq: r.get(0), record: r.get(1), prev: r.get(2), hash: r.get(3) }).collect(),
+            head,
+        ))
     }
 }
 

@@ -19,8 +19,11 @@ CREATE TABLE IF NOT EXISTS meta (
     lineage TEXT NOT NULL,
     serial INTEGER NOT NULL,
     fleet TEXT,
-    fencing INTEGER NOT NULL DEFAULT 0
+    fencing INTEGER NOT NULL DEFAULT 0,
+    audit_head TEXT
 );
+CREATE TABLE IF NOT EXISTS applied_plans (digest TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS resources (
     address TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -344,5 +347,42 @@ impl StateStore for SqliteStore {
         let mut out: Vec<HistoryEntry> = rows.collect::<Result<_, _>>()?;
         out.reverse();
         Ok(out)
+    }
+
+    async fn claim_plan(&self, lease: &Lease, digest: &str) -> Result<bool, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        let inserted = tx
+            .execute("INSERT OR IGNORE INTO applied_plans (digest, at) VALUES (?1, ?2)", params![digest, now_secs()])?;
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
+    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        let last: Option<(i64, String)> = tx
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (seq, prev) = last.map_or((1, crate::pipeline::audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
+        let hash = crate::pipeline::audit::chain(&prev, record);
+        tx.execute(
+            "INSERT INTO audit (seq, record, prev, hash) VALUES (?1, ?2, ?3, ?4)",
+            params![seq, record, prev, hash],
+        )?;
+        tx.execute("UPDATE meta SET audit_head = ?1 WHERE id = 1", [&hash])?;
+        tx.commit()?;
+        Ok(hash)
+    }
+
+    async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError> {
+        let conn = self.conn();
+        let head: Option<String> = conn.query_row("SELECT audit_head FROM meta WHERE id = 1", [], |r| r.get(0))?;
+        let mut stmt = conn.prepare("SELECT seq, record, prev, hash FROM audit ORDER BY seq")?;
+        let rows = stmt
+            .query_map([], |r| Ok(AuditRow { seq: r.get(0)?, record: r.get(1)?, prev: r.get(2)?, hash: r.get(3)? }))?;
+        Ok((rows.collect::<Result<_, _>>()?, head))
     }
 }

@@ -1,0 +1,88 @@
+//! Checking a plan's approvals against the policy: valid signatures, from approvers in the lane
+//! that covers each action, at least as many as the lane (or an escalation) requires.
+
+use std::collections::BTreeSet;
+
+use super::keys;
+use super::policy::Policy;
+use crate::plan::{ActionKind, PlanFile};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
+pub enum Refusal {
+    #[error("the plan is not approved: it carries no signatures")]
+    #[diagnostic(code(tessera::pipeline::unsigned), help("approvers sign it with `tessera approve PLAN --key KEY`"))]
+    Unsigned,
+    #[error("the signature by `{0}` is not valid for this plan")]
+    #[diagnostic(
+        code(tessera::pipeline::bad_signature),
+        help("the plan may have changed since it was signed; make and approve a new one")
+    )]
+    BadSignature(String),
+    #[error("`{0}` signed, but that key is not an approver in policy.yaml")]
+    #[diagnostic(code(tessera::pipeline::unknown_key))]
+    UnknownKey(String),
+    #[error("no lane in policy.yaml may touch {address} (placement `{placement}`, provider `{provider}`)")]
+    #[diagnostic(code(tessera::pipeline::no_lane))]
+    NoLane { address: String, placement: String, provider: String },
+    #[error("{address} needs {need} approval(s) from lane `{lane}`, it has {have}")]
+    #[diagnostic(code(tessera::pipeline::too_few), help("ask more of the lane's approvers to run `tessera approve`"))]
+    TooFew { address: String, lane: String, need: usize, have: usize },
+}
+
+fn action_name(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Create => "create",
+        ActionKind::Update => "update",
+        ActionKind::Replace => "replace",
+        ActionKind::Delete => "delete",
+    }
+}
+
+/// The approvers whose signatures count, if the plan is sufficiently approved.
+pub fn check(policy: &Policy, file: &PlanFile) -> Result<Vec<String>, Refusal> {
+    if file.approvals.is_empty() {
+        return Err(Refusal::Unsigned);
+    }
+    let mut valid: BTreeSet<&str> = BTreeSet::new();
+    for a in &file.approvals {
+        let approver =
+            policy.approvers.iter().find(|p| p.key == a.key).ok_or_else(|| Refusal::UnknownKey(a.approver.clone()))?;
+        let public = keys::parse_public(&approver.key).map_err(|_| Refusal::UnknownKey(a.approver.clone()))?;
+        if !keys::verify(&public, &file.digest, &a.signature) {
+            return Err(Refusal::BadSignature(approver.name.clone()));
+        }
+        valid.insert(approver.name.as_str());
+    }
+    for action in &file.plan.actions {
+        let (placement, provider, rtype) = (&action.address.placement, &action.provider.kind, &action.address.rtype);
+        let lanes: Vec<_> = policy.lanes.iter().filter(|l| l.covers(placement, provider)).collect();
+        if lanes.is_empty() {
+            return Err(Refusal::NoLane {
+                address: action.address.to_string(),
+                placement: placement.clone(),
+                provider: provider.clone(),
+            });
+        }
+        let escalated = policy
+            .escalations
+            .iter()
+            .filter(|e| e.applies(action_name(action.kind), rtype))
+            .map(|e| e.approvals)
+            .max()
+            .unwrap_or(0);
+        let mut best = None;
+        for lane in lanes {
+            let need = lane.approvals.max(escalated);
+            let have = policy.members(&lane.name).filter(|m| valid.contains(m.name.as_str())).count();
+            if have >= need {
+                best = None;
+                break;
+            }
+            best = Some(Refusal::TooFew { address: action.address.to_string(), lane: lane.name.clone(), need, have });
+        }
+        if let Some(refusal) = best {
+            return Err(refusal);
+        }
+    }
+    Ok(valid.into_iter().map(str::to_string).collect())
+}
