@@ -320,3 +320,10 @@ fn age_recipient(identity: &str) -> String {
     let line = identity.lines().find(|l| l.starts_with("AGE-SECRET-KEY-")).unwrap();
     age::x25519::Identity::from_str(line).unwrap().to_public().to_string()
 }
+
+#[test]
+fn the_example_policy_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.yaml");
+    let policy = tessera::pipeline::Policy::load(&path).unwrap();
+    assert!(policy.is_pipeline_only("aws-eu", "eks") && !policy.is_pipeline_only("local", "kind"));
+}
