@@ -169,11 +169,11 @@ impl Provider for EksProvider {
         let address = spec.address.to_string();
         let name = || attrs::text(&spec.attrs, "name");
         match spec.rtype() {
-            lower::VPC => match network::vpc_id_for(c, &address).await? {
+            lower::VPC => match network::vpc_id_for(c, network::fleet_of(spec)?, &address).await? {
                 Some(id) => network::read_vpc(c, &id).await,
                 None => Ok(None),
             },
-            lower::SUBNET => match network::subnet_id_for(c, &address).await? {
+            lower::SUBNET => match network::subnet_id_for(c, network::fleet_of(spec)?, &address).await? {
                 Some(id) => network::read_subnet(c, &id).await,
                 None => Ok(None),
             },

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde_json::{Value, json};
-use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAG_ADDRESS};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
 
 use crate::Clients;
 use crate::attrs::{string_map, text};
@@ -25,8 +25,22 @@ fn tag_spec(kind: ResourceType, spec: &ResourceSpec) -> Result<TagSpecification,
     Ok(b.build())
 }
 
-fn by_address(address: &str) -> Filter {
-    Filter::builder().name(format!("tag:{TAG_ADDRESS}")).values(address).build()
+/// Objects Tessera made for this fleet at this address. Addresses repeat across fleets (every
+/// fleet may have a placement `eu`), so the fleet tag is part of ownership.
+fn owned(fleet: &str, addresses: &[String]) -> [Filter; 2] {
+    [
+        Filter::builder().name(format!("tag:{TAG_FLEET}")).values(fleet).build(),
+        Filter::builder().name(format!("tag:{TAG_ADDRESS}")).set_values(Some(addresses.to_vec())).build(),
+    ]
+}
+
+/// The fleet a desired resource belongs to, from its ownership tags.
+pub fn fleet_of(spec: &ResourceSpec) -> Result<&str, ProviderError> {
+    spec.attrs
+        .get("tags")
+        .and_then(|t| t.get(TAG_FLEET))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::Fatal(format!("{} carries no `{TAG_FLEET}` tag", spec.address)))
 }
 
 pub async fn read_vpc(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
@@ -43,14 +57,20 @@ pub async fn read_vpc(c: &Clients, id: &str) -> Result<Option<Observed>, Provide
 }
 
 /// The VPC id behind a VPC's address.
-pub async fn vpc_id_for(c: &Clients, address: &str) -> Result<Option<String>, ProviderError> {
-    let out = c.ec2.describe_vpcs().filters(by_address(address)).send().await.map_err(|e| aws("DescribeVpcs", e))?;
+pub async fn vpc_id_for(c: &Clients, fleet: &str, address: &str) -> Result<Option<String>, ProviderError> {
+    let out = c
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(owned(fleet, &[address.to_string()]).to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws("DescribeVpcs", e))?;
     Ok(out.vpcs().iter().find_map(|v| v.vpc_id().map(str::to_string)))
 }
 
 pub async fn create_vpc(c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
     let address = spec.address.to_string();
-    let id = match vpc_id_for(c, &address).await? {
+    let id = match vpc_id_for(c, fleet_of(spec)?, &address).await? {
         Some(existing) => existing,
         None => {
             let out = c
@@ -86,9 +106,14 @@ pub async fn read_subnet(c: &Clients, id: &str) -> Result<Option<Observed>, Prov
 }
 
 /// Subnet ids behind subnet addresses, in the order given.
-pub async fn subnet_ids_for(c: &Clients, addresses: &[String]) -> Result<Vec<String>, ProviderError> {
-    let filter = Filter::builder().name(format!("tag:{TAG_ADDRESS}")).set_values(Some(addresses.to_vec())).build();
-    let out = c.ec2.describe_subnets().filters(filter).send().await.map_err(|e| aws("DescribeSubnets", e))?;
+pub async fn subnet_ids_for(c: &Clients, fleet: &str, addresses: &[String]) -> Result<Vec<String>, ProviderError> {
+    let out = c
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(owned(fleet, addresses).to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws("DescribeSubnets", e))?;
     addresses
         .iter()
         .map(|a| {
@@ -102,19 +127,24 @@ pub async fn subnet_ids_for(c: &Clients, addresses: &[String]) -> Result<Vec<Str
 }
 
 /// The subnet behind one address, if it exists.
-pub async fn subnet_id_for(c: &Clients, address: &str) -> Result<Option<String>, ProviderError> {
-    let out =
-        c.ec2.describe_subnets().filters(by_address(address)).send().await.map_err(|e| aws("DescribeSubnets", e))?;
+pub async fn subnet_id_for(c: &Clients, fleet: &str, address: &str) -> Result<Option<String>, ProviderError> {
+    let out = c
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(owned(fleet, &[address.to_string()]).to_vec()))
+        .send()
+        .await
+        .map_err(|e| aws("DescribeSubnets", e))?;
     Ok(out.subnets().iter().find_map(|s| s.subnet_id().map(str::to_string)))
 }
 
 pub async fn create_subnet(c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
     let address = spec.address.to_string();
-    if let Some(existing) = subnet_id_for(c, &address).await? {
+    if let Some(existing) = subnet_id_for(c, fleet_of(spec)?, &address).await? {
         return read_subnet(c, &existing).await?.ok_or_else(|| ProviderError::unavailable("subnet not visible yet"));
     }
     let vpc_address = text(&spec.attrs, "vpc")?;
-    let vpc_id = vpc_id_for(c, vpc_address)
+    let vpc_id = vpc_id_for(c, fleet_of(spec)?, vpc_address)
         .await?
         .ok_or_else(|| ProviderError::Fatal(format!("VPC {vpc_address} does not exist; apply it first")))?;
     let out = c
