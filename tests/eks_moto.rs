@@ -260,3 +260,56 @@ async fn eks_lifecycle_against_moto() {
     }
     assert!(h.store.resources().await.unwrap().is_empty());
 }
+
+/// `network.existing`: the cluster joins a VPC Tessera does not own, and destroy leaves it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_network_is_used_and_left_alone() {
+    let moto = Moto::start();
+    let a = aws(&moto, "eu-west-1").await;
+    let vpc = a
+        .ec2
+        .create_vpc()
+        .cidr_block("10.99.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let mut subnets = Vec::new();
+    for (cidr, zone) in [("10.99.0.0/20", "eu-west-1a"), ("10.99.16.0/20", "eu-west-1b")] {
+        let s = a.ec2.create_subnet().vpc_id(&vpc).cidr_block(cidr).availability_zone(zone).send().await.unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    let spec = SPEC.replace("    - { name: us, provider: eks, region: us-east-2 }\n", "").replace(
+        "    - { name: eu, provider: eks, region: eu-west-1 }",
+        &format!(
+            "    - name: eu\n      provider: eks\n      region: eu-west-1\n      overrides:\n        network:\n          existing: {{ id: {vpc}, subnets: [{}] }}",
+            subnets.join(", ")
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let spec_path = dir.path().join("existing.yaml");
+    std::fs::write(&spec_path, spec).unwrap();
+    let fleet = spec::load(&spec_path).unwrap();
+    let h = Harness::with_registry(Faults::default(), Arc::new(SqliteStore::in_memory().unwrap()), |r| {
+        r.with_eks(moto.eks_settings())
+    });
+    let plan = h.plan(&fleet).await;
+    assert!(
+        plan.actions.iter().all(|a| !a.address.rtype.contains("vpc") && !a.address.rtype.contains("subnet")),
+        "no network resources"
+    );
+    assert!(h.apply_plan(&plan, &fleet).await.is_success());
+    let cl = a.eks.describe_cluster().name("eks-pair-eu").send().await.unwrap();
+    assert_eq!(cl.cluster().unwrap().resources_vpc_config().unwrap().subnet_ids(), subnets.as_slice());
+    let ng = nodegroups(&a, "eks-pair-eu").await;
+    assert_eq!(ng["system"].subnets(), subnets.as_slice());
+    assert!(!h.plan(&fleet).await.has_changes());
+    assert!(h.destroy(&fleet).await.is_success());
+    let left = a.ec2.describe_subnets().set_subnet_ids(Some(subnets.clone())).send().await.unwrap();
+    assert_eq!(left.subnets().len(), 2, "the existing subnets are not Tessera's to delete");
+    assert_eq!(a.ec2.describe_vpcs().vpc_ids(&vpc).send().await.unwrap().vpcs().len(), 1);
+}

@@ -97,6 +97,33 @@ fn network_errors() {
 }
 
 #[test]
+fn existing_network_errors() {
+    expect(
+        "cidr: 10.0.0.0/16",
+        "cidr: 10.0.0.0/16, existing: { id: vpc-1, subnets: [subnet-1] }",
+        "10.0",
+        "exclude each other",
+    );
+    expect(
+        "network: { cidr: 10.0.0.0/16 }",
+        "network: { existing: { id: vpc-1, subnets: [] } }",
+        "[]",
+        "at least one subnet",
+    );
+    expect(
+        "network: { cidr: 10.0.0.0/16 }",
+        "network: { existing: { id: vpc-1 } }",
+        "id: vpc",
+        "missing field `subnets`",
+    );
+    let ok = VALID.replace(
+        "network: { cidr: 10.0.0.0/16 }",
+        "network: { existing: { id: vpc-1, subnets: [subnet-1, subnet-2] } }",
+    );
+    assert_eq!(problems(&ok), Vec::<String>::new());
+}
+
+#[test]
 fn pool_errors() {
     expect("    - name: system\n", "    - name: System\n", "System", "node pool name `System`");
     expect("min: 3, max: 6", "min: 7, max: 6", "10:14", "scale.min (7) is greater than scale.max (6)");

@@ -82,8 +82,21 @@ pub struct RawKubernetes {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawNetwork {
-    /// IPv4 CIDR of the cluster network, `/8` to `/24`. Default `10.0.0.0/16`.
-    pub cidr: S<String>,
+    /// IPv4 CIDR of a network Tessera creates, `/8` to `/24`. Default `10.0.0.0/16`.
+    #[serde(default)]
+    pub cidr: Option<S<String>>,
+    /// Use a network that exists already (not Tessera's) instead of creating one.
+    #[serde(default)]
+    pub existing: Option<RawExistingNetwork>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawExistingNetwork {
+    /// The network's id: a VPC id (`vpc-…`), a VNet resource id, a VPC network name.
+    pub id: S<String>,
+    /// The subnets to place the control plane and nodes in.
+    pub subnets: S<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -163,6 +176,9 @@ pub struct RawSimOptions {
 pub struct RawOverrides {
     #[serde(default)]
     pub kubernetes: Option<RawKubernetes>,
+    /// This placement's network: networks are regional, so an existing one is usually given here.
+    #[serde(default)]
+    pub network: Option<RawNetwork>,
     #[serde(default)]
     pub node_pools: Vec<RawPoolOverride>,
 }

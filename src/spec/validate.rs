@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_saphyr::Location;
 use tessera_provider_api::{
-    Arch, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, PoolTemplate,
-    ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
+    Arch, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, Network,
+    PoolTemplate, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
 };
 
 use super::diagnostic::{Problem, did_you_mean};
@@ -29,14 +29,14 @@ pub fn validate(raw: &RawFleet, path: &Path) -> Result<Fleet, Vec<Problem>> {
 
     let spec = &raw.spec;
     let version = v.version_format(&spec.kubernetes.version);
-    let cidr = match &spec.network {
-        Some(n) => v.cidr(&n.cidr),
-        None => DEFAULT_CIDR.to_string(),
+    let network = match &spec.network {
+        Some(n) => v.network(n),
+        None => Network::Managed { cidr: DEFAULT_CIDR.to_string() },
     };
     let pools = v.pools(spec.node_pools.get(), spec.node_pools.loc());
     let core_services = v.core_services(spec.core_services.as_ref(), &pools);
 
-    let template = Template { version, version_loc: spec.kubernetes.version.loc(), cidr, pools, core_services };
+    let template = Template { version, version_loc: spec.kubernetes.version.loc(), network, pools, core_services };
     let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
 
     if v.problems.is_empty() {
@@ -57,7 +57,7 @@ struct LocatedPool {
 struct Template {
     version: String,
     version_loc: Location,
-    cidr: String,
+    network: Network,
     pools: Vec<LocatedPool>,
     core_services: CoreServices,
 }
@@ -124,6 +124,32 @@ impl Validator {
             );
         }
         text.clone()
+    }
+
+    fn network(&mut self, n: &RawNetwork) -> Network {
+        match (&n.cidr, &n.existing) {
+            (Some(cidr), None) => Network::Managed { cidr: self.cidr(cidr) },
+            (None, Some(e)) => {
+                if e.id.get().trim().is_empty() {
+                    self.push(Problem::at(e.id.loc(), "the existing network's `id` is empty"));
+                }
+                if e.subnets.get().is_empty() {
+                    self.push(
+                        Problem::at(e.subnets.loc(), "an existing network needs at least one subnet")
+                            .help("list the subnet ids to use"),
+                    );
+                }
+                Network::Existing { id: e.id.get().clone(), subnets: e.subnets.get().clone() }
+            }
+            (Some(cidr), Some(_)) => {
+                self.push(
+                    Problem::at(cidr.loc(), "`cidr` and `existing` exclude each other")
+                        .help("give `cidr` for a network Tessera creates, or `existing` for one it does not own"),
+                );
+                Network::Managed { cidr: cidr.get().clone() }
+            }
+            (None, None) => Network::Managed { cidr: DEFAULT_CIDR.to_string() },
+        }
     }
 
     fn machine(&mut self, m: &RawMachine) -> Machine {
@@ -496,10 +522,14 @@ impl Validator {
         let zones = self.region(p, &catalog);
 
         let mut version = (template.version.clone(), template.version_loc);
+        let mut network = template.network.clone();
         let mut pools = template.pools.clone();
         if let Some(o) = &p.overrides {
             if let Some(k) = &o.kubernetes {
                 version = (self.version_format(&k.version), k.version.loc());
+            }
+            if let Some(n) = &o.network {
+                network = self.network(n);
             }
             for po in &o.node_pools {
                 let Some(target) = pools.iter_mut().find(|lp| lp.pool.name == *po.name.get()) else {
@@ -573,7 +603,7 @@ impl Validator {
                 region: p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default(),
                 zones: zones?,
                 kubernetes_version: version.0,
-                network_cidr: template.cidr.clone(),
+                network,
                 pools: pools.into_iter().map(|lp| lp.pool).collect(),
                 core_services: template.core_services.clone(),
             },

@@ -24,6 +24,6 @@ pub use error::{ProviderError, RetryReason};
 pub use provider::{Operation, Provider, ProviderRef};
 pub use resource::{Attrs, CloudId, FieldPolicy, Observed, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
 pub use template::{
-    Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, PoolTemplate, Taint,
-    TaintEffect, Toleration, TolerationOperator,
+    Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, Network, PoolTemplate,
+    Taint, TaintEffect, Toleration, TolerationOperator,
 };

@@ -154,6 +154,16 @@ pub struct CoreServices {
     pub logging: Option<Logging>,
 }
 
+/// Where a cluster's nodes live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Network {
+    /// Tessera creates the network (a VPC, VNet…) from this IPv4 CIDR, one subnet per zone.
+    Managed { cidr: String },
+    /// The network exists already and is not Tessera's: its id and the subnets to use.
+    Existing { id: String, subnets: Vec<String> },
+}
+
 /// One placement's cluster, ready to lower.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterTemplate {
@@ -162,7 +172,7 @@ pub struct ClusterTemplate {
     pub region: String,
     pub zones: Vec<String>,
     pub kubernetes_version: String,
-    pub network_cidr: String,
+    pub network: Network,
     pub pools: Vec<PoolTemplate>,
     pub core_services: CoreServices,
 }

@@ -9,7 +9,7 @@ use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec};
 
 use crate::attrs::{flag, string_map, text, texts};
 use crate::error::aws;
-use crate::network::{fleet_of, not_found_is_none, subnet_ids_for};
+use crate::network::not_found_is_none;
 use crate::wait::{Seen, until};
 use crate::{Clients, EksProvider, iam, request_token};
 
@@ -86,7 +86,7 @@ async fn settle(p: &EksProvider, c: &Clients, name: &str) -> Result<Observed, Pr
 pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
     let a = &spec.attrs;
     let name = text(a, "name")?;
-    let subnets = subnet_ids_for(c, fleet_of(spec)?, &texts(a, "subnets")?).await?;
+    let subnets = crate::network::subnets_of(c, spec).await?;
     let role = iam::role_arn(c, text(a, "roleName")?).await?;
     let tags: HashMap<String, String> = string_map(a, "tags")?;
     let sent = c

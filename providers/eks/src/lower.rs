@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
+    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, Network, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
     TaintEffect,
 };
 
@@ -77,34 +77,50 @@ fn generation(parts: &[&str]) -> String {
     format!("{:06x}", h & 0xff_ffff)
 }
 
+/// An existing network's subnets are given by id, and moving to other subnets means replacement.
+fn with_existing_subnets(spec: &mut ResourceSpec, ids: &[String]) {
+    if !ids.is_empty() {
+        spec.attrs.insert("subnetIds".into(), json!(ids));
+        spec.replace_on.push("subnetIds".into());
+    }
+}
+
 pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
     let p = cluster.placement.as_str();
     let fleet = cluster.fleet.as_str();
     let cluster_name = format!("{fleet}-{p}");
     let vpc = Address::new(p, VPC, "main");
-    let mut out = vec![
-        ResourceSpec::new(vpc.clone(), provider.clone())
-            .attr("cidr", cluster.network_cidr.clone())
-            .attr("tags", tags(fleet, &vpc))
-            .replace_on("cidr"),
-    ];
-
+    let mut out = Vec::new();
+    // Subnets the cluster and node groups use: ours (by address, resolved at call time) or,
+    // for an existing network, the given ids.
     let mut subnets = Vec::new();
-    for (i, zone) in cluster.zones.iter().enumerate() {
-        let address = Address::new(p, SUBNET, zone.clone());
-        let cidr = subnet_cidr(&cluster.network_cidr, i as u32).unwrap_or_default();
-        out.push(
-            ResourceSpec::new(address.clone(), provider.clone())
-                .attr("cidr", cidr)
-                .attr("zone", zone.clone())
-                .attr("vpc", vpc.to_string())
-                .attr("tags", tags(fleet, &address))
-                .depends_on(vpc.clone())
-                .policy("vpc", FieldPolicy::Ignored)
-                .replace_on("cidr")
-                .replace_on("zone"),
-        );
-        subnets.push(address);
+    let mut subnet_ids: Vec<String> = Vec::new();
+    match &cluster.network {
+        Network::Managed { cidr } => {
+            out.push(
+                ResourceSpec::new(vpc.clone(), provider.clone())
+                    .attr("cidr", cidr.clone())
+                    .attr("tags", tags(fleet, &vpc))
+                    .replace_on("cidr"),
+            );
+            for (i, zone) in cluster.zones.iter().enumerate() {
+                let address = Address::new(p, SUBNET, zone.clone());
+                let sub = subnet_cidr(cidr, i as u32).unwrap_or_default();
+                out.push(
+                    ResourceSpec::new(address.clone(), provider.clone())
+                        .attr("cidr", sub)
+                        .attr("zone", zone.clone())
+                        .attr("vpc", vpc.to_string())
+                        .attr("tags", tags(fleet, &address))
+                        .depends_on(vpc.clone())
+                        .policy("vpc", FieldPolicy::Ignored)
+                        .replace_on("cidr")
+                        .replace_on("zone"),
+                );
+                subnets.push(address);
+            }
+        }
+        Network::Existing { subnets: ids, .. } => subnet_ids = ids.clone(),
     }
     let subnet_refs: Vec<String> = subnets.iter().map(ToString::to_string).collect();
 
@@ -146,6 +162,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .policy("subnets", FieldPolicy::Ignored)
         .replace_on("name");
     cp.deps.extend(subnets.iter().cloned());
+    with_existing_subnets(&mut cp, &subnet_ids);
     out.push(cp);
 
     for pool in &cluster.pools {
@@ -186,6 +203,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             .replace_on("amiType")
             .replace_on("capacityType");
         ng.deps.extend(subnets.iter().cloned());
+        with_existing_subnets(&mut ng, &subnet_ids);
         out.push(ng);
     }
     out

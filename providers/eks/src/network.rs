@@ -126,6 +126,16 @@ pub async fn subnet_ids_for(c: &Clients, fleet: &str, addresses: &[String]) -> R
         .collect()
 }
 
+/// The subnet ids a cluster or node group uses: an existing network's, as given, or ours,
+/// resolved from their addresses.
+pub async fn subnets_of(c: &Clients, spec: &ResourceSpec) -> Result<Vec<String>, ProviderError> {
+    let given = crate::attrs::texts(&spec.attrs, "subnetIds").unwrap_or_default();
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    subnet_ids_for(c, fleet_of(spec)?, &crate::attrs::texts(&spec.attrs, "subnets")?).await
+}
+
 /// The subnet behind one address, if it exists.
 pub async fn subnet_id_for(c: &Clients, fleet: &str, address: &str) -> Result<Option<String>, ProviderError> {
     let out = c

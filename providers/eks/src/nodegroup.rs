@@ -10,10 +10,10 @@ use aws_sdk_eks::types::{
 use serde_json::{Value, json};
 use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec};
 
-use crate::attrs::{int, string_map, taints, text, texts};
+use crate::attrs::{int, string_map, taints, text};
 use crate::cluster::{retag, wait_update};
 use crate::error::aws;
-use crate::network::{fleet_of, not_found_is_none, subnet_ids_for};
+use crate::network::not_found_is_none;
 use crate::wait::{Seen, until};
 use crate::{Clients, EksProvider, iam, request_token};
 
@@ -100,7 +100,7 @@ pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result
     let a = &spec.attrs;
     let cluster = text(a, "cluster")?;
     let name = text(a, "name")?;
-    let subnets = subnet_ids_for(c, fleet_of(spec)?, &texts(a, "subnets")?).await?;
+    let subnets = crate::network::subnets_of(c, spec).await?;
     let role = iam::role_arn(c, text(a, "nodeRole")?).await?;
     let labels: HashMap<String, String> = string_map(a, "labels")?;
     let taints = eks_taints(spec)?;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, FieldPolicy, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
+    Address, Catalog, ClusterTemplate, FieldPolicy, Network, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
 };
 
 /// Control-plane log types enabled when the fleet ships audit logs.
@@ -30,30 +30,40 @@ pub fn lower_shapes(
     let control_plane = Address::new(placement, format!("{prefix}.cluster"), "main");
 
     let mut out = Vec::with_capacity(cluster.pools.len() + 2);
-    out.push(
-        ResourceSpec::new(network.clone(), provider.clone())
-            .attr("cidr", cluster.network_cidr.clone())
-            .attr("region", cluster.region.clone())
-            .attr("zones", cluster.zones.clone())
-            .attr("tags", tags(cluster, &network))
-            .replace_on("cidr")
-            .replace_on("region"),
-    );
+    // An existing network is not ours: the cluster just records which one it joins.
+    let (managed, existing) = match &cluster.network {
+        Network::Managed { cidr } => (Some(cidr), None),
+        Network::Existing { id, .. } => (None, Some(id)),
+    };
+    if let Some(cidr) = managed {
+        out.push(
+            ResourceSpec::new(network.clone(), provider.clone())
+                .attr("cidr", cidr.clone())
+                .attr("region", cluster.region.clone())
+                .attr("zones", cluster.zones.clone())
+                .attr("tags", tags(cluster, &network))
+                .replace_on("cidr")
+                .replace_on("region"),
+        );
+    }
     let log_types: Vec<&str> = match &cluster.core_services.logging {
         Some(l) if l.audit_logs => AUDIT_LOG_TYPES.to_vec(),
         _ => Vec::new(),
     };
-    out.push(
-        ResourceSpec::new(control_plane.clone(), provider.clone())
-            .attr("name", cluster_name.clone())
-            .attr("region", cluster.region.clone())
-            .attr("version", cluster.kubernetes_version.clone())
-            .attr("logTypes", log_types)
-            .attr("tags", tags(cluster, &control_plane))
-            .depends_on(network.clone())
-            .replace_on("name")
-            .replace_on("region"),
-    );
+    let mut cp = ResourceSpec::new(control_plane.clone(), provider.clone())
+        .attr("name", cluster_name.clone())
+        .attr("region", cluster.region.clone())
+        .attr("version", cluster.kubernetes_version.clone())
+        .attr("logTypes", log_types)
+        .attr("tags", tags(cluster, &control_plane))
+        .attr("network", existing.cloned().unwrap_or_else(|| network.to_string()))
+        .replace_on("network")
+        .replace_on("name")
+        .replace_on("region");
+    if managed.is_some() {
+        cp = cp.depends_on(network.clone());
+    }
+    out.push(cp);
     for pool in &cluster.pools {
         let address = Address::new(placement, format!("{prefix}.nodepool"), pool.name.clone());
         let taints: Vec<Value> =
