@@ -81,6 +81,7 @@ pub async fn pipeline_apply(
     let fleet = spec::load(spec_path).wrap_err("the plan's spec is refused")?;
     let approvers = pipeline::check(&policy, &file)?;
 
+    #[cfg_attr(not(feature = "eks"), allow(unused_mut))]
     let mut registry = base_registry(g)?;
     if let Some(path) = sealed {
         let bytes = std::fs::read(path).into_diagnostic().wrap_err_with(|| format!("reading {}", path.display()))?;
