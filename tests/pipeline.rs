@@ -85,6 +85,26 @@ pipelineOnly:
         self.run(&["pipeline", "apply", plan, "--identity-file", "pipeline.key"]).output().unwrap()
     }
 
+    /// What the cloud holds and the state's serial: a refusal must change neither.
+    fn snapshot(&self) -> (Vec<String>, serde_json::Value) {
+        let sim = self.path("sim.db");
+        let mut ids: Vec<String> = if sim.exists() {
+            tessera_sim::SimCloud::durable(&sim, Default::default())
+                .unwrap()
+                .resources()
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        ids.sort();
+        let out = self.run(&["state", "list", "--output", "json"]).output().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (ids, v["meta"]["serial"].clone())
+    }
+
     /// Nothing in the cloud, nothing in state.
     fn untouched(&self) -> bool {
         let sim = self.path("sim.db");
@@ -158,7 +178,9 @@ fn tampered_stale_replayed_workloads_and_no_identity_are_refused() {
     // Approved: applies once, is audited, and is refused as a replay afterwards.
     let ok = p.pipeline_apply(&plan);
     assert!(ok.status.success(), "{}", text(&ok));
+    let before = p.snapshot();
     refused(&p.pipeline_apply(&plan), "already applied");
+    assert_eq!(p.snapshot(), before, "a replay touches nothing");
 
     let o = p.run(&["audit", "verify"]).output().unwrap();
     assert!(o.status.success() && text(&o).contains("1 record"), "{}", text(&o));
@@ -177,7 +199,9 @@ fn a_plan_is_stale_once_another_has_been_applied() {
         p.approve(plan, "bob");
     }
     assert!(p.pipeline_apply(&first).status.success());
+    let before = p.snapshot();
     refused(&p.pipeline_apply(&second), "stale");
+    assert_eq!(p.snapshot(), before, "a stale plan touches nothing");
 }
 
 #[test]

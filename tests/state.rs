@@ -216,3 +216,20 @@ async fn corrupt_rows_are_reported_not_panicked_on() {
     let err = s.resources().await.unwrap_err();
     assert!(matches!(&err, StateError::Corrupt { address, .. } if address == "p/sim.cluster/main"), "{err}");
 }
+
+#[tokio::test]
+async fn postgres_corrupt_rows_are_reported_not_panicked_on() {
+    let url = pg_url();
+    let s = PostgresStore::connect(&url).await.unwrap();
+    let lease = s.lock("me", "apply", 60).await.unwrap();
+    let a: Address = "p/sim.cluster/main".parse().unwrap();
+    let intent = s.open_intent(&lease, &new_intent("run", &a, IntentOp::Create, None)).await.unwrap();
+    s.commit(&lease, intent, Outcome::Current(record("p/sim.cluster/main", "c-1"))).await.unwrap();
+    let (base, query) = url.split_once('?').unwrap();
+    let schema = query.trim_start_matches("schema=");
+    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("UPDATE {schema}.resources SET attrs = '{{broken'")).await.unwrap();
+    let err = s.resources().await.unwrap_err();
+    assert!(matches!(&err, StateError::Corrupt { address, .. } if address == "p/sim.cluster/main"), "{err}");
+}
