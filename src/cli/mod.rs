@@ -299,17 +299,7 @@ async fn execute(
     command: &str,
     run: &RunArgs,
 ) -> Result<u8> {
-    let events: Arc<dyn EventSink> = match g.output {
-        OutputFormat::Json => Arc::new(JsonLines),
-        OutputFormat::Human => Arc::new(Progress::new()),
-    };
-    let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
-        }
-    });
-    let opts = ExecOptions { step_timeout: run.action_timeout, ..Default::default() };
+    let (events, cancel_rx, opts) = run_context(g, run);
     let report = engine.apply(&plan, fleet, command, &opts, events, cancel_rx).await?;
     summarize(g, &report);
     if report.is_success() {
@@ -325,6 +315,24 @@ async fn execute(
             if report.interrupted { " (interrupted)" } else { "" }
         ))
     }
+}
+
+/// What every executing command needs: where events go, a Ctrl-C signal, execution options.
+pub(crate) fn run_context(
+    g: &Global,
+    run: &RunArgs,
+) -> (Arc<dyn EventSink>, tokio::sync::watch::Receiver<bool>, ExecOptions) {
+    let events: Arc<dyn EventSink> = match g.output {
+        OutputFormat::Json => Arc::new(JsonLines),
+        OutputFormat::Human => Arc::new(Progress::new()),
+    };
+    let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, ..Default::default() })
 }
 
 pub(crate) fn summarize(g: &Global, report: &Report) {

@@ -7,9 +7,8 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use secrecy::ExposeSecret;
 
 use super::{AuditCommand, CredsCommand};
-use super::{Global, OutputFormat, RunArgs, base_registry, policy, summarize};
+use super::{Global, RunArgs, base_registry, policy, run_context, summarize};
 use crate::engine::Engine;
-use crate::exec::{EventSink, ExecOptions, JsonLines, Progress};
 use crate::pipeline::audit::{self, AuditRecord};
 use crate::pipeline::creds::{self, PipelineIdentity};
 use crate::pipeline::{self, keys};
@@ -100,17 +99,7 @@ pub async fn pipeline_apply(
     if let Some(t) = run.lock_timeout {
         engine.lock_timeout = t;
     }
-    let events: Arc<dyn EventSink> = match g.output {
-        OutputFormat::Json => Arc::new(JsonLines),
-        OutputFormat::Human => Arc::new(Progress::new()),
-    };
-    let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = cancel_tx.send(true);
-        }
-    });
-    let opts = ExecOptions { step_timeout: run.action_timeout, ..Default::default() };
+    let (events, cancel_rx, opts) = run_context(g, run);
     let report = engine.apply_pipeline(&file.plan, &fleet, &file.digest, &approvers, &opts, events, cancel_rx).await?;
     summarize(g, &report);
     if report.is_success() {
