@@ -122,26 +122,19 @@ async fn converge_policies(c: &Clients, name: &str, spec: &ResourceSpec) -> Resu
             .map_err(|e| aws("AttachRolePolicy", e))?;
     }
     for arn in have.difference(&want) {
-        c.iam
-            .detach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws("DetachRolePolicy", e))?;
+        detach(c, name, arn).await?;
     }
+    Ok(())
+}
+
+async fn detach(c: &Clients, name: &str, arn: &str) -> Result<(), ProviderError> {
+    c.iam.detach_role_policy().role_name(name).policy_arn(arn).send().await.map_err(|e| aws("DetachRolePolicy", e))?;
     Ok(())
 }
 
 pub async fn delete(c: &Clients, name: &str) -> Result<(), ProviderError> {
     for arn in attached(c, name).await? {
-        c.iam
-            .detach_role_policy()
-            .role_name(name)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(|e| aws("DetachRolePolicy", e))?;
+        detach(c, name, &arn).await?;
     }
     c.iam.delete_role().role_name(name).send().await.map_err(|e| aws("DeleteRole", e))?;
     Ok(())
