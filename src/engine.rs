@@ -35,6 +35,12 @@ pub enum EngineError {
     #[error("this plan was already applied (digest {0}); a plan is applied once")]
     #[diagnostic(code(tessera::pipeline::replay), help("make, review and approve a new plan"))]
     Replayed(String),
+    #[error("the plan is incomplete: {} could not be planned", .0.join(", "))]
+    #[diagnostic(
+        code(tessera::apply::incomplete),
+        help("the plan lists why each could not be read; plan again once the cloud answers")
+    )]
+    Incomplete(Vec<String>),
     #[error("the plan is stale: {0}")]
     #[diagnostic(
         code(tessera::apply::stale),
@@ -69,14 +75,39 @@ impl Engine {
         ResourceGraph::compile(fleet, &self.registry)
     }
 
-    /// Plans. If a crashed run left intents open, they are resolved first (under the lease),
-    /// so that the plan is made from what really exists.
+    /// Plans. Planning reads and takes no lease, so it works while another run applies. If
+    /// intents are open and the lock is free, a crashed run's intents are resolved first (under
+    /// the lease), so that the plan is made from what really exists. If another run holds the
+    /// lock, its intents are its own business: the plan is made from a fresh read of the cloud,
+    /// writes nothing, and says that recovery is pending.
     pub async fn plan(&self, fleet: &Fleet, mode: Mode) -> Result<Plan, EngineError> {
         let graph = self.compile(fleet)?;
+        self.plan_graph(fleet, &graph, mode).await
+    }
+
+    /// [`Engine::plan`] for a graph already compiled (and perhaps extended).
+    pub async fn plan_graph(&self, fleet: &Fleet, graph: &ResourceGraph, mode: Mode) -> Result<Plan, EngineError> {
+        let mut notes = Vec::new();
         if !self.store.open_intents().await?.is_empty() {
-            self.recover("recover").await?;
+            match self.acquire("recover").await {
+                Ok(lease) => {
+                    let result = recover::recover(self.store.as_ref(), &self.registry, &lease, &self.retry).await;
+                    let _ = self.store.unlock(&lease).await;
+                    let recovered = result?;
+                    if !recovered.is_empty() {
+                        tracing::warn!("recovered an interrupted run: {recovered:?}");
+                    }
+                }
+                Err(EngineError::State(StateError::Locked { holder, command, .. })) => notes.push(format!(
+                    "another run holds the state lock ({holder}, `{command}`) and has intents open: recovery is \
+                     pending, and this plan was made from a fresh read of the cloud without writing state"
+                )),
+                Err(e) => return Err(e.into()),
+            }
         }
-        Ok(plan::make_plan(fleet, &graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?)
+        let mut plan = plan::make_plan(fleet, graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?;
+        plan.notes = notes;
+        Ok(plan)
     }
 
     /// Takes the lease, refuses a stale plan, executes, releases. `fleet`, when given, must be
@@ -132,6 +163,14 @@ impl Engine {
             && !self.store.claim_plan(lease, digest).await?
         {
             return Err(EngineError::Replayed(digest.to_string()));
+        }
+        if !plan.is_complete() {
+            return Err(EngineError::Incomplete(plan.unknown.iter().map(|u| u.address.to_string()).collect()));
+        }
+        // A plan made while another run held the lock skipped recovery. Recover now, under this
+        // lease: if that changed state, the plan is stale and refused below.
+        if !self.store.open_intents().await?.is_empty() {
+            recover::recover(self.store.as_ref(), &self.registry, lease, &self.retry).await?;
         }
         check_fresh(plan, fleet, self.store.as_ref()).await?;
         self.store.bind_fleet(&plan.fleet).await?;

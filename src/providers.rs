@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
-    Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
-    catalogs,
+    Catalog, CloudId, ClusterTemplate, Connection, Observed, Operation, Provider, ProviderError, ProviderRef,
+    ResourceSpec, catalogs,
 };
-use tessera_sim::{Profile, Shape, SimCloud, SimProvider, lower_shapes};
+use tessera_sim::{Profile, Shape, SimCloud, SimKube, SimProvider, lower_shapes};
 use tokio::sync::Semaphore;
 
 use crate::pipeline::readonly::ReadOnly;
@@ -47,6 +47,9 @@ pub struct Registry {
     #[cfg(feature = "eks")]
     eks: tessera_eks::EksSettings,
     built: Mutex<HashMap<ProviderRef, Arc<dyn Provider>>>,
+    /// Providers configured from a resource, keyed by the source object's identity: a replaced
+    /// cluster gets a new client.
+    connected: Mutex<HashMap<(ProviderRef, CloudId), Arc<dyn Provider>>>,
     budgets: Mutex<HashMap<ProviderRef, Arc<Semaphore>>>,
     rates: Mutex<HashMap<ProviderRef, Arc<AdaptiveRate>>>,
     aimd: Aimd,
@@ -63,6 +66,7 @@ impl Registry {
             #[cfg(feature = "eks")]
             eks: tessera_eks::EksSettings::default(),
             built: Mutex::new(HashMap::new()),
+            connected: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
             aimd: Aimd::default(),
@@ -111,12 +115,42 @@ impl Registry {
         Ok(budgets.entry(r.clone()).or_insert_with(|| Arc::new(Semaphore::new(provider.max_in_flight()))).clone())
     }
 
+    /// The provider for `r`. One configured from a resource comes back unconnected: it serves
+    /// estimates and limits, and refuses calls until [`Registry::connect`] builds it.
     pub fn get(&self, r: &ProviderRef) -> Result<Arc<dyn Provider>, UnknownProvider> {
         let mut built = self.built.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(p) = built.get(r) {
             return Ok(p.clone());
         }
-        let provider: Arc<dyn Provider> = match r.kind.as_str() {
+        let provider = self.wrap(r, self.build(r, None)?);
+        built.insert(r.clone(), provider.clone());
+        Ok(provider)
+    }
+
+    /// The provider for `r`, connected through `conn` (the outputs of `r.connection`'s object).
+    pub fn connect(&self, r: &ProviderRef, conn: &Connection) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        let key = (r.clone(), conn.id.clone());
+        let mut connected = self.connected.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = connected.get(&key) {
+            return Ok(p.clone());
+        }
+        let provider = self.wrap(r, self.build(r, Some(conn))?);
+        connected.insert(key, provider.clone());
+        Ok(provider)
+    }
+
+    /// Every provider passes through the shared rate of its reference, and is read-only where
+    /// the pipeline alone may mutate.
+    fn wrap(&self, r: &ProviderRef, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        let mut provider: Arc<dyn Provider> = Arc::new(Throttled { inner: provider, rate: self.rate(r) });
+        if self.read_only.iter().any(|k| *k == r.kind) {
+            provider = Arc::new(ReadOnly { inner: provider, name: r.to_string() });
+        }
+        provider
+    }
+
+    fn build(&self, r: &ProviderRef, conn: Option<&Connection>) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        Ok(match r.kind.as_str() {
             "sim" => {
                 let name = r.profile.as_deref().unwrap_or("eks");
                 let profile = Profile::named(name).ok_or_else(|| UnknownProvider(format!("sim[{name}]")))?;
@@ -126,19 +160,17 @@ impl Registry {
                 }
                 Arc::new(sim)
             }
+            tessera_sim::kube::KIND => match conn {
+                Some(c) => Arc::new(SimKube::connected(self.sim.clone(), c.clone())),
+                None => Arc::new(SimKube::unconnected(self.sim.clone())),
+            },
             #[cfg(feature = "eks")]
             "eks" => Arc::new(tessera_eks::EksProvider::new(r.region.clone(), self.eks.clone())),
             kind => {
                 let profile = Profile::named(kind).ok_or_else(|| UnknownProvider(kind.to_string()))?;
                 Arc::new(PlanOnly { kind: kind.to_string(), profile })
             }
-        };
-        let mut provider: Arc<dyn Provider> = Arc::new(Throttled { inner: provider, rate: self.rate(r) });
-        if self.read_only.iter().any(|k| *k == r.kind) {
-            provider = Arc::new(ReadOnly { inner: provider, name: r.to_string() });
-        }
-        built.insert(r.clone(), provider.clone());
-        Ok(provider)
+        })
     }
 }
 

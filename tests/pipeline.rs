@@ -276,7 +276,12 @@ async fn read_only_providers_send_no_request() {
                 ..Default::default()
             })
             .with_read_only(vec!["eks".into()]);
-    let provider = tessera_provider_api::ProviderRef { kind: "eks".into(), region: "eu-west-1".into(), profile: None };
+    let provider = tessera_provider_api::ProviderRef {
+        kind: "eks".into(),
+        region: "eu-west-1".into(),
+        profile: None,
+        connection: None,
+    };
     let eks = registry.get(&provider).unwrap();
     let spec = tessera_provider_api::ResourceSpec::new("a/eks.vpc/main".parse().unwrap(), provider.clone())
         .attr("cidr", "10.0.0.0/16");

@@ -72,6 +72,7 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                 }
             }
+            incomplete(&file.plan)?;
             Ok(if detailed_exitcode && (file.plan.has_changes() || !file.plan.drift.is_empty()) { CHANGES } else { 0 })
         }
         Command::Apply { spec, plan, auto_approve, run } => apply(g, spec, plan, auto_approve, &run).await,
@@ -106,6 +107,12 @@ async fn run(cli: Cli) -> Result<u8> {
                     }
                 }
             }
+            if !plan.is_complete() {
+                for u in &plan.unknown {
+                    eprintln!("  could not read {}: {}", u.address, u.error);
+                }
+            }
+            incomplete(&plan)?;
             Ok(if plan.drift.is_empty() { 0 } else { CHANGES })
         }
         Command::Graph { spec, format } => {
@@ -132,6 +139,15 @@ async fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// A plan with resources it could not decide is shown, then fails the command (exit 1).
+fn incomplete(plan: &Plan) -> Result<()> {
+    if plan.is_complete() {
+        return Ok(());
+    }
+    let unknown = plan.unknown.iter().map(|u| u.address.to_string()).collect();
+    Err(crate::engine::EngineError::Incomplete(unknown).into())
 }
 
 fn load(path: &Path) -> Result<Fleet> {

@@ -1,8 +1,11 @@
 //! Stage 2: [`Fleet`] → [`ResourceGraph`], a petgraph DAG of every resource in every placement.
 //!
 //! Each placement's provider lowers the (neutral) cluster template into resources; their
-//! dependencies become edges from dependency to dependent. A cycle is an error that names the
-//! path, because an executor could never start any resource on it.
+//! dependencies become edges from dependency to dependent. A reference to another resource's
+//! output (see `tessera_provider_api::reference`) and a provider's connection source are
+//! dependencies too, whether or not lowering listed them, and each must name a resource that
+//! exists and declares that output. A cycle is an error that names the path, because an executor
+//! could never start any resource on it.
 
 mod render;
 
@@ -11,7 +14,8 @@ use std::collections::HashMap;
 use petgraph::Direction;
 use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
-use tessera_provider_api::{Address, ResourceSpec};
+use tessera_provider_api::reference::attr_references;
+use tessera_provider_api::{Address, Reference, ResourceSpec};
 
 use crate::providers::Registry;
 use crate::spec::Fleet;
@@ -26,6 +30,9 @@ pub enum CompileError {
     #[error("`{from}` depends on `{to}`, which no placement defines")]
     #[diagnostic(code(tessera::compile::dangling))]
     UnknownDependency { from: Address, to: Address },
+    #[error("`{from}` references `{reference}`, but {} declares no output `{}`", reference.address, reference.output)]
+    #[diagnostic(code(tessera::compile::output), help("a resource type lists its outputs in its lowering"))]
+    UnknownOutput { from: Address, reference: Reference },
     #[error("dependency cycle: {}", path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "))]
     #[diagnostic(
         code(tessera::compile::cycle),
@@ -54,7 +61,15 @@ impl ResourceGraph {
         Self::from_resources(resources)
     }
 
-    pub fn from_resources(resources: Vec<ResourceSpec>) -> Result<Self, CompileError> {
+    pub fn from_resources(mut resources: Vec<ResourceSpec>) -> Result<Self, CompileError> {
+        for r in &mut resources {
+            let implied = attr_references(&r.attrs).into_iter().map(|x| x.address).chain(r.provider.connection.clone());
+            for dep in implied.collect::<Vec<_>>() {
+                if !r.deps.contains(&dep) {
+                    r.deps.push(dep);
+                }
+            }
+        }
         let mut g = Self::default();
         for r in resources {
             let address = r.address.clone();
@@ -71,6 +86,13 @@ impl ResourceGraph {
                     return Err(CompileError::UnknownDependency { from: r.address.clone(), to: dep.clone() });
                 };
                 edges.push((from, node));
+            }
+            for reference in attr_references(&r.attrs) {
+                let declared =
+                    g.index.get(&reference.address).is_some_and(|n| g.graph[*n].has_output(&reference.output));
+                if !declared {
+                    return Err(CompileError::UnknownOutput { from: r.address.clone(), reference });
+                }
             }
         }
         for (from, to) in edges {
@@ -127,6 +149,11 @@ impl ResourceGraph {
         toposort(&self.graph, None).map(|order| order.into_iter().map(|n| &self.graph[n]).collect()).unwrap_or_default()
     }
 
+    /// Every resource, to extend the graph (a test adds Kubernetes-side resources) and relink it.
+    pub fn into_resources(self) -> Vec<ResourceSpec> {
+        self.graph.into_nodes_edges().0.into_iter().map(|n| n.weight).collect()
+    }
+
     pub fn render(&self, format: GraphFormat) -> String {
         render::render(&self.graph, format)
     }
@@ -138,7 +165,7 @@ mod tests {
     use tessera_provider_api::ProviderRef;
 
     fn res(addr: &str, deps: &[&str]) -> ResourceSpec {
-        let p = ProviderRef { kind: "sim".into(), region: "r".into(), profile: None };
+        let p = ProviderRef { kind: "sim".into(), region: "r".into(), profile: None, connection: None };
         let mut r = ResourceSpec::new(addr.parse().unwrap(), p);
         r.deps = deps.iter().map(|d| d.parse().unwrap()).collect();
         r
@@ -183,5 +210,26 @@ mod tests {
         assert!(matches!(err, CompileError::UnknownDependency { .. }), "{err}");
         let err = ResourceGraph::from_resources(vec![res("a/t/x", &[]), res("a/t/x", &[])]).unwrap_err();
         assert!(matches!(err, CompileError::DuplicateAddress(_)), "{err}");
+    }
+
+    #[test]
+    fn references_are_dependencies_and_must_name_a_declared_output() {
+        let vpc: Address = "a/t/vpc".parse().unwrap();
+        let mut subnet = res("a/t/subnet", &[]);
+        subnet.attrs.insert("vpcId".into(), Reference::new(vpc.clone(), "id").to_value());
+        let g = ResourceGraph::from_resources(vec![subnet.clone(), res("a/t/vpc", &[])]).unwrap();
+        assert_eq!(g.get(&"a/t/subnet".parse().unwrap()).unwrap().deps, vec![vpc.clone()], "implied by the reference");
+        let order: Vec<String> = g.in_order().iter().map(|r| r.address.name.clone()).collect();
+        assert_eq!(order, ["vpc", "subnet"]);
+
+        subnet.attrs.insert("cidr".into(), Reference::new(vpc.clone(), "cidr").to_value());
+        let err = ResourceGraph::from_resources(vec![subnet.clone(), res("a/t/vpc", &[])]).unwrap_err();
+        assert!(matches!(err, CompileError::UnknownOutput { .. }), "{err}");
+        assert!(err.to_string().contains("a/t/vpc declares no output `cidr`"), "{err}");
+        let declared = res("a/t/vpc", &[]).outputs(&["cidr"]);
+        assert!(ResourceGraph::from_resources(vec![subnet.clone(), declared]).is_ok());
+
+        let err = ResourceGraph::from_resources(vec![subnet]).unwrap_err();
+        assert!(matches!(err, CompileError::UnknownDependency { .. }), "{err}");
     }
 }

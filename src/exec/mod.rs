@@ -3,15 +3,26 @@
 //! ## Overview
 //!
 //! A plan's actions are first lowered into *steps*, the unit of scheduling. Most actions are one
-//! step; a replacement is two, because it runs create-before-destroy: the new object is created
-//! (and becomes current in state), and the old, now *deposed*, object is deleted later, once
-//! everything that depended on it has moved or gone.
+//! step; a replacement is two. Create-before-destroy creates the new object (it becomes current
+//! in state) and deletes the old, now *deposed*, object later, once everything that depended on
+//! it has moved or gone. Destroy-before-create deletes the old object first, for names the cloud
+//! keeps unique, then creates the new one.
 //!
 //! Steps form a DAG:
 //! - a create, update or replacement waits for the creates/updates/replacements of the
 //!   resources it depends on;
 //! - a delete (of a removed resource, or of a deposed object) waits for the deletes of every
-//!   resource that depended on it, and a deposed object's delete also waits for its replacement.
+//!   resource that depended on it; a deposed object's delete also waits for its replacement, and
+//!   a destroy-first replacement's create waits for its delete.
+//!
+//! ### Values between resources
+//!
+//! The executor keeps the outputs of every object (as committed to state) in memory. Just before
+//! a step starts, the references in its desired attributes are resolved from them, and a
+//! provider configured from a resource is connected through that resource's outputs: its current
+//! object for creates and updates, and the object it had when the run began for deletes (which
+//! act on what was made through the old connection). So a cluster and what runs inside it are
+//! created in one run, and a provider only ever sees known values.
 //!
 //! ### Scheduling
 //!
@@ -51,7 +62,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tessera_provider_api::{Operation, ProviderRef};
+use tessera_provider_api::reference::resolve_attrs;
+use tessera_provider_api::{Address, Connection, Observed, Operation, Provider, ProviderRef, Replacement};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -179,13 +191,14 @@ struct Step {
 /// Lowers actions to steps and links them (see the module docs for the rules).
 fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownProvider> {
     let mut steps = Vec::new();
-    let mut forward: HashMap<&tessera_provider_api::Address, usize> = HashMap::new();
+    let mut forward: HashMap<&Address, usize> = HashMap::new();
     for (i, a) in plan.actions.iter().enumerate() {
-        let kinds: &[StepKind] = match a.kind {
-            ActionKind::Create => &[StepKind::Create],
-            ActionKind::Update => &[StepKind::Update],
-            ActionKind::Replace => &[StepKind::Replace, StepKind::Delete],
-            ActionKind::Delete => &[StepKind::Delete],
+        let kinds: &[StepKind] = match (a.kind, a.replacement) {
+            (ActionKind::Create, _) => &[StepKind::Create],
+            (ActionKind::Update, _) => &[StepKind::Update],
+            (ActionKind::Replace, Some(Replacement::DestroyBeforeCreate)) => &[StepKind::Delete, StepKind::Create],
+            (ActionKind::Replace, _) => &[StepKind::Replace, StepKind::Delete],
+            (ActionKind::Delete, _) => &[StepKind::Delete],
         };
         let provider = registry.get(&a.provider)?;
         for &kind in kinds {
@@ -205,11 +218,13 @@ fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownPro
         }
     }
     // Delete steps, indexed by each address their object depended on.
-    let mut deleting_dependents: HashMap<&tessera_provider_api::Address, Vec<usize>> = HashMap::new();
+    let mut deleting_dependents: HashMap<&Address, Vec<usize>> = HashMap::new();
+    let mut deleting: HashMap<&Address, usize> = HashMap::new();
     for (idx, s) in steps.iter().enumerate().filter(|(_, s)| s.kind == StepKind::Delete) {
         for dep in plan.actions[s.action].prior.iter().flat_map(|p| &p.deps) {
             deleting_dependents.entry(dep).or_default().push(idx);
         }
+        deleting.insert(&plan.actions[s.action].address, idx);
     }
     let mut edges = Vec::new();
     for (idx, s) in steps.iter().enumerate() {
@@ -221,9 +236,15 @@ fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownPro
                         edges.push((d, idx));
                     }
                 }
+                if destroys_first(a)
+                    && let Some(&delete) = deleting.get(&a.address)
+                {
+                    edges.push((delete, idx));
+                }
             }
             StepKind::Delete => {
                 if a.kind == ActionKind::Replace
+                    && !destroys_first(a)
                     && let Some(&create) = forward.get(&a.address)
                 {
                     edges.push((create, idx));
@@ -243,6 +264,10 @@ fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownPro
     }
     assign_priorities(&mut steps);
     Ok(steps)
+}
+
+fn destroys_first(a: &crate::plan::Action) -> bool {
+    a.kind == ActionKind::Replace && a.replacement == Some(Replacement::DestroyBeforeCreate)
 }
 
 /// Longest remaining path, computed in reverse topological order (Kahn's algorithm on dependents).
@@ -265,6 +290,71 @@ fn assign_priorities(steps: &mut [Step]) {
 pub enum ExecError {
     #[error(transparent)]
     Provider(#[from] UnknownProvider),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] crate::state::StateError),
+}
+
+/// The outputs of every object, as committed: where references and connections are resolved.
+struct Outputs {
+    current: HashMap<Address, Observed>,
+    /// The objects as they were when the run began: deletes connect through these.
+    initial: HashMap<Address, Observed>,
+}
+
+impl Outputs {
+    async fn load(store: &dyn StateStore) -> Result<Self, ExecError> {
+        let current: HashMap<Address, Observed> = store
+            .resources()
+            .await?
+            .into_iter()
+            .filter(|r| !r.deposed)
+            .map(|r| (r.address.clone(), r.observed()))
+            .collect();
+        Ok(Self { initial: current.clone(), current })
+    }
+
+    /// The provider for a step, connected through its source's outputs where it takes them
+    /// from a resource.
+    fn provider(&self, registry: &Registry, kind: StepKind, r: &ProviderRef) -> Result<Arc<dyn Provider>, String> {
+        let Some(source) = &r.connection else {
+            return registry.get(r).map_err(|e| e.to_string());
+        };
+        let objects = if kind == StepKind::Delete { &self.initial } else { &self.current };
+        let obs = objects
+            .get(source)
+            .or_else(|| self.current.get(source))
+            .ok_or_else(|| format!("its connection source {source} does not exist"))?;
+        let conn = Connection { source: source.clone(), id: obs.id.clone(), outputs: obs.attrs.clone() };
+        registry.connect(r, &conn).map_err(|e| e.to_string())
+    }
+
+    /// The action with every reference in its desired attributes resolved.
+    fn resolve(&self, action: &crate::plan::Action) -> Result<crate::plan::Action, String> {
+        let mut action = action.clone();
+        if let Some(desired) = action.desired.as_mut() {
+            let lookup = |r: &tessera_provider_api::Reference| self.current.get(&r.address)?.output(&r.output);
+            desired.attrs = resolve_attrs(&desired.attrs, &lookup).map_err(|missing| {
+                let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                format!("unresolved reference(s) {}: the source has no such output", names.join(", "))
+            })?;
+        }
+        Ok(action)
+    }
+
+    fn record(&mut self, address: &Address, kind: StepKind, prior_id: Option<&str>, observed: Option<Observed>) {
+        match (kind, observed) {
+            (StepKind::Delete, _) => {
+                if self.current.get(address).map(|o| o.id.as_str()) == prior_id {
+                    self.current.remove(address);
+                }
+            }
+            (_, Some(obs)) => {
+                self.current.insert(address.clone(), obs);
+            }
+            (_, None) => {}
+        }
+    }
 }
 
 /// The longest chain of estimates through the plan: no schedule can finish sooner.
@@ -284,6 +374,7 @@ pub async fn execute(
 ) -> Result<Report, ExecError> {
     let started = Instant::now();
     let steps = build_steps(plan, &registry)?;
+    let mut outputs = Outputs::load(store.as_ref()).await?;
     events.emit(&Event::RunStarted { run_id: opts.run_id.clone(), steps: steps.len() });
 
     let mut status: Vec<Option<StepStatus>> = vec![None; steps.len()];
@@ -308,15 +399,32 @@ pub async fn execute(
                 let busy = in_flight.entry(provider).or_default();
                 while *busy < limits[provider] {
                     let Some((_, Reverse(i))) = queue.pop() else { break };
-                    *busy += 1;
                     let s = &steps[i];
                     let action = &plan.actions[s.action];
                     events.emit(&Event::StepStarted { address: action.address.to_string(), op: s.kind.verb().into() });
+                    let prepared =
+                        outputs.resolve(action).and_then(|a| Ok((outputs.provider(&registry, s.kind, provider)?, a)));
+                    let (client, action) = match prepared {
+                        Ok(p) => p,
+                        Err(message) => {
+                            // Nothing was sent and no intent opened: fail the step where it stands.
+                            let address = action.address.to_string();
+                            events.emit(&Event::StepFailed {
+                                address,
+                                op: s.kind.verb().into(),
+                                error: message.clone(),
+                            });
+                            status[i] = Some(StepStatus::Failed(message));
+                            skip_dependents(i, &steps, plan, &mut status, events.as_ref());
+                            continue;
+                        }
+                    };
+                    *busy += 1;
                     let ctx = StepCtx {
                         index: i,
                         kind: s.kind,
-                        action: action.clone(),
-                        provider: registry.get(provider)?,
+                        action,
+                        provider: client,
                         store: store.clone(),
                         lease: lease.clone(),
                         run_id: opts.run_id.clone(),
@@ -345,12 +453,17 @@ pub async fn execute(
                     },
                 };
                 let i = done.index;
+                if let Ok(observed) = &done.result {
+                    let a = &plan.actions[steps[i].action];
+                    let prior = a.prior.as_ref().map(|p| p.id.as_str());
+                    outputs.record(&a.address, steps[i].kind, prior, observed.clone());
+                }
                 retries[i] = done.retries;
                 if let Some(busy) = in_flight.get_mut(&steps[i].provider) {
                     *busy = busy.saturating_sub(1);
                 }
                 match done.result {
-                    Ok(()) => {
+                    Ok(_) => {
                         status[i] = Some(StepStatus::Succeeded);
                         for &d in &steps[i].dependents {
                             waiting_on[d] -= 1;

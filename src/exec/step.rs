@@ -29,7 +29,8 @@ pub(super) struct StepCtx {
 pub(super) struct StepDone {
     pub index: usize,
     pub retries: u64,
-    pub result: Result<(), String>,
+    /// What the object now is (creates and updates), for the references of later steps.
+    pub result: Result<Option<Observed>, String>,
 }
 
 enum Called {
@@ -43,7 +44,7 @@ pub(super) async fn run(ctx: StepCtx) -> StepDone {
     StepDone { index: ctx.index, retries: retries.load(Ordering::Relaxed), result }
 }
 
-async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<(), String> {
+async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<Option<Observed>, String> {
     let started = Instant::now();
     let address = ctx.action.address.to_string();
     let op = ctx.kind.verb().to_string();
@@ -112,14 +113,17 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<(), String> {
         return fail(format!("the cloud call finished but state could not record it: {e}"));
     }
     match called {
-        Ok(_) => {
+        Ok(called) => {
             ctx.events.emit(&Event::StepSucceeded {
                 address,
                 op,
                 id,
                 elapsed_ms: started.elapsed().as_millis() as u64,
             });
-            Ok(())
+            Ok(match called {
+                Called::Made(obs) => Some(obs),
+                Called::Gone => None,
+            })
         }
         Err(e) => fail(e.to_string()),
     }

@@ -41,6 +41,20 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
         .collect()
 }
 
+/// Every attribute of a resource about to be created, as changes from nothing.
+pub fn created(desired: &ResourceSpec) -> Vec<Change> {
+    desired
+        .attrs
+        .iter()
+        .map(|(field, want)| Change {
+            field: field.clone(),
+            old: None,
+            new: Some(want.clone()),
+            forces_replacement: false,
+        })
+        .collect()
+}
+
 /// Owned fields whose live value differs from the recorded one: changes made outside Tessera.
 /// Fields the cloud adds on its own (never recorded) are not drift; delegated and ignored fields
 /// never are.
@@ -66,7 +80,7 @@ mod tests {
     use tessera_provider_api::ProviderRef;
 
     fn pool() -> ResourceSpec {
-        let p = ProviderRef { kind: "sim".into(), region: "r".into(), profile: None };
+        let p = ProviderRef { kind: "sim".into(), region: "r".into(), profile: None, connection: None };
         ResourceSpec::new("a/sim.nodepool/system".parse().unwrap(), p)
             .attr("instanceType", "m6i.xlarge")
             .attr("maxSize", 6)

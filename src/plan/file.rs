@@ -100,6 +100,8 @@ mod tests {
             actions: vec![],
             drift: vec![],
             unchanged: 2,
+            unknown: vec![],
+            notes: vec![],
         }
     }
 

@@ -4,12 +4,14 @@ use std::fmt::Write;
 
 use console::{Style, style};
 use serde_json::Value;
+use tessera_provider_api::reference::is_unknown;
 
 use super::{ActionKind, Plan};
 
 fn show(v: &Option<Value>) -> String {
     match v {
         None => "(none)".into(),
+        Some(v) if is_unknown(v) => "(known after apply)".into(),
         Some(v) => v.to_string(),
     }
 }
@@ -33,7 +35,17 @@ pub fn render_human(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    if !plan.has_changes() {
+    for note in &plan.notes {
+        let _ = writeln!(out, "{} {note}", style("Note:").bold().yellow());
+    }
+    if !plan.unknown.is_empty() {
+        let _ = writeln!(out, "{}", style("Could not be planned (the plan cannot be applied):").bold().red());
+        for u in &plan.unknown {
+            let _ = writeln!(out, "  ? {}  {}", u.address, u.error);
+        }
+        out.push('\n');
+    }
+    if !plan.has_changes() && plan.is_complete() {
         let _ = writeln!(
             out,
             "{} The fleet matches the spec. ({} unchanged)",
@@ -55,19 +67,28 @@ pub fn render_human(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "  {} {}  {}",
-            s.apply_to(a.kind.symbol()).bold(),
+            s.apply_to(a.symbol()).bold(),
             s.apply_to(&a.address),
             style(format!("({})", a.reason)).dim()
         );
         match a.kind {
             ActionKind::Create => {
-                if let Some(d) = &a.desired {
-                    for (k, v) in &d.attrs {
-                        let _ = writeln!(out, "        {k}: {v}");
-                    }
+                for c in &a.changes {
+                    let _ = writeln!(out, "        {}: {}", c.field, show(&c.new));
                 }
             }
             ActionKind::Update | ActionKind::Replace => {
+                if let Some(order) = a.replacement {
+                    let order = match order {
+                        tessera_provider_api::Replacement::CreateBeforeDestroy => {
+                            "create the new object, then delete the old"
+                        }
+                        tessera_provider_api::Replacement::DestroyBeforeCreate => {
+                            "delete the old object first: its name is unique"
+                        }
+                    };
+                    let _ = writeln!(out, "        {}", style(format!("# {order}")).dim());
+                }
                 for c in &a.changes {
                     let note = if c.forces_replacement {
                         style("  # forces replacement").magenta().to_string()

@@ -461,7 +461,7 @@ impl Validator {
             (None, _) => None,
         };
         let region = p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default();
-        Some(ProviderRef { kind: kind.to_string(), region, profile })
+        Some(ProviderRef { kind: kind.to_string(), region, profile, connection: None })
     }
 
     fn region(&mut self, p: &RawPlacement, catalog: &Catalog) -> Option<Vec<String>> {

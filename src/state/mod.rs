@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tessera_provider_api::{Address, Attrs, CloudId, ProviderRef, ResourceSpec};
+use tessera_provider_api::{Address, Attrs, CloudId, Observed, ProviderRef, ResourceSpec};
 
 pub use postgres::PostgresStore;
 pub use record::{IntentRow, RowText, decode_intent, decode_record};
@@ -36,6 +36,13 @@ pub struct ResourceRecord {
     pub deps: Vec<Address>,
     /// Superseded by a replacement and waiting to be deleted.
     pub deposed: bool,
+}
+
+impl ResourceRecord {
+    /// The object as it was when last committed: its outputs for references and connections.
+    pub fn observed(&self) -> Observed {
+        Observed { id: self.id.clone(), status: self.status.clone(), attrs: self.attrs.clone() }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,7 +114,12 @@ mod tests {
     fn round_trips() {
         let r = ResourceRecord {
             address: "a/sim.cluster/main".parse().unwrap(),
-            provider: ProviderRef { kind: "sim".into(), region: "eu-west-1".into(), profile: Some("eks".into()) },
+            provider: ProviderRef {
+                kind: "sim".into(),
+                region: "eu-west-1".into(),
+                profile: Some("eks".into()),
+                connection: None,
+            },
             id: "eks-cluster-000001".into(),
             status: "ACTIVE".into(),
             attrs: [("version".to_string(), serde_json::json!("1.31"))].into(),

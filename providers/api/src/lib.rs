@@ -15,14 +15,19 @@ mod catalog;
 pub mod catalogs;
 mod error;
 mod provider;
+pub mod reference;
 mod resource;
 mod template;
 
 pub use address::{Address, AddressError};
 pub use catalog::{Catalog, MachineCatalog, MachineType, Region, nearest_names};
 pub use error::{ProviderError, RetryReason};
-pub use provider::{Operation, Provider, ProviderRef};
-pub use resource::{Attrs, CloudId, FieldPolicy, Observed, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
+pub use provider::{Connection, Operation, Provider, ProviderRef};
+pub use reference::{OUTPUT_ID, Reference};
+pub use resource::{
+    Attrs, CloudId, FieldPolicy, Observed, Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TAG_GENERATION,
+    TAGS_ATTR, generation_of,
+};
 pub use template::{
     Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, Network, PoolTemplate,
     Taint, TaintEffect, Toleration, TolerationOperator,

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Attrs, Catalog, CloudId, ClusterTemplate, Observed, ProviderError, ResourceSpec};
+use crate::{Address, Attrs, Catalog, CloudId, ClusterTemplate, Observed, ProviderError, ResourceSpec};
 
 /// Enough to rebuild a provider client for a resource, even after its placement has left the
 /// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each
@@ -17,6 +17,39 @@ pub struct ProviderRef {
     /// Backend-specific flavour; for `sim`, the cloud profile it imitates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// For a provider configured from a resource (a Kubernetes connection from a cluster): the
+    /// resource whose outputs it connects with. Such a provider is built at execution time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Address>,
+}
+
+impl ProviderRef {
+    pub fn new(kind: impl Into<String>, region: impl Into<String>) -> Self {
+        Self { kind: kind.into(), region: region.into(), profile: None, connection: None }
+    }
+
+    /// A provider of `kind` that connects through the outputs of `source`.
+    pub fn connected(kind: impl Into<String>, source: Address) -> Self {
+        Self { kind: kind.into(), region: String::new(), profile: None, connection: Some(source) }
+    }
+}
+
+/// What a provider configured from a resource is built from: the source object's identity and
+/// its outputs, as committed to state. Keyed by the identity, so a replaced cluster gets a new
+/// client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub source: Address,
+    pub id: CloudId,
+    pub outputs: Attrs,
+}
+
+impl Connection {
+    pub fn output(&self, name: &str) -> Result<&str, ProviderError> {
+        self.outputs.get(name).and_then(|v| v.as_str()).ok_or_else(|| {
+            ProviderError::Fatal(format!("the connection source {} has no output `{name}`", self.source))
+        })
+    }
 }
 
 impl fmt::Display for ProviderRef {
@@ -27,6 +60,9 @@ impl fmt::Display for ProviderRef {
         }
         if !self.region.is_empty() {
             write!(f, "/{}", self.region)?;
+        }
+        if let Some(source) = &self.connection {
+            write!(f, "({source})")?;
         }
         Ok(())
     }

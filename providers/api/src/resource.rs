@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::reference::{OUTPUT_ID, Reference};
 use crate::{Address, ProviderRef};
 
 /// Resource attributes. A `BTreeMap` keeps them in a stable order, so digests and plan files are
@@ -14,6 +15,42 @@ pub type CloudId = String;
 /// Tag keys that mark everything Tessera creates, so orphans can be found and adopted.
 pub const TAG_FLEET: &str = "tessera.dev/fleet";
 pub const TAG_ADDRESS: &str = "tessera.dev/address";
+/// How many times the object at an address has been replaced. A replacement carries the next
+/// generation, so finding, adoption and recovery never mistake the old object for the new one.
+/// Generation 0 writes no tag.
+pub const TAG_GENERATION: &str = "tessera.dev/generation";
+
+/// The attribute that holds a resource's ownership tags ([`TAG_FLEET`], [`TAG_ADDRESS`],
+/// [`TAG_GENERATION`]) in this canonical form; a backend whose cloud spells tags otherwise (GCP
+/// labels) translates them at its edge.
+pub const TAGS_ATTR: &str = "tags";
+
+/// The generation recorded in a resource's ownership tags.
+pub fn generation_of(attrs: &Attrs) -> u64 {
+    attrs
+        .get(TAGS_ATTR)
+        .and_then(|t| t.get(TAG_GENERATION))
+        .and_then(|g| g.as_str().and_then(|s| s.parse().ok()).or_else(|| g.as_u64()))
+        .unwrap_or(0)
+}
+
+/// How a resource is replaced when a field changes that the cloud cannot change in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Replacement {
+    /// The new object is made beside the old one, which is deleted once nothing uses it. Needs
+    /// objects that can coexist (a node group under a new name, a second VPC).
+    #[default]
+    CreateBeforeDestroy,
+    /// The old object is deleted first: its cloud name is unique, or it blocks the new one.
+    DestroyBeforeCreate,
+}
+
+impl Replacement {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
 
 /// Who owns a field's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -42,6 +79,11 @@ pub struct ResourceSpec {
     /// Fields the cloud cannot change in place: a change to one of them means replacement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_on: Vec<String>,
+    /// What other resources may reference (`id` is always there): see [`Observed::output`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Replacement::is_default")]
+    pub replacement: Replacement,
 }
 
 impl ResourceSpec {
@@ -53,7 +95,71 @@ impl ResourceSpec {
             deps: Vec::new(),
             policies: BTreeMap::new(),
             replace_on: Vec::new(),
+            outputs: Vec::new(),
+            replacement: Replacement::default(),
         }
+    }
+
+    /// Sets `key` to an output of another resource, and depends on it.
+    pub fn attr_ref(self, key: &str, address: &Address, output: &str) -> Self {
+        let value = Reference::new(address.clone(), output).to_value();
+        self.attr(key, value).needs(address)
+    }
+
+    /// Sets `key` to a list of outputs of other resources, and depends on each.
+    pub fn attr_refs(mut self, key: &str, sources: &[Address], output: &str) -> Self {
+        let values: Vec<serde_json::Value> =
+            sources.iter().map(|a| Reference::new(a.clone(), output).to_value()).collect();
+        for a in sources {
+            self = self.needs(a);
+        }
+        self.attr(key, values)
+    }
+
+    /// Declares what other resources may reference.
+    pub fn outputs(mut self, names: &[&str]) -> Self {
+        self.outputs.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+
+    pub fn replaced_by(mut self, strategy: Replacement) -> Self {
+        self.replacement = strategy;
+        self
+    }
+
+    /// Whether other resources may reference `output` of this one.
+    pub fn has_output(&self, output: &str) -> bool {
+        output == OUTPUT_ID || self.outputs.iter().any(|o| o == output)
+    }
+
+    /// Depends on `dep` unless it already does.
+    fn needs(mut self, dep: &Address) -> Self {
+        if !self.deps.contains(dep) {
+            self.deps.push(dep.clone());
+        }
+        self
+    }
+
+    pub fn generation(&self) -> u64 {
+        generation_of(&self.attrs)
+    }
+
+    /// Writes `generation` into the ownership tags (a tag only from generation 1 on).
+    pub fn set_generation(&mut self, generation: u64) {
+        if let Some(serde_json::Value::Object(tags)) = self.attrs.get_mut(TAGS_ATTR) {
+            if generation == 0 {
+                tags.remove(TAG_GENERATION);
+            } else {
+                tags.insert(TAG_GENERATION.into(), generation.to_string().into());
+            }
+        }
+    }
+
+    /// Whether an object with these observed attributes is the one this spec makes: same address
+    /// and generation in its ownership tags.
+    pub fn owns(&self, observed: &Attrs) -> bool {
+        let tag = |a: &Attrs| a.get(TAGS_ATTR).and_then(|t| t.get(TAG_ADDRESS)).cloned();
+        tag(observed) == tag(&self.attrs) && generation_of(observed) == self.generation()
     }
 
     pub fn attr(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
@@ -92,4 +198,14 @@ pub struct Observed {
     /// The cloud's lifecycle status, verbatim (`ACTIVE`, `Succeeded`, `RUNNING`, ...).
     pub status: String,
     pub attrs: Attrs,
+}
+
+impl Observed {
+    /// An output other resources may reference: `id`, or an observed attribute.
+    pub fn output(&self, name: &str) -> Option<serde_json::Value> {
+        if name == OUTPUT_ID {
+            return Some(serde_json::Value::String(self.id.clone()));
+        }
+        self.attrs.get(name).filter(|v| !v.is_null()).cloned()
+    }
 }

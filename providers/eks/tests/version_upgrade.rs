@@ -181,7 +181,7 @@ impl Fixture {
 }
 
 fn spec(addr: &str, name: &str) -> ResourceSpec {
-    let p = ProviderRef { kind: "eks".into(), region: "eu-west-1".into(), profile: None };
+    let p = ProviderRef { kind: "eks".into(), region: "eu-west-1".into(), profile: None, connection: None };
     let address: Address = addr.parse().unwrap();
     ResourceSpec::new(address, p).attr("name", name).attr("version", "1.32")
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
-use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError};
+use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError, ResourceSpec};
 use tokio::time::Instant;
 
 use crate::store::{SimResource, Store, StoreError, now_ms};
@@ -172,17 +172,30 @@ impl SimCloud {
         Ok(found.map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
     }
 
-    /// The newest object tagged with `address` (reads, so it can be throttled like any call).
-    pub(crate) async fn find_tagged(&self, address: &str) -> Result<Option<Observed>, ProviderError> {
-        self.admit("read", address, false)?;
+    /// The newest object that `spec` makes: tagged with its address and generation, as the
+    /// clouds' tag lookups find it (reads, so it can be throttled like any call). An object on its
+    /// way out is not found: a create must not adopt what is being deleted.
+    pub(crate) async fn find_owned(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        self.admit("read", &spec.address.to_string(), false)?;
         let mut inner = self.lock();
         inner.stats.reads += 1;
         let all = inner.store.all().map_err(Self::store_err)?;
         Ok(all
             .into_iter()
-            .filter(|r| r.address_tag() == Some(address))
+            .filter(|r| r.status != "DELETING" && spec.owns(&r.attrs))
             .max_by(|a, b| a.id.cmp(&b.id))
             .map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
+    }
+
+    /// Clouds name control planes uniquely per region: another live cluster with this name and
+    /// region blocks a create, as EKS's `ResourceInUseException` does.
+    fn name_taken(inner: &Inner, rtype: &str, attrs: &Attrs) -> Result<Option<CloudId>, ProviderError> {
+        if !rtype.ends_with(".cluster") {
+            return Ok(None);
+        }
+        let key = |a: &Attrs| (a.get("name").cloned(), a.get("region").cloned());
+        let all = inner.store.all().map_err(Self::store_err)?;
+        Ok(all.into_iter().find(|r| r.rtype == rtype && key(&r.attrs) == key(attrs)).map(|r| r.id))
     }
 
     pub(crate) async fn create(
@@ -197,17 +210,23 @@ impl SimCloud {
         let started = self.now();
         let mut r = {
             let mut inner = self.lock();
+            if let Some(other) = Self::name_taken(&inner, rtype, attrs)? {
+                return Err(ProviderError::Fatal(format!(
+                    "ResourceInUseException: cluster {} already exists in this region ({other})",
+                    attrs.get("name").map(ToString::to_string).unwrap_or_default()
+                )));
+            }
             inner.stats.creates += 1;
             let id = inner.store.next_id(id_prefix).map_err(Self::store_err)?;
+            let mut attrs = attrs.clone();
+            if rtype.ends_with(".cluster") {
+                // What a client needs to connect, as a managed cluster reports it.
+                attrs.insert("endpoint".into(), Value::String(format!("https://{id}.sim.tessera.dev")));
+                attrs.insert("certificateAuthority".into(), Value::String(format!("sim-ca-{id}")));
+            }
             let settles_at = Some(now_ms() + latency.as_millis() as u64);
-            let r = SimResource {
-                id,
-                rtype: rtype.into(),
-                status: "CREATING".into(),
-                attrs: attrs.clone(),
-                settles_at,
-                pending: None,
-            };
+            let r =
+                SimResource { id, rtype: rtype.into(), status: "CREATING".into(), attrs, settles_at, pending: None };
             inner.store.put(&r).map_err(Self::store_err)?;
             r
         };

@@ -7,12 +7,14 @@
 //! ([`SimCloud::console_edit`]) makes the out-of-band changes that drift detection must catch.
 
 mod cloud;
+pub mod kube;
 mod lower;
 mod profile;
 mod provider;
 mod store;
 
 pub use cloud::{CallRecord, CallStats, Faults, SimCloud, SimError};
+pub use kube::SimKube;
 pub use lower::{AUDIT_LOG_TYPES, lower_shapes};
 pub use profile::{Profile, Shape};
 pub use provider::SimProvider;

@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, FieldPolicy, Network, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
+    Address, Catalog, ClusterTemplate, FieldPolicy, Network, ProviderRef, Replacement, ResourceSpec, TAG_ADDRESS,
+    TAG_FLEET,
 };
 
 /// Control-plane log types enabled when the fleet ships audit logs.
@@ -38,6 +39,7 @@ pub fn lower_shapes(
     if let Some(cidr) = managed {
         out.push(
             ResourceSpec::new(network.clone(), provider.clone())
+                .outputs(&["cidr"])
                 .attr("cidr", cidr.clone())
                 .attr("region", cluster.region.clone())
                 .attr("zones", cluster.zones.clone())
@@ -50,19 +52,22 @@ pub fn lower_shapes(
         Some(l) if l.audit_logs => AUDIT_LOG_TYPES.to_vec(),
         _ => Vec::new(),
     };
-    let mut cp = ResourceSpec::new(control_plane.clone(), provider.clone())
+    let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", cluster_name.clone())
         .attr("region", cluster.region.clone())
         .attr("version", cluster.kubernetes_version.clone())
         .attr("logTypes", log_types)
         .attr("tags", tags(cluster, &control_plane))
-        .attr("network", existing.cloned().unwrap_or_else(|| network.to_string()))
+        .outputs(&["name", "endpoint", "certificateAuthority"])
         .replace_on("network")
         .replace_on("name")
-        .replace_on("region");
-    if managed.is_some() {
-        cp = cp.depends_on(network.clone());
-    }
+        .replace_on("region")
+        // The name is unique per region: the old cluster must go before the new one can exist.
+        .replaced_by(Replacement::DestroyBeforeCreate);
+    let cp = match existing {
+        Some(id) => cp.attr("network", id.clone()),
+        None => cp.attr_ref("network", &network, "id"),
+    };
     out.push(cp);
     for pool in &cluster.pools {
         let address = Address::new(placement, format!("{prefix}.nodepool"), pool.name.clone());
@@ -71,7 +76,7 @@ pub fn lower_shapes(
         let instance_type = catalog.machine_type(&pool.machine).unwrap_or_else(|| "unmapped".into());
         out.push(
             ResourceSpec::new(address.clone(), provider.clone())
-                .attr("cluster", cluster_name.clone())
+                .attr_ref("cluster", &control_plane, "name")
                 .attr("instanceType", instance_type)
                 .attr("arch", pool.machine.arch.to_string())
                 .attr("capacityType", if pool.machine.spot && catalog.supports_spot { "SPOT" } else { "ON_DEMAND" })
@@ -82,7 +87,6 @@ pub fn lower_shapes(
                 .attr("taints", taints)
                 .attr("version", cluster.kubernetes_version.clone())
                 .attr("tags", tags(cluster, &address))
-                .depends_on(control_plane.clone())
                 // The cluster autoscaler owns the live node count.
                 .policy("desiredSize", FieldPolicy::Delegated)
                 .replace_on("cluster")

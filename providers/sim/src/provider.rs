@@ -61,11 +61,16 @@ impl Provider for SimProvider {
     }
 
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        self.cloud.find_tagged(&spec.address.to_string()).await
+        self.cloud.find_owned(spec).await
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
         Self::shape(spec.rtype())?;
+        // Like the clouds' tag lookups: an object already made for this address and generation
+        // (by an attempt whose answer was lost) is adopted, not duplicated.
+        if let Some(existing) = self.cloud.find_owned(spec).await? {
+            return Ok(existing);
+        }
         let prefix = format!("{}-{}", self.profile.name, spec.rtype().rsplit('.').next().unwrap_or("res"));
         let latency = self.latency(spec.rtype(), Operation::Create);
         self.cloud.create(&prefix, spec.rtype(), &spec.address.to_string(), &spec.attrs, latency).await
