@@ -9,7 +9,17 @@ use proptest::prelude::*;
 use tessera_sim::Faults;
 
 const MACHINES: [(u32, u32); 3] = [(2, 8), (4, 16), (8, 32)];
-const PLACES: [(&str, &str); 4] = [("eks", "eu-west-1"), ("gke", "europe-west4"), ("aks", "westeurope"), ("kind", "")];
+/// Each sim profile with two regions, so that an edit can move a placement.
+const PLACES: [(&str, [&str; 2]); 4] = [
+    ("eks", ["eu-west-1", "eu-central-1"]),
+    ("gke", ["europe-west4", "europe-west1"]),
+    ("aks", ["westeurope", "northeurope"]),
+    ("kind", ["", ""]),
+];
+const CIDRS: [&str; 2] = ["10.0.0.0/16", "10.8.0.0/16"];
+
+/// A placement: which profile, and which of its two regions.
+type PlaceGen = (usize, usize);
 
 #[derive(Debug, Clone)]
 struct PoolGen {
@@ -32,9 +42,10 @@ fn pool() -> impl Strategy<Value = PoolGen> {
     )
 }
 
-fn fleet_text(pools: &[PoolGen], places: &[usize]) -> String {
-    let mut y = String::from(
-        "apiVersion: tessera.dev/v1alpha1\nkind: Fleet\nmetadata: { name: gen }\nspec:\n  kubernetes: { version: \"1.31\" }\n  nodePools:\n",
+fn fleet_text(pools: &[PoolGen], places: &[PlaceGen], cidr: usize) -> String {
+    let mut y = format!(
+        "apiVersion: tessera.dev/v1alpha1\nkind: Fleet\nmetadata: {{ name: gen }}\nspec:\n  kubernetes: {{ version: \"1.31\" }}\n  network: {{ cidr: {} }}\n  nodePools:\n",
+        CIDRS[cidr]
     );
     for (i, p) in pools.iter().enumerate() {
         let (vcpu, mem) = MACHINES[p.machine];
@@ -49,8 +60,9 @@ fn fleet_text(pools: &[PoolGen], places: &[usize]) -> String {
         }
     }
     y.push_str("  coreServices:\n    monitoring: { nodeExporter: true }\n  placements:\n");
-    for (i, &p) in places.iter().enumerate() {
-        let (profile, region) = PLACES[p];
+    for (i, &(p, r)) in places.iter().enumerate() {
+        let (profile, regions) = PLACES[p];
+        let region = regions[r];
         let region = if region.is_empty() { String::new() } else { format!(", region: {region}") };
         y.push_str(&format!("    - {{ name: c{i}, provider: sim, sim: {{ profile: {profile} }}{region} }}\n"));
     }
@@ -65,17 +77,24 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     /// After apply(plan(spec)), a new plan shows no changes, and state matches the cloud; the
-    /// same holds after any second spec is applied on top of the first.
+    /// same holds after a random edit of the spec is applied on top of the first: other pools
+    /// and machines, another network CIDR, placements moved to another region. The sim enforces
+    /// unique cluster names per region and adopts what is tagged with the same address and
+    /// generation, as the clouds do, so every replacement order is exercised for real.
     #[test]
     fn apply_of_a_plan_converges(
         pools in prop::collection::vec(pool(), 1..4),
-        places in prop::collection::vec(0..PLACES.len(), 1..4),
+        places in prop::collection::vec((0..PLACES.len(), 0..2usize), 1..4),
         pools2 in prop::collection::vec(pool(), 1..4),
+        moves in prop::collection::vec(any::<bool>(), 3),
+        cidrs in (0..2usize, 0..2usize),
         throttle in prop_oneof![Just(0.0), Just(0.2)],
     ) {
         paused_runtime().block_on(async {
             let h = Harness::new(Faults { throttle_rate: throttle, seed: 3, ..Default::default() });
-            for text in [fleet_text(&pools, &places), fleet_text(&pools2, &places)] {
+            let moved: Vec<PlaceGen> =
+                places.iter().zip(&moves).map(|(&(p, r), &m)| (p, if m { 1 - r } else { r })).collect();
+            for text in [fleet_text(&pools, &places, cidrs.0), fleet_text(&pools2, &moved, cidrs.1)] {
                 let fleet = common::load(&text);
                 let report = h.apply(&fleet).await;
                 prop_assert!(report.is_success(), "{:?}", report);
@@ -83,6 +102,9 @@ proptest! {
                 prop_assert!(!again.has_changes(), "{}", tessera::plan::render_human(&again));
                 prop_assert!(again.drift.is_empty());
                 prop_assert_eq!(h.cloud_ids(), h.state_ids().await);
+                // One live cluster per placement: nothing duplicated, nothing left behind.
+                let clusters = h.cloud.resources().unwrap().into_iter().filter(|r| r.rtype.ends_with(".cluster")).count();
+                prop_assert_eq!(clusters, places.len());
             }
             Ok(())
         })?;
@@ -104,7 +126,7 @@ proptest! {
     fn spec_parser_never_panics_on_mutated_specs(
         edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, prop::sample::select(b" :-{}[]\"'#&*!|>\n\t0aZ".to_vec())), 1..6)
     ) {
-        let mut bytes = fleet_text(&[PoolGen { machine: 1, min: 1, extra: 2, taint: true, spot: false }], &[0, 3]).into_bytes();
+        let mut bytes = fleet_text(&[PoolGen { machine: 1, min: 1, extra: 2, taint: true, spot: false }], &[(0, 0), (3, 0)], 0).into_bytes();
         for (at, op, b) in edits {
             let i = at.index(bytes.len().max(1));
             match op {

@@ -362,6 +362,22 @@ pub fn critical_path(plan: &Plan, registry: &Registry) -> Result<Duration, Unkno
     Ok(build_steps(plan, registry)?.iter().map(|s| s.priority).max().unwrap_or_default())
 }
 
+/// No schedule can finish sooner than this either: the critical path, or the work each provider
+/// must do divided by its in-flight limit, whichever is longer.
+pub fn lower_bound(plan: &Plan, registry: &Registry) -> Result<Duration, UnknownProvider> {
+    let steps = build_steps(plan, registry)?;
+    let mut work: HashMap<&ProviderRef, Duration> = HashMap::new();
+    for s in &steps {
+        *work.entry(&s.provider).or_default() += s.estimate;
+    }
+    let mut bound = steps.iter().map(|s| s.priority).max().unwrap_or_default();
+    for (provider, total) in work {
+        let limit = registry.get(provider)?.max_in_flight().max(1) as u32;
+        bound = bound.max(total / limit);
+    }
+    Ok(bound)
+}
+
 /// Runs `plan` to completion, failure or cancellation. See the module docs.
 pub async fn execute(
     plan: &Plan,

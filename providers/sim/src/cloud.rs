@@ -48,6 +48,8 @@ pub struct CallStats {
 
 struct Inner {
     store: Store,
+    /// Addresses whose reads fail as an unreachable cloud's would (see [`SimCloud::set_unreadable`]).
+    unreadable: BTreeSet<String>,
     rng: SmallRng,
     log: Vec<CallRecord>,
     stats: CallStats,
@@ -80,7 +82,13 @@ impl SimCloud {
     fn with_store(store: Store, faults: Faults) -> Self {
         let rng = SmallRng::seed_from_u64(faults.seed);
         Self {
-            inner: Mutex::new(Inner { store, rng, log: Vec::new(), stats: CallStats::default() }),
+            inner: Mutex::new(Inner {
+                store,
+                unreadable: BTreeSet::new(),
+                rng,
+                log: Vec::new(),
+                stats: CallStats::default(),
+            }),
             faults,
             epoch: Instant::now(),
         }
@@ -122,6 +130,20 @@ impl SimCloud {
         }
         self.lock().store.put(&r)?;
         Ok(())
+    }
+
+    /// The cloud sets a resource's lifecycle status by itself (a control plane that FAILED).
+    pub fn console_set_status(&self, address: &str, status: &str) -> Result<(), SimError> {
+        let mut r = self.find_by_address(address)?;
+        r.status = status.to_string();
+        self.lock().store.put(&r)?;
+        Ok(())
+    }
+
+    /// From now on, reads of these addresses fail with a retryable error that never clears: a
+    /// region or account that cannot be reached.
+    pub fn set_unreadable(&self, addresses: &[&str]) {
+        self.lock().unreadable = addresses.iter().map(|a| a.to_string()).collect();
     }
 
     /// A resource deleted in the console.
@@ -169,6 +191,9 @@ impl SimCloud {
         let mut inner = self.lock();
         inner.stats.reads += 1;
         let found = inner.store.get(id).map_err(Self::store_err)?;
+        if let Some(address) = found.as_ref().and_then(|r| r.address_tag()).filter(|a| inner.unreadable.contains(*a)) {
+            return Err(ProviderError::unavailable(format!("503 Service Unavailable (reading {address})")));
+        }
         Ok(found.map(|r| Observed { id: r.id, status: r.status, attrs: r.attrs }))
     }
 
@@ -179,8 +204,8 @@ impl SimCloud {
         self.admit("read", &spec.address.to_string(), false)?;
         let mut inner = self.lock();
         inner.stats.reads += 1;
-        let all = inner.store.all().map_err(Self::store_err)?;
-        Ok(all
+        let tagged = inner.store.tagged(&spec.address.to_string()).map_err(Self::store_err)?;
+        Ok(tagged
             .into_iter()
             .filter(|r| r.status != "DELETING" && spec.owns(&r.attrs))
             .max_by(|a, b| a.id.cmp(&b.id))

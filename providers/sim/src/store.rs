@@ -1,7 +1,7 @@
 //! Where the simulated cloud keeps its resources: in memory, or in a SQLite file so that a
 //! restarted process (or a second one) sees the same cloud.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -62,13 +62,19 @@ pub enum StoreError {
 }
 
 pub(crate) enum Store {
-    Memory { next_id: u64, resources: BTreeMap<CloudId, SimResource> },
+    Memory {
+        next_id: u64,
+        resources: BTreeMap<CloudId, SimResource>,
+        /// Ids by their address tag: creates look themselves up on every call, and a scan of
+        /// the whole cloud each time would make a large apply quadratic.
+        by_address: HashMap<String, BTreeSet<CloudId>>,
+    },
     File(Connection),
 }
 
 impl Store {
     pub(crate) fn memory() -> Self {
-        Self::Memory { next_id: 1, resources: BTreeMap::new() }
+        Self::Memory { next_id: 1, resources: BTreeMap::new(), by_address: HashMap::new() }
     }
 
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
@@ -111,7 +117,10 @@ impl Store {
 
     pub(crate) fn put(&mut self, r: &SimResource) -> Result<(), StoreError> {
         match self {
-            Self::Memory { resources, .. } => {
+            Self::Memory { resources, by_address, .. } => {
+                if let Some(address) = r.address_tag() {
+                    by_address.entry(address.to_string()).or_default().insert(r.id.clone());
+                }
                 resources.insert(r.id.clone(), r.clone());
             }
             Self::File(conn) => {
@@ -127,14 +136,41 @@ impl Store {
 
     pub(crate) fn remove(&mut self, id: &str) -> Result<(), StoreError> {
         match self {
-            Self::Memory { resources, .. } => {
-                resources.remove(id);
+            Self::Memory { resources, by_address, .. } => {
+                if let Some(address) = resources.remove(id).as_ref().and_then(SimResource::address_tag) {
+                    by_address.get_mut(address).map(|ids| ids.remove(id));
+                }
             }
             Self::File(conn) => {
                 conn.execute("DELETE FROM resources WHERE id = ?1", [id])?;
             }
         }
         Ok(())
+    }
+
+    /// The resources tagged with `address`, settled, oldest first.
+    pub(crate) fn tagged(&self, address: &str) -> Result<Vec<SimResource>, StoreError> {
+        match self {
+            Self::Memory { resources, by_address, .. } => Ok(by_address
+                .get(address)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| resources.get(id).cloned())
+                .filter_map(settled)
+                .collect()),
+            Self::File(conn) => {
+                let mut stmt = conn.prepare(
+                    "SELECT body FROM resources
+                     WHERE json_extract(body, '$.attrs.tags.\"tessera.dev/address\"') = ?1 ORDER BY id",
+                )?;
+                let rows = stmt.query_map([address], |r| r.get::<_, String>(0))?;
+                let mut out = Vec::new();
+                for body in rows {
+                    out.extend(settled(serde_json::from_str(&body?)?));
+                }
+                Ok(out)
+            }
+        }
     }
 
     pub(crate) fn all(&self) -> Result<Vec<SimResource>, StoreError> {
