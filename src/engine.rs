@@ -7,7 +7,7 @@ use tokio::sync::watch;
 
 use crate::compile::{CompileError, ResourceGraph};
 use crate::exec::{self, EventSink, ExecError, ExecOptions, Report};
-use crate::pipeline::audit::AuditRecord;
+use crate::state::audit::AuditRecord;
 use crate::plan::{self, Mode, Plan, PlanError};
 use crate::providers::Registry;
 use crate::recover::{self, RecoverError, Recovered};

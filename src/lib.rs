@@ -14,6 +14,7 @@ pub mod exec;
 pub mod pipeline;
 pub mod plan;
 pub mod providers;
+pub mod read_only;
 pub mod recover;
 pub mod retry;
 pub mod spec;

@@ -17,7 +17,7 @@ use tessera_provider_api::{
 use tessera_sim::{Profile, Shape, SimCloud, SimKube, SimProvider, lower_shapes};
 use tokio::sync::Semaphore;
 
-use crate::pipeline::readonly::ReadOnly;
+use crate::read_only::ReadOnly;
 use crate::throttle::{AdaptiveRate, Aimd, Throttled};
 
 /// Every provider a placement may name.
@@ -34,6 +34,9 @@ pub fn catalog_for(r: &ProviderRef) -> Option<Catalog> {
         _ => None,
     }
 }
+
+/// Says, for a placement and a provider kind, whether mutations are refused here.
+pub type MutationGuard = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("no backend for provider `{0}`")]
@@ -53,8 +56,8 @@ pub struct Registry {
     budgets: Mutex<HashMap<ProviderRef, Arc<Semaphore>>>,
     rates: Mutex<HashMap<ProviderRef, Arc<AdaptiveRate>>>,
     aimd: Aimd,
-    /// Provider kinds whose mutating calls are refused (pipeline-only outside the pipeline).
-    read_only: Vec<String>,
+    /// Whose mutating calls are refused (pipeline-only outside the pipeline).
+    read_only: Option<MutationGuard>,
 }
 
 impl Registry {
@@ -70,7 +73,7 @@ impl Registry {
             budgets: Mutex::new(HashMap::new()),
             rates: Mutex::new(HashMap::new()),
             aimd: Aimd::default(),
-            read_only: Vec::new(),
+            read_only: None,
         }
     }
 
@@ -86,10 +89,35 @@ impl Registry {
         self
     }
 
-    /// Builds these provider kinds read-only: mutations are refused before any request.
-    pub fn with_read_only(mut self, kinds: Vec<String>) -> Self {
-        self.read_only = kinds;
+    /// Refuses mutations, before any request, for every placement the guard names.
+    pub fn with_read_only(mut self, guard: MutationGuard) -> Self {
+        self.read_only = Some(guard);
         self
+    }
+
+    /// The provider that acts for a resource of `placement`: read-only where the guard says so.
+    /// Every mutation (execution and recovery) is made through this.
+    pub fn for_placement(&self, r: &ProviderRef, placement: &str) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        Ok(self.guard(r, placement, self.get(r)?))
+    }
+
+    /// [`Registry::connect`], for a resource of `placement`.
+    pub fn connect_for(
+        &self,
+        r: &ProviderRef,
+        conn: &Connection,
+        placement: &str,
+    ) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        Ok(self.guard(r, placement, self.connect(r, conn)?))
+    }
+
+    fn guard(&self, r: &ProviderRef, placement: &str, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        match &self.read_only {
+            Some(refuses) if refuses(placement, &r.kind) => {
+                Arc::new(ReadOnly { inner: provider, name: format!("{placement} ({r})") })
+            }
+            _ => provider,
+        }
     }
 
     pub fn with_aimd(mut self, aimd: Aimd) -> Self {
@@ -139,14 +167,9 @@ impl Registry {
         Ok(provider)
     }
 
-    /// Every provider passes through the shared rate of its reference, and is read-only where
-    /// the pipeline alone may mutate.
+    /// Every provider passes through the shared rate of its reference.
     fn wrap(&self, r: &ProviderRef, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
-        let mut provider: Arc<dyn Provider> = Arc::new(Throttled { inner: provider, rate: self.rate(r) });
-        if self.read_only.iter().any(|k| *k == r.kind) {
-            provider = Arc::new(ReadOnly { inner: provider, name: r.to_string() });
-        }
-        provider
+        Arc::new(Throttled { inner: provider, rate: self.rate(r) })
     }
 
     fn build(&self, r: &ProviderRef, conn: Option<&Connection>) -> Result<Arc<dyn Provider>, UnknownProvider> {

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use tessera_provider_api::{Address, Observed, ProviderError};
+use tessera_provider_api::{Address, Connection, Observed, ProviderError};
 
 use crate::providers::{Registry, UnknownProvider};
 use crate::retry::RetryPolicy;
@@ -63,9 +63,12 @@ pub async fn recover(
     }
     let records: HashMap<(Address, String), ResourceRecord> =
         store.resources().await?.into_iter().map(|r| ((r.address.clone(), r.id.clone()), r)).collect();
+    // A connected provider reaches its objects through its source's current outputs.
+    let sources: HashMap<Address, Observed> =
+        records.values().filter(|r| !r.deposed).map(|r| (r.address.clone(), r.observed())).collect();
     let mut out = Recovered::default();
     for intent in intents {
-        let outcome = settle(&intent, &records, registry, retry).await?;
+        let outcome = settle(&intent, &records, &sources, registry, retry).await?;
         let label = format!("{} {}", op_name(intent.op), intent.address);
         match &outcome {
             Outcome::Current(_) | Outcome::Replaced(_) => out.adopted.push(label),
@@ -89,10 +92,22 @@ fn op_name(op: IntentOp) -> &'static str {
 async fn settle(
     intent: &Intent,
     records: &HashMap<(Address, String), ResourceRecord>,
+    sources: &HashMap<Address, Observed>,
     registry: &Registry,
     retry: &RetryPolicy,
 ) -> Result<Outcome, RecoverError> {
-    let provider = registry.get(&intent.provider)?;
+    let provider = match &intent.provider.connection {
+        None => registry.for_placement(&intent.provider, &intent.address.placement)?,
+        Some(source) => {
+            let Some(obs) = sources.get(source) else {
+                return Ok(Outcome::Failed {
+                    message: format!("recovered: its connection source {source} is not recorded, so it cannot exist"),
+                });
+            };
+            let conn = Connection { source: source.clone(), id: obs.id.clone(), outputs: obs.attrs.clone() };
+            registry.connect_for(&intent.provider, &conn, &intent.address.placement)?
+        }
+    };
     let cloud = |error| RecoverError::Cloud { address: intent.address.clone(), error };
     let record = |obs: Observed, deps: Vec<Address>| ResourceRecord {
         address: intent.address.clone(),

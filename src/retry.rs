@@ -1,5 +1,7 @@
 //! Retrying provider calls: exponential backoff with jitter (backon), only for errors the
-//! provider typed as retryable, bounded in attempts and per-attempt delay.
+//! provider typed as retryable, bounded in attempts and per-attempt delay. When the cloud said
+//! how long to wait (`Retry-After`, carried in [`ProviderError::retry_after`]), the next attempt
+//! waits at least that long: retrying sooner only earns another refusal.
 
 use std::future::Future;
 use std::time::Duration;
@@ -40,6 +42,8 @@ impl RetryPolicy {
             .with_max_times(self.max_retries);
         call.retry(backoff)
             .when(ProviderError::is_retryable)
+            // Out of retries stays out of retries; otherwise the cloud's own wait is the floor.
+            .adjust(|e: &ProviderError, delay| delay.map(|d| e.retry_after().map_or(d, |after| d.max(after))))
             .notify(|e: &ProviderError, d: Duration| on_retry(e, d))
             .await
     }
@@ -93,5 +97,32 @@ mod tests {
             )
             .await;
         assert_eq!(r.unwrap(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_from_the_cloud_is_waited_out() {
+        let policy = RetryPolicy { min_delay: Duration::from_millis(10), max_retries: 3, ..Default::default() };
+        let calls = AtomicUsize::new(0);
+        let started = tokio::time::Instant::now();
+        let mut delays = Vec::new();
+        let r = policy
+            .run(
+                || async {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        Err(ProviderError::Retryable {
+                            reason: tessera_provider_api::RetryReason::Throttled,
+                            message: "429".into(),
+                            retry_after: Some(Duration::from_secs(45)),
+                        })
+                    } else {
+                        Ok(())
+                    }
+                },
+                |_, d| delays.push(d),
+            )
+            .await;
+        assert!(r.is_ok());
+        assert!(delays[0] >= Duration::from_secs(45), "{delays:?}");
+        assert!(started.elapsed() >= Duration::from_secs(45), "waited {:?}", started.elapsed());
     }
 }

@@ -275,14 +275,14 @@ async fn read_only_providers_send_no_request() {
                 static_credentials: Some(("k".into(), "s".into())),
                 ..Default::default()
             })
-            .with_read_only(vec!["eks".into()]);
+            .with_read_only(Arc::new(|_placement: &str, kind: &str| kind == "eks"));
     let provider = tessera_provider_api::ProviderRef {
         kind: "eks".into(),
         region: "eu-west-1".into(),
         profile: None,
         connection: None,
     };
-    let eks = registry.get(&provider).unwrap();
+    let eks = registry.for_placement(&provider, "a").unwrap();
     let spec = tessera_provider_api::ResourceSpec::new("a/eks.vpc/main".parse().unwrap(), provider.clone())
         .attr("cidr", "10.0.0.0/16");
     let err = eks.create(&spec).await.unwrap_err();
@@ -355,4 +355,51 @@ fn the_example_policy_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.yaml");
     let policy = tessera::pipeline::Policy::load(&path).unwrap();
     assert!(policy.is_pipeline_only("aws-eu", "eks") && !policy.is_pipeline_only("local", "kind"));
+}
+
+/// A rule written for placements, not provider kinds, holds in the provider layer: the engine is
+/// driven directly (no CLI and its up-front refusal), and still no request leaves the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_only_placement_pattern_is_enforced_in_the_provider_layer() {
+    let (url, count) = counting_server();
+    let policy = tessera::pipeline::Policy::parse(
+        Path::new("policy.yaml"),
+        "apiVersion: tessera.dev/v1alpha1\nkind: Policy\napprovers: []\nlanes: []\n\
+         pipelineOnly:\n  providers: []\n  placements: [\"e*\"]\n",
+    );
+    let policy = match policy {
+        Ok(p) => Arc::new(p),
+        Err(e) => panic!("{e}"),
+    };
+    let guard = policy.clone();
+    let registry =
+        tessera::providers::Registry::new(Arc::new(tessera_sim::SimCloud::in_memory(Default::default())), 0.0)
+            .with_eks(tessera_eks::EksSettings {
+                endpoint_url: Some(url.clone()),
+                static_credentials: Some(("k".into(), "s".into())),
+                ..Default::default()
+            })
+            .with_read_only(Arc::new(move |placement: &str, kind: &str| guard.is_pipeline_only(placement, kind)));
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/eks-two-clusters.yaml"))
+        .unwrap()
+        .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");
+    let fleet = tessera::spec::load_str(Path::new("eks.yaml"), &spec).unwrap();
+    assert!(!policy.is_pipeline_only("", "eks"), "eks itself is not pipeline-only here: only the pattern matches");
+
+    let store = Arc::new(tessera::state::SqliteStore::in_memory().unwrap());
+    let engine = tessera::engine::Engine::new(Arc::new(registry), store);
+    let plan = engine.plan(&fleet, tessera::plan::Mode::Apply).await.unwrap();
+    assert!(plan.has_changes());
+    let (_tx, rx) = tessera::exec::cancel_signal();
+    let events = Arc::new(tessera::exec::Recorder::default());
+    let report =
+        engine.apply(&plan, Some(&fleet), "apply", &tessera::exec::ExecOptions::default(), events, rx).await.unwrap();
+    assert_eq!(report.succeeded(), 0, "{report:?}");
+    let refused = report
+        .steps
+        .iter()
+        .filter(|s| matches!(&s.status, tessera::exec::StepStatus::Failed(m) if m.contains("read-only")))
+        .count();
+    assert!(refused > 0, "{report:?}");
+    assert_eq!(count.load(Ordering::SeqCst), 0, "no request reached the server");
 }

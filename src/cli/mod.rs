@@ -184,11 +184,7 @@ pub(crate) fn policy(g: &Global) -> Result<Option<crate::pipeline::Policy>> {
 fn registry(g: &Global) -> Result<Registry> {
     let registry = base_registry(g)?;
     Ok(match policy(g)? {
-        Some(p) => {
-            let kinds =
-                crate::providers::KINDS.iter().filter(|k| p.is_pipeline_only("", k)).map(|k| k.to_string()).collect();
-            registry.with_read_only(kinds)
-        }
+        Some(p) => registry.with_read_only(Arc::new(move |placement, kind| p.is_pipeline_only(placement, kind))),
         None => registry,
     })
 }

@@ -9,11 +9,11 @@ use secrecy::ExposeSecret;
 use super::{AuditCommand, CredsCommand};
 use super::{Global, RunArgs, base_registry, policy, run_context, summarize};
 use crate::engine::Engine;
-use crate::pipeline::audit::{self, AuditRecord};
 use crate::pipeline::creds::{self, PipelineIdentity};
 use crate::pipeline::{self, keys};
 use crate::plan::{Approval, PlanFile};
 use crate::spec;
+use crate::state::audit::{self, AuditRecord};
 use crate::state::{self, StateStore};
 
 fn write_private(path: &Path, text: &str) -> Result<()> {

@@ -316,9 +316,15 @@ impl Outputs {
 
     /// The provider for a step, connected through its source's outputs where it takes them
     /// from a resource.
-    fn provider(&self, registry: &Registry, kind: StepKind, r: &ProviderRef) -> Result<Arc<dyn Provider>, String> {
+    fn provider(
+        &self,
+        registry: &Registry,
+        kind: StepKind,
+        r: &ProviderRef,
+        placement: &str,
+    ) -> Result<Arc<dyn Provider>, String> {
         let Some(source) = &r.connection else {
-            return registry.get(r).map_err(|e| e.to_string());
+            return registry.for_placement(r, placement).map_err(|e| e.to_string());
         };
         let objects = if kind == StepKind::Delete { &self.initial } else { &self.current };
         let obs = objects
@@ -326,7 +332,7 @@ impl Outputs {
             .or_else(|| self.current.get(source))
             .ok_or_else(|| format!("its connection source {source} does not exist"))?;
         let conn = Connection { source: source.clone(), id: obs.id.clone(), outputs: obs.attrs.clone() };
-        registry.connect(r, &conn).map_err(|e| e.to_string())
+        registry.connect_for(r, &conn, placement).map_err(|e| e.to_string())
     }
 
     /// The action with every reference in its desired attributes resolved.
@@ -418,8 +424,9 @@ pub async fn execute(
                     let s = &steps[i];
                     let action = &plan.actions[s.action];
                     events.emit(&Event::StepStarted { address: action.address.to_string(), op: s.kind.verb().into() });
-                    let prepared =
-                        outputs.resolve(action).and_then(|a| Ok((outputs.provider(&registry, s.kind, provider)?, a)));
+                    let prepared = outputs.resolve(action).and_then(|a| {
+                        Ok((outputs.provider(&registry, s.kind, provider, &action.address.placement)?, a))
+                    });
                     let (client, action) = match prepared {
                         Ok(p) => p,
                         Err(message) => {

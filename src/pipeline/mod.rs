@@ -11,11 +11,9 @@
 //!   request leaves the process.
 
 pub mod approval;
-pub mod audit;
 pub mod creds;
 pub mod keys;
 pub mod policy;
-pub mod readonly;
 
 pub use approval::{Refusal, check};
 pub use policy::Policy;

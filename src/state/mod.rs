@@ -12,6 +12,7 @@
 //!   transaction as the resource change, after it. An open intent after a crash marks a mutation
 //!   whose outcome is unknown.
 
+pub mod audit;
 mod postgres;
 mod record;
 mod sqlite;
@@ -109,7 +110,7 @@ pub enum Outcome {
     Failed { message: String },
 }
 
-/// One link of the audit chain (see `pipeline::audit`).
+/// One link of the audit chain (see [`audit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
     pub seq: i64,

@@ -393,8 +393,8 @@ impl StateStore for PostgresStore {
         Self::fenced(&tx, lease).await?;
         let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]).await?;
         let (seq, prev): (i64, String) =
-            last.map_or((1, crate::pipeline::audit::GENESIS.to_string()), |r| (r.get::<_, i64>(0) + 1, r.get(1)));
-        let hash = crate::pipeline::audit::chain(&prev, record);
+            last.map_or((1, super::audit::GENESIS.to_string()), |r| (r.get::<_, i64>(0) + 1, r.get(1)));
+        let hash = super::audit::chain(&prev, record);
         tx.execute(
             "INSERT INTO audit (seq, record, prev, hash) VALUES ($1, $2, $3, $4)",
             &[&seq, &record, &prev, &hash],

@@ -366,8 +366,8 @@ impl StateStore for SqliteStore {
         let last: Option<(i64, String)> = tx
             .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let (seq, prev) = last.map_or((1, crate::pipeline::audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
-        let hash = crate::pipeline::audit::chain(&prev, record);
+        let (seq, prev) = last.map_or((1, super::audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
+        let hash = super::audit::chain(&prev, record);
         tx.execute(
             "INSERT INTO audit (seq, record, prev, hash) VALUES (?1, ?2, ?3, ?4)",
             params![seq, record, prev, hash],

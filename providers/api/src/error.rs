@@ -43,6 +43,22 @@ impl ProviderError {
         matches!(self, Self::Retryable { .. } | Self::Conflict(_))
     }
 
+    /// How long the cloud asked us to wait before trying again (`Retry-After`).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Retryable { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// The same error, carrying the cloud's `Retry-After`.
+    pub fn with_retry_after(mut self, after: Option<Duration>) -> Self {
+        if let Self::Retryable { retry_after, .. } = &mut self {
+            *retry_after = after;
+        }
+        self
+    }
+
     pub fn is_throttle(&self) -> bool {
         matches!(self, Self::Retryable { reason: RetryReason::Throttled, .. })
     }

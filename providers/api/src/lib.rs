@@ -14,6 +14,7 @@ mod address;
 mod catalog;
 pub mod catalogs;
 mod error;
+pub mod poll;
 mod provider;
 pub mod reference;
 mod resource;

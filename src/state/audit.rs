@@ -1,5 +1,7 @@
 //! The audit log: one record per pipeline apply, chained by SHA-256 so that a changed, removed
-//! or reordered record is detected by `tessera audit verify`.
+//! or reordered record is detected by `tessera audit verify`. The state layer owns the chain:
+//! it appends records in the same fenced transaction as the run, so the hashing lives here and
+//! the pipeline only says what a record holds.
 //!
 //! `hash(n) = sha256(hash(n-1) ‖ record(n))`, with `hash(0)` the genesis constant. State keeps
 //! the head hash beside the chain, so removing the newest record is detected too.
@@ -7,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::state::AuditRow;
+use super::AuditRow;
 
 pub const GENESIS: &str = "tessera-audit-genesis";
 

@@ -1,5 +1,8 @@
-//! Read-only providers: every mutating call is refused here, before any request is made.
-//! Outside `tessera pipeline apply`, pipeline-only placements get these.
+//! Read-only providers: a provider decorator, like [`crate::throttle::Throttled`]. Every mutating
+//! call is refused here, before any request is made (or any client built). Outside `tessera
+//! pipeline apply`, every resource of a pipeline-only placement or provider is reached through
+//! one: the registry wraps a provider per placement (see `Registry::for_placement`), so a rule
+//! written for placements holds even where the CLI's own up-front check is bypassed.
 
 use std::sync::Arc;
 use std::time::Duration;
