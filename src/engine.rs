@@ -7,12 +7,12 @@ use tokio::sync::watch;
 
 use crate::compile::{CompileError, ResourceGraph};
 use crate::exec::{self, EventSink, ExecError, ExecOptions, Report};
-use crate::state::audit::AuditRecord;
 use crate::plan::{self, Mode, Plan, PlanError};
 use crate::providers::Registry;
 use crate::recover::{self, RecoverError, Recovered};
 use crate::retry::RetryPolicy;
 use crate::spec::Fleet;
+use crate::state::audit::AuditRecord;
 use crate::state::{Lease, StateError, StateStore};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -102,7 +102,7 @@ impl Engine {
                     "another run holds the state lock ({holder}, `{command}`) and has intents open: recovery is \
                      pending, and this plan was made from a fresh read of the cloud without writing state"
                 )),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         let mut plan = plan::make_plan(fleet, graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?;

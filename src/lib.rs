@@ -7,6 +7,7 @@
 //!      ──exec (DAG-driven, per-provider concurrency)──▶ provider calls ──▶ state
 //! ```
 
+pub mod backends;
 pub mod cli;
 pub mod compile;
 pub mod engine;

@@ -1,54 +1,38 @@
-//! Which backend serves a placement, built once per [`ProviderRef`].
+//! The registry: builds providers from the backend list ([`crate::backends`]) and caches one per
+//! [`ProviderRef`] (and, for providers configured from a resource, per source object).
 //!
-//! `sim` runs against the simulated cloud; `eks` against AWS (when built with the `eks` feature,
-//! the default). `aks`, `gke` and `kind` have catalogs and lowering here so that a multi-cloud
-//! spec validates, compiles and plans today; their cloud calls are refused by [`PlanOnly`] until
-//! each backend lands in its own crate.
+//! Every provider it builds passes through the adaptive rate of its reference
+//! ([`crate::throttle::Throttled`]); every provider that acts for a placement the pipeline alone
+//! may change is wrapped read-only ([`crate::read_only::ReadOnly`]). Backends get their settings
+//! (a shared sim cloud, an endpoint override) from typed [`Extensions`], and their write
+//! credentials, in the pipeline, from the sealed file's section they declare.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use async_trait::async_trait;
 use tessera_provider_api::{
-    Catalog, CloudId, ClusterTemplate, Connection, Observed, Operation, Provider, ProviderError, ProviderRef,
-    ResourceSpec, catalogs,
+    Backend, BuildContext, CloudId, Connection, Credentials, Extensions, Provider, ProviderRef,
 };
-use tessera_sim::{Profile, Shape, SimCloud, SimKube, SimProvider, lower_shapes};
+use tessera_sim::{SimCloud, SimRuntime};
 use tokio::sync::Semaphore;
 
 use crate::read_only::ReadOnly;
 use crate::throttle::{AdaptiveRate, Aimd, Throttled};
 
-/// Every provider a placement may name.
-pub const KINDS: [&str; 5] = ["sim", "eks", "aks", "gke", "kind"];
-
-/// The catalog a placement validates against: the sim's profile, or the real cloud's.
-pub fn catalog_for(r: &ProviderRef) -> Option<Catalog> {
-    let name = if r.kind == "sim" { r.profile.as_deref()? } else { r.kind.as_str() };
-    match name {
-        "eks" => Some(catalogs::eks()),
-        "aks" => Some(catalogs::aks()),
-        "gke" => Some(catalogs::gke()),
-        "kind" => Some(catalogs::kind()),
-        _ => None,
-    }
-}
-
 /// Says, for a placement and a provider kind, whether mutations are refused here.
 pub type MutationGuard = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
+/// No provider can be built for a reference: an unknown kind, or a backend that refused.
 #[derive(Debug, thiserror::Error)]
-#[error("no backend for provider `{0}`")]
+#[error("{0}")]
 pub struct UnknownProvider(pub String);
 
-/// Builds and caches one provider per `ProviderRef`; all `sim` placements share one cloud.
 pub struct Registry {
+    backends: Vec<Arc<dyn Backend>>,
+    extensions: Extensions,
     sim: Arc<SimCloud>,
-    time_scale: f64,
-    sim_max_in_flight: Option<usize>,
-    #[cfg(feature = "eks")]
-    eks: tessera_eks::EksSettings,
+    /// Sealed write credentials by section name (`aws`, `azure`, `gcp`): the pipeline's only.
+    credentials: BTreeMap<String, Credentials>,
     built: Mutex<HashMap<ProviderRef, Arc<dyn Provider>>>,
     /// Providers configured from a resource, keyed by the source object's identity: a replaced
     /// cluster gets a new client.
@@ -61,13 +45,15 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Every backend of this build; `sim` placements share `sim`, at `time_scale`.
     pub fn new(sim: Arc<SimCloud>, time_scale: f64) -> Self {
+        let mut extensions = Extensions::default();
+        extensions.insert(SimRuntime { cloud: sim.clone(), time_scale, max_in_flight: None });
         Self {
+            backends: crate::backends::all(),
+            extensions,
             sim,
-            time_scale,
-            sim_max_in_flight: None,
-            #[cfg(feature = "eks")]
-            eks: tessera_eks::EksSettings::default(),
+            credentials: BTreeMap::new(),
             built: Mutex::new(HashMap::new()),
             connected: Mutex::new(HashMap::new()),
             budgets: Mutex::new(HashMap::new()),
@@ -78,14 +64,35 @@ impl Registry {
     }
 
     pub fn with_sim_max_in_flight(mut self, n: usize) -> Self {
-        self.sim_max_in_flight = Some(n);
+        let mut rt = self.sim_runtime();
+        rt.max_in_flight = Some(n);
+        self.extensions.insert(rt);
+        self
+    }
+
+    fn sim_runtime(&self) -> SimRuntime {
+        self.extensions.get::<SimRuntime>().cloned().unwrap_or(SimRuntime {
+            cloud: self.sim.clone(),
+            time_scale: 1.0,
+            max_in_flight: None,
+        })
+    }
+
+    /// A typed setting for the backends that read it (see each backend's settings type).
+    pub fn with_setting<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
+        self.extensions.insert(value);
         self
     }
 
     /// How the `eks` backend reaches AWS (endpoint, credentials, polling).
     #[cfg(feature = "eks")]
-    pub fn with_eks(mut self, settings: tessera_eks::EksSettings) -> Self {
-        self.eks = settings;
+    pub fn with_eks(self, settings: tessera_eks::EksSettings) -> Self {
+        self.with_setting(settings)
+    }
+
+    /// The pipeline's decrypted write credentials, one section per backend.
+    pub fn with_credentials(mut self, sections: BTreeMap<String, Credentials>) -> Self {
+        self.credentials = sections;
         self
     }
 
@@ -95,34 +102,13 @@ impl Registry {
         self
     }
 
-    /// The provider that acts for a resource of `placement`: read-only where the guard says so.
-    /// Every mutation (execution and recovery) is made through this.
-    pub fn for_placement(&self, r: &ProviderRef, placement: &str) -> Result<Arc<dyn Provider>, UnknownProvider> {
-        Ok(self.guard(r, placement, self.get(r)?))
-    }
-
-    /// [`Registry::connect`], for a resource of `placement`.
-    pub fn connect_for(
-        &self,
-        r: &ProviderRef,
-        conn: &Connection,
-        placement: &str,
-    ) -> Result<Arc<dyn Provider>, UnknownProvider> {
-        Ok(self.guard(r, placement, self.connect(r, conn)?))
-    }
-
-    fn guard(&self, r: &ProviderRef, placement: &str, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
-        match &self.read_only {
-            Some(refuses) if refuses(placement, &r.kind) => {
-                Arc::new(ReadOnly { inner: provider, name: format!("{placement} ({r})") })
-            }
-            _ => provider,
-        }
-    }
-
     pub fn with_aimd(mut self, aimd: Aimd) -> Self {
         self.aimd = aimd;
         self
+    }
+
+    pub fn backends(&self) -> &[Arc<dyn Backend>] {
+        &self.backends
     }
 
     /// The adaptive rate shared by every call to one provider and region.
@@ -150,7 +136,7 @@ impl Registry {
         if let Some(p) = built.get(r) {
             return Ok(p.clone());
         }
-        let provider = self.wrap(r, self.build(r, None)?);
+        let provider = self.build(r, None)?;
         built.insert(r.clone(), provider.clone());
         Ok(provider)
     }
@@ -162,92 +148,43 @@ impl Registry {
         if let Some(p) = connected.get(&key) {
             return Ok(p.clone());
         }
-        let provider = self.wrap(r, self.build(r, Some(conn))?);
+        let provider = self.build(r, Some(conn))?;
         connected.insert(key, provider.clone());
         Ok(provider)
     }
 
-    /// Every provider passes through the shared rate of its reference.
-    fn wrap(&self, r: &ProviderRef, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
-        Arc::new(Throttled { inner: provider, rate: self.rate(r) })
+    /// The provider that acts for a resource of `placement`: read-only where the guard says so.
+    /// Every mutation (execution and recovery) is made through this.
+    pub fn for_placement(&self, r: &ProviderRef, placement: &str) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        Ok(self.guard(r, placement, self.get(r)?))
     }
 
-    fn build(&self, r: &ProviderRef, conn: Option<&Connection>) -> Result<Arc<dyn Provider>, UnknownProvider> {
-        Ok(match r.kind.as_str() {
-            "sim" => {
-                let name = r.profile.as_deref().unwrap_or("eks");
-                let profile = Profile::named(name).ok_or_else(|| UnknownProvider(format!("sim[{name}]")))?;
-                let mut sim = SimProvider::new(self.sim.clone(), profile, self.time_scale);
-                if let Some(n) = self.sim_max_in_flight {
-                    sim = sim.with_max_in_flight(n);
-                }
-                Arc::new(sim)
-            }
-            tessera_sim::kube::KIND => match conn {
-                Some(c) => Arc::new(SimKube::connected(self.sim.clone(), c.clone())),
-                None => Arc::new(SimKube::unconnected(self.sim.clone())),
-            },
-            #[cfg(feature = "eks")]
-            "eks" => Arc::new(tessera_eks::EksProvider::new(r.region.clone(), self.eks.clone())),
-            kind => {
-                let profile = Profile::named(kind).ok_or_else(|| UnknownProvider(kind.to_string()))?;
-                Arc::new(PlanOnly { kind: kind.to_string(), profile })
-            }
-        })
-    }
-}
-
-/// A backend that can lower and plan but not touch a cloud yet.
-pub struct PlanOnly {
-    kind: String,
-    profile: Profile,
-}
-
-impl PlanOnly {
-    fn refuse(&self) -> ProviderError {
-        ProviderError::Fatal(format!(
-            "the {} backend is not built yet: this build can validate and plan {} placements but not apply them",
-            self.kind, self.kind
-        ))
-    }
-}
-
-#[async_trait]
-impl Provider for PlanOnly {
-    fn catalog(&self) -> &Catalog {
-        &self.profile.catalog
-    }
-
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower_shapes(&self.kind, &self.profile.catalog, cluster, provider)
-    }
-
-    fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        Shape::from_rtype(rtype).map(|s| self.profile.duration(s, op)).unwrap_or_default()
-    }
-
-    async fn read(&self, _rtype: &str, _id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn find(&self, _spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn create(&self, _spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn update(
+    /// [`Registry::connect`], for a resource of `placement`.
+    pub fn connect_for(
         &self,
-        _spec: &ResourceSpec,
-        _id: &CloudId,
-        _changed: &[String],
-    ) -> Result<Observed, ProviderError> {
-        Err(self.refuse())
+        r: &ProviderRef,
+        conn: &Connection,
+        placement: &str,
+    ) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        Ok(self.guard(r, placement, self.connect(r, conn)?))
     }
 
-    async fn delete(&self, _rtype: &str, _id: &CloudId) -> Result<(), ProviderError> {
-        Err(self.refuse())
+    fn guard(&self, r: &ProviderRef, placement: &str, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
+        match &self.read_only {
+            Some(refuses) if refuses(placement, &r.kind) => {
+                Arc::new(ReadOnly { inner: provider, name: format!("{placement} ({r})") })
+            }
+            _ => provider,
+        }
+    }
+
+    fn build(&self, r: &ProviderRef, connection: Option<&Connection>) -> Result<Arc<dyn Provider>, UnknownProvider> {
+        let backend = crate::backends::find(&self.backends, &r.kind)
+            .ok_or_else(|| UnknownProvider(format!("no backend for provider `{}`", r.kind)))?;
+        let credentials = backend.credentials().and_then(|section| self.credentials.get(section.name));
+        let ctx = BuildContext { provider: r, connection, credentials, extensions: &self.extensions };
+        let provider =
+            backend.build(&ctx).map_err(|e| UnknownProvider(format!("cannot build the {} provider: {e}", r.kind)))?;
+        Ok(Arc::new(Throttled { inner: provider, rate: self.rate(r) }))
     }
 }

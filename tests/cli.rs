@@ -190,9 +190,11 @@ fn multi_cloud_plans_but_unbuilt_backends_refuse_to_apply() {
     let eks = 1 + 3 + 2 + 1 + 2; // vpc, 3 subnets, 2 roles, cluster, 2 node groups
     assert_eq!(actions.len(), eks + 3 * 4, "eks plus (network, cluster, 2 pools) on gke, aks and kind");
     // Without the cloud placement (which would reach for AWS), the rest is refused cleanly.
-    let spec = std::fs::read_to_string("specs/multi-cloud.yaml")
-        .unwrap()
-        .replace("    - { name: aws-eu, provider: eks, region: eu-west-1 }\n", "");
+    let spec = std::fs::read_to_string("specs/multi-cloud.yaml").unwrap().replace(
+        "    - { name: aws-eu, provider: eks, region: eu-west-1, scope: { account: \"123456789012\" } }\n",
+        "",
+    );
+    assert!(!spec.contains("provider: eks"), "the EKS placement is gone");
     let path = w.write("three.yaml", &spec);
     let out = w.tessera().args(["apply", "--auto-approve"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));

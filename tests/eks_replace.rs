@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -50,7 +50,8 @@ spec:
 }
 
 /// Forwards every request to moto, recording it; optionally reports clusters of generation 0
-/// as FAILED in DescribeCluster.
+/// as FAILED in DescribeCluster. One request per connection (`Connection: close` both ways), so
+/// there is no keep-alive state to get wrong.
 struct Proxy {
     url: String,
     calls: Arc<Mutex<Vec<String>>>,
@@ -59,16 +60,16 @@ struct Proxy {
 
 impl Proxy {
     fn start(upstream: &str) -> Self {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind the proxy");
-        let url = format!("http://{}", server.server_addr().to_ip().expect("an IP address"));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let url = format!("http://{}", listener.local_addr().expect("an address"));
         let upstream = upstream.trim_start_matches("http://").to_string();
         let calls = Arc::new(Mutex::new(Vec::new()));
         let fail = Arc::new(AtomicBool::new(false));
         let (c, f) = (calls.clone(), fail.clone());
         thread::spawn(move || {
-            for req in server.incoming_requests() {
+            for conn in listener.incoming().flatten() {
                 let (upstream, c, f) = (upstream.clone(), c.clone(), f.clone());
-                thread::spawn(move || forward(req, &upstream, &c, f.load(Ordering::SeqCst)));
+                thread::spawn(move || forward(conn, &upstream, &c, &f));
             }
         });
         Self { url, calls, fail_first_generation: fail }
@@ -92,39 +93,73 @@ fn label(method: &str, url: &str, body: &[u8]) -> String {
     }
 }
 
-fn forward(mut req: tiny_http::Request, upstream: &str, calls: &Mutex<Vec<String>>, fail: bool) {
-    let mut body = Vec::new();
-    req.as_reader().read_to_end(&mut body).expect("request body");
-    let (method, url) = (req.method().as_str().to_string(), req.url().to_string());
-    calls.lock().unwrap().push(label(&method, &url, &body));
-    let hop = |name: &str| {
-        ["connection", "content-length", "transfer-encoding", "expect", "date", "server"]
-            .contains(&name.to_ascii_lowercase().as_str())
+/// One HTTP message read to its end: the head's lines and the body, framed by `Content-Length`;
+/// without one, a request has no body and a response runs to EOF.
+fn read_message(stream: &mut TcpStream, request: bool) -> Option<(Vec<String>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let split = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = stream.read(&mut chunk).ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
     };
-    // HTTP/1.0 and `Connection: close`: the whole response, unchunked, then EOF.
-    let mut head = format!("{method} {url} HTTP/1.0\r\n");
-    for h in req.headers().iter().filter(|h| !hop(h.field.as_str().as_str())) {
-        head.push_str(&format!("{}: {}\r\n", h.field, h.value));
+    let head: Vec<String> = String::from_utf8_lossy(&buf[..split]).split("\r\n").map(str::to_string).collect();
+    let mut body = buf[split + 4..].to_vec();
+    let length = head.iter().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+    });
+    match length {
+        Some(len) => {
+            while body.len() < len {
+                let n = stream.read(&mut chunk).ok().filter(|n| *n > 0)?;
+                body.extend_from_slice(&chunk[..n]);
+            }
+        }
+        None if request => body.clear(),
+        None => {
+            stream.read_to_end(&mut body).ok()?;
+        }
     }
-    head.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    Some((head, body))
+}
+
+fn framing(line: &str) -> bool {
+    let name = line.split(':').next().unwrap_or_default().trim().to_ascii_lowercase();
+    ["connection", "content-length", "transfer-encoding", "keep-alive", "expect"].contains(&name.as_str())
+}
+
+fn write_message(stream: &mut TcpStream, first: &str, head: &[String], body: &[u8]) -> std::io::Result<()> {
+    let mut out = format!("{first}\r\n");
+    for line in head.iter().filter(|l| !framing(l)) {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", body.len()));
+    stream.write_all(out.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+fn forward(mut client: TcpStream, upstream: &str, calls: &Mutex<Vec<String>>, fail: &AtomicBool) {
+    let Some((head, body)) = read_message(&mut client, true) else { return };
+    let request_line = head[0].clone();
+    let mut parts = request_line.split(' ');
+    let (method, url) = (parts.next().unwrap_or_default().to_string(), parts.next().unwrap_or_default().to_string());
+    calls.lock().unwrap().push(label(&method, &url, &body));
+    // HTTP/1.0 upstream: the whole response, unchunked, then EOF.
     let mut up = TcpStream::connect(upstream).expect("moto is up");
-    up.write_all(head.as_bytes()).and_then(|_| up.write_all(&body)).expect("send to moto");
-    let mut raw = Vec::new();
-    up.read_to_end(&mut raw).expect("moto's response");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).expect("a status");
-    let mut reply = raw[split + 4..].to_vec();
+    write_message(&mut up, &format!("{method} {url} HTTP/1.0"), &head[1..], &body).expect("send to moto");
+    let (reply_head, mut reply) = read_message(&mut up, false).expect("moto's response");
+    let status = reply_head[0].split(' ').nth(1).unwrap_or_default().to_string();
     let path: Vec<&str> = url.split('?').next().unwrap_or("").trim_matches('/').split('/').collect();
-    if fail && method == "GET" && status == 200 && path.len() == 2 && path[0] == "clusters" {
+    if fail.load(Ordering::SeqCst) && method == "GET" && status == "200" && path.len() == 2 && path[0] == "clusters" {
         reply = fail_first_generation(&reply);
     }
-    let mut resp = tiny_http::Response::from_data(reply).with_status_code(status);
-    for (k, v) in lines.filter_map(|l| l.split_once(':')).filter(|(k, _)| !hop(k.trim())) {
-        resp.add_header(tiny_http::Header::from_bytes(k.trim(), v.trim()).expect("a header"));
-    }
-    let _ = req.respond(resp);
+    let status_line = format!("HTTP/1.1 {}", reply_head[0].split_once(' ').map_or("502 Bad Gateway", |(_, s)| s));
+    let _ = write_message(&mut client, &status_line, &reply_head[1..], &reply);
 }
 
 /// A DescribeCluster response with a generation-0 cluster reported FAILED.
@@ -206,8 +241,7 @@ async fn state_matches(h: &Harness, s: &Seen, region: &str) {
     assert_eq!(records.len(), 8, "{records:#?}");
     assert!(records.iter().all(|r| !r.deposed && r.provider.region == region), "{records:#?}");
     let id = |rtype: &str| -> Vec<String> {
-        let mut ids: Vec<String> =
-            records.iter().filter(|r| r.address.rtype == rtype).map(|r| r.id.clone()).collect();
+        let mut ids: Vec<String> = records.iter().filter(|r| r.address.rtype == rtype).map(|r| r.id.clone()).collect();
         ids.sort();
         ids
     };
@@ -362,7 +396,9 @@ async fn a_machine_change_replaces_the_node_group_create_first() {
 
 /// A placement's region changes: everything is made again in the new region (IAM role names are
 /// global, so the roles go first and come back under the same names) and nothing is left in the
-/// old one.
+/// old one. This found two executor bugs, now fixed: the delete half of a replacement ran
+/// against the new provider (the new region), where it found nothing and left the old objects
+/// behind; and a destroy-first delete tried to resolve the replacement's references.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_region_change_moves_everything() {
     let moto = Moto::start();
@@ -380,7 +416,10 @@ async fn a_region_change_moves_everything() {
     assert_eq!(plan.count(ActionKind::Delete), 3, "{text}");
     assert_eq!(plan.count(ActionKind::Create), 3, "{text}");
     let roles = plan.actions.iter().filter(|a| a.address.rtype == "eks.role");
-    assert!(roles.clone().count() == 2 && roles.into_iter().all(|a| a.replacement == Some(Replacement::DestroyBeforeCreate)));
+    assert!(
+        roles.clone().count() == 2
+            && roles.into_iter().all(|a| a.replacement == Some(Replacement::DestroyBeforeCreate))
+    );
     converge(&h, &plan, &moved).await;
 
     let gone = seen(&old).await;

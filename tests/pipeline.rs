@@ -276,12 +276,7 @@ async fn read_only_providers_send_no_request() {
                 ..Default::default()
             })
             .with_read_only(Arc::new(|_placement: &str, kind: &str| kind == "eks"));
-    let provider = tessera_provider_api::ProviderRef {
-        kind: "eks".into(),
-        region: "eu-west-1".into(),
-        profile: None,
-        connection: None,
-    };
+    let provider = tessera_provider_api::ProviderRef::new("eks", "eu-west-1");
     let eks = registry.for_placement(&provider, "a").unwrap();
     let spec = tessera_provider_api::ResourceSpec::new("a/eks.vpc/main".parse().unwrap(), provider.clone())
         .attr("cidr", "10.0.0.0/16");
@@ -310,8 +305,16 @@ async fn sealed_credentials_never_reach_state_logs_or_plans() {
         .unwrap()
         .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");
     std::fs::write(p.path("fleet.yaml"), spec).unwrap();
-    std::fs::write(p.path("creds.yaml"), format!("aws: {{ accessKeyId: AKIATESSERA, secretAccessKey: {SECRET} }}\n"))
-        .unwrap();
+    // Every backend's section carries the same secret, so the grep below covers each of them.
+    std::fs::write(
+        p.path("creds.yaml"),
+        format!(
+            "aws: {{ accessKeyId: AKIATESSERA, secretAccessKey: {SECRET} }}\n\
+             azure: {{ tenantId: t, clientId: c, clientSecret: {SECRET} }}\n\
+             gcp: {{ serviceAccountKey: {SECRET} }}\n"
+        ),
+    )
+    .unwrap();
     let identity = std::fs::read_to_string(p.path("pipeline.key")).unwrap();
     let recipient = age_recipient(&identity);
     p.run(&["creds", "seal", "--recipient", &recipient, "--in", "creds.yaml", "--out", "creds.age"]).assert().success();

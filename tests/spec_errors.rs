@@ -286,3 +286,87 @@ fn a_missing_file_is_a_clear_error() {
     assert!(matches!(err, SpecError::Io { .. }));
     assert!(err.to_string().contains("no/such/spec.yaml"));
 }
+
+/// `VALID` with one more placement, and some text replaced.
+fn with_placement(placement: &str, edits: &[(&str, &str)]) -> String {
+    let mut src = VALID.replace(
+        "    - { name: local, provider: kind }\n",
+        &format!("    - {{ name: local, provider: kind }}\n    - {placement}\n"),
+    );
+    for (from, to) in edits {
+        assert_eq!(src.matches(from).count(), 1, "`{from}` must occur once");
+        src = src.replace(from, to);
+    }
+    src
+}
+
+#[track_caller]
+fn expect_at(src: &str, token: &str, needle: &str) {
+    let at = locate(src, 0, token);
+    let got = problems(src);
+    let want = format!("f.yaml:{at}: ");
+    assert!(
+        got.iter().any(|p| p.starts_with(&want) && p.contains(needle)),
+        "expected a problem at {at} mentioning `{needle}`, got {got:#?}"
+    );
+}
+
+const AKS: &str =
+    "{ name: az, provider: aks, region: westeurope, scope: { subscription: 6f1c2a3b-0d4e-4f5a-8b9c-0123456789ab } }";
+const GKE: &str = "{ name: gcp, provider: gke, region: europe-west4, scope: { project: acme-platform } }";
+
+#[test]
+fn cloud_placements_validate_with_their_scopes() {
+    for p in [AKS, GKE, "{ name: eks, provider: eks, region: eu-west-1, scope: { account: \"123456789012\" } }"] {
+        assert!(problems(&with_placement(p, &[])).is_empty(), "{p}: {:#?}", problems(&with_placement(p, &[])));
+    }
+    let fleet = spec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/multi-cloud.yaml")).unwrap();
+    let gke = fleet.placement("gcp-eu").unwrap();
+    assert_eq!(gke.provider.scope["project"], "acme-platform");
+    assert_eq!(gke.provider.to_string(), "gke{project=acme-platform}/europe-west4", "scope is shown in plans");
+}
+
+#[test]
+fn scope_errors() {
+    let missing = with_placement("{ name: az, provider: aks, region: westeurope }", &[]);
+    expect_at(&missing, "az, provider", "needs `scope.subscription` for aks");
+    let missing = with_placement("{ name: gcp, provider: gke, region: europe-west4 }", &[]);
+    expect_at(&missing, "gcp, provider", "needs `scope.project` for gke");
+    let bad = with_placement(&AKS.replace("6f1c2a3b-0d4e-4f5a-8b9c-0123456789ab", "my-sub"), &[]);
+    expect_at(&bad, "my-sub", "invalid subscription `my-sub`: a subscription id is a GUID");
+    let unknown = with_placement(&GKE.replace("project: acme-platform", "project: acme-platform, projekt: x"), &[]);
+    expect_at(&unknown, "x }", "unknown scope key `projekt` for gke");
+    let none = with_placement("{ name: k, provider: kind, scope: { project: acme-platform } }", &[]);
+    expect_at(&none, "acme-platform", "unknown scope key `project` for kind");
+    let account = with_placement("{ name: e, provider: eks, region: eu-west-1, scope: { account: \"12\" } }", &[]);
+    expect_at(&account, "\"12\"", "an AWS account id is 12 digits");
+}
+
+#[test]
+fn each_clouds_limits_are_refused_at_their_field() {
+    // AKS: node pool names are at most 12 lowercase letters and digits.
+    let src = with_placement(AKS, &[("    - name: system\n", "    - name: system-pool\n")]);
+    expect_at(&src, "system-pool", "AKS cannot name a node pool `system-pool` (placement `az`, aks)");
+
+    // GKE: cluster names (`{fleet}-{placement}`) are at most 40 characters.
+    let long = "a-placement-name-that-is-long";
+    let src = with_placement(
+        &GKE.replace("name: gcp", &format!("name: {long}")),
+        &[("metadata: { name: core }", "metadata: { name: core-services }")],
+    );
+    expect_at(
+        &src,
+        long,
+        "GKE cluster name `core-services-a-placement-name-that-is-long` is 43 characters; GKE allows 40",
+    );
+
+    // EKS: a VPC is /16 to /28, and the zones' subnets must fit.
+    let src = with_placement(
+        "{ name: e, provider: eks, region: eu-west-1 }",
+        &[("network: { cidr: 10.0.0.0/16 }", "network: { cidr: 10.0.0.0/8 }")],
+    );
+    expect_at(&src, "10.0.0.0/8", "EKS cannot use the network 10.0.0.0/8");
+    // The same template on the sim is fine: the limit is EKS's own.
+    let sim_only = VALID.replace("network: { cidr: 10.0.0.0/16 }", "network: { cidr: 10.0.0.0/8 }");
+    assert!(problems(&sim_only).is_empty(), "{:#?}", problems(&sim_only));
+}

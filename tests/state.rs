@@ -12,7 +12,7 @@ use tessera::state::{
 use tessera_provider_api::{Address, ProviderRef};
 
 fn provider() -> ProviderRef {
-    ProviderRef { kind: "sim".into(), region: "eu-west-1".into(), profile: Some("eks".into()), connection: None }
+    ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") }
 }
 
 fn new_intent<'a>(run_id: &'a str, address: &'a Address, op: IntentOp, cloud_id: Option<&'a str>) -> NewIntent<'a> {
@@ -23,12 +23,7 @@ fn new_intent<'a>(run_id: &'a str, address: &'a Address, op: IntentOp, cloud_id:
 fn record(addr: &str, id: &str) -> ResourceRecord {
     ResourceRecord {
         address: addr.parse().unwrap(),
-        provider: ProviderRef {
-            kind: "sim".into(),
-            region: "eu-west-1".into(),
-            profile: Some("eks".into()),
-            connection: None,
-        },
+        provider: provider(),
         id: id.into(),
         status: "ACTIVE".into(),
         attrs: Default::default(),

@@ -80,18 +80,12 @@ pub async fn pipeline_apply(
     let fleet = spec::load(spec_path).wrap_err("the plan's spec is refused")?;
     let approvers = pipeline::check(&policy, &file)?;
 
-    #[cfg_attr(not(feature = "eks"), allow(unused_mut))]
     let mut registry = base_registry(g)?;
     if let Some(path) = sealed {
         let bytes = std::fs::read(path).into_diagnostic().wrap_err_with(|| format!("reading {}", path.display()))?;
-        let creds = creds::unseal(&bytes, &identity)?;
-        #[cfg(feature = "eks")]
-        {
-            let (key, secret) = creds.aws();
-            registry = registry
-                .with_eks(tessera_eks::EksSettings { static_credentials: Some((key, secret)), ..Default::default() });
-        }
-        drop(creds);
+        // Each backend takes its own section when it builds its client; nothing else sees them.
+        let creds = creds::unseal(&bytes, &identity, registry.backends())?;
+        registry = registry.with_credentials(creds.sections);
     }
     let store: Arc<dyn StateStore> = Arc::from(state::open(&g.state).await?);
     let mut engine = Engine::new(Arc::new(registry), store);
@@ -128,7 +122,7 @@ pub fn creds(command: CredsCommand) -> Result<u8> {
             let plain = zeroize::Zeroizing::new(
                 std::fs::read(&input).into_diagnostic().wrap_err_with(|| format!("reading {}", input.display()))?,
             );
-            let sealed = creds::seal(&plain, &recipient)?;
+            let sealed = creds::seal(&plain, &recipient, &crate::backends::all())?;
             std::fs::write(&out, sealed).into_diagnostic()?;
             println!("Sealed to {recipient} in {}. Delete {} now.", out.display(), input.display());
         }

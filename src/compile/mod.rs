@@ -15,7 +15,7 @@ use petgraph::Direction;
 use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use tessera_provider_api::reference::attr_references;
-use tessera_provider_api::{Address, Reference, ResourceSpec};
+use tessera_provider_api::{Address, ResourceSpec};
 
 use crate::providers::Registry;
 use crate::spec::Fleet;
@@ -29,10 +29,10 @@ pub enum CompileError {
     DuplicateAddress(Address),
     #[error("`{from}` depends on `{to}`, which no placement defines")]
     #[diagnostic(code(tessera::compile::dangling))]
-    UnknownDependency { from: Address, to: Address },
-    #[error("`{from}` references `{reference}`, but {} declares no output `{}`", reference.address, reference.output)]
+    UnknownDependency { from: String, to: String },
+    #[error("`{from}` references `{target}#{output}`, but {target} declares no output `{output}`")]
     #[diagnostic(code(tessera::compile::output), help("a resource type lists its outputs in its lowering"))]
-    UnknownOutput { from: Address, reference: Reference },
+    UnknownOutput { from: String, target: String, output: String },
     #[error("dependency cycle: {}", path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "))]
     #[diagnostic(
         code(tessera::compile::cycle),
@@ -83,7 +83,7 @@ impl ResourceGraph {
             let r = &g.graph[node];
             for dep in &r.deps {
                 let Some(&from) = g.index.get(dep) else {
-                    return Err(CompileError::UnknownDependency { from: r.address.clone(), to: dep.clone() });
+                    return Err(CompileError::UnknownDependency { from: r.address.to_string(), to: dep.to_string() });
                 };
                 edges.push((from, node));
             }
@@ -91,7 +91,11 @@ impl ResourceGraph {
                 let declared =
                     g.index.get(&reference.address).is_some_and(|n| g.graph[*n].has_output(&reference.output));
                 if !declared {
-                    return Err(CompileError::UnknownOutput { from: r.address.clone(), reference });
+                    return Err(CompileError::UnknownOutput {
+                        from: r.address.to_string(),
+                        target: reference.address.to_string(),
+                        output: reference.output,
+                    });
                 }
             }
         }
@@ -116,10 +120,7 @@ impl ResourceGraph {
             // Walk successors inside the component until a node repeats.
             let mut path = vec![start];
             let mut current = start;
-            loop {
-                let Some(next) = self.graph.neighbors_directed(current, Direction::Outgoing).find(in_scc) else {
-                    break;
-                };
+            while let Some(next) = self.graph.neighbors_directed(current, Direction::Outgoing).find(in_scc) {
                 if let Some(pos) = path.iter().position(|n| *n == next) {
                     let mut cycle: Vec<Address> = path[pos..].iter().map(|n| self.graph[*n].address.clone()).collect();
                     cycle.push(self.graph[next].address.clone());
@@ -162,10 +163,10 @@ impl ResourceGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_provider_api::ProviderRef;
+    use tessera_provider_api::{ProviderRef, Reference};
 
     fn res(addr: &str, deps: &[&str]) -> ResourceSpec {
-        let p = ProviderRef { kind: "sim".into(), region: "r".into(), profile: None, connection: None };
+        let p = ProviderRef::new("sim", "r");
         let mut r = ResourceSpec::new(addr.parse().unwrap(), p);
         r.deps = deps.iter().map(|d| d.parse().unwrap()).collect();
         r

@@ -200,16 +200,17 @@ fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownPro
             (ActionKind::Replace, _) => &[StepKind::Replace, StepKind::Delete],
             (ActionKind::Delete, _) => &[StepKind::Delete],
         };
-        let provider = registry.get(&a.provider)?;
         for &kind in kinds {
             let idx = steps.len();
+            let provider = step_provider(a, kind).clone();
+            let estimate = registry.get(&provider)?.estimate(&a.address.rtype, kind.operation());
             steps.push(Step {
                 action: i,
                 kind,
                 deps: Vec::new(),
                 dependents: Vec::new(),
-                provider: a.provider.clone(),
-                estimate: provider.estimate(&a.address.rtype, kind.operation()),
+                provider,
+                estimate,
                 priority: Duration::ZERO,
             });
             if kind != StepKind::Delete {
@@ -264,6 +265,16 @@ fn build_steps(plan: &Plan, registry: &Registry) -> Result<Vec<Step>, UnknownPro
     }
     assign_priorities(&mut steps);
     Ok(steps)
+}
+
+/// Where a step acts: a delete acts on the object that exists, through the provider it was made
+/// with (a replacement that moves a placement to another region deletes in the old one); the
+/// other steps act through the provider the spec now wants.
+fn step_provider(a: &crate::plan::Action, kind: StepKind) -> &ProviderRef {
+    match (kind, &a.prior) {
+        (StepKind::Delete, Some(prior)) => &prior.provider,
+        _ => &a.provider,
+    }
 }
 
 fn destroys_first(a: &crate::plan::Action) -> bool {
@@ -335,9 +346,14 @@ impl Outputs {
         registry.connect_for(r, &conn, placement).map_err(|e| e.to_string())
     }
 
-    /// The action with every reference in its desired attributes resolved.
-    fn resolve(&self, action: &crate::plan::Action) -> Result<crate::plan::Action, String> {
+    /// The action as one step sends it: for a create or update, every reference in its desired
+    /// attributes resolved. A delete sends nothing of the desired object (a destroy-first
+    /// replacement's new references do not exist yet), so it carries none.
+    fn resolve(&self, action: &crate::plan::Action, kind: StepKind) -> Result<crate::plan::Action, String> {
         let mut action = action.clone();
+        if kind == StepKind::Delete {
+            action.desired = None;
+        }
         if let Some(desired) = action.desired.as_mut() {
             let lookup = |r: &tessera_provider_api::Reference| self.current.get(&r.address)?.output(&r.output);
             desired.attrs = resolve_attrs(&desired.attrs, &lookup).map_err(|missing| {
@@ -424,7 +440,7 @@ pub async fn execute(
                     let s = &steps[i];
                     let action = &plan.actions[s.action];
                     events.emit(&Event::StepStarted { address: action.address.to_string(), op: s.kind.verb().into() });
-                    let prepared = outputs.resolve(action).and_then(|a| {
+                    let prepared = outputs.resolve(action, s.kind).and_then(|a| {
                         Ok((outputs.provider(&registry, s.kind, provider, &action.address.placement)?, a))
                     });
                     let (client, action) = match prepared {
@@ -448,6 +464,7 @@ pub async fn execute(
                         kind: s.kind,
                         action,
                         provider: client,
+                        provider_ref: (*provider).clone(),
                         store: store.clone(),
                         lease: lease.clone(),
                         run_id: opts.run_id.clone(),

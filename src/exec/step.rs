@@ -18,6 +18,8 @@ pub(super) struct StepCtx {
     pub kind: StepKind,
     pub action: Action,
     pub provider: Arc<dyn Provider>,
+    /// Where the step acts (for a delete, the provider the object was made with).
+    pub provider_ref: tessera_provider_api::ProviderRef,
     pub store: Arc<dyn StateStore>,
     pub lease: Lease,
     pub run_id: String,
@@ -64,7 +66,7 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<Option<Observed
         address: &ctx.action.address,
         op: intent_op,
         cloud_id: acted_on.as_deref(),
-        provider: &ctx.action.provider,
+        provider: &ctx.provider_ref,
         desired: ctx.action.desired.as_ref().filter(|_| ctx.kind != StepKind::Delete),
     };
     let intent = match ctx.store.open_intent(&ctx.lease, &new_intent).await {

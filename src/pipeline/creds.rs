@@ -4,13 +4,19 @@
 //! recipient. Only `tessera pipeline apply`, holding the identity (`TESSERA_PIPELINE_IDENTITY`
 //! or `--identity-file`), decrypts it, in memory, into `secrecy` types that are zeroed on drop;
 //! nothing here implements `Display`, `Serialize` or a revealing `Debug`.
+//!
+//! The file has one section per backend, named by the backend (`aws` for eks, `azure` for aks,
+//! `gcp` for gke), each checked against what its backend declares. Unknown sections and keys are
+//! refused, so a typo never silently falls back to ambient credentials.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use age::x25519::{Identity, Recipient};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use secrecy::SecretString;
+use tessera_provider_api::{Backend, CredentialSection, Credentials};
 use zeroize::Zeroizing;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -66,86 +72,123 @@ impl PipelineIdentity {
     }
 }
 
-/// Decrypted write credentials. Zeroed when dropped.
+/// Decrypted write credentials, one section per backend. Zeroed when dropped.
+#[derive(Debug)]
 pub struct WriteCredentials {
-    pub aws_access_key_id: SecretString,
-    pub aws_secret_access_key: SecretString,
-}
-
-impl std::fmt::Debug for WriteCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WriteCredentials { .. }")
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct CredsFile {
-    aws: AwsCreds,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct AwsCreds {
-    access_key_id: String,
-    secret_access_key: String,
+    pub sections: BTreeMap<String, Credentials>,
 }
 
 /// Encrypts the plaintext credentials file to `recipient` (ASCII-armoured not needed: binary).
-pub fn seal(plaintext: &[u8], recipient: &str) -> Result<Vec<u8>, CredsError> {
+pub fn seal(plaintext: &[u8], recipient: &str, backends: &[Arc<dyn Backend>]) -> Result<Vec<u8>, CredsError> {
     let r = Recipient::from_str(recipient.trim()).map_err(|_| CredsError::BadRecipient(recipient.into()))?;
     // Refuse to seal something the pipeline could not parse later.
-    parse(plaintext)?;
+    parse(plaintext, backends)?;
     age::encrypt(&r, plaintext).map_err(|e| CredsError::Seal(e.to_string()))
 }
 
-pub fn unseal(sealed: &[u8], identity: &PipelineIdentity) -> Result<WriteCredentials, CredsError> {
+pub fn unseal(
+    sealed: &[u8],
+    identity: &PipelineIdentity,
+    backends: &[Arc<dyn Backend>],
+) -> Result<WriteCredentials, CredsError> {
     let plain = Zeroizing::new(age::decrypt(&identity.0, sealed).map_err(|e| CredsError::Unseal(e.to_string()))?);
-    parse(&plain)
+    parse(&plain, backends)
 }
 
-fn parse(plain: &[u8]) -> Result<WriteCredentials, CredsError> {
+fn parse(plain: &[u8], backends: &[Arc<dyn Backend>]) -> Result<WriteCredentials, CredsError> {
+    let known: Vec<CredentialSection> = backends.iter().filter_map(|b| b.credentials()).collect();
+    let names: Vec<&str> = known.iter().map(|s| s.name).collect();
     let text = std::str::from_utf8(plain).map_err(|_| CredsError::Malformed("not UTF-8".into()))?;
-    // Parse errors would quote the input: keep only their position.
-    let file: CredsFile = serde_saphyr::from_str(text).map_err(|e| {
+    // Parse errors would quote the input: keep only their position. Values go straight into
+    // secrets, which zero themselves when dropped.
+    let file: BTreeMap<String, BTreeMap<String, SecretString>> = serde_saphyr::from_str(text).map_err(|e| {
         let at = e.location().map(|l| format!("line {} column {}", l.line(), l.column())).unwrap_or_default();
-        CredsError::Malformed(format!("expected `aws: {{accessKeyId, secretAccessKey}}` ({at})"))
+        CredsError::Malformed(format!(
+            "expected sections of keys and string values, such as `aws: {{accessKeyId, secretAccessKey}}` ({at})"
+        ))
     })?;
-    let CredsFile { aws } = file;
-    Ok(WriteCredentials {
-        aws_access_key_id: SecretString::from(aws.access_key_id),
-        aws_secret_access_key: SecretString::from(aws.secret_access_key),
-    })
-}
-
-impl WriteCredentials {
-    /// The AWS key pair, for the EKS backend's client. The caller must not keep it.
-    pub fn aws(&self) -> (String, String) {
-        (self.aws_access_key_id.expose_secret().to_string(), self.aws_secret_access_key.expose_secret().to_string())
+    if file.is_empty() {
+        return Err(CredsError::Malformed(format!(
+            "no credentials: expected one of the sections {}",
+            names.join(", ")
+        )));
     }
+    let mut sections = BTreeMap::new();
+    for (name, keys) in file {
+        let Some(section) = known.iter().find(|s| s.name == name) else {
+            return Err(CredsError::Malformed(format!(
+                "unknown section `{name}`: this build reads {}",
+                names.join(", ")
+            )));
+        };
+        let mut creds = Credentials::default();
+        for (key, value) in keys {
+            creds.insert(key, value);
+        }
+        section.check(&creds).map_err(CredsError::Malformed)?;
+        sections.insert(name, creds);
+    }
+    Ok(WriteCredentials { sections })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use secrecy::ExposeSecret;
+
+    fn backends() -> Vec<Arc<dyn Backend>> {
+        crate::backends::all()
+    }
+
     #[test]
     fn seals_to_a_recipient_and_opens_only_with_its_identity() {
         let (secret, recipient) = PipelineIdentity::generate();
-        let sealed = seal(b"aws: { accessKeyId: AKIA1, secretAccessKey: s3cr3t-value }\n", &recipient).unwrap();
+        let sealed =
+            seal(b"aws: { accessKeyId: AKIA1, secretAccessKey: s3cr3t-value }\n", &recipient, &backends()).unwrap();
         assert!(!sealed.windows(12).any(|w| w == b"s3cr3t-value"), "ciphertext must not contain the secret");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("id");
         std::fs::write(&path, secret.expose_secret()).unwrap();
         let id = PipelineIdentity::from_env_or_file(Some(&path)).unwrap();
-        let creds = unseal(&sealed, &id).unwrap();
-        assert_eq!(creds.aws().1, "s3cr3t-value");
+        let creds = unseal(&sealed, &id, &backends()).unwrap();
+        assert_eq!(creds.sections["aws"].expose("secretAccessKey"), Some("s3cr3t-value"));
         assert!(!format!("{creds:?}").contains("s3cr3t"));
 
         let (other, _) = PipelineIdentity::generate();
         std::fs::write(&path, other.expose_secret()).unwrap();
         let wrong = PipelineIdentity::from_env_or_file(Some(&path)).unwrap();
-        assert!(matches!(unseal(&sealed, &wrong), Err(CredsError::Unseal(_))));
-        assert!(matches!(seal(b"not: creds", &recipient), Err(CredsError::Malformed(_))));
+        assert!(matches!(unseal(&sealed, &wrong, &backends()), Err(CredsError::Unseal(_))));
+        assert!(matches!(seal(b"not: creds", &recipient, &backends()), Err(CredsError::Malformed(_))));
+    }
+
+    #[test]
+    fn each_backend_has_its_section_and_nothing_else_is_accepted() {
+        let b = backends();
+        let ok: &[&[u8]] = &[
+            b"aws: { accessKeyId: AKIA1, secretAccessKey: s3cr3t }\n",
+            b"azure: { tenantId: t, clientId: c, clientSecret: s3cr3t }\n",
+            b"azure: { tenantId: t, clientId: c, federatedTokenFile: /var/run/token }\n",
+            b"gcp: { serviceAccountKey: '{\"type\": \"service_account\"}' }\n",
+            b"gcp: { workloadIdentityConfig: '{\"type\": \"external_account\"}' }\n",
+            b"aws: { accessKeyId: A, secretAccessKey: s }\nazure: { tenantId: t, clientId: c, clientSecret: s }\n",
+        ];
+        for text in ok {
+            let creds = parse(text, &b).unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(text)));
+            assert!(!format!("{creds:?}").contains("s3cr3t"), "Debug never shows a secret");
+        }
+        let refused: &[(&[u8], &str)] = &[
+            (b"oracle: { key: s3cr3t }\n", "unknown section `oracle`"),
+            (b"aws: { accessKeyId: A }\n", "needs `secretAccessKey`"),
+            (b"azure: { tenantId: t, clientId: c, clientSecret: s, federatedTokenFile: f }\n", "exactly one of"),
+            (b"gcp: { }\n", "exactly one of"),
+            (b"gcp: { serviceAccountKey: k, region: x }\n", "no key `region`"),
+            (b"{}\n", "no credentials"),
+        ];
+        for (text, why) in refused {
+            let err = parse(text, &b).unwrap_err().to_string();
+            assert!(err.contains(why), "{}: {err}", String::from_utf8_lossy(text));
+            assert!(!err.contains("s3cr3t"), "errors never quote a secret: {err}");
+        }
     }
 }

@@ -80,7 +80,7 @@ mod tests {
     use tessera_provider_api::ProviderRef;
 
     fn pool() -> ResourceSpec {
-        let p = ProviderRef { kind: "sim".into(), region: "r".into(), profile: None, connection: None };
+        let p = ProviderRef::new("sim", "r");
         ResourceSpec::new("a/sim.nodepool/system".parse().unwrap(), p)
             .attr("instanceType", "m6i.xlarge")
             .attr("maxSize", 6)

@@ -309,7 +309,8 @@ impl<'a> Decider<'a> {
     async fn decide(&mut self, want: &ResourceSpec, registry: &Registry, retry: &RetryPolicy) -> Result<(), PlanError> {
         if let Some(dep) = want.deps.iter().find(|d| self.unknown_set.contains(*d)) {
             let error = format!("depends on {dep}, which could not be planned");
-            return Ok(self.mark_unknown(want, error));
+            self.mark_unknown(want, error);
+            return Ok(());
         }
         let Some(rec) = self.current.get(&want.address).copied() else {
             let mut want = want.clone();
@@ -333,7 +334,10 @@ impl<'a> Decider<'a> {
             (None, false) => self.live.remove(&rec.address).unwrap_or(refresh::Read::Gone),
         };
         let obs = match read {
-            refresh::Read::Failed(error) => return Ok(self.mark_unknown(&want, error)),
+            refresh::Read::Failed(error) => {
+                self.mark_unknown(&want, error);
+                return Ok(());
+            }
             refresh::Read::Gone => {
                 self.drift.push(Drift {
                     address: rec.address.clone(),

@@ -22,10 +22,20 @@ pub fn load(path: &Path) -> Result<Fleet, SpecError> {
     load_str(path, &source)
 }
 
-/// Parses and validates `source`; `path` only names it in errors.
+/// Parses and validates `source` against every backend of this build; `path` only names it in
+/// errors.
 pub fn load_str(path: &Path, source: &str) -> Result<Fleet, SpecError> {
+    load_str_with(path, source, &crate::backends::all())
+}
+
+/// Parses and validates `source` against `backends` (their catalogs, scopes and limits).
+pub fn load_str_with(
+    path: &Path,
+    source: &str,
+    backends: &[std::sync::Arc<dyn tessera_provider_api::Backend>],
+) -> Result<Fleet, SpecError> {
     let raw = parse::parse(source).map_err(|p| SpecError::invalid(path, source, p))?;
-    validate::validate(&raw, path).map_err(|p| SpecError::invalid(path, source, p))
+    validate::validate(&raw, path, backends).map_err(|p| SpecError::invalid(path, source, p))
 }
 
 /// The JSON Schema of the spec, for editors (yaml-language-server) and CI linters.

@@ -156,6 +156,10 @@ pub struct RawPlacement {
     /// Zones to spread over. Default: the region's first three.
     #[serde(default)]
     pub zones: Option<S<Vec<String>>>,
+    /// Where in the cloud: `account`/`profile` (eks), `subscription`/`resourceGroup` (aks),
+    /// `project` (gke). Part of the provider's identity and shown in plans.
+    #[serde(default)]
+    pub scope: Option<BTreeMap<String, S<String>>>,
     /// Options for `provider: sim`.
     #[serde(default)]
     pub sim: Option<RawSimOptions>,

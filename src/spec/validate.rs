@@ -4,16 +4,18 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use std::sync::Arc;
+
 use serde_saphyr::Location;
 use tessera_provider_api::{
-    Arch, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, Network,
-    PoolTemplate, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
+    Arch, Backend, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring,
+    Network, PoolTemplate, ProviderRef, SpecField, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
 };
 
 use super::diagnostic::{Problem, did_you_mean};
 use super::model::{Fleet, Placement};
 use super::raw::*;
-use crate::providers;
+use crate::backends;
 
 const DEFAULT_CIDR: &str = "10.0.0.0/16";
 const DEFAULT_SIM_PROFILE: &str = "eks";
@@ -21,8 +23,9 @@ const DEFAULT_JOURNALD_UNITS: [&str; 2] = ["kubelet", "containerd"];
 /// AKS, the strictest of the clouds, caps cluster names at 63 characters.
 const MAX_CLUSTER_NAME: usize = 63;
 
-pub fn validate(raw: &RawFleet, path: &Path) -> Result<Fleet, Vec<Problem>> {
-    let mut v = Validator::default();
+/// Checks `raw` against the general rules and each placement's backend (catalog, scope, limits).
+pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> Result<Fleet, Vec<Problem>> {
+    let mut v = Validator { problems: Vec::new(), backends, fleet_loc: raw.metadata.name.loc() };
     v.header(raw);
     let fleet_name = raw.metadata.name.get().clone();
     v.dns_label(&raw.metadata.name, "fleet name");
@@ -33,10 +36,12 @@ pub fn validate(raw: &RawFleet, path: &Path) -> Result<Fleet, Vec<Problem>> {
         Some(n) => v.network(n),
         None => Network::Managed { cidr: DEFAULT_CIDR.to_string() },
     };
+    let network_loc = spec.network.as_ref().and_then(network_loc);
     let pools = v.pools(spec.node_pools.get(), spec.node_pools.loc());
     let core_services = v.core_services(spec.core_services.as_ref(), &pools);
 
-    let template = Template { version, version_loc: spec.kubernetes.version.loc(), network, pools, core_services };
+    let template =
+        Template { version, version_loc: spec.kubernetes.version.loc(), network, network_loc, pools, core_services };
     let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
 
     if v.problems.is_empty() {
@@ -50,6 +55,7 @@ pub fn validate(raw: &RawFleet, path: &Path) -> Result<Fleet, Vec<Problem>> {
 #[derive(Clone)]
 struct LocatedPool {
     pool: PoolTemplate,
+    name_loc: Location,
     machine_loc: Location,
     taint_locs: Vec<Location>,
 }
@@ -58,16 +64,23 @@ struct Template {
     version: String,
     version_loc: Location,
     network: Network,
+    /// Where the network was written; `None` for the default.
+    network_loc: Option<Location>,
     pools: Vec<LocatedPool>,
     core_services: CoreServices,
 }
 
-#[derive(Default)]
-struct Validator {
+struct Validator<'b> {
     problems: Vec<Problem>,
+    backends: &'b [Arc<dyn Backend>],
+    fleet_loc: Location,
 }
 
-impl Validator {
+fn network_loc(n: &RawNetwork) -> Option<Location> {
+    n.cidr.as_ref().map(|c| c.loc()).or_else(|| n.existing.as_ref().map(|e| e.id.loc()))
+}
+
+impl Validator<'_> {
     fn push(&mut self, p: Problem) {
         self.problems.push(p);
     }
@@ -210,6 +223,7 @@ impl Validator {
             let taints: Vec<Taint> = p.taints.iter().filter_map(|t| self.taint(t)).collect();
             out.push(LocatedPool {
                 pool: PoolTemplate { name: p.name.get().clone(), machine, min, max, labels, taints },
+                name_loc: p.name.loc(),
                 machine_loc: p.machine.vcpu.loc(),
                 taint_locs: p.taints.iter().map(|t| t.key.loc()).collect(),
             });
@@ -427,14 +441,15 @@ impl Validator {
         out
     }
 
-    fn provider_ref(&mut self, p: &RawPlacement) -> Option<ProviderRef> {
+    fn provider_ref(&mut self, p: &RawPlacement) -> Option<(ProviderRef, Arc<dyn Backend>)> {
         let kind = p.provider.get().as_str();
-        if !providers::KINDS.contains(&kind) {
-            let hint = did_you_mean(&nearest_names(providers::KINDS, kind, 2))
-                .unwrap_or_else(|| format!("use one of: {}", providers::KINDS.join(", ")));
+        let kinds = backends::placement_kinds(self.backends);
+        let Some(backend) = backends::find(self.backends, kind).filter(|_| kinds.contains(&kind)) else {
+            let hint = did_you_mean(&nearest_names(kinds.iter().copied(), kind, 2))
+                .unwrap_or_else(|| format!("use one of: {}", kinds.join(", ")));
             self.push(Problem::at(p.provider.loc(), format!("unknown provider `{kind}`")).help(hint));
             return None;
-        }
+        };
         let profile = match (&p.sim, kind) {
             (Some(sim), "sim") => {
                 let name = sim.profile.get().as_str();
@@ -461,7 +476,50 @@ impl Validator {
             (None, _) => None,
         };
         let region = p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default();
-        Some(ProviderRef { kind: kind.to_string(), region, profile, connection: None })
+        let scope = self.scope(p, backend.as_ref())?;
+        Some((ProviderRef { kind: kind.to_string(), region, profile, connection: None, scope }, backend))
+    }
+
+    /// The placement's `scope`, checked against the keys its backend takes.
+    fn scope(&mut self, p: &RawPlacement, backend: &dyn Backend) -> Option<BTreeMap<String, String>> {
+        let keys = backend.scope_keys();
+        let given = p.scope.clone().unwrap_or_default();
+        let mut ok = true;
+        for (key, value) in &given {
+            let Some(spec) = keys.iter().find(|k| k.name == key) else {
+                ok = false;
+                let names: Vec<&str> = keys.iter().map(|k| k.name).collect();
+                let hint = did_you_mean(&nearest_names(names.iter().copied(), key, 2)).unwrap_or_else(|| {
+                    if names.is_empty() {
+                        format!("{} takes no scope: remove it", backend.kind())
+                    } else {
+                        format!("{} takes: {}", backend.kind(), names.join(", "))
+                    }
+                });
+                self.push(
+                    Problem::at(value.loc(), format!("unknown scope key `{key}` for {}", backend.kind())).help(hint),
+                );
+                continue;
+            };
+            if let Err(why) = (spec.check)(value.get()) {
+                ok = false;
+                self.push(
+                    Problem::at(value.loc(), format!("invalid {} `{}`: {why}", key, value.get()))
+                        .help(format!("e.g. `{}`", spec.example)),
+                );
+            }
+        }
+        for missing in keys.iter().filter(|k| k.required && !given.contains_key(k.name)) {
+            ok = false;
+            self.push(
+                Problem::at(
+                    p.name.loc(),
+                    format!("placement `{}` needs `scope.{}` for {}", p.name.get(), missing.name, backend.kind()),
+                )
+                .help(format!("add `scope: {{ {} }}` to the placement", missing.example)),
+            );
+        }
+        ok.then(|| given.into_iter().map(|(k, v)| (k, v.get().clone())).collect())
     }
 
     fn region(&mut self, p: &RawPlacement, catalog: &Catalog) -> Option<Vec<String>> {
@@ -517,12 +575,13 @@ impl Validator {
     }
 
     fn placement(&mut self, fleet: &str, p: &RawPlacement, template: &Template) -> Option<Placement> {
-        let provider = self.provider_ref(p)?;
-        let catalog = providers::catalog_for(&provider)?;
+        let (provider, backend) = self.provider_ref(p)?;
+        let catalog = backend.catalog(&provider)?;
         let zones = self.region(p, &catalog);
 
         let mut version = (template.version.clone(), template.version_loc);
         let mut network = template.network.clone();
+        let mut network_at = template.network_loc;
         let mut pools = template.pools.clone();
         if let Some(o) = &p.overrides {
             if let Some(k) = &o.kubernetes {
@@ -530,6 +589,7 @@ impl Validator {
             }
             if let Some(n) = &o.network {
                 network = self.network(n);
+                network_at = network_loc(n);
             }
             for po in &o.node_pools {
                 let Some(target) = pools.iter_mut().find(|lp| lp.pool.name == *po.name.get()) else {
@@ -594,20 +654,31 @@ impl Validator {
             }
         }
 
-        Some(Placement {
-            name: p.name.get().clone(),
-            provider,
-            cluster: ClusterTemplate {
-                fleet: fleet.to_string(),
-                placement: p.name.get().clone(),
-                region: p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default(),
-                zones: zones?,
-                kubernetes_version: version.0,
-                network,
-                pools: pools.into_iter().map(|lp| lp.pool).collect(),
-                core_services: template.core_services.clone(),
-            },
-        })
+        let cluster = ClusterTemplate {
+            fleet: fleet.to_string(),
+            placement: p.name.get().clone(),
+            region: p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default(),
+            zones: zones?,
+            kubernetes_version: version.0,
+            network,
+            pools: pools.iter().map(|lp| lp.pool.clone()).collect(),
+            core_services: template.core_services.clone(),
+        };
+        // The cloud's own limits, each at the field it concerns.
+        for v in backend.validate(&cluster, &provider) {
+            let at = match &v.field {
+                SpecField::FleetName => self.fleet_loc,
+                SpecField::PlacementName => p.name.loc(),
+                SpecField::Network => network_at.unwrap_or(p.name.loc()),
+                SpecField::Pool(name) => {
+                    pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.name_loc)
+                }
+                SpecField::Scope(key) => p.scope.as_ref().and_then(|s| s.get(key)).map_or(p.name.loc(), |v| v.loc()),
+            };
+            let where_ = format!(" (placement `{}`, {})", p.name.get(), backend.kind());
+            self.push(Problem::at(at, format!("{}{where_}", v.message)).help(v.help));
+        }
+        Some(Placement { name: p.name.get().clone(), provider, cluster })
     }
 }
 

@@ -114,12 +114,7 @@ mod tests {
     fn round_trips() {
         let r = ResourceRecord {
             address: "a/sim.cluster/main".parse().unwrap(),
-            provider: ProviderRef {
-                kind: "sim".into(),
-                region: "eu-west-1".into(),
-                profile: Some("eks".into()),
-                connection: None,
-            },
+            provider: ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") },
             id: "eks-cluster-000001".into(),
             status: "ACTIVE".into(),
             attrs: [("version".to_string(), serde_json::json!("1.31"))].into(),

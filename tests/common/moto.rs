@@ -47,6 +47,7 @@ impl Moto {
         tessera_eks::EksSettings {
             endpoint_url: Some(self.url.clone()),
             static_credentials: Some((KEY.into(), SECRET.into())),
+            profile: None,
             poll: tessera_eks::PollPolicy {
                 min_delay: Duration::from_millis(20),
                 max_delay: Duration::from_millis(200),

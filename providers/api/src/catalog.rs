@@ -60,7 +60,7 @@ impl Catalog {
 
     pub fn supports_version(&self, version: &str) -> bool {
         let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
-        self.versions.iter().any(|v| *v == minor)
+        self.versions.contains(&minor)
     }
 
     /// The instance type for a neutral machine: an exact match of vCPU, memory and arch.

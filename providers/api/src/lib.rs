@@ -11,6 +11,7 @@
 //! backend agree on a single resource model.
 
 mod address;
+pub mod backend;
 mod catalog;
 pub mod catalogs;
 mod error;
@@ -21,6 +22,9 @@ mod resource;
 mod template;
 
 pub use address::{Address, AddressError};
+pub use backend::{
+    Backend, BuildContext, BuildError, CredentialSection, Credentials, Extensions, ScopeKey, SpecField, Violation,
+};
 pub use catalog::{Catalog, MachineCatalog, MachineType, Region, nearest_names};
 pub use error::{ProviderError, RetryReason};
 pub use provider::{Connection, Operation, Provider, ProviderRef};

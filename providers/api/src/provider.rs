@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use crate::{Address, Attrs, Catalog, CloudId, ClusterTemplate, Observed, Provide
 /// Enough to rebuild a provider client for a resource, even after its placement has left the
 /// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each
 /// distinct `ProviderRef` gets its own in-flight budget.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ProviderRef {
     /// `sim`, `eks`, `aks`, `gke`, `kind`.
     pub kind: String,
@@ -21,16 +22,21 @@ pub struct ProviderRef {
     /// resource whose outputs it connects with. Such a provider is built at execution time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<Address>,
+    /// Where in the cloud: an AWS `account` or `profile`, an Azure `subscription` and
+    /// `resourceGroup`, a GCP `project`. Part of the identity, so two accounts in one region get
+    /// their own concurrency and rate limits.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scope: BTreeMap<String, String>,
 }
 
 impl ProviderRef {
     pub fn new(kind: impl Into<String>, region: impl Into<String>) -> Self {
-        Self { kind: kind.into(), region: region.into(), profile: None, connection: None }
+        Self { kind: kind.into(), region: region.into(), ..Self::default() }
     }
 
     /// A provider of `kind` that connects through the outputs of `source`.
     pub fn connected(kind: impl Into<String>, source: Address) -> Self {
-        Self { kind: kind.into(), region: String::new(), profile: None, connection: Some(source) }
+        Self { kind: kind.into(), connection: Some(source), ..Self::default() }
     }
 }
 
@@ -57,6 +63,10 @@ impl fmt::Display for ProviderRef {
         f.write_str(&self.kind)?;
         if let Some(p) = &self.profile {
             write!(f, "[{p}]")?;
+        }
+        if !self.scope.is_empty() {
+            let scope: Vec<String> = self.scope.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            write!(f, "{{{}}}", scope.join(","))?;
         }
         if !self.region.is_empty() {
             write!(f, "/{}", self.region)?;

@@ -1,26 +1,38 @@
 //! The EKS control plane: create, read, in-place updates (logging, endpoint access, tags,
 //! version), delete. Every wait polls with backoff until the cluster settles.
+//!
+//! The role ARN and the subnet ids arrive resolved (references to the role's `arn` and the
+//! subnets' `id`), and `read` reports them under the same names, `roleArn` and `subnetIds`, in
+//! the order EKS keeps them (the order they were given in), so a settled cluster plans clean.
+//! The name is unique per region: a replacement deletes the old cluster first.
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_eks::types::{LogSetup, LogType, Logging, UpdateStatus, VpcConfigRequest};
+use aws_sdk_eks::types::{Cluster, ClusterStatus, LogSetup, LogType, Logging, UpdateStatus, VpcConfigRequest};
 use serde_json::json;
-use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
 
 use crate::attrs::{flag, string_map, text, texts};
 use crate::error::aws;
 use crate::network::not_found_is_none;
 use crate::wait::{Seen, until};
-use crate::{Clients, EksProvider, iam, request_token};
+use crate::{Clients, EksProvider, not_ours, ours, request_token};
 
 const ALL_LOG_TYPES: [&str; 5] = ["api", "audit", "authenticator", "controllerManager", "scheduler"];
 
+async fn describe(c: &Clients, name: &str) -> Result<Option<Cluster>, ProviderError> {
+    match c.eks.describe_cluster().name(name).send().await {
+        Ok(out) => Ok(out.cluster().cloned()),
+        Err(e) => not_found_is_none(aws("DescribeCluster", e)),
+    }
+}
+
 pub async fn read(c: &Clients, name: &str) -> Result<Option<Observed>, ProviderError> {
-    let out = match c.eks.describe_cluster().name(name).send().await {
-        Ok(o) => o,
-        Err(e) => return not_found_is_none(aws("DescribeCluster", e)),
-    };
-    let Some(cl) = out.cluster() else { return Ok(None) };
+    Ok(describe(c, name).await?.map(|cl| observed(&cl, name)))
+}
+
+/// What `read` reports of a cluster, from DescribeCluster's (or CreateCluster's) response.
+fn observed(cl: &Cluster, name: &str) -> Observed {
     let mut log_types: Vec<&str> = cl
         .logging()
         .map(|l| l.cluster_logging())
@@ -39,13 +51,14 @@ pub async fn read(c: &Clients, name: &str) -> Result<Option<Observed>, ProviderE
     attrs.insert("logTypes".into(), json!(log_types));
     attrs.insert("endpointPublicAccess".into(), json!(vpc.is_some_and(|v| v.endpoint_public_access())));
     attrs.insert("endpointPrivateAccess".into(), json!(vpc.is_some_and(|v| v.endpoint_private_access())));
+    attrs.insert("roleArn".into(), json!(cl.role_arn()));
     attrs.insert("subnetIds".into(), json!(vpc.map(|v| v.subnet_ids()).unwrap_or_default()));
-    attrs.insert("tags".into(), json!(tags));
+    attrs.insert(TAGS_ATTR.into(), json!(tags));
     attrs.insert("arn".into(), json!(cl.arn()));
     attrs.insert("endpoint".into(), json!(cl.endpoint()));
     attrs.insert("certificateAuthority".into(), json!(cl.certificate_authority().and_then(|c| c.data())));
     let status = cl.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "UNKNOWN".into());
-    Ok(Some(Observed { id: name.into(), status, attrs }))
+    Observed { id: cl.name().unwrap_or(name).into(), status, attrs }
 }
 
 fn logging(enabled: &[String]) -> Logging {
@@ -65,60 +78,78 @@ fn logging(enabled: &[String]) -> Logging {
 /// Waits until the cluster is ACTIVE; FAILED is fatal with the cloud's own health messages.
 async fn settle(p: &EksProvider, c: &Clients, name: &str) -> Result<Observed, ProviderError> {
     until(&p.poll, &format!("cluster {name}"), || async {
-        let obs = read(c, name).await?.ok_or_else(|| ProviderError::NotFound(format!("cluster {name}")))?;
-        match obs.status.as_str() {
-            "ACTIVE" => Ok(Seen::Done(obs)),
-            "FAILED" => {
-                let out = c.eks.describe_cluster().name(name).send().await.map_err(|e| aws("DescribeCluster", e))?;
-                let issues: Vec<String> = out
-                    .cluster()
-                    .and_then(|c| c.health())
+        let cl = describe(c, name).await?.ok_or_else(|| ProviderError::NotFound(format!("cluster {name}")))?;
+        let obs = observed(&cl, name);
+        match cl.status() {
+            Some(ClusterStatus::Active) => Ok(Seen::Done(obs)),
+            Some(ClusterStatus::Failed) => {
+                let issues: Vec<String> = cl
+                    .health()
                     .map(|h| h.issues().iter().filter_map(|i| i.message().map(str::to_string)).collect())
                     .unwrap_or_default();
                 Err(ProviderError::Fatal(format!("cluster {name} FAILED: {}", issues.join("; "))))
             }
-            other => Ok(Seen::Pending(other.to_string())),
+            _ => Ok(Seen::Pending(obs.status)),
         }
     })
     .await
 }
 
+/// A role that was just created may not be assumable yet (IAM is eventually consistent): EKS then
+/// refuses it as an invalid parameter, and the create is worth repeating.
+pub(crate) fn role_not_yet_visible(e: ProviderError) -> ProviderError {
+    match e {
+        ProviderError::Fatal(m) if m.contains("InvalidParameterException") && m.contains("could not be assumed") => {
+            ProviderError::unavailable(m)
+        }
+        other => other,
+    }
+}
+
 pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
     let a = &spec.attrs;
     let name = text(a, "name")?;
-    let subnets = crate::network::subnets_of(c, spec).await?;
-    let role = iam::role_arn(c, text(a, "roleName")?).await?;
-    let tags: HashMap<String, String> = string_map(a, "tags")?;
+    let tags: HashMap<String, String> = string_map(a, TAGS_ATTR)?;
     let sent = c
         .eks
         .create_cluster()
         .name(name)
         .version(text(a, "version")?)
-        .role_arn(role)
+        .role_arn(text(a, "roleArn")?)
         .resources_vpc_config(
             VpcConfigRequest::builder()
-                .set_subnet_ids(Some(subnets))
+                .set_subnet_ids(Some(texts(a, "subnetIds")?))
                 .endpoint_public_access(flag(a, "endpointPublicAccess")?)
                 .endpoint_private_access(flag(a, "endpointPrivateAccess")?)
                 .build(),
         )
         .logging(logging(&texts(a, "logTypes")?))
         .set_tags(Some(tags))
-        // The same token for the same resource: a retried create is deduplicated by EKS.
+        // The same token for the same object: a retried create is deduplicated by EKS.
         .client_request_token(request_token(spec))
         .send()
         .await;
-    if let Err(e) = sent {
-        match aws("CreateCluster", e) {
-            // Ours from an interrupted attempt (same address tag): adopt it. Anyone else's: refuse.
+    match sent {
+        // Usable at once (moto): the response is what a read would report.
+        Ok(out) => {
+            if let Some(cl) = out.cluster().filter(|cl| cl.status() == Some(&ClusterStatus::Active)) {
+                let made = observed(cl, name);
+                if ours(spec, &made.attrs) {
+                    return Ok(made);
+                }
+            }
+        }
+        Err(e) => match role_not_yet_visible(aws("CreateCluster", e)) {
+            // Ours from an interrupted attempt (this generation of this address): adopt it.
+            // Anyone else's, or the object this one replaces: refuse.
             ProviderError::Conflict(m) => {
                 let existing = read(c, name).await?.ok_or_else(|| ProviderError::Conflict(m.clone()))?;
-                if existing.attrs.get("tags") != spec.attrs.get("tags") {
-                    return Err(ProviderError::Fatal(format!("{m} (and it is not tagged as {})", spec.address)));
+                if !ours(spec, &existing.attrs) {
+                    return Err(not_ours(spec, &format!("EKS cluster {name}")));
                 }
             }
             other => return Err(other),
-        }
+        },
     }
     settle(p, c, name).await
 }

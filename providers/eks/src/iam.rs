@@ -1,15 +1,17 @@
-//! The cluster and node IAM roles, with their AWS-managed policies attached.
+//! The cluster and node IAM roles, with their AWS-managed policies attached. Role names are
+//! global and unique, so a role is replaced destroy-first, and a name that is taken is adopted
+//! only when its tags say it is this generation of this address.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{Role, Tag};
 use serde_json::{Value, json};
-use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
 
-use crate::Clients;
 use crate::attrs::{string_map, text, texts};
 use crate::error::aws;
 use crate::network::not_found_is_none;
+use crate::{Clients, not_ours, ours};
 
 fn trust_policy(service: &str) -> String {
     json!({
@@ -26,11 +28,6 @@ fn iam_tags(spec: &ResourceSpec) -> Result<Vec<Tag>, ProviderError> {
         .collect()
 }
 
-pub async fn role_arn(c: &Clients, name: &str) -> Result<String, ProviderError> {
-    let out = c.iam.get_role().role_name(name).send().await.map_err(|e| aws("GetRole", e))?;
-    out.role().map(|r| r.arn().to_string()).ok_or_else(|| ProviderError::Fatal(format!("role {name} has no ARN")))
-}
-
 async fn attached(c: &Clients, name: &str) -> Result<BTreeSet<String>, ProviderError> {
     let out = c
         .iam
@@ -42,23 +39,28 @@ async fn attached(c: &Clients, name: &str) -> Result<BTreeSet<String>, ProviderE
     Ok(out.attached_policies().iter().filter_map(|p| p.policy_arn().map(str::to_string)).collect())
 }
 
+fn observed(role: &Role, policies: &BTreeSet<String>) -> Observed {
+    let tags: BTreeMap<&str, &str> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
+    let mut attrs = Attrs::new();
+    attrs.insert("name".into(), json!(role.role_name()));
+    attrs.insert("arn".into(), json!(role.arn()));
+    attrs.insert("policies".into(), json!(policies));
+    attrs.insert(TAGS_ATTR.into(), json!(tags));
+    Observed { id: role.role_name().into(), status: "ACTIVE".into(), attrs }
+}
+
 pub async fn read(c: &Clients, name: &str) -> Result<Option<Observed>, ProviderError> {
     let out = match c.iam.get_role().role_name(name).send().await {
         Ok(o) => o,
         Err(e) => return not_found_is_none(aws("GetRole", e)),
     };
     let Some(role) = out.role() else { return Ok(None) };
-    let tags: BTreeMap<&str, &str> = role.tags().iter().map(|t| (t.key(), t.value())).collect();
-    let mut attrs = Attrs::new();
-    attrs.insert("name".into(), json!(role.role_name()));
-    attrs.insert("arn".into(), json!(role.arn()));
-    attrs.insert("policies".into(), json!(attached(c, name).await?));
-    attrs.insert("tags".into(), json!(tags));
-    Ok(Some(Observed { id: name.into(), status: "ACTIVE".into(), attrs }))
+    Ok(Some(observed(role, &attached(c, name).await?)))
 }
 
 pub async fn create(c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
     let name = text(&spec.attrs, "name")?;
+    let want: BTreeSet<String> = texts(&spec.attrs, "policies")?.into_iter().collect();
     let created = c
         .iam
         .create_role()
@@ -67,15 +69,33 @@ pub async fn create(c: &Clients, spec: &ResourceSpec) -> Result<Observed, Provid
         .set_tags(Some(iam_tags(spec)?))
         .send()
         .await;
-    if let Err(e) = created {
-        match aws("CreateRole", e) {
-            // Created by an earlier, interrupted attempt: adopt it (converge below).
-            ProviderError::Fatal(m) if m.contains("EntityAlreadyExists") => {}
-            other => return Err(other),
+    let made = match created {
+        Ok(out) => {
+            let role = out.role().ok_or_else(|| ProviderError::Fatal(format!("CreateRole returned no role {name}")))?;
+            // A new role has no policies yet: attach them all, and the response (with the tags
+            // it echoes) is what a read would report.
+            converge_policies(c, name, &want, &BTreeSet::new()).await?;
+            Some(observed(role, &want))
         }
+        Err(e) => match aws("CreateRole", e) {
+            // Made by an earlier, interrupted attempt: adopt it if it is ours (converge below).
+            ProviderError::Fatal(m) if m.contains("EntityAlreadyExists") => None,
+            other => return Err(other),
+        },
+    };
+    if let Some(made) = made.filter(|m| ours(spec, &m.attrs)) {
+        return Ok(made);
     }
-    converge_policies(c, name, spec).await?;
-    read(c, name).await?.ok_or_else(|| ProviderError::unavailable(format!("role {name} not visible yet")))
+    let live =
+        read(c, name).await?.ok_or_else(|| ProviderError::unavailable(format!("role {name} not visible yet")))?;
+    if !ours(spec, &live.attrs) {
+        return Err(not_ours(spec, &format!("IAM role {name}")));
+    }
+    let have: BTreeSet<String> = texts(&live.attrs, "policies")?.into_iter().collect();
+    converge_policies(c, name, &want, &have).await?;
+    let mut live = live;
+    live.attrs.insert("policies".into(), json!(want));
+    Ok(live)
 }
 
 pub async fn update(
@@ -85,7 +105,8 @@ pub async fn update(
     changed: &[String],
 ) -> Result<Observed, ProviderError> {
     if changed.iter().any(|f| f == "policies") {
-        converge_policies(c, name, spec).await?;
+        let want: BTreeSet<String> = texts(&spec.attrs, "policies")?.into_iter().collect();
+        converge_policies(c, name, &want, &attached(c, name).await?).await?;
     }
     if changed.iter().any(|f| f == "tags") {
         let want = string_map(&spec.attrs, "tags")?;
@@ -109,10 +130,14 @@ pub async fn update(
     read(c, name).await?.ok_or_else(|| ProviderError::NotFound(format!("role {name}")))
 }
 
-async fn converge_policies(c: &Clients, name: &str, spec: &ResourceSpec) -> Result<(), ProviderError> {
-    let want: BTreeSet<String> = texts(&spec.attrs, "policies")?.into_iter().collect();
-    let have = attached(c, name).await?;
-    for arn in want.difference(&have) {
+/// Attaches what is wanted and not attached, detaches what is attached and not wanted.
+async fn converge_policies(
+    c: &Clients,
+    name: &str,
+    want: &BTreeSet<String>,
+    have: &BTreeSet<String>,
+) -> Result<(), ProviderError> {
+    for arn in want.difference(have) {
         c.iam
             .attach_role_policy()
             .role_name(name)
@@ -121,7 +146,7 @@ async fn converge_policies(c: &Clients, name: &str, spec: &ResourceSpec) -> Resu
             .await
             .map_err(|e| aws("AttachRolePolicy", e))?;
     }
-    for arn in have.difference(&want) {
+    for arn in have.difference(want) {
         detach(c, name, arn).await?;
     }
     Ok(())

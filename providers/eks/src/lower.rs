@@ -2,17 +2,30 @@
 //! VPC, one subnet per zone, the cluster and node IAM roles, the cluster, one managed node group
 //! per pool.
 //!
-//! Cross-resource references (a subnet's VPC, a cluster's subnets and role) are stored as the
-//! *addresses* of the resources they point at, with policy `ignored`: the backend resolves them
-//! to AWS ids at call time through the ownership tags, and a change of the referenced resource
-//! reaches its dependents through replacement propagation instead of through diffs.
+//! Resources point at each other through references to declared outputs, which are owned
+//! fields like any other: the plan compares their resolved values with what `read` reports, and
+//! the executor resolves them just before each call.
+//!
+//! | resource | references | outputs | replaced |
+//! |---|---|---|---|
+//! | VPC | | `id` | create first |
+//! | subnet | `vpcId` → VPC `id` | `id` | create first |
+//! | role | | `id` (the name), `arn` | destroy first: names are global |
+//! | cluster | `roleArn` → cluster role `arn`; `subnetIds` → subnets' `id` | `name`, `endpoint`, `certificateAuthority`, `arn` | destroy first: names are unique per region |
+//! | node group | `cluster` → cluster `name`; `nodeRoleArn` → node role `arn`; `subnetIds` → subnets' `id` | `id` | create first, under a new name |
+//!
+//! A change of a referenced value (a new subnet id, a new role ARN) forces replacement, and so
+//! does the replacement of anything a resource depends on. With `network.existing` the subnet
+//! ids are given, plain values, and nothing depends on a VPC or subnets of ours. Lists are in a
+//! stable order that `read` reproduces: subnets in zone order (EKS keeps the order it was given),
+//! policies and taints sorted.
 
 use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, Network, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
-    TaintEffect,
+    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, Network, OUTPUT_ID, ProviderRef, Replacement, ResourceSpec,
+    TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
 pub const VPC: &str = "eks.vpc";
@@ -67,7 +80,7 @@ pub fn taint_effect(e: TaintEffect) -> &'static str {
 
 /// A short, stable suffix from the fields that force a node group's replacement, so that the
 /// replacement gets a new name and can exist beside the old one (create before destroy).
-fn generation(parts: &[&str]) -> String {
+fn name_suffix(parts: &[&str]) -> String {
     // FNV-1a: tiny, stable across versions and platforms.
     let mut h: u32 = 0x811c_9dc5;
     for b in parts.join("|").bytes() {
@@ -77,11 +90,22 @@ fn generation(parts: &[&str]) -> String {
     format!("{:06x}", h & 0xff_ffff)
 }
 
-/// An existing network's subnets are given by id, and moving to other subnets means replacement.
-fn with_existing_subnets(spec: &mut ResourceSpec, ids: &[String]) {
-    if !ids.is_empty() {
-        spec.attrs.insert("subnetIds".into(), json!(ids));
-        spec.replace_on.push("subnetIds".into());
+/// The subnets a cluster and its node groups use.
+enum Subnets {
+    /// Ours: references to each subnet's id, in zone order.
+    Managed(Vec<Address>),
+    /// An existing network's, given by id.
+    Existing(Vec<String>),
+}
+
+impl Subnets {
+    /// Sets `subnetIds`; moving to other subnets means replacement.
+    fn apply(&self, spec: ResourceSpec) -> ResourceSpec {
+        match self {
+            Self::Managed(addresses) => spec.attr_refs("subnetIds", addresses, OUTPUT_ID),
+            Self::Existing(ids) => spec.attr("subnetIds", json!(ids)),
+        }
+        .replace_on("subnetIds")
     }
 }
 
@@ -89,20 +113,17 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
     let p = cluster.placement.as_str();
     let fleet = cluster.fleet.as_str();
     let cluster_name = format!("{fleet}-{p}");
-    let vpc = Address::new(p, VPC, "main");
     let mut out = Vec::new();
-    // Subnets the cluster and node groups use: ours (by address, resolved at call time) or,
-    // for an existing network, the given ids.
-    let mut subnets = Vec::new();
-    let mut subnet_ids: Vec<String> = Vec::new();
-    match &cluster.network {
+    let subnets = match &cluster.network {
         Network::Managed { cidr } => {
+            let vpc = Address::new(p, VPC, "main");
             out.push(
                 ResourceSpec::new(vpc.clone(), provider.clone())
                     .attr("cidr", cidr.clone())
                     .attr("tags", tags(fleet, &vpc))
                     .replace_on("cidr"),
             );
+            let mut addresses = Vec::new();
             for (i, zone) in cluster.zones.iter().enumerate() {
                 let address = Address::new(p, SUBNET, zone.clone());
                 let sub = subnet_cidr(cidr, i as u32).unwrap_or_default();
@@ -110,36 +131,37 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
                     ResourceSpec::new(address.clone(), provider.clone())
                         .attr("cidr", sub)
                         .attr("zone", zone.clone())
-                        .attr("vpc", vpc.to_string())
+                        .attr_ref("vpcId", &vpc, OUTPUT_ID)
                         .attr("tags", tags(fleet, &address))
-                        .depends_on(vpc.clone())
-                        .policy("vpc", FieldPolicy::Ignored)
                         .replace_on("cidr")
-                        .replace_on("zone"),
+                        .replace_on("zone")
+                        .replace_on("vpcId"),
                 );
-                subnets.push(address);
+                addresses.push(address);
             }
+            Subnets::Managed(addresses)
         }
-        Network::Existing { subnets: ids, .. } => subnet_ids = ids.clone(),
-    }
-    let subnet_refs: Vec<String> = subnets.iter().map(ToString::to_string).collect();
+        Network::Existing { subnets: ids, .. } => Subnets::Existing(ids.clone()),
+    };
 
     let role = |name: &str, service: &str, policies: &[&str]| {
         let address = Address::new(p, ROLE, name);
         let mut policies: Vec<&str> = policies.to_vec();
         policies.sort_unstable();
         ResourceSpec::new(address.clone(), provider.clone())
-            .attr("name", format!("{cluster_name}-{name}"))
+            .attr("name", crate::backend::role_name(&cluster_name, name))
             .attr("service", service)
             .attr("policies", policies)
             .attr("tags", tags(fleet, &address))
+            .outputs(&["arn"])
             .policy("service", FieldPolicy::Ignored)
             .replace_on("name")
+            // IAM role names are global: the old role must go before the new one can exist.
+            .replaced_by(Replacement::DestroyBeforeCreate)
     };
     let cluster_role = role("cluster", "eks.amazonaws.com", &CLUSTER_POLICIES);
     let node_role = role("node", "ec2.amazonaws.com", &NODE_POLICIES);
     let (cluster_role_addr, node_role_addr) = (cluster_role.address.clone(), node_role.address.clone());
-    let (cluster_role_name, node_role_name) = (cluster_role.attrs["name"].clone(), node_role.attrs["name"].clone());
     out.push(cluster_role);
     out.push(node_role);
 
@@ -148,22 +170,20 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         Some(l) if l.audit_logs => AUDIT_LOG_TYPES.to_vec(),
         _ => Vec::new(),
     };
-    let mut cp = ResourceSpec::new(control_plane.clone(), provider.clone())
+    let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", cluster_name.clone())
         .attr("version", cluster.kubernetes_version.clone())
         .attr("logTypes", log_types)
         .attr("endpointPublicAccess", true)
         .attr("endpointPrivateAccess", true)
-        .attr("roleName", cluster_role_name)
-        .attr("subnets", subnet_refs.clone())
+        .attr_ref("roleArn", &cluster_role_addr, "arn")
         .attr("tags", tags(fleet, &control_plane))
-        .depends_on(cluster_role_addr)
-        .policy("roleName", FieldPolicy::Ignored)
-        .policy("subnets", FieldPolicy::Ignored)
-        .replace_on("name");
-    cp.deps.extend(subnets.iter().cloned());
-    with_existing_subnets(&mut cp, &subnet_ids);
-    out.push(cp);
+        .outputs(&["name", "endpoint", "certificateAuthority", "arn"])
+        .replace_on("name")
+        .replace_on("roleArn")
+        // Cluster names are unique per region: the old cluster must go before the new one.
+        .replaced_by(Replacement::DestroyBeforeCreate);
+    out.push(subnets.apply(cp));
 
     for pool in &cluster.pools {
         let address = Address::new(p, NODEGROUP, pool.name.clone());
@@ -176,9 +196,9 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             .map(|t| json!({ "key": t.key, "value": t.value.clone().unwrap_or_default(), "effect": taint_effect(t.effect) }))
             .collect();
         taints.sort_by_key(|t| t.to_string());
-        let mut ng = ResourceSpec::new(address.clone(), provider.clone())
-            .attr("cluster", cluster_name.clone())
-            .attr("name", format!("{}-{}", pool.name, generation(&[&instance_type, ami, capacity])))
+        let ng = ResourceSpec::new(address.clone(), provider.clone())
+            .attr_ref("cluster", &control_plane, "name")
+            .attr("name", format!("{}-{}", pool.name, name_suffix(&[&instance_type, ami, capacity])))
             .attr("instanceType", instance_type)
             .attr("amiType", ami)
             .attr("capacityType", capacity)
@@ -188,30 +208,120 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             .attr("labels", json!(pool.labels))
             .attr("taints", taints)
             .attr("version", cluster.kubernetes_version.clone())
-            .attr("nodeRole", node_role_name.clone())
-            .attr("subnets", subnet_refs.clone())
+            .attr_ref("nodeRoleArn", &node_role_addr, "arn")
             .attr("tags", tags(fleet, &address))
-            .depends_on(control_plane.clone())
-            .depends_on(node_role_addr.clone())
             // The cluster autoscaler owns the live node count.
             .policy("desiredSize", FieldPolicy::Delegated)
-            .policy("nodeRole", FieldPolicy::Ignored)
-            .policy("subnets", FieldPolicy::Ignored)
             .replace_on("cluster")
             .replace_on("name")
             .replace_on("instanceType")
             .replace_on("amiType")
-            .replace_on("capacityType");
-        ng.deps.extend(subnets.iter().cloned());
-        with_existing_subnets(&mut ng, &subnet_ids);
-        out.push(ng);
+            .replace_on("capacityType")
+            .replace_on("nodeRoleArn");
+        out.push(subnets.apply(ng));
     }
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use tessera_provider_api::reference::attr_references;
+    use tessera_provider_api::{Attrs, CoreServices, Machine, PoolTemplate, catalogs};
+
     use super::*;
+
+    fn template(network: Network) -> ClusterTemplate {
+        ClusterTemplate {
+            fleet: "f".into(),
+            placement: "eu".into(),
+            region: "eu-west-1".into(),
+            zones: vec!["eu-west-1a".into(), "eu-west-1b".into()],
+            kubernetes_version: "1.31".into(),
+            network,
+            pools: vec![PoolTemplate {
+                name: "system".into(),
+                machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },
+                min: 1,
+                max: 3,
+                labels: BTreeMap::new(),
+                taints: Vec::new(),
+            }],
+            core_services: CoreServices { monitoring: None, logging: None },
+        }
+    }
+
+    fn by_address(specs: &[ResourceSpec], address: &str) -> ResourceSpec {
+        specs.iter().find(|s| s.address.to_string() == address).cloned().unwrap_or_else(|| panic!("no {address}"))
+    }
+
+    fn refs(spec: &ResourceSpec, key: &str) -> Vec<String> {
+        let mut one = Attrs::new();
+        one.insert(key.into(), spec.attrs[key].clone());
+        attr_references(&one).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn resources_reference_declared_outputs_and_depend_on_their_sources() {
+        let specs = lower(&catalogs::eks(), &template(Network::Managed { cidr: "10.0.0.0/16".into() }), &provider());
+        for spec in &specs {
+            for r in attr_references(&spec.attrs) {
+                let source = by_address(&specs, &r.address.to_string());
+                assert!(source.has_output(&r.output), "{} references undeclared {r}", spec.address);
+                assert!(spec.deps.contains(&r.address), "{} does not depend on {}", spec.address, r.address);
+            }
+        }
+        let subnet = by_address(&specs, "eu/eks.subnet/eu-west-1a");
+        assert_eq!(refs(&subnet, "vpcId"), ["eu/eks.vpc/main#id"]);
+        let cluster = by_address(&specs, "eu/eks.cluster/main");
+        assert_eq!(refs(&cluster, "roleArn"), ["eu/eks.role/cluster#arn"]);
+        assert_eq!(refs(&cluster, "subnetIds"), ["eu/eks.subnet/eu-west-1a#id", "eu/eks.subnet/eu-west-1b#id"]);
+        assert_eq!(cluster.replacement, Replacement::DestroyBeforeCreate);
+        let ng = by_address(&specs, "eu/eks.nodegroup/system");
+        assert_eq!(refs(&ng, "cluster"), ["eu/eks.cluster/main#name"]);
+        assert_eq!(refs(&ng, "nodeRoleArn"), ["eu/eks.role/node#arn"]);
+        assert_eq!(refs(&ng, "subnetIds"), refs(&cluster, "subnetIds"), "the same subnets, in zone order");
+        assert_eq!(ng.replacement, Replacement::CreateBeforeDestroy, "a new name can exist beside the old");
+        for field in ["cluster", "nodeRoleArn", "subnetIds"] {
+            assert!(ng.replace_on.iter().any(|f| f == field), "{field}");
+            assert_eq!(ng.policy_of(field), FieldPolicy::Owned, "{field}");
+        }
+        for role in ["eu/eks.role/cluster", "eu/eks.role/node"] {
+            assert_eq!(by_address(&specs, role).replacement, Replacement::DestroyBeforeCreate, "{role}");
+        }
+    }
+
+    #[test]
+    fn iam_role_names_that_would_be_too_long_are_shortened_never_sent_long() {
+        let mut t = template(Network::Managed { cidr: "10.0.0.0/16".into() });
+        t.fleet = "a-rather-long-fleet-name-for-core-services".into();
+        t.placement = "europe-west-production-1".into();
+        assert!(format!("{}-{}-cluster", t.fleet, t.placement).len() > 64, "the plain name would not fit");
+        let specs = lower(&catalogs::eks(), &t, &provider());
+        for role in ["cluster", "node"] {
+            let spec = by_address(&specs, &format!("europe-west-production-1/eks.role/{role}"));
+            let name = spec.attrs["name"].as_str().unwrap_or_default().to_string();
+            assert!(name.len() <= 64 && name.ends_with(role), "{name} ({} characters)", name.len());
+        }
+    }
+
+    #[test]
+    fn an_existing_network_gives_plain_subnet_ids() {
+        let network = Network::Existing { id: "vpc-1".into(), subnets: vec!["subnet-b".into(), "subnet-a".into()] };
+        let specs = lower(&catalogs::eks(), &template(network), &provider());
+        assert!(specs.iter().all(|s| s.rtype() != VPC && s.rtype() != SUBNET));
+        for address in ["eu/eks.cluster/main", "eu/eks.nodegroup/system"] {
+            let spec = by_address(&specs, address);
+            assert_eq!(spec.attrs["subnetIds"], json!(["subnet-b", "subnet-a"]), "as given");
+            assert!(spec.replace_on.iter().any(|f| f == "subnetIds"));
+            assert!(spec.deps.iter().all(|d| d.rtype != SUBNET));
+        }
+    }
+
+    fn provider() -> ProviderRef {
+        ProviderRef::new("eks", "eu-west-1")
+    }
 
     #[test]
     fn subnets_are_consecutive_slices_of_the_network() {
@@ -223,9 +333,9 @@ mod tests {
 
     #[test]
     fn node_group_names_change_exactly_when_a_replacing_field_does() {
-        let a = generation(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]);
-        assert_eq!(a, generation(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
-        assert_ne!(a, generation(&["m6i.2xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
-        assert_ne!(a, generation(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "SPOT"]));
+        let a = name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]);
+        assert_eq!(a, name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
+        assert_ne!(a, name_suffix(&["m6i.2xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
+        assert_ne!(a, name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "SPOT"]));
     }
 }

@@ -1,15 +1,17 @@
-//! VPC and subnets, through EC2. Found by their `tessera.dev/address` tag, so that creating is
-//! idempotent: an object that already carries the address is adopted instead of duplicated.
+//! VPC and subnets, through EC2. A subnet's `vpcId` arrives resolved from the VPC's `id`. Both
+//! are found by their ownership tags (fleet and address, then the generation checked on what
+//! comes back), so that creating is idempotent: an object that already carries this generation of
+//! the address is adopted instead of duplicated, and the object it replaces never is.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+use aws_sdk_ec2::types::{Filter, ResourceType, Subnet, Tag, TagSpecification, Vpc};
 use serde_json::{Value, json};
-use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TAGS_ATTR};
 
-use crate::Clients;
 use crate::attrs::{string_map, text};
 use crate::error::aws;
+use crate::{Clients, ours};
 
 fn ec2_tags(tags: &[Tag]) -> Value {
     let map: BTreeMap<&str, &str> = tags.iter().filter_map(|t| Some((t.key()?, t.value()?))).collect();
@@ -17,7 +19,7 @@ fn ec2_tags(tags: &[Tag]) -> Value {
 }
 
 fn tag_spec(kind: ResourceType, spec: &ResourceSpec) -> Result<TagSpecification, ProviderError> {
-    let tags = string_map(&spec.attrs, "tags")?;
+    let tags = string_map(&spec.attrs, TAGS_ATTR)?;
     let mut b = TagSpecification::builder().resource_type(kind);
     for (k, v) in tags {
         b = b.tags(Tag::builder().key(k).value(v).build());
@@ -25,161 +27,120 @@ fn tag_spec(kind: ResourceType, spec: &ResourceSpec) -> Result<TagSpecification,
     Ok(b.build())
 }
 
-/// Objects Tessera made for this fleet at this address. Addresses repeat across fleets (every
-/// fleet may have a placement `eu`), so the fleet tag is part of ownership.
-fn owned(fleet: &str, addresses: &[String]) -> [Filter; 2] {
-    [
-        Filter::builder().name(format!("tag:{TAG_FLEET}")).values(fleet).build(),
-        Filter::builder().name(format!("tag:{TAG_ADDRESS}")).set_values(Some(addresses.to_vec())).build(),
-    ]
+/// Objects Tessera made for this spec's fleet and address, any generation (EC2 cannot filter on
+/// a tag being absent, which is how generation 0 is written): the caller keeps the one that is
+/// [`ours`].
+fn owned(spec: &ResourceSpec) -> Result<Vec<Filter>, ProviderError> {
+    Ok(vec![
+        Filter::builder().name(format!("tag:{TAG_FLEET}")).values(fleet_of(spec)?).build(),
+        Filter::builder().name(format!("tag:{TAG_ADDRESS}")).values(spec.address.to_string()).build(),
+    ])
 }
 
 /// The fleet a desired resource belongs to, from its ownership tags.
-pub fn fleet_of(spec: &ResourceSpec) -> Result<&str, ProviderError> {
+fn fleet_of(spec: &ResourceSpec) -> Result<&str, ProviderError> {
     spec.attrs
-        .get("tags")
+        .get(TAGS_ATTR)
         .and_then(|t| t.get(TAG_FLEET))
         .and_then(Value::as_str)
         .ok_or_else(|| ProviderError::Fatal(format!("{} carries no `{TAG_FLEET}` tag", spec.address)))
 }
 
-pub async fn read_vpc(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
-    let out = match c.ec2.describe_vpcs().vpc_ids(id).send().await {
-        Ok(o) => o,
-        Err(e) => return not_found_is_none(aws("DescribeVpcs", e)),
-    };
-    Ok(out.vpcs().first().map(|v| {
-        let mut attrs = Attrs::new();
-        attrs.insert("cidr".into(), json!(v.cidr_block().unwrap_or_default()));
-        attrs.insert("tags".into(), ec2_tags(v.tags()));
-        Observed { id: id.into(), status: status(v.state().map(|s| s.as_str())), attrs }
-    }))
+fn vpc_observed(v: &Vpc) -> Option<Observed> {
+    let mut attrs = Attrs::new();
+    attrs.insert("cidr".into(), json!(v.cidr_block().unwrap_or_default()));
+    attrs.insert(TAGS_ATTR.into(), ec2_tags(v.tags()));
+    Some(Observed { id: v.vpc_id()?.to_string(), status: status(v.state().map(|s| s.as_str())), attrs })
 }
 
-/// The VPC id behind a VPC's address.
-pub async fn vpc_id_for(c: &Clients, fleet: &str, address: &str) -> Result<Option<String>, ProviderError> {
-    let out = c
-        .ec2
-        .describe_vpcs()
-        .set_filters(Some(owned(fleet, &[address.to_string()]).to_vec()))
-        .send()
-        .await
-        .map_err(|e| aws("DescribeVpcs", e))?;
-    Ok(out.vpcs().iter().find_map(|v| v.vpc_id().map(str::to_string)))
+fn subnet_observed(s: &Subnet) -> Option<Observed> {
+    let mut attrs = Attrs::new();
+    attrs.insert("cidr".into(), json!(s.cidr_block().unwrap_or_default()));
+    attrs.insert("zone".into(), json!(s.availability_zone().unwrap_or_default()));
+    attrs.insert("vpcId".into(), json!(s.vpc_id().unwrap_or_default()));
+    attrs.insert(TAGS_ATTR.into(), ec2_tags(s.tags()));
+    Some(Observed { id: s.subnet_id()?.to_string(), status: status(s.state().map(|s| s.as_str())), attrs })
+}
+
+pub async fn read_vpc(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
+    match c.ec2.describe_vpcs().vpc_ids(id).send().await {
+        Ok(out) => Ok(out.vpcs().iter().find(|v| v.vpc_id() == Some(id)).and_then(vpc_observed)),
+        Err(e) => not_found_is_none(aws("DescribeVpcs", e)),
+    }
+}
+
+/// This spec's VPC (this generation of its address), if it exists.
+pub async fn find_vpc(c: &Clients, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+    let out = c.ec2.describe_vpcs().set_filters(Some(owned(spec)?)).send().await.map_err(|e| aws("DescribeVpcs", e))?;
+    Ok(out.vpcs().iter().filter_map(vpc_observed).find(|o| ours(spec, &o.attrs)))
 }
 
 pub async fn create_vpc(c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-    let address = spec.address.to_string();
-    let id = match vpc_id_for(c, fleet_of(spec)?, &address).await? {
-        Some(existing) => existing,
-        None => {
-            let out = c
-                .ec2
-                .create_vpc()
-                .cidr_block(text(&spec.attrs, "cidr")?)
-                .tag_specifications(tag_spec(ResourceType::Vpc, spec)?)
-                .send()
-                .await
-                .map_err(|e| aws("CreateVpc", e))?;
-            out.vpc()
-                .and_then(|v| v.vpc_id())
-                .map(str::to_string)
-                .ok_or_else(|| ProviderError::Fatal("CreateVpc returned no id".into()))?
-        }
-    };
+    if let Some(existing) = find_vpc(c, spec).await? {
+        return Ok(existing);
+    }
+    let out = c
+        .ec2
+        .create_vpc()
+        .cidr_block(text(&spec.attrs, "cidr")?)
+        .tag_specifications(tag_spec(ResourceType::Vpc, spec)?)
+        .send()
+        .await
+        .map_err(|e| aws("CreateVpc", e))?;
+    let made =
+        out.vpc().and_then(vpc_observed).ok_or_else(|| ProviderError::Fatal("CreateVpc returned no id".into()))?;
+    // The response is what a read would say, tags included; read only if it lacks them.
+    if ours(spec, &made.attrs) {
+        return Ok(made);
+    }
+    let id = made.id;
     read_vpc(c, &id).await?.ok_or_else(|| ProviderError::unavailable(format!("VPC {id} not visible yet")))
 }
 
 pub async fn read_subnet(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
-    let out = match c.ec2.describe_subnets().subnet_ids(id).send().await {
-        Ok(o) => o,
-        Err(e) => return not_found_is_none(aws("DescribeSubnets", e)),
-    };
-    Ok(out.subnets().first().map(|s| {
-        let mut attrs = Attrs::new();
-        attrs.insert("cidr".into(), json!(s.cidr_block().unwrap_or_default()));
-        attrs.insert("zone".into(), json!(s.availability_zone().unwrap_or_default()));
-        attrs.insert("vpcId".into(), json!(s.vpc_id().unwrap_or_default()));
-        attrs.insert("tags".into(), ec2_tags(s.tags()));
-        Observed { id: id.into(), status: status(s.state().map(|s| s.as_str())), attrs }
-    }))
-}
-
-/// Subnet ids behind subnet addresses, in the order given.
-pub async fn subnet_ids_for(c: &Clients, fleet: &str, addresses: &[String]) -> Result<Vec<String>, ProviderError> {
-    let out = c
-        .ec2
-        .describe_subnets()
-        .set_filters(Some(owned(fleet, addresses).to_vec()))
-        .send()
-        .await
-        .map_err(|e| aws("DescribeSubnets", e))?;
-    addresses
-        .iter()
-        .map(|a| {
-            out.subnets()
-                .iter()
-                .find(|s| s.tags().iter().any(|t| t.key() == Some(TAG_ADDRESS) && t.value() == Some(a.as_str())))
-                .and_then(|s| s.subnet_id().map(str::to_string))
-                .ok_or_else(|| ProviderError::Fatal(format!("subnet {a} does not exist; apply its network first")))
-        })
-        .collect()
-}
-
-/// The subnet ids a cluster or node group uses: an existing network's, as given, or ours,
-/// resolved from their addresses.
-pub async fn subnets_of(c: &Clients, spec: &ResourceSpec) -> Result<Vec<String>, ProviderError> {
-    let given = crate::attrs::texts(&spec.attrs, "subnetIds").unwrap_or_default();
-    if !given.is_empty() {
-        return Ok(given);
+    match c.ec2.describe_subnets().subnet_ids(id).send().await {
+        Ok(out) => Ok(out.subnets().iter().find(|s| s.subnet_id() == Some(id)).and_then(subnet_observed)),
+        Err(e) => not_found_is_none(aws("DescribeSubnets", e)),
     }
-    subnet_ids_for(c, fleet_of(spec)?, &crate::attrs::texts(&spec.attrs, "subnets")?).await
 }
 
-/// The subnet behind one address, if it exists.
-pub async fn subnet_id_for(c: &Clients, fleet: &str, address: &str) -> Result<Option<String>, ProviderError> {
-    let out = c
-        .ec2
-        .describe_subnets()
-        .set_filters(Some(owned(fleet, &[address.to_string()]).to_vec()))
-        .send()
-        .await
-        .map_err(|e| aws("DescribeSubnets", e))?;
-    Ok(out.subnets().iter().find_map(|s| s.subnet_id().map(str::to_string)))
+/// This spec's subnet (this generation of its address), if it exists.
+pub async fn find_subnet(c: &Clients, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+    let out =
+        c.ec2.describe_subnets().set_filters(Some(owned(spec)?)).send().await.map_err(|e| aws("DescribeSubnets", e))?;
+    Ok(out.subnets().iter().filter_map(subnet_observed).find(|o| ours(spec, &o.attrs)))
 }
 
 pub async fn create_subnet(c: &Clients, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-    let address = spec.address.to_string();
-    if let Some(existing) = subnet_id_for(c, fleet_of(spec)?, &address).await? {
-        return read_subnet(c, &existing).await?.ok_or_else(|| ProviderError::unavailable("subnet not visible yet"));
+    if let Some(existing) = find_subnet(c, spec).await? {
+        return Ok(existing);
     }
-    let vpc_address = text(&spec.attrs, "vpc")?;
-    let vpc_id = vpc_id_for(c, fleet_of(spec)?, vpc_address)
-        .await?
-        .ok_or_else(|| ProviderError::Fatal(format!("VPC {vpc_address} does not exist; apply it first")))?;
     let out = c
         .ec2
         .create_subnet()
-        .vpc_id(vpc_id)
+        .vpc_id(text(&spec.attrs, "vpcId")?)
         .cidr_block(text(&spec.attrs, "cidr")?)
         .availability_zone(text(&spec.attrs, "zone")?)
         .tag_specifications(tag_spec(ResourceType::Subnet, spec)?)
         .send()
         .await
         .map_err(|e| aws("CreateSubnet", e))?;
-    let id = out
+    let made = out
         .subnet()
-        .and_then(|s| s.subnet_id())
-        .map(str::to_string)
+        .and_then(subnet_observed)
         .ok_or_else(|| ProviderError::Fatal("CreateSubnet returned no id".into()))?;
+    if ours(spec, &made.attrs) {
+        return Ok(made);
+    }
+    let id = made.id;
     read_subnet(c, &id).await?.ok_or_else(|| ProviderError::unavailable(format!("subnet {id} not visible yet")))
 }
 
 /// VPCs and subnets change only their tags in place.
 pub async fn retag(c: &Clients, id: &str, spec: &ResourceSpec, live: &Attrs) -> Result<(), ProviderError> {
-    let want = string_map(&spec.attrs, "tags")?;
+    let want = string_map(&spec.attrs, TAGS_ATTR)?;
     let have: BTreeMap<String, String> = live
-        .get("tags")
+        .get(TAGS_ATTR)
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();

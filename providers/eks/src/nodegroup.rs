@@ -1,21 +1,26 @@
 //! Managed node groups: one per pool. Scaling, labels and taints change in place through
-//! UpdateNodegroupConfig, the version through UpdateNodegroupVersion; anything else replaces the
-//! group under a new name (see `lower::generation`).
+//! UpdateNodegroupConfig, the version through UpdateNodegroupVersion; a machine change replaces
+//! the group under a new name (see `lower::name_suffix`), beside the old one.
+//!
+//! The cluster name, node role ARN and subnet ids arrive resolved (references to the cluster's
+//! `name`, the node role's `arn` and the subnets' `id`); `read` reports them as `cluster`,
+//! `nodeRoleArn` and `subnetIds`, in the order EKS keeps them (the order they were given in).
 
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_eks::types::{
-    AmiTypes, CapacityTypes, NodegroupScalingConfig, Taint, TaintEffect, UpdateLabelsPayload, UpdateTaintsPayload,
+    AmiTypes, CapacityTypes, Nodegroup, NodegroupScalingConfig, NodegroupStatus, Taint, TaintEffect,
+    UpdateLabelsPayload, UpdateTaintsPayload,
 };
 use serde_json::{Value, json};
-use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
 
-use crate::attrs::{int, string_map, taints, text};
-use crate::cluster::{retag, wait_update};
+use crate::attrs::{int, string_map, taints, text, texts};
+use crate::cluster::{retag, role_not_yet_visible, wait_update};
 use crate::error::aws;
 use crate::network::not_found_is_none;
 use crate::wait::{Seen, until};
-use crate::{Clients, EksProvider, iam, request_token};
+use crate::{Clients, EksProvider, not_ours, ours, request_token};
 
 /// Node groups are identified as `cluster/nodegroup`.
 pub fn id(cluster: &str, name: &str) -> String {
@@ -30,13 +35,20 @@ fn taint_json(t: &Taint) -> Value {
     json!({ "key": t.key().unwrap_or_default(), "value": t.value().unwrap_or_default(), "effect": t.effect().map(TaintEffect::as_str).unwrap_or_default() })
 }
 
-pub async fn read(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
+async fn describe(c: &Clients, id: &str) -> Result<Option<Nodegroup>, ProviderError> {
     let (cluster, name) = split(id)?;
-    let out = match c.eks.describe_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
-        Ok(o) => o,
-        Err(e) => return not_found_is_none(aws("DescribeNodegroup", e)),
-    };
-    let Some(ng) = out.nodegroup() else { return Ok(None) };
+    match c.eks.describe_nodegroup().cluster_name(cluster).nodegroup_name(name).send().await {
+        Ok(out) => Ok(out.nodegroup().cloned()),
+        Err(e) => not_found_is_none(aws("DescribeNodegroup", e)),
+    }
+}
+
+pub async fn read(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
+    Ok(describe(c, id).await?.map(|ng| observed(&ng, id)))
+}
+
+/// What `read` reports of a node group, from DescribeNodegroup's (or CreateNodegroup's) response.
+fn observed(ng: &Nodegroup, id: &str) -> Observed {
     let scaling = ng.scaling_config();
     let mut taints: Vec<Value> = ng.taints().iter().map(taint_json).collect();
     taints.sort_by_key(|t| t.to_string());
@@ -54,11 +66,12 @@ pub async fn read(c: &Clients, id: &str) -> Result<Option<Observed>, ProviderErr
     attrs.insert("labels".into(), json!(labels));
     attrs.insert("taints".into(), json!(taints));
     attrs.insert("version".into(), json!(ng.version()));
+    attrs.insert("nodeRoleArn".into(), json!(ng.node_role()));
     attrs.insert("subnetIds".into(), json!(ng.subnets()));
-    attrs.insert("tags".into(), json!(tags));
+    attrs.insert(TAGS_ATTR.into(), json!(tags));
     attrs.insert("arn".into(), json!(ng.nodegroup_arn()));
     let status = ng.status().map(|s| s.as_str().to_string()).unwrap_or_else(|| "UNKNOWN".into());
-    Ok(Some(Observed { id: id.into(), status, attrs }))
+    Observed { id: id.into(), status, attrs }
 }
 
 fn eks_taints(spec: &ResourceSpec) -> Result<Vec<Taint>, ProviderError> {
@@ -70,27 +83,18 @@ fn eks_taints(spec: &ResourceSpec) -> Result<Vec<Taint>, ProviderError> {
 
 async fn settle(p: &EksProvider, c: &Clients, id: &str) -> Result<Observed, ProviderError> {
     until(&p.poll, &format!("node group {id}"), || async {
-        let obs = read(c, id).await?.ok_or_else(|| ProviderError::NotFound(format!("node group {id}")))?;
-        match obs.status.as_str() {
-            "ACTIVE" => Ok(Seen::Done(obs)),
-            "CREATE_FAILED" | "DEGRADED" | "DELETE_FAILED" => {
-                let (cluster, name) = split(id)?;
-                let out = c
-                    .eks
-                    .describe_nodegroup()
-                    .cluster_name(cluster)
-                    .nodegroup_name(name)
-                    .send()
-                    .await
-                    .map_err(|e| aws("DescribeNodegroup", e))?;
-                let issues: Vec<String> = out
-                    .nodegroup()
-                    .and_then(|n| n.health())
+        let ng = describe(c, id).await?.ok_or_else(|| ProviderError::NotFound(format!("node group {id}")))?;
+        let obs = observed(&ng, id);
+        match ng.status() {
+            Some(NodegroupStatus::Active) => Ok(Seen::Done(obs)),
+            Some(NodegroupStatus::CreateFailed | NodegroupStatus::Degraded | NodegroupStatus::DeleteFailed) => {
+                let issues: Vec<String> = ng
+                    .health()
                     .map(|h| h.issues().iter().filter_map(|i| i.message().map(str::to_string)).collect())
                     .unwrap_or_default();
                 Err(ProviderError::Fatal(format!("node group {id} is {}: {}", obs.status, issues.join("; "))))
             }
-            other => Ok(Seen::Pending(other.to_string())),
+            _ => Ok(Seen::Pending(obs.status)),
         }
     })
     .await
@@ -100,8 +104,6 @@ pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result
     let a = &spec.attrs;
     let cluster = text(a, "cluster")?;
     let name = text(a, "name")?;
-    let subnets = crate::network::subnets_of(c, spec).await?;
-    let role = iam::role_arn(c, text(a, "nodeRole")?).await?;
     let labels: HashMap<String, String> = string_map(a, "labels")?;
     let taints = eks_taints(spec)?;
     let sent = c
@@ -109,8 +111,8 @@ pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result
         .create_nodegroup()
         .cluster_name(cluster)
         .nodegroup_name(name)
-        .node_role(role)
-        .set_subnets(Some(subnets))
+        .node_role(text(a, "nodeRoleArn")?)
+        .set_subnets(Some(texts(a, "subnetIds")?))
         .scaling_config(
             NodegroupScalingConfig::builder()
                 .min_size(int(a, "minSize")?)
@@ -124,22 +126,32 @@ pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result
         .set_labels(Some(labels))
         .set_taints((!taints.is_empty()).then_some(taints))
         .version(text(a, "version")?)
-        .set_tags(Some(string_map(a, "tags")?))
+        .set_tags(Some(string_map(a, TAGS_ATTR)?))
         .client_request_token(request_token(spec))
         .send()
         .await;
     let id = id(cluster, name);
-    if let Err(e) = sent {
-        match aws("CreateNodegroup", e) {
-            // Ours from an interrupted attempt (same address tag): adopt it.
+    match sent {
+        // Usable at once (moto): the response is what a read would report.
+        Ok(out) => {
+            if let Some(ng) = out.nodegroup().filter(|ng| ng.status() == Some(&NodegroupStatus::Active)) {
+                let made = observed(ng, &id);
+                if ours(spec, &made.attrs) {
+                    return Ok(made);
+                }
+            }
+        }
+        Err(e) => match role_not_yet_visible(aws("CreateNodegroup", e)) {
+            // Ours from an interrupted attempt (this generation of this address): adopt it.
+            // Anyone else's, or the group this one replaces under the same name: refuse.
             ProviderError::Conflict(m) => {
                 let existing = read(c, &id).await?.ok_or_else(|| ProviderError::Conflict(m.clone()))?;
-                if existing.attrs.get("tags") != spec.attrs.get("tags") {
-                    return Err(ProviderError::Fatal(format!("{m} (and it is not tagged as {})", spec.address)));
+                if !ours(spec, &existing.attrs) {
+                    return Err(not_ours(spec, &format!("node group {id}")));
                 }
             }
             other => return Err(other),
-        }
+        },
     }
     settle(p, c, &id).await
 }

@@ -166,6 +166,7 @@ impl Fixture {
             EksSettings {
                 endpoint_url: Some(self.url.clone()),
                 static_credentials: Some(("k".into(), "s".into())),
+                profile: None,
                 poll: PollPolicy {
                     min_delay: Duration::from_millis(5),
                     max_delay: Duration::from_millis(20),
@@ -181,7 +182,13 @@ impl Fixture {
 }
 
 fn spec(addr: &str, name: &str) -> ResourceSpec {
-    let p = ProviderRef { kind: "eks".into(), region: "eu-west-1".into(), profile: None, connection: None };
+    let p = ProviderRef {
+        kind: "eks".into(),
+        region: "eu-west-1".into(),
+        profile: None,
+        connection: None,
+        scope: Default::default(),
+    };
     let address: Address = addr.parse().unwrap();
     ResourceSpec::new(address, p).attr("name", name).attr("version", "1.32")
 }

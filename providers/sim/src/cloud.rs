@@ -219,8 +219,8 @@ impl SimCloud {
             return Ok(None);
         }
         let key = |a: &Attrs| (a.get("name").cloned(), a.get("region").cloned());
-        let all = inner.store.all().map_err(Self::store_err)?;
-        Ok(all.into_iter().find(|r| r.rtype == rtype && key(&r.attrs) == key(attrs)).map(|r| r.id))
+        let want = key(attrs);
+        inner.store.find_id(|r| r.rtype == rtype && key(&r.attrs) == want).map_err(Self::store_err)
     }
 
     pub(crate) async fn create(

@@ -6,6 +6,7 @@
 //! time scale. Throttling and failures can be injected ([`Faults`]), and a console API
 //! ([`SimCloud::console_edit`]) makes the out-of-band changes that drift detection must catch.
 
+mod backend;
 mod cloud;
 pub mod kube;
 mod lower;
@@ -13,6 +14,7 @@ mod profile;
 mod provider;
 mod store;
 
+pub use backend::{PlanOnly, PlanOnlyBackend, SimBackend, SimKubeBackend, SimRuntime, profile_of};
 pub use cloud::{CallRecord, CallStats, Faults, SimCloud, SimError};
 pub use kube::SimKube;
 pub use lower::{AUDIT_LOG_TYPES, lower_shapes};

@@ -148,6 +148,17 @@ impl Store {
         Ok(())
     }
 
+    /// The id of the first live resource that `matches`, without copying the cloud.
+    pub(crate) fn find_id(&self, matches: impl Fn(&SimResource) -> bool) -> Result<Option<CloudId>, StoreError> {
+        match self {
+            Self::Memory { resources, .. } => Ok(resources
+                .values()
+                .filter(|r| matches(r))
+                .find_map(|r| settled(r.clone()).filter(|r| matches(r)).map(|r| r.id))),
+            Self::File(_) => Ok(self.all()?.into_iter().find(|r| matches(r)).map(|r| r.id)),
+        }
+    }
+
     /// The resources tagged with `address`, settled, oldest first.
     pub(crate) fn tagged(&self, address: &str) -> Result<Vec<SimResource>, StoreError> {
         match self {

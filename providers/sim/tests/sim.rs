@@ -8,8 +8,7 @@ use tessera_provider_api::{Address, Operation, Provider, ProviderError, Provider
 use tessera_sim::{Faults, Profile, SimCloud, SimProvider};
 
 fn spec(addr: &str) -> ResourceSpec {
-    let p =
-        ProviderRef { kind: "sim".into(), region: "eu-west-1".into(), profile: Some("eks".into()), connection: None };
+    let p = ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") };
     let address: Address = addr.parse().unwrap();
     ResourceSpec::new(address.clone(), p)
         .attr("maxSize", 3)

@@ -1,0 +1,251 @@
+//! Backends as plug-ins: what the engine needs to know about a cloud, in one small trait.
+//!
+//! ## Overview
+//!
+//! A [`Backend`] describes one provider kind (`eks`, `aks`, …) without building anything:
+//! - its catalog (regions, zones, machine types, Kubernetes versions);
+//! - the limits of its cloud, checked against a placement's cluster at validation time and
+//!   reported against the spec field they concern ([`SpecField`]), so that a spec that validates
+//!   does not fail at apply on a name that is too long;
+//! - the scope a placement names (an AWS account, an Azure subscription, a GCP project), which is
+//!   part of the provider's identity and therefore of its concurrency and rate limits;
+//! - the section of the sealed credentials file it reads, and what that section holds.
+//!
+//! And it builds a [`Provider`] from a [`BuildContext`]: the provider reference, the connection
+//! (for providers configured from a resource), the credentials, and typed settings
+//! ([`Extensions`]) such as an endpoint override.
+//!
+//! The engine keeps one list of backends, gated by features; adding a cloud is a crate under
+//! `providers/` and a line in that list.
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{Catalog, ClusterTemplate, Connection, Provider, ProviderRef};
+
+/// Where in the spec a backend's finding points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecField {
+    /// `metadata.name`.
+    FleetName,
+    /// The placement's `name` (cluster names are `{fleet}-{placement}`).
+    PlacementName,
+    /// The network's CIDR (the template's, or the placement's override).
+    Network,
+    /// The pool with this name.
+    Pool(String),
+    /// The placement's `scope` entry with this key (or the placement, when it is missing).
+    Scope(String),
+}
+
+/// A limit of the cloud that a placement's cluster breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: SpecField,
+    pub message: String,
+    pub help: String,
+}
+
+impl Violation {
+    pub fn new(field: SpecField, message: impl Into<String>, help: impl Into<String>) -> Self {
+        Self { field, message: message.into(), help: help.into() }
+    }
+}
+
+/// One key of a placement's `scope`.
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeKey {
+    pub name: &'static str,
+    pub required: bool,
+    /// What a valid value looks like, for the error's hint.
+    pub example: &'static str,
+    /// `Err(why)` for a malformed value.
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+/// What a backend's section of the sealed credentials file holds. Every key is a secret.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialSection {
+    /// The section's name in the file: `aws`, `azure`, `gcp`.
+    pub name: &'static str,
+    /// Keys that must be present.
+    pub required: &'static [&'static str],
+    /// Groups of alternatives: exactly one key of each group must be present.
+    pub one_of: &'static [&'static [&'static str]],
+}
+
+impl CredentialSection {
+    fn known(&self, key: &str) -> bool {
+        self.required.contains(&key) || self.one_of.iter().any(|g| g.contains(&key))
+    }
+
+    /// Checks a section's keys; the message names keys, never values.
+    pub fn check(&self, creds: &Credentials) -> Result<(), String> {
+        if let Some(unknown) = creds.keys().find(|k| !self.known(k)) {
+            return Err(format!("`{}` has no key `{unknown}`", self.name));
+        }
+        if let Some(missing) = self.required.iter().find(|k| !creds.contains(k)) {
+            return Err(format!("`{}` needs `{missing}`", self.name));
+        }
+        for group in self.one_of {
+            let present = group.iter().filter(|k| creds.contains(k)).count();
+            if present != 1 {
+                return Err(format!("`{}` needs exactly one of `{}`", self.name, group.join("`, `")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One backend's decrypted credentials: secrets by key, zeroed when dropped, never printed.
+#[derive(Default)]
+pub struct Credentials(BTreeMap<String, SecretString>);
+
+impl Credentials {
+    pub fn insert(&mut self, key: impl Into<String>, value: SecretString) {
+        self.0.insert(key.into(), value);
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// The secret under `key`. The caller hands it to its SDK and keeps no copy.
+    pub fn expose(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|s| s.expose_secret())
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("keys", &self.0.keys().collect::<Vec<_>>()).finish()
+    }
+}
+
+/// Typed settings for backends, one value per type (an endpoint override, a shared sim cloud).
+/// The registry fills it; each backend takes out the type it defines.
+#[derive(Default, Clone)]
+pub struct Extensions(HashMap<TypeId, Arc<dyn Any + Send + Sync>>);
+
+impl Extensions {
+    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+        self.0.insert(TypeId::of::<T>(), Arc::new(value));
+    }
+
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+/// Everything a backend may build a provider from.
+pub struct BuildContext<'a> {
+    pub provider: &'a ProviderRef,
+    /// For a provider configured from a resource: that resource's outputs.
+    pub connection: Option<&'a Connection>,
+    /// The backend's section of the sealed credentials (in the pipeline only).
+    pub credentials: Option<&'a Credentials>,
+    pub extensions: &'a Extensions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A provider kind: its description for validation, and how to build its client.
+pub trait Backend: Send + Sync {
+    /// The `provider:` value that selects it.
+    fn kind(&self) -> &'static str;
+
+    /// The catalog a placement of this backend validates against (`None`: unknown flavour).
+    fn catalog(&self, provider: &ProviderRef) -> Option<Catalog>;
+
+    /// Whether a placement may name it (`false` for providers configured from a resource).
+    fn places_clusters(&self) -> bool {
+        true
+    }
+
+    /// The keys a placement's `scope` may hold.
+    fn scope_keys(&self) -> &'static [ScopeKey] {
+        &[]
+    }
+
+    /// The section of the sealed credentials file this backend reads.
+    fn credentials(&self) -> Option<CredentialSection> {
+        None
+    }
+
+    /// The cloud's own limits that this cluster breaks. Pure: no client, no cloud call.
+    fn validate(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<Violation> {
+        Vec::new()
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError>;
+}
+
+/// A short, stable suffix from `parts` (FNV-1a, hex): for names that must fit a cloud's length
+/// limit and stay unique and the same from one run to the next.
+pub fn short_hash(parts: &[&str], hex_digits: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.join("|").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let full = format!("{h:016x}");
+    full[..hex_digits.min(16)].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const AZURE: CredentialSection = CredentialSection {
+        name: "azure",
+        required: &["tenantId", "clientId"],
+        one_of: &[&["clientSecret", "federatedTokenFile"]],
+    };
+
+    fn creds(keys: &[&str]) -> Credentials {
+        let mut c = Credentials::default();
+        for k in keys {
+            c.insert(*k, SecretString::from("s3cret".to_string()));
+        }
+        c
+    }
+
+    #[test]
+    fn a_credentials_section_needs_its_keys_and_exactly_one_alternative() {
+        assert!(AZURE.check(&creds(&["tenantId", "clientId", "clientSecret"])).is_ok());
+        assert!(AZURE.check(&creds(&["tenantId", "clientId", "federatedTokenFile"])).is_ok());
+        let both = AZURE.check(&creds(&["tenantId", "clientId", "clientSecret", "federatedTokenFile"]));
+        assert!(both.unwrap_err().contains("exactly one of"));
+        assert!(AZURE.check(&creds(&["tenantId", "clientSecret"])).unwrap_err().contains("needs `clientId`"));
+        assert!(AZURE.check(&creds(&["tenantId", "clientId", "clientSecret", "x"])).unwrap_err().contains("`x`"));
+        assert!(!format!("{:?}", creds(&["tenantId"])).contains("s3cret"), "Debug shows keys, never values");
+    }
+
+    #[test]
+    fn extensions_hold_one_value_per_type() {
+        let mut e = Extensions::default();
+        e.insert(3u8);
+        e.insert(String::from("endpoint"));
+        assert_eq!(e.get::<u8>(), Some(&3));
+        assert_eq!(e.get::<String>().map(String::as_str), Some("endpoint"));
+        assert_eq!(e.get::<u16>(), None);
+    }
+
+    #[test]
+    fn short_hashes_are_stable_and_distinct() {
+        assert_eq!(short_hash(&["a", "b"], 6), short_hash(&["a", "b"], 6));
+        assert_ne!(short_hash(&["a", "b"], 6), short_hash(&["a", "c"], 6));
+        assert_eq!(short_hash(&["a"], 6).len(), 6);
+    }
+}

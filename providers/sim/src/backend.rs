@@ -1,0 +1,168 @@
+//! The sim's backends: `sim` (a cloud imitating one of the real ones), `simkube` (objects inside a
+//! sim cluster), and [`PlanOnly`], the stand-in a real backend uses until its cloud calls exist.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tessera_provider_api::{
+    Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, MachineCatalog, Observed, Operation,
+    Provider, ProviderError, ProviderRef, ResourceSpec,
+};
+
+use crate::kube::{self, SimKube};
+use crate::lower::lower_shapes;
+use crate::profile::{Profile, Shape};
+use crate::{SimCloud, SimProvider};
+
+/// What the sim backends run on: the registry puts one in its extensions.
+#[derive(Clone)]
+pub struct SimRuntime {
+    pub cloud: Arc<SimCloud>,
+    /// Real durations are multiplied by this: 1.0 is real time, 0.0 is instant.
+    pub time_scale: f64,
+    pub max_in_flight: Option<usize>,
+}
+
+fn runtime<'a>(ctx: &'a BuildContext<'_>) -> Result<&'a SimRuntime, BuildError> {
+    ctx.extensions.get::<SimRuntime>().ok_or_else(|| BuildError::Invalid("no sim cloud is configured".into()))
+}
+
+/// The profile a `sim` placement imitates (`eks` unless it names another).
+pub fn profile_of(r: &ProviderRef) -> Option<Profile> {
+    Profile::named(r.profile.as_deref().unwrap_or("eks"))
+}
+
+pub struct SimBackend;
+
+impl Backend for SimBackend {
+    fn kind(&self) -> &'static str {
+        "sim"
+    }
+
+    fn catalog(&self, provider: &ProviderRef) -> Option<Catalog> {
+        profile_of(provider).map(|p| p.catalog)
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
+        let rt = runtime(ctx)?;
+        let name = ctx.provider.profile.as_deref().unwrap_or("eks");
+        let profile =
+            profile_of(ctx.provider).ok_or_else(|| BuildError::Invalid(format!("no sim profile `{name}`")))?;
+        let mut sim = SimProvider::new(rt.cloud.clone(), profile, rt.time_scale);
+        if let Some(n) = rt.max_in_flight {
+            sim = sim.with_max_in_flight(n);
+        }
+        Ok(Arc::new(sim))
+    }
+}
+
+/// Objects inside sim clusters, reached through a connection (see [`crate::kube`]).
+pub struct SimKubeBackend;
+
+impl Backend for SimKubeBackend {
+    fn kind(&self) -> &'static str {
+        kube::KIND
+    }
+
+    fn places_clusters(&self) -> bool {
+        false
+    }
+
+    fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {
+        Some(Catalog {
+            provider: kube::KIND.into(),
+            regions: Vec::new(),
+            machines: MachineCatalog::Any { name: "none".into() },
+            versions: Vec::new(),
+            supports_spot: false,
+        })
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
+        let cloud = runtime(ctx)?.cloud.clone();
+        Ok(match ctx.connection {
+            Some(c) => Arc::new(SimKube::connected(cloud, c.clone())),
+            None => Arc::new(SimKube::unconnected(cloud)),
+        })
+    }
+}
+
+/// A backend whose cloud calls are not built yet: it lowers to the shared shapes with the real
+/// catalog, so a spec validates, compiles and plans, and it refuses every call with a clear error.
+pub struct PlanOnly {
+    kind: String,
+    profile: Profile,
+}
+
+impl PlanOnly {
+    /// The stand-in for `kind`, with the sim profile of the same name (its catalog and durations).
+    pub fn new(kind: &str) -> Result<Self, BuildError> {
+        let profile = Profile::named(kind).ok_or_else(|| BuildError::Invalid(format!("no profile for `{kind}`")))?;
+        Ok(Self { kind: kind.to_string(), profile })
+    }
+
+    fn refuse(&self) -> ProviderError {
+        ProviderError::Fatal(format!(
+            "the {} backend is not built yet: this build can validate and plan {} placements but not apply them",
+            self.kind, self.kind
+        ))
+    }
+}
+
+#[async_trait]
+impl Provider for PlanOnly {
+    fn catalog(&self) -> &Catalog {
+        &self.profile.catalog
+    }
+
+    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
+        lower_shapes(&self.kind, &self.profile.catalog, cluster, provider)
+    }
+
+    fn estimate(&self, rtype: &str, op: Operation) -> Duration {
+        Shape::from_rtype(rtype).map(|s| self.profile.duration(s, op)).unwrap_or_default()
+    }
+
+    async fn read(&self, _rtype: &str, _id: &CloudId) -> Result<Option<Observed>, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn find(&self, _spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn create(&self, _spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn update(
+        &self,
+        _spec: &ResourceSpec,
+        _id: &CloudId,
+        _changed: &[String],
+    ) -> Result<Observed, ProviderError> {
+        Err(self.refuse())
+    }
+
+    async fn delete(&self, _rtype: &str, _id: &CloudId) -> Result<(), ProviderError> {
+        Err(self.refuse())
+    }
+}
+
+/// `kind` before its backend crate: catalog and plan, no cluster.
+pub struct PlanOnlyBackend(pub &'static str);
+
+impl Backend for PlanOnlyBackend {
+    fn kind(&self) -> &'static str {
+        self.0
+    }
+
+    fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {
+        Profile::named(self.0).map(|p| p.catalog)
+    }
+
+    fn build(&self, _ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
+        Ok(Arc::new(PlanOnly::new(self.0)?))
+    }
+}
