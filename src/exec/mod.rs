@@ -354,7 +354,9 @@ impl Outputs {
         if kind == StepKind::Delete {
             action.desired = None;
         }
-        if let Some(desired) = action.desired.as_mut() {
+        if let Some(desired) =
+            action.desired.as_mut().filter(|d| d.attrs.values().any(tessera_provider_api::reference::is_unknown))
+        {
             let lookup = |r: &tessera_provider_api::Reference| self.current.get(&r.address)?.output(&r.output);
             desired.attrs = resolve_attrs(&desired.attrs, &lookup).map_err(|missing| {
                 let names: Vec<String> = missing.iter().map(ToString::to_string).collect();

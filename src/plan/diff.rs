@@ -41,11 +41,16 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
         .collect()
 }
 
-/// Every attribute of a resource about to be created, as changes from nothing.
-pub fn created(desired: &ResourceSpec) -> Vec<Change> {
+/// The attributes of a resource about to be created whose value comes from another resource
+/// (resolved where it is known already), as changes from nothing. The others stand in the
+/// action's desired spec as they are; repeating them would only grow the plan.
+pub fn created(unresolved: &ResourceSpec, desired: &ResourceSpec) -> Vec<Change> {
     desired
         .attrs
         .iter()
+        .filter(|(field, _)| {
+            unresolved.attrs.get(*field).is_some_and(|v| !tessera_provider_api::reference::references(v).is_empty())
+        })
         .map(|(field, want)| Change {
             field: field.clone(),
             old: None,

@@ -437,7 +437,7 @@ impl<'a> Decider<'a> {
         let mut action = self.action(want, kind, reason, prior, deferred);
         action.changes = match kind {
             ActionKind::Replace => changes(&resolved, &live),
-            _ => created(&resolved),
+            _ => created(want, &resolved),
         };
         if kind == ActionKind::Replace {
             self.replaced.insert(want.address.clone());

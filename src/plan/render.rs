@@ -73,8 +73,10 @@ pub fn render_human(plan: &Plan) -> String {
         );
         match a.kind {
             ActionKind::Create => {
-                for c in &a.changes {
-                    let _ = writeln!(out, "        {}: {}", c.field, show(&c.new));
+                // A value from another resource is shown as planned (known, or known after apply).
+                for (field, value) in a.desired.iter().flat_map(|d| &d.attrs) {
+                    let planned = a.changes.iter().find(|c| c.field == *field).and_then(|c| c.new.clone());
+                    let _ = writeln!(out, "        {field}: {}", show(&planned.or_else(|| Some(value.clone()))));
                 }
             }
             ActionKind::Update | ActionKind::Replace => {
