@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use aws_sdk_ec2::types::Filter;
 use common::Harness;
-use common::moto::{KEY, Moto, SECRET};
+use common::moto::{Aws, KEY, Moto, SECRET, aws};
 use tessera::plan::ActionKind;
 use tessera::spec;
 use tessera::state::{SqliteStore, StateStore};
@@ -17,21 +17,6 @@ use tessera_sim::Faults;
 
 const SPEC: &str = include_str!("../specs/eks-two-clusters.yaml");
 const PLACEMENTS: [(&str, &str); 2] = [("eu", "eu-west-1"), ("us", "us-east-2")];
-
-struct Aws {
-    eks: aws_sdk_eks::Client,
-    ec2: aws_sdk_ec2::Client,
-    iam: aws_sdk_iam::Client,
-}
-
-async fn aws(moto: &Moto, region: &str) -> Aws {
-    let conf = moto.sdk(region).await;
-    Aws {
-        eks: aws_sdk_eks::Client::new(&conf),
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        iam: aws_sdk_iam::Client::new(&conf),
-    }
-}
 
 async fn nodegroups(a: &Aws, cluster: &str) -> HashMap<String, aws_sdk_eks::types::Nodegroup> {
     let names = a.eks.list_nodegroups().cluster_name(cluster).send().await.unwrap().nodegroups().to_vec();

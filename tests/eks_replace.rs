@@ -17,7 +17,7 @@ use std::thread;
 
 use aws_sdk_ec2::types::Filter;
 use common::Harness;
-use common::moto::Moto;
+use common::moto::{Aws, Moto, aws};
 use serde_json::Value;
 use tessera::exec::Event;
 use tessera::plan::{ActionKind, Plan, render_human};
@@ -171,21 +171,6 @@ fn fail_first_generation(body: &[u8]) -> Vec<u8> {
         cluster["health"] = serde_json::json!({ "issues": [{ "code": "ClusterUnreachable", "message": "injected" }] });
     }
     serde_json::to_vec(&v).unwrap_or_else(|_| body.to_vec())
-}
-
-struct Aws {
-    eks: aws_sdk_eks::Client,
-    ec2: aws_sdk_ec2::Client,
-    iam: aws_sdk_iam::Client,
-}
-
-async fn aws(moto: &Moto, region: &str) -> Aws {
-    let conf = moto.sdk(region).await;
-    Aws {
-        eks: aws_sdk_eks::Client::new(&conf),
-        ec2: aws_sdk_ec2::Client::new(&conf),
-        iam: aws_sdk_iam::Client::new(&conf),
-    }
 }
 
 fn fleet_tag() -> Filter {

@@ -264,18 +264,22 @@ fn counting_server() -> (String, Arc<AtomicUsize>) {
     (url, count)
 }
 
+/// A registry whose EKS backend talks to `url` with dummy keys.
+fn eks_registry(url: &str) -> tessera::providers::Registry {
+    tessera::providers::Registry::new(Arc::new(tessera_sim::SimCloud::in_memory(Default::default())), 0.0).with_eks(
+        tessera_eks::EksSettings {
+            endpoint_url: Some(url.to_string()),
+            static_credentials: Some(("k".into(), "s".into())),
+            ..Default::default()
+        },
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_providers_send_no_request() {
     let (url, count) = counting_server();
     // Provider layer: a mutation is refused before any request.
-    let registry =
-        tessera::providers::Registry::new(Arc::new(tessera_sim::SimCloud::in_memory(Default::default())), 0.0)
-            .with_eks(tessera_eks::EksSettings {
-                endpoint_url: Some(url.clone()),
-                static_credentials: Some(("k".into(), "s".into())),
-                ..Default::default()
-            })
-            .with_read_only(Arc::new(|_placement: &str, kind: &str| kind == "eks"));
+    let registry = eks_registry(&url).with_read_only(Arc::new(|_placement: &str, kind: &str| kind == "eks"));
     let provider = tessera_provider_api::ProviderRef::new("eks", "eu-west-1");
     let eks = registry.for_placement(&provider, "a").unwrap();
     let spec = tessera_provider_api::ResourceSpec::new("a/eks.vpc/main".parse().unwrap(), provider.clone())
@@ -375,14 +379,8 @@ async fn a_pipeline_only_placement_pattern_is_enforced_in_the_provider_layer() {
         Err(e) => panic!("{e}"),
     };
     let guard = policy.clone();
-    let registry =
-        tessera::providers::Registry::new(Arc::new(tessera_sim::SimCloud::in_memory(Default::default())), 0.0)
-            .with_eks(tessera_eks::EksSettings {
-                endpoint_url: Some(url.clone()),
-                static_credentials: Some(("k".into(), "s".into())),
-                ..Default::default()
-            })
-            .with_read_only(Arc::new(move |placement: &str, kind: &str| guard.is_pipeline_only(placement, kind)));
+    let registry = eks_registry(&url)
+        .with_read_only(Arc::new(move |placement: &str, kind: &str| guard.is_pipeline_only(placement, kind)));
     let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/eks-two-clusters.yaml"))
         .unwrap()
         .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");

@@ -67,6 +67,22 @@ impl Moto {
     }
 }
 
+/// SDK clients for checking what moto holds in one region, independently of Tessera.
+pub struct Aws {
+    pub eks: aws_sdk_eks::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub iam: aws_sdk_iam::Client,
+}
+
+pub async fn aws(moto: &Moto, region: &str) -> Aws {
+    let conf = moto.sdk(region).await;
+    Aws {
+        eks: aws_sdk_eks::Client::new(&conf),
+        ec2: aws_sdk_ec2::Client::new(&conf),
+        iam: aws_sdk_iam::Client::new(&conf),
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
