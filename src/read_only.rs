@@ -43,6 +43,14 @@ impl Provider for ReadOnly {
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
         self.inner.read(rtype, id).await
     }
+    async fn read_recorded(
+        &self,
+        rtype: &str,
+        id: &CloudId,
+        recorded: &Attrs,
+    ) -> Result<Option<Observed>, ProviderError> {
+        self.inner.read_recorded(rtype, id, recorded).await
+    }
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
         self.inner.find(spec).await
     }

@@ -131,12 +131,13 @@ async fn settle(
         }
         (IntentOp::Update | IntentOp::Delete, _, Some(id)) => {
             let rtype = intent.address.rtype.clone();
-            let live = match retry.run(|| provider.read(&rtype, id), |_, _| {}).await {
+            let known = records.get(&(intent.address.clone(), id.clone()));
+            let recorded = known.map(|r| r.attrs.clone()).unwrap_or_default();
+            let live = match retry.run(|| provider.read_recorded(&rtype, id, &recorded), |_, _| {}).await {
                 Ok(live) => live,
                 Err(ProviderError::NotFound(_)) => None,
                 Err(e) => return Err(cloud(e)),
             };
-            let known = records.get(&(intent.address.clone(), id.clone()));
             match (live, intent.op) {
                 (None, _) => Outcome::Deleted { address: intent.address.clone(), id: id.clone() },
                 (Some(_), IntentOp::Delete) => absent("it still exists"),

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_provider_api::{Address, Connection, Observed, Provider, ProviderError};
+use tessera_provider_api::{Address, Attrs, Connection, Observed, Provider, ProviderError};
 use tokio::task::JoinSet;
 
 use super::PlanError;
@@ -44,9 +44,9 @@ pub(super) async fn direct(
     for rec in records.iter().filter(|r| !r.deposed && r.provider.connection.is_none()) {
         let provider = registry.get(&rec.provider)?;
         let budget = registry.budget(&rec.provider)?;
-        let (address, id, retry) = (rec.address.clone(), rec.id.clone(), retry.clone());
+        let (address, id, recorded, retry) = (rec.address.clone(), rec.id.clone(), rec.attrs.clone(), retry.clone());
         reads.spawn(async move {
-            let result = read(provider.as_ref(), &address, &id, &retry, Some(&budget)).await;
+            let result = read(provider.as_ref(), &address, &id, &recorded, &retry, Some(&budget)).await;
             (address, result)
         });
     }
@@ -79,13 +79,14 @@ pub(super) async fn connected(
     };
     let conn = Connection { source: source.clone(), id: obs.id, outputs: obs.attrs };
     let provider = registry.connect(&rec.provider, &conn)?;
-    Ok(Read::from(read(provider.as_ref(), &rec.address, &rec.id, retry, None).await))
+    Ok(Read::from(read(provider.as_ref(), &rec.address, &rec.id, &rec.attrs, retry, None).await))
 }
 
 async fn read(
     provider: &dyn Provider,
     address: &Address,
     id: &str,
+    recorded: &Attrs,
     retry: &RetryPolicy,
     budget: Option<&tokio::sync::Semaphore>,
 ) -> Result<Option<Observed>, ProviderError> {
@@ -97,7 +98,7 @@ async fn read(
                     Some(b) => b.acquire().await.ok(),
                     None => None,
                 };
-                provider.read(&address.rtype, &id).await
+                provider.read_recorded(&address.rtype, &id, recorded).await
             },
             |_, _| {},
         )

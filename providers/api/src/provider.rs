@@ -115,6 +115,18 @@ pub trait Provider: Send + Sync {
     /// The live resource, or `None` if it no longer exists.
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError>;
 
+    /// [`Provider::read`], given what state recorded of the object. A resource whose parts are
+    /// not all in the cloud's answer (a Helm release's inventory of applied objects) reads them
+    /// from the record; the others need not override this.
+    async fn read_recorded(
+        &self,
+        rtype: &str,
+        id: &CloudId,
+        _recorded: &Attrs,
+    ) -> Result<Option<Observed>, ProviderError> {
+        self.read(rtype, id).await
+    }
+
     /// The object that a `create` of `spec` made, found by its ownership tags, idempotency token
     /// or deterministic name. Recovery uses it to adopt a create whose outcome a crash lost.
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError>;
