@@ -1,1 +1,180 @@
-//! The `kube` provider (see the crate description). Built by its own work item.
+//! `kube`: Tessera's provider for real Kubernetes API servers, through kube-rs and the real helm.
+//!
+//! ## Overview
+//!
+//! A `kube` provider is configured from a cluster resource (its `ProviderRef.connection`): the
+//! cluster's outputs give the API server and its CA, `scope.auth` the exec authentication
+//! ([`connect`]). It executes the two resource types of [`tessera_kube::contract`]:
+//! - `kube.object` ([`object`]): one object, server-side applied as `tessera`, read back as the
+//!   fields `tessera` owns ([`fields`]), so drift is per owned field;
+//! - `helm.release` ([`release`]): a chart rendered by `helm template` ([`helm`],
+//!   [`manifests`]) and applied object by object, CRDs first, with an inventory that prunes.
+//!
+//! Requests and discovery are in [`wire`], the waits in [`cluster`], and the mapping of API
+//! server and helm failures onto `ProviderError` in [`error`].
+//!
+//! ## Helm hooks
+//!
+//! Tessera does not run Helm hooks. The objects a chart marks with `helm.sh/hook` are Jobs and
+//! Pods that `helm install` runs in a phase and then deletes; applied as ordinary objects they
+//! would run at the wrong time, or never be cleaned up, and their results (kube-prometheus-stack's
+//! admission-webhook certificates, patched into the webhook configuration) are moved by the Job,
+//! not applied. So the release's values turn them off (for kube-prometheus-stack,
+//! `prometheusOperator.admissionWebhooks`), and any object that still carries a hook annotation
+//! is refused before anything is applied, with an error naming each one: fail closed, never
+//! half a hook. `helm test` hooks are never rendered (`--skip-tests`).
+//!
+//! ## Settings
+//!
+//! [`KubeClientSettings`], in the build's extensions: an endpoint and a bearer token instead of the
+//! cluster's (tests), the helm binary, the chart cache, local chart directories per `oci://`
+//! reference (charts that cannot be pulled), and the deadlines of the waits.
+
+pub mod backend;
+pub mod cluster;
+pub mod connect;
+pub mod error;
+pub mod fields;
+pub mod helm;
+pub mod manifests;
+pub mod object;
+pub mod release;
+pub mod settings;
+pub mod wire;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tessera_kube::contract::{KIND, OBJECT, RELEASE};
+use tessera_provider_api::{
+    Attrs, Catalog, CloudId, ClusterTemplate, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError,
+    ProviderRef, ResourceSpec,
+};
+use tokio::sync::OnceCell;
+
+pub use backend::KubeBackend;
+pub use settings::KubeClientSettings;
+
+use crate::cluster::Cluster;
+
+/// No regions, machines or versions: a `kube` provider runs inside a cluster made elsewhere.
+pub fn catalog() -> Catalog {
+    Catalog {
+        provider: KIND.into(),
+        regions: Vec::new(),
+        machines: MachineCatalog::Any { name: "none".into() },
+        versions: Vec::new(),
+        supports_spot: false,
+    }
+}
+
+pub struct KubeProvider {
+    provider: ProviderRef,
+    connection: Option<Connection>,
+    settings: KubeClientSettings,
+    catalog: Catalog,
+    cluster: OnceCell<Cluster>,
+}
+
+impl KubeProvider {
+    /// A provider for the cluster behind `connection`; without one, it can only estimate.
+    pub fn new(provider: ProviderRef, connection: Option<Connection>, settings: KubeClientSettings) -> Self {
+        Self { provider, connection, settings, catalog: catalog(), cluster: OnceCell::new() }
+    }
+
+    /// The cluster's client, built on first use (reading the kubeconfig is async).
+    async fn cluster(&self) -> Result<&Cluster, ProviderError> {
+        let conn = self.connection.as_ref().ok_or_else(|| {
+            ProviderError::Fatal(format!(
+                "the Kubernetes provider {} has no connection (its cluster is not known yet)",
+                self.provider
+            ))
+        })?;
+        self.cluster
+            .get_or_try_init(|| async {
+                let client = connect::client(conn, &self.provider, &self.settings).await?;
+                Ok::<_, ProviderError>(Cluster { wire: wire::Wire::new(client), settings: self.settings.clone() })
+            })
+            .await
+    }
+}
+
+fn unknown_type(rtype: &str) -> ProviderError {
+    ProviderError::Fatal(format!("the kube backend has no resource type `{rtype}`"))
+}
+
+#[async_trait]
+impl Provider for KubeProvider {
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Core services are lowered by `tessera-kube`, not from a cluster template by this provider.
+    fn lower(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<ResourceSpec> {
+        Vec::new()
+    }
+
+    fn estimate(&self, rtype: &str, op: Operation) -> Duration {
+        let secs = match (rtype, op) {
+            (RELEASE, Operation::Delete) => 60,
+            (RELEASE, _) => 180,
+            (_, Operation::Delete) => 10,
+            _ => 5,
+        };
+        Duration::from_secs(secs)
+    }
+
+    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
+        self.read_recorded(rtype, id, &Attrs::new()).await
+    }
+
+    async fn read_recorded(
+        &self,
+        rtype: &str,
+        id: &CloudId,
+        recorded: &Attrs,
+    ) -> Result<Option<Observed>, ProviderError> {
+        let cluster = self.cluster().await?;
+        match rtype {
+            OBJECT => object::read(cluster, id).await,
+            RELEASE => release::read(cluster, id, recorded).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        let cluster = self.cluster().await?;
+        match spec.rtype() {
+            OBJECT => object::find(cluster, spec).await,
+            RELEASE => release::find(cluster, spec).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        let cluster = self.cluster().await?;
+        match spec.rtype() {
+            OBJECT => object::apply(cluster, spec, true).await,
+            RELEASE => release::apply(cluster, spec).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    async fn update(&self, spec: &ResourceSpec, _id: &CloudId, _changed: &[String]) -> Result<Observed, ProviderError> {
+        let cluster = self.cluster().await?;
+        match spec.rtype() {
+            OBJECT => object::apply(cluster, spec, false).await,
+            RELEASE => release::apply(cluster, spec).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
+        let cluster = self.cluster().await?;
+        match rtype {
+            OBJECT => object::delete(cluster, id).await,
+            RELEASE => release::delete(cluster, id).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+}

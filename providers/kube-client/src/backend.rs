@@ -1,0 +1,31 @@
+//! The `kube` backend: not placeable, built from a cluster's connection.
+
+use std::sync::Arc;
+
+use tessera_kube::contract::KIND;
+use tessera_provider_api::{Backend, BuildContext, BuildError, Catalog, Provider, ProviderRef};
+
+use crate::{KubeClientSettings, KubeProvider};
+
+/// Real Kubernetes API servers. Settings: [`KubeClientSettings`] in the build's extensions.
+pub struct KubeBackend;
+
+impl Backend for KubeBackend {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {
+        Some(crate::catalog())
+    }
+
+    /// A Kubernetes provider is configured from a cluster, never named by a placement.
+    fn places_clusters(&self) -> bool {
+        false
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
+        let settings = ctx.extensions.get::<KubeClientSettings>().cloned().unwrap_or_default();
+        Ok(Arc::new(KubeProvider::new(ctx.provider.clone(), ctx.connection.cloned(), settings)))
+    }
+}

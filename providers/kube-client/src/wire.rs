@@ -1,0 +1,190 @@
+//! Requests to the API server, and discovery of where each kind is served.
+//!
+//! ## Overview
+//!
+//! Requests are built by kube-rs (`kube::core::Request`: paths, query parameters, the apply
+//! patch's content type) and sent through its client (TLS, exec authentication). The answer is
+//! read here rather than by kube-rs's typed `Api`, because a throttled answer's `Retry-After`
+//! header must reach the engine's retry ([`crate::error::classify`]).
+//!
+//! Discovery resolves an `apiVersion` and `kind` to the resource's plural and scope with one GET
+//! of its group version (`/api/v1`, `/apis/<group>/<version>`), cached until a release's CRDs
+//! change ([`Wire::forget_discovery`]). A kind that is not served is `None`: a custom resource
+//! whose CRD is not established yet, or a kind the cluster never had.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use kube::api::{ApiResource, DeleteParams, GetParams, ListParams, Patch, PatchParams};
+use kube::core::{DynamicObject, GroupVersionKind, Request, Resource};
+use serde_json::Value;
+use tessera_kube::contract::FIELD_MANAGER;
+use tessera_provider_api::ProviderError;
+
+use crate::error::{classify, retry_after, transport};
+
+/// Where a kind is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    pub resource: ApiResource,
+    pub namespaced: bool,
+}
+
+impl Served {
+    /// The collection path (`/apis/apps/v1/namespaces/x/daemonsets`).
+    pub fn path(&self, namespace: Option<&str>) -> String {
+        let ns = if self.namespaced { namespace } else { None };
+        DynamicObject::url_path(&self.resource, ns)
+    }
+}
+
+pub struct Wire {
+    client: kube::Client,
+    served: Mutex<HashMap<(String, String), Option<Served>>>,
+}
+
+fn build(
+    what: &str,
+    r: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<http::Request<Vec<u8>>, ProviderError> {
+    r.map_err(|e| ProviderError::Fatal(format!("{what}: {e}")))
+}
+
+/// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).
+pub fn group_version(api_version: &str) -> (&str, &str) {
+    api_version.split_once('/').unwrap_or(("", api_version))
+}
+
+impl Wire {
+    pub fn new(client: kube::Client) -> Self {
+        Self { client, served: Mutex::new(HashMap::new()) }
+    }
+
+    /// Sends a request; `Ok(None)` for 404.
+    async fn send(&self, what: &str, req: http::Request<Vec<u8>>) -> Result<Option<Value>, ProviderError> {
+        let res = self.client.send(req.map(kube::client::Body::from)).await.map_err(|e| transport(what, &e))?;
+        let status = res.status();
+        let after = retry_after(res.headers().get(http::header::RETRY_AFTER));
+        let body = res.into_body().collect_bytes().await.map_err(|e| transport(what, &e))?;
+        let text = String::from_utf8_lossy(&body);
+        if status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(classify(what, status.as_u16(), &text, after));
+        }
+        if text.trim().is_empty() {
+            return Ok(Some(Value::Null));
+        }
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ProviderError::Fatal(format!("{what}: the API server answered with invalid JSON: {e}")))
+    }
+
+    /// Where `kind` of `api_version` is served, or `None` when the cluster does not serve it.
+    pub async fn served(&self, api_version: &str, kind: &str) -> Result<Option<Served>, ProviderError> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(hit) = self.served.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let (group, version) = group_version(api_version);
+        let path = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") };
+        let what = format!("discovering {api_version}");
+        let req =
+            http::Request::get(&path).body(Vec::new()).map_err(|e| ProviderError::Fatal(format!("{what}: {e}")))?;
+        let found = match self.send(&what, req).await? {
+            None => None,
+            Some(list) => {
+                let list: APIResourceList = serde_json::from_value(list)
+                    .map_err(|e| ProviderError::Fatal(format!("{what}: unexpected discovery answer: {e}")))?;
+                list.resources.iter().find(|r| r.kind == kind && !r.name.contains('/')).map(|r| Served {
+                    resource: ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &r.name),
+                    namespaced: r.namespaced,
+                })
+            }
+        };
+        // Only what is served is cached: a CRD being established must be seen on the next look.
+        if found.is_some()
+            && let Ok(mut m) = self.served.lock()
+        {
+            m.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Drops what discovery learned, after CRDs changed.
+    pub fn forget_discovery(&self) {
+        if let Ok(mut m) = self.served.lock() {
+            m.clear();
+        }
+    }
+
+    pub async fn get(
+        &self,
+        served: &Served,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ProviderError> {
+        let what = format!("reading {} {name}", served.resource.kind);
+        let req = build(&what, Request::new(served.path(namespace)).get(name, &GetParams::default()))?;
+        self.send(&what, req).await
+    }
+
+    /// Server-side apply as [`FIELD_MANAGER`], forced; returns the live object.
+    pub async fn apply(&self, served: &Served, manifest: &Value) -> Result<Value, ProviderError> {
+        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let namespace = manifest.pointer("/metadata/namespace").and_then(Value::as_str);
+        let what = format!("applying {} {name}", served.resource.kind);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let req = build(&what, Request::new(served.path(namespace)).patch(name, &params, &Patch::Apply(manifest)))?;
+        self.send(&what, req).await?.ok_or_else(|| ProviderError::NotFound(format!("{what}: 404")))
+    }
+
+    /// Deletes an object (its dependents in the background); `false` when it was not there.
+    pub async fn delete(&self, served: &Served, namespace: Option<&str>, name: &str) -> Result<bool, ProviderError> {
+        let what = format!("deleting {} {name}", served.resource.kind);
+        let req = build(&what, Request::new(served.path(namespace)).delete(name, &DeleteParams::background()))?;
+        Ok(self.send(&what, req).await?.is_some())
+    }
+
+    /// The objects of a kind, in every namespace, that carry `selector`'s labels.
+    pub async fn list(&self, served: &Served, selector: &str) -> Result<Vec<Value>, ProviderError> {
+        let what = format!("listing {}", served.resource.kind);
+        let req = build(&what, Request::new(served.path(None)).list(&ListParams::default().labels(selector)))?;
+        let list = self.send(&what, req).await?.unwrap_or(Value::Null);
+        let mut items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        // Lists leave out each item's apiVersion and kind.
+        for item in &mut items {
+            if let Value::Object(m) = item {
+                m.insert("apiVersion".into(), served.resource.api_version.clone().into());
+                m.insert("kind".into(), served.resource.kind.clone().into());
+            }
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_the_kinds_scope() {
+        let ds = Served {
+            resource: ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("apps", "v1", "DaemonSet"),
+                "daemonsets",
+            ),
+            namespaced: true,
+        };
+        assert_eq!(ds.path(Some("monitoring")), "/apis/apps/v1/namespaces/monitoring/daemonsets");
+        let ns = Served {
+            resource: ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Namespace"), "namespaces"),
+            namespaced: false,
+        };
+        assert_eq!(ns.path(Some("ignored")), "/api/v1/namespaces");
+        assert_eq!(group_version("apps/v1"), ("apps", "v1"));
+        assert_eq!(group_version("v1"), ("", "v1"));
+    }
+}
