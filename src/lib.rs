@@ -21,3 +21,4 @@ pub mod retry;
 pub mod spec;
 pub mod state;
 pub mod throttle;
+pub mod verify;

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use leaky_bucket::RateLimiter;
 use serde::Serialize;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
 };
 use tokio::time::Instant;
 
@@ -179,6 +179,9 @@ impl Provider for Throttled {
     }
     fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight()
+    }
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        self.inner.kube_access(cluster, provider)
     }
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<serde_json::Value> {
         self.inner.kubeconfig(rtype, attrs)

@@ -96,6 +96,9 @@ pub enum Command {
     },
     /// Report changes made outside Tessera; exits 2 when there are any.
     Drift { spec: PathBuf },
+    /// Check that every node of every cluster runs its core services (monitoring, logging), per
+    /// pool; exits 2 naming each uncovered node, its pool and the DaemonSet it lacks.
+    Verify { spec: PathBuf },
     /// Print the resource graph.
     Graph {
         spec: PathBuf,

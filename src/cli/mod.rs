@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> Result<u8> {
             let plan = engine.plan(&fleet, Mode::Destroy).await?;
             confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "destroy", &run).await
         }
+        Command::Verify { spec } => verify(g, &spec).await,
         Command::Drift { spec } => {
             let fleet = load(&spec)?;
             let plan = engine(g).await?.plan(&fleet, Mode::Apply).await?;
@@ -152,6 +153,43 @@ fn incomplete(plan: &Plan) -> Result<()> {
 
 fn load(path: &Path) -> Result<Fleet> {
     Ok(spec::load(path)?)
+}
+
+async fn verify(g: &Global, path: &Path) -> Result<u8> {
+    let fleet = load(path)?;
+    let engine = engine(g).await?;
+    let coverage = crate::verify::verify(&fleet, &engine.registry, engine.store.as_ref(), &engine.retry).await?;
+    let gaps: usize = coverage.iter().map(|c| c.uncovered()).sum();
+    let errors = coverage.iter().filter(|c| c.error.is_some()).count();
+    match g.output {
+        OutputFormat::Json => {
+            let body = json!({ "fleet": fleet.name, "placements": coverage, "uncovered": gaps, "errors": errors });
+            println!("{}", serde_json::to_string_pretty(&body).into_diagnostic()?);
+        }
+        OutputFormat::Human => {
+            for c in &coverage {
+                println!("{}", c.placement);
+                if let Some(e) = &c.error {
+                    println!("  could not be read: {e}");
+                }
+                let Some(r) = &c.report else { continue };
+                println!("  {:<16} {:>5} {:>10} {:>7}", "pool", "nodes", "monitored", "logged");
+                for p in &r.pools {
+                    println!("  {:<16} {:>5} {:>10} {:>7}", p.pool, p.nodes, p.monitored, p.logged);
+                }
+                for gap in &r.gaps {
+                    let pod = if gap.reason == "missing" { "pod" } else { "ready pod" };
+                    println!("  uncovered: node {} (pool {}) has no {pod} of {}", gap.node, gap.pool, gap.daemonset);
+                }
+            }
+            match (gaps, errors) {
+                (0, 0) => println!("Every node is covered."),
+                (0, _) => println!("{errors} placement(s) could not be verified."),
+                _ => println!("{gaps} uncovered node/DaemonSet pair(s)."),
+            }
+        }
+    }
+    Ok(if gaps > 0 { 2 } else if errors > 0 { 1 } else { 0 })
 }
 
 fn validate(g: &Global, path: &Path) -> Result<u8> {

@@ -6,6 +6,10 @@
 //! dependencies too, whether or not lowering listed them, and each must name a resource that
 //! exists and declares that output. A cycle is an error that names the path, because an executor
 //! could never start any resource on it.
+//!
+//! A provider that makes a cluster says how its inside is reached
+//! ([`tessera_provider_api::KubeAccess`]); each placement's core services
+//! ([`tessera_kube::lower`]) are lowered through that, after the cluster's node pools.
 
 mod render;
 
@@ -57,6 +61,12 @@ impl ResourceGraph {
         for p in &fleet.placements {
             let provider = registry.get(&p.provider)?;
             resources.extend(provider.lower(&p.cluster, &p.provider));
+            // Core services: the same objects on every cloud, through the cluster's own
+            // Kubernetes provider, after its node pools.
+            if let Some(access) = provider.kube_access(&p.cluster, &p.provider) {
+                let cloud = p.provider.profile.as_deref().unwrap_or(&p.provider.kind);
+                resources.extend(tessera_kube::lower::lower(&p.cluster, &access, cloud));
+            }
         }
         Self::from_resources(resources)
     }

@@ -62,20 +62,31 @@ pub fn created(unresolved: &ResourceSpec, desired: &ResourceSpec) -> Vec<Change>
 
 /// Owned fields whose live value differs from the recorded one: changes made outside Tessera.
 /// Fields the cloud adds on its own (never recorded) are not drift; delegated and ignored fields
-/// never are.
+/// never are. Within a field that holds a mapping (tags, a Kubernetes object), each differing
+/// entry is its own drift, named by its path (`manifest.spec.replicas`), so that a report names
+/// what moved rather than the whole object.
 pub fn drift(address: &Address, policy: Option<&ResourceSpec>, recorded: &Attrs, live: &Attrs) -> Vec<Drift> {
     let owned = |field: &str| policy.is_none_or(|p| p.policy_of(field) == FieldPolicy::Owned);
-    recorded
-        .iter()
-        .filter(|(field, _)| owned(field))
-        .filter(|(field, was)| live.get(*field) != Some(*was))
-        .map(|(field, was)| Drift {
-            address: address.clone(),
-            field: field.clone(),
-            recorded: Some(was.clone()),
-            live: live.get(field).cloned(),
-        })
-        .collect()
+    let mut out = Vec::new();
+    for (field, was) in recorded.iter().filter(|(field, _)| owned(field)) {
+        nested_drift(address, field.clone(), Some(was), live.get(field), &mut out);
+    }
+    out
+}
+
+fn nested_drift(address: &Address, path: String, was: Option<&Value>, now: Option<&Value>, out: &mut Vec<Drift>) {
+    if was == now {
+        return;
+    }
+    match (was, now) {
+        (Some(Value::Object(w)), Some(Value::Object(n))) => {
+            let keys: std::collections::BTreeSet<&String> = w.keys().chain(n.keys()).collect();
+            for k in keys {
+                nested_drift(address, format!("{path}.{k}"), w.get(k), n.get(k), out);
+            }
+        }
+        _ => out.push(Drift { address: address.clone(), field: path, recorded: was.cloned(), live: now.cloned() }),
+    }
 }
 
 #[cfg(test)]
@@ -132,5 +143,17 @@ mod tests {
             (d[0].field.as_str(), d[0].recorded.clone(), d[0].live.clone()),
             ("maxSize", Some(json!(6)), Some(json!(9)))
         );
+    }
+
+    #[test]
+    fn drift_inside_a_mapping_names_each_path() {
+        let recorded = attrs(json!({"manifest": {"spec": {"replicas": 1, "paused": false}, "kind": "X"}}));
+        let live = attrs(json!({"manifest": {"spec": {"replicas": 3, "extra": true}, "kind": "X"}}));
+        let d = drift(&pool().address, None, &recorded, &live);
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["manifest.spec.extra", "manifest.spec.paused", "manifest.spec.replicas"]);
+        assert_eq!(d[1].live, None, "a removed entry is drift with no live value");
+        let whole_gone = drift(&pool().address, None, &recorded, &Attrs::new());
+        assert_eq!(whole_gone.len(), 1, "a field gone entirely is one drift: {whole_gone:?}");
     }
 }

@@ -12,6 +12,9 @@ pub struct Fleet {
     pub placements: Vec<Placement>,
     #[serde(skip)]
     pub source: PathBuf,
+    /// Valid but worth saying: a core service turned off, logs with nowhere to go.
+    #[serde(skip)]
+    pub warnings: Vec<crate::spec::Problem>,
 }
 
 /// One cluster of the fleet: where it goes and what it is.

@@ -198,6 +198,8 @@ pub struct RawPoolOverride {
     pub scale: Option<S<RawScale>>,
 }
 
+/// What every cluster of the fleet runs, on every node. On by default: absent, monitoring and
+/// logging are both installed.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCoreServices {
@@ -207,17 +209,43 @@ pub struct RawCoreServices {
     pub logging: Option<RawLogging>,
 }
 
+/// A chart other than the one Tessera pins.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawChart {
+    /// An `oci://` reference. Default: the pinned chart's.
+    #[serde(default)]
+    pub reference: Option<S<String>>,
+    pub version: S<String>,
+    /// `sha256:<64 hex>` of the chart archive.
+    #[serde(default)]
+    pub digest: Option<S<String>>,
+}
+
+/// Node monitoring: prometheus-operator (kube-prometheus-stack) with node-exporter on every node.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawMonitoring {
+    /// Default true. Turning monitoring off is reported by `validate`.
+    #[serde(default)]
+    pub enabled: Option<S<bool>>,
     /// The node-exporter DaemonSet, via prometheus-operator. Default true.
     #[serde(default)]
     pub node_exporter: Option<bool>,
+    /// Send every sample to this Prometheus `remoteWrite` URL.
+    #[serde(default)]
+    pub remote_write: Option<S<String>>,
     #[serde(default)]
     pub exporters: Vec<RawExporter>,
     /// Default: tolerate every taint, so that every node is monitored.
     #[serde(default)]
     pub tolerations: Option<Vec<RawToleration>>,
+    #[serde(default)]
+    pub chart: Option<RawChart>,
+    /// Extra kube-prometheus-stack values. A value Tessera computes cannot be set here.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub values: Option<S<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -228,24 +256,50 @@ pub struct RawExporter {
     pub image: S<String>,
     #[serde(default)]
     pub privileged: bool,
+    /// Host paths mounted read-only at `/host<path>`.
     #[serde(default)]
     pub host_mounts: Vec<S<String>>,
+    /// The container port that serves metrics.
+    pub port: S<u32>,
+    /// Default `/metrics`.
+    #[serde(default)]
+    pub path: Option<S<String>>,
+    /// A Prometheus duration. Default `30s`.
+    #[serde(default)]
+    pub interval: Option<S<String>>,
 }
 
+/// Node logging: logging-operator, with fluent-bit and a journal host tailer on every node.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawLogging {
+    /// Default true. Turning logging off is reported by `validate`.
+    #[serde(default)]
+    pub enabled: Option<S<bool>>,
     #[serde(default)]
     pub journald: Option<RawJournald>,
     /// Ship kubelet logs. Default true.
     #[serde(default)]
     pub kubelet_logs: Option<bool>,
-    /// Ship audit logs (enables control-plane audit log types). Default true.
+    /// Ship API-server audit logs (the cloud's control-plane logging; a file tailer on kind).
+    /// Default true.
     #[serde(default)]
     pub audit_logs: Option<bool>,
+    /// Where logs go: one logging-operator output, as its ClusterOutput spells it, e.g.
+    /// `loki: {url: http://loki:3100}`. Supported: `loki`, `elasticsearch`, `opensearch`, `s3`,
+    /// `cloudwatch`, `nullout`. Default `nullout` (collected, then dropped), with a warning.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub output: Option<S<serde_json::Value>>,
     /// Default: tolerate every taint, so that every node's logs are shipped.
     #[serde(default)]
     pub tolerations: Option<Vec<RawToleration>>,
+    #[serde(default)]
+    pub chart: Option<RawChart>,
+    /// Extra logging-operator values. A value Tessera computes cannot be set here.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub values: Option<S<serde_json::Value>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

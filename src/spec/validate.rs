@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde_saphyr::Location;
 use tessera_provider_api::{
-    Arch, Backend, Catalog, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring,
+    Arch, Backend, Catalog, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
     Network, PoolTemplate, ProviderRef, SpecField, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
 };
 
@@ -20,12 +20,15 @@ use crate::backends;
 const DEFAULT_CIDR: &str = "10.0.0.0/16";
 const DEFAULT_SIM_PROFILE: &str = "eks";
 const DEFAULT_JOURNALD_UNITS: [&str; 2] = ["kubelet", "containerd"];
+/// The logging-operator outputs a spec may name (the ClusterOutput CRD has more; these are the
+/// ones Tessera documents and tests).
+const LOG_OUTPUTS: [&str; 6] = ["loki", "elasticsearch", "opensearch", "s3", "cloudwatch", "nullout"];
 /// AKS, the strictest of the clouds, caps cluster names at 63 characters.
 const MAX_CLUSTER_NAME: usize = 63;
 
 /// Checks `raw` against the general rules and each placement's backend (catalog, scope, limits).
 pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> Result<Fleet, Vec<Problem>> {
-    let mut v = Validator { problems: Vec::new(), backends, fleet_loc: raw.metadata.name.loc() };
+    let mut v = Validator { problems: Vec::new(), warnings: Vec::new(), backends, fleet_loc: raw.metadata.name.loc() };
     v.header(raw);
     let fleet_name = raw.metadata.name.get().clone();
     v.dns_label(&raw.metadata.name, "fleet name");
@@ -45,7 +48,7 @@ pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> R
     let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
 
     if v.problems.is_empty() {
-        Ok(Fleet { name: fleet_name, placements, source: path.to_path_buf() })
+        Ok(Fleet { name: fleet_name, placements, source: path.to_path_buf(), warnings: v.warnings })
     } else {
         Err(v.problems)
     }
@@ -72,6 +75,8 @@ struct Template {
 
 struct Validator<'b> {
     problems: Vec<Problem>,
+    /// What is valid but worth saying (a core service turned off).
+    warnings: Vec<Problem>,
     backends: &'b [Arc<dyn Backend>],
     fleet_loc: Location,
 }
@@ -216,10 +221,20 @@ impl Validator<'_> {
             }
             let machine = self.machine(&p.machine);
             let (min, max) = self.scale(&p.scale);
-            let labels = match &p.labels {
+            let mut labels = match &p.labels {
                 Some(l) => self.labels(l),
                 None => BTreeMap::new(),
             };
+            // Every node names its pool the same way on every cloud, so that coverage is
+            // reported per pool.
+            if labels.contains_key(tessera_kube::coverage::POOL_LABEL) {
+                let loc = p.labels.as_ref().map_or(p.name.loc(), |l| l.loc());
+                self.push(
+                    Problem::at(loc, format!("`{}` is set by Tessera", tessera_kube::coverage::POOL_LABEL))
+                        .help("remove it: every pool's nodes carry it with the pool's name"),
+                );
+            }
+            labels.insert(tessera_kube::coverage::POOL_LABEL.into(), p.name.get().clone());
             let taints: Vec<Taint> = p.taints.iter().filter_map(|t| self.taint(t)).collect();
             out.push(LocatedPool {
                 pool: PoolTemplate { name: p.name.get().clone(), machine, min, max, labels, taints },
@@ -295,64 +310,211 @@ impl Validator<'_> {
     }
 
     fn core_services(&mut self, raw: Option<&RawCoreServices>, pools: &[LocatedPool]) -> CoreServices {
-        let Some(raw) = raw else { return CoreServices { monitoring: None, logging: None } };
-        let monitoring = raw.monitoring.as_ref().map(|m| {
-            let exporters = m.exporters.iter().map(|e| self.exporter(e)).collect();
-            let tolerations = self.tolerations(m.tolerations.as_ref());
-            self.coverage(
-                pools,
-                &tolerations,
-                "coreServices.monitoring",
-                "node-exporter would not run there, leaving those nodes unmonitored",
+        let monitoring = raw.and_then(|r| r.monitoring.as_ref());
+        let logging = raw.and_then(|r| r.logging.as_ref());
+        CoreServices { monitoring: self.monitoring(monitoring, pools), logging: self.logging(logging, pools) }
+    }
+
+    /// `enabled: false`, reported: a cluster without it has nodes nobody watches.
+    fn turned_off(&mut self, enabled: Option<&S<bool>>, what: &str, consequence: &str) -> bool {
+        match enabled {
+            Some(e) if !*e.get() => {
+                self.warnings.push(
+                    Problem::at(e.loc(), format!("{what} is turned off"))
+                        .help(format!("{consequence}; remove `enabled: false` to install it")),
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn monitoring(&mut self, raw: Option<&RawMonitoring>, pools: &[LocatedPool]) -> Option<Monitoring> {
+        let off = "no node of any placement will be monitored";
+        if self.turned_off(raw.and_then(|m| m.enabled.as_ref()), "coreServices.monitoring", off) {
+            return None;
+        }
+        let mut seen = HashSet::new();
+        let exporters = raw.map_or(&[][..], |m| &m.exporters[..]);
+        let exporters = exporters.iter().filter_map(|e| self.exporter(e, &mut seen)).collect();
+        let tolerations = self.tolerations(raw.and_then(|m| m.tolerations.as_ref()));
+        self.coverage(
+            pools,
+            &tolerations,
+            "coreServices.monitoring",
+            "node-exporter would not run there, leaving those nodes unmonitored",
+        );
+        let remote_write = raw.and_then(|m| m.remote_write.as_ref()).and_then(|u| self.url(u, "remoteWrite"));
+        let mut m = Monitoring {
+            node_exporter: raw.and_then(|m| m.node_exporter).unwrap_or(true),
+            exporters,
+            tolerations,
+            remote_write,
+            chart: self.chart(raw.and_then(|m| m.chart.as_ref()), tessera_kube::charts::kube_prometheus_stack()),
+            values: serde_json::json!({}),
+        };
+        let values = raw.and_then(|m| m.values.as_ref());
+        m.values = self.extra_values(values, &tessera_kube::values::monitoring(&m), "kube-prometheus-stack");
+        Some(m)
+    }
+
+    fn logging(&mut self, raw: Option<&RawLogging>, pools: &[LocatedPool]) -> Option<Logging> {
+        let off = "no node's journal or kubelet logs will be shipped, and audit logs stay off";
+        if self.turned_off(raw.and_then(|l| l.enabled.as_ref()), "coreServices.logging", off) {
+            return None;
+        }
+        let journald = raw.and_then(|l| l.journald.as_ref());
+        let units = match journald.and_then(|j| j.units.as_ref()) {
+            Some(units) => units.iter().filter_map(|u| self.unit(u)).collect(),
+            None => DEFAULT_JOURNALD_UNITS.iter().map(|u| u.to_string()).collect(),
+        };
+        let journal_path = match journald.and_then(|j| j.path.as_ref()) {
+            None => JournalPath::Auto,
+            Some(p) => match p.get().as_str() {
+                "auto" => JournalPath::Auto,
+                "/var/log/journal" => JournalPath::Persistent,
+                "/run/log/journal" => JournalPath::Volatile,
+                other => {
+                    self.push(
+                        Problem::at(p.loc(), format!("unsupported journal path `{other}`"))
+                            .help("use `auto` (chosen per OS image), `/var/log/journal` or `/run/log/journal`"),
+                    );
+                    JournalPath::Auto
+                }
+            },
+        };
+        let tolerations = self.tolerations(raw.and_then(|l| l.tolerations.as_ref()));
+        self.coverage(
+            pools,
+            &tolerations,
+            "coreServices.logging",
+            "host tailers would not run there, so those nodes' journals would not be shipped",
+        );
+        let output = self.log_output(raw.and_then(|l| l.output.as_ref()));
+        let mut l = Logging {
+            journald_units: units,
+            journal_path,
+            kubelet_logs: raw.and_then(|l| l.kubelet_logs).unwrap_or(true),
+            audit_logs: raw.and_then(|l| l.audit_logs).unwrap_or(true),
+            tolerations,
+            output,
+            chart: self.chart(raw.and_then(|l| l.chart.as_ref()), tessera_kube::charts::logging_operator()),
+            values: serde_json::json!({}),
+        };
+        let values = raw.and_then(|l| l.values.as_ref());
+        l.values = self.extra_values(values, &tessera_kube::values::logging(&l), "logging-operator");
+        Some(l)
+    }
+
+    /// A systemd unit name without its `.service` suffix: what `systemdFilter` matches.
+    fn unit(&mut self, u: &S<String>) -> Option<String> {
+        let name = u.get();
+        let valid = !name.is_empty()
+            && name.len() <= 255
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
+            && !name.starts_with('.');
+        if valid {
+            return Some(name.strip_suffix(".service").unwrap_or(name).to_string());
+        }
+        self.push(
+            Problem::at(u.loc(), format!("`{name}` is not a systemd unit name"))
+                .help("use the unit's name, e.g. `kubelet` or `containerd` (letters, digits and `:-_.@`)"),
+        );
+        None
+    }
+
+    fn url(&mut self, u: &S<String>, what: &str) -> Option<String> {
+        let url = u.get();
+        if url.starts_with("https://") || url.starts_with("http://") {
+            return Some(url.clone());
+        }
+        self.push(
+            Problem::at(u.loc(), format!("{what} `{url}` is not an http(s) URL"))
+                .help("e.g. `https://prometheus.example.com/api/v1/write`"),
+        );
+        None
+    }
+
+    fn chart(&mut self, raw: Option<&RawChart>, pinned: Chart) -> Chart {
+        let Some(raw) = raw else { return pinned };
+        let reference = match &raw.reference {
+            Some(r) if !r.get().starts_with("oci://") => {
+                self.push(
+                    Problem::at(r.loc(), format!("chart reference `{}` is not an `oci://` reference", r.get()))
+                        .help(format!("e.g. `{}`", pinned.reference)),
+                );
+                pinned.reference
+            }
+            Some(r) => r.get().clone(),
+            None => pinned.reference,
+        };
+        let version = raw.version.get().trim().to_string();
+        if version.is_empty() || version.contains(['*', '^', '~', '>', '<', ' ']) {
+            self.push(
+                Problem::at(raw.version.loc(), format!("chart version `{version}` is not one exact version"))
+                    .help(format!("pin an exact version, e.g. `{}`", pinned.version)),
             );
-            Monitoring { node_exporter: m.node_exporter.unwrap_or(true), exporters, tolerations }
-        });
-        let logging = raw.logging.as_ref().map(|l| {
-            let units = match l.journald.as_ref().and_then(|j| j.units.as_ref()) {
-                Some(units) => units
-                    .iter()
-                    .filter_map(|u| {
-                        if u.get().trim().is_empty() {
-                            self.push(Problem::at(u.loc(), "empty systemd unit name"));
-                            None
-                        } else {
-                            Some(u.get().clone())
-                        }
-                    })
-                    .collect(),
-                None => DEFAULT_JOURNALD_UNITS.iter().map(|u| u.to_string()).collect(),
-            };
-            let journal_path = match l.journald.as_ref().and_then(|j| j.path.as_ref()) {
-                None => JournalPath::Auto,
-                Some(p) => match p.get().as_str() {
-                    "auto" => JournalPath::Auto,
-                    "/var/log/journal" => JournalPath::Persistent,
-                    "/run/log/journal" => JournalPath::Volatile,
-                    other => {
-                        self.push(
-                            Problem::at(p.loc(), format!("unsupported journal path `{other}`"))
-                                .help("use `auto` (chosen per OS image), `/var/log/journal` or `/run/log/journal`"),
-                        );
-                        JournalPath::Auto
-                    }
-                },
-            };
-            let tolerations = self.tolerations(l.tolerations.as_ref());
-            self.coverage(
-                pools,
-                &tolerations,
-                "coreServices.logging",
-                "host tailers would not run there, so those nodes' journals would not be shipped",
-            );
-            Logging {
-                journald_units: units,
-                journal_path,
-                kubelet_logs: l.kubelet_logs.unwrap_or(true),
-                audit_logs: l.audit_logs.unwrap_or(true),
-                tolerations,
+        }
+        let digest = raw.digest.as_ref().and_then(|d| {
+            let hex = d.get().strip_prefix("sha256:").unwrap_or("");
+            if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                Some(d.get().to_ascii_lowercase())
+            } else {
+                self.push(
+                    Problem::at(d.loc(), "a chart digest is `sha256:` and 64 hex digits")
+                        .help("take it from `helm pull` or the registry"),
+                );
+                None
             }
         });
-        CoreServices { monitoring, logging }
+        Chart { reference, version, digest }
+    }
+
+    /// Extra chart values: a mapping that sets none of the values Tessera computes.
+    fn extra_values(&mut self, raw: Option<&S<serde_json::Value>>, computed: &serde_json::Value, chart: &str) -> serde_json::Value {
+        let Some(raw) = raw else { return serde_json::json!({}) };
+        if !raw.get().is_object() {
+            self.push(Problem::at(raw.loc(), format!("{chart} values must be a mapping")).help("e.g. `values: { grafana: { enabled: false } }`"));
+            return serde_json::json!({});
+        }
+        for path in tessera_kube::values::conflicts(raw.get(), computed) {
+            self.push(
+                Problem::at(raw.loc(), format!("`{path}` is computed by Tessera for {chart} and cannot be set here"))
+                    .help(format!("Tessera sets `{path}` so that every node is covered; use the core service's own setting (such as `tolerations`) instead")),
+            );
+        }
+        raw.get().clone()
+    }
+
+    /// The log output: one supported plugin whose settings are a mapping.
+    fn log_output(&mut self, raw: Option<&S<serde_json::Value>>) -> LogOutput {
+        let nullout = LogOutput { plugin: "nullout".into(), settings: serde_json::json!({}) };
+        let Some(raw) = raw else {
+            self.warnings.push(
+                Problem::at(self.fleet_loc, "coreServices.logging has no output: logs are collected, then dropped")
+                    .help("name one, e.g. `output: { loki: { url: http://loki.logging:3100 } }`"),
+            );
+            return nullout;
+        };
+        let entries: Vec<(&String, &serde_json::Value)> = raw.get().as_object().map(|m| m.iter().collect()).unwrap_or_default();
+        let [(plugin, settings)] = entries[..] else {
+            self.push(
+                Problem::at(raw.loc(), "an output names exactly one plugin")
+                    .help(format!("one of: {}", LOG_OUTPUTS.join(", "))),
+            );
+            return nullout;
+        };
+        if !LOG_OUTPUTS.contains(&plugin.as_str()) {
+            let hint = did_you_mean(&nearest_names(LOG_OUTPUTS, plugin, 2))
+                .unwrap_or_else(|| format!("one of: {}", LOG_OUTPUTS.join(", ")));
+            self.push(Problem::at(raw.loc(), format!("unsupported log output `{plugin}`")).help(hint));
+            return nullout;
+        }
+        if !settings.is_object() {
+            self.push(Problem::at(raw.loc(), format!("the `{plugin}` output's settings must be a mapping")));
+            return nullout;
+        }
+        LogOutput { plugin: plugin.clone(), settings: settings.clone() }
     }
 
     /// Every taint of every pool must be tolerated, or some nodes go unmonitored or unlogged.
@@ -375,8 +537,14 @@ impl Validator<'_> {
         }
     }
 
-    fn exporter(&mut self, e: &RawExporter) -> Exporter {
+    fn exporter(&mut self, e: &RawExporter, seen: &mut HashSet<String>) -> Option<Exporter> {
         self.dns_label(&e.name, "exporter name");
+        if !seen.insert(e.name.get().clone()) {
+            self.push(
+                Problem::at(e.name.loc(), format!("two exporters are named `{}`", e.name.get()))
+                    .help("exporter names name their DaemonSets and must be unique"),
+            );
+        }
         let image = e.image.get();
         let last = image.rsplit('/').next().unwrap_or(image);
         let pinned = image.contains("@sha256:")
@@ -388,16 +556,40 @@ impl Validator<'_> {
             );
         }
         for m in &e.host_mounts {
-            if !m.get().starts_with('/') {
+            if !m.get().starts_with('/') || m.get().split('/').any(|part| part == "..") {
                 self.push(Problem::at(m.loc(), format!("host mount `{}` is not an absolute path", m.get())));
             }
         }
-        Exporter {
+        let port = match u16::try_from(*e.port.get()) {
+            Ok(p) if p > 0 => p,
+            _ => {
+                self.push(Problem::at(e.port.loc(), format!("port {} is not a TCP port", e.port.get())).help("use 1 to 65535"));
+                return None;
+            }
+        };
+        let path = e.path.as_ref().map_or_else(|| "/metrics".to_string(), |p| p.get().clone());
+        if !path.starts_with('/') {
+            self.push(Problem::at(e.path.as_ref().map_or(e.name.loc(), |p| p.loc()), format!("scrape path `{path}` does not start with `/`")));
+        }
+        let interval = e.interval.as_ref().map_or_else(|| "30s".to_string(), |i| i.get().clone());
+        let valid_interval = interval
+            .strip_suffix(['s', 'm', 'h'])
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && n != "0");
+        if !valid_interval {
+            self.push(
+                Problem::at(e.interval.as_ref().map_or(e.name.loc(), |i| i.loc()), format!("scrape interval `{interval}` is not a duration"))
+                    .help("e.g. `30s`, `1m`"),
+            );
+        }
+        Some(Exporter {
             name: e.name.get().clone(),
             image: image.clone(),
             privileged: e.privileged,
             host_mounts: e.host_mounts.iter().map(|m| m.get().clone()).collect(),
-        }
+            port,
+            path,
+            interval,
+        })
     }
 
     fn placements(

@@ -27,13 +27,13 @@ pub use backend::{
 };
 pub use catalog::{Catalog, MachineCatalog, MachineType, Region, nearest_names};
 pub use error::{ProviderError, RetryReason};
-pub use provider::{Connection, Operation, Provider, ProviderRef};
+pub use provider::{Connection, KubeAccess, Operation, Provider, ProviderRef};
 pub use reference::{OUTPUT_ID, Reference};
 pub use resource::{
     Attrs, CloudId, FieldPolicy, Observed, Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TAG_GENERATION,
     TAGS_ATTR, generation_of,
 };
 pub use template::{
-    Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, Logging, Machine, Monitoring, Network, PoolTemplate,
+    Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring, Network, PoolTemplate,
     Taint, TaintEffect, Toleration, TolerationOperator,
 };

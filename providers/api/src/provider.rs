@@ -78,6 +78,17 @@ impl fmt::Display for ProviderRef {
     }
 }
 
+/// How the objects inside a placement's cluster are reached: which resource is the cluster
+/// (its outputs connect), which provider talks to it, and what must exist before anything is
+/// installed (the node pools, so that DaemonSets have nodes to cover).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeAccess {
+    pub cluster: Address,
+    /// A provider configured from `cluster`: `connection` is `Some(cluster)`.
+    pub provider: ProviderRef,
+    pub after: Vec<Address>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Operation {
@@ -97,6 +108,12 @@ pub trait Provider: Send + Sync {
 
     /// Turns one placement's cluster into resources. Pure: no cloud calls.
     fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec>;
+
+    /// How the cluster that `lower` made is reached from inside, for core services; `None` when
+    /// this provider makes no cluster.
+    fn kube_access(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Option<KubeAccess> {
+        None
+    }
 
     /// How long `op` usually takes on `rtype`; drives longest-path-first scheduling.
     fn estimate(&self, rtype: &str, op: Operation) -> Duration;

@@ -116,12 +116,28 @@ impl Toleration {
     }
 }
 
+/// A Helm chart at a pinned version: Tessera pins one per release; a spec may override it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chart {
+    /// An `oci://` reference.
+    pub reference: String,
+    pub version: String,
+    /// `sha256:…` of the chart archive, checked when given.
+    pub digest: Option<String>,
+}
+
+/// A custom exporter: one privileged-if-asked DaemonSet on every node, scraped through a
+/// PodMonitor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exporter {
     pub name: String,
     pub image: String,
     pub privileged: bool,
     pub host_mounts: Vec<String>,
+    pub port: u16,
+    pub path: String,
+    /// A Prometheus duration (`30s`).
+    pub interval: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +145,10 @@ pub struct Monitoring {
     pub node_exporter: bool,
     pub exporters: Vec<Exporter>,
     pub tolerations: Vec<Toleration>,
+    pub remote_write: Option<String>,
+    pub chart: Chart,
+    /// Extra chart values from the spec, merged under the computed ones.
+    pub values: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,6 +159,14 @@ pub enum JournalPath {
     Volatile,
 }
 
+/// Where logs are shipped: one logging-operator output plugin and its settings, as the
+/// `ClusterOutput` CRD spells them (`loki: {url: …}`). Credentials are Secret references.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogOutput {
+    pub plugin: String,
+    pub settings: serde_json::Value,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Logging {
     pub journald_units: Vec<String>,
@@ -146,6 +174,9 @@ pub struct Logging {
     pub kubelet_logs: bool,
     pub audit_logs: bool,
     pub tolerations: Vec<Toleration>,
+    pub output: LogOutput,
+    pub chart: Chart,
+    pub values: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

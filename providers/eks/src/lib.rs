@@ -186,6 +186,10 @@ impl Provider for EksProvider {
         lower::lower(&self.catalog, cluster, provider)
     }
 
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<tessera_provider_api::KubeAccess> {
+        Some(lower::kube_access(cluster, provider))
+    }
+
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
         let (create, update, delete) = match rtype {
             lower::CLUSTER => (600, 480, 360),

@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, Network, OUTPUT_ID, ProviderRef, Replacement, ResourceSpec,
+    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, ProviderRef, Replacement, ResourceSpec,
     TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
@@ -338,4 +338,18 @@ mod tests {
         assert_ne!(a, name_suffix(&["m6i.2xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
         assert_ne!(a, name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "SPOT"]));
     }
+}
+
+/// The EKS cluster seen from inside: the `kube` provider, authenticating with
+/// `aws eks get-token` (in the placement's profile, if it names one), once the node groups exist.
+pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAccess {
+    use tessera_kube::contract::{AUTH_AWS, KIND, SCOPE_AUTH};
+    let p = cluster.placement.as_str();
+    let control_plane = Address::new(p, CLUSTER, "main");
+    let mut kube = ProviderRef::connected(KIND, control_plane.clone());
+    kube.region = provider.region.clone();
+    kube.scope = provider.scope.clone();
+    kube.scope.insert(SCOPE_AUTH.into(), AUTH_AWS.into());
+    let after = cluster.pools.iter().map(|pool| Address::new(p, NODEGROUP, pool.name.clone())).collect();
+    KubeAccess { cluster: control_plane, provider: kube, after }
 }

@@ -1,3 +1,18 @@
 //! Core services as Kubernetes objects and Helm releases, the same on every cloud.
+//!
+//! ## Overview
+//!
+//! - [`contract`]: the resource types the Kubernetes providers (`kube`, `simkube`) implement;
+//! - [`charts`]: the pinned charts; [`values`]: the values Tessera computes for them;
+//! - [`manifests`]: the objects Tessera writes itself; [`journal`]: where each OS keeps its
+//!   journal;
+//! - [`lower`]: a placement's core services as resources;
+//! - [`coverage`]: which nodes each core DaemonSet covers, as the scheduler decides it.
 
+pub mod charts;
 pub mod contract;
+pub mod coverage;
+pub mod journal;
+pub mod lower;
+pub mod manifests;
+pub mod values;

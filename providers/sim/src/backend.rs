@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
-    Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, MachineCatalog, Observed, Operation,
+    Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, KubeAccess, MachineCatalog, Observed, Operation,
     Provider, ProviderError, ProviderRef, ResourceSpec,
 };
 
 use crate::kube::{self, SimKube};
-use crate::lower::lower_shapes;
+use crate::lower::{lower_shapes, shapes_access};
 use crate::profile::{Profile, Shape};
 use crate::{SimCloud, SimProvider};
 
@@ -80,11 +80,12 @@ impl Backend for SimKubeBackend {
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
-        let cloud = runtime(ctx)?.cloud.clone();
-        Ok(match ctx.connection {
-            Some(c) => Arc::new(SimKube::connected(cloud, c.clone())),
-            None => Arc::new(SimKube::unconnected(cloud)),
-        })
+        let rt = runtime(ctx)?;
+        let kube = match ctx.connection {
+            Some(c) => SimKube::connected(rt.cloud.clone(), c.clone()),
+            None => SimKube::unconnected(rt.cloud.clone()),
+        };
+        Ok(Arc::new(kube.with_time_scale(rt.time_scale)))
     }
 }
 
@@ -118,6 +119,16 @@ impl Provider for PlanOnly {
 
     fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
         lower_shapes(&self.kind, &self.profile.catalog, cluster, provider)
+    }
+
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        use tessera_kube::contract::{AUTH_AZURE, AUTH_GCP, AUTH_NONE, KIND};
+        let auth = match self.kind.as_str() {
+            "aks" => AUTH_AZURE,
+            "gke" => AUTH_GCP,
+            _ => AUTH_NONE,
+        };
+        Some(shapes_access(&self.kind, cluster, provider, KIND, auth))
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {

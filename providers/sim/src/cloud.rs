@@ -317,4 +317,51 @@ impl SimCloud {
         self.record("delete", id, &address, started);
         Ok(())
     }
+
+    /// Objects inside sim clusters (see `kube_api`): stored as they are, under ids the caller
+    /// chooses, each call admitted like any other (so faults and throttling reach them too).
+    pub(crate) fn kube_get(&self, id: &str) -> Result<Option<SimResource>, ProviderError> {
+        self.admit("read", id, false)?;
+        let mut inner = self.lock();
+        inner.stats.reads += 1;
+        inner.store.get(id).map_err(Self::store_err)
+    }
+
+    pub(crate) fn kube_list(&self, matches: impl Fn(&SimResource) -> bool) -> Result<Vec<SimResource>, ProviderError> {
+        self.admit("read", "list", false)?;
+        let mut inner = self.lock();
+        inner.stats.reads += 1;
+        Ok(inner.store.all().map_err(Self::store_err)?.into_iter().filter(|r| matches(r)).collect())
+    }
+
+    pub(crate) fn kube_put(&self, r: &SimResource, address: &str) -> Result<(), ProviderError> {
+        self.admit("apply", address, true)?;
+        let started = self.now();
+        {
+            let mut inner = self.lock();
+            inner.stats.updates += 1;
+            inner.store.put(r).map_err(Self::store_err)?;
+        }
+        self.record("apply", &r.id, address, started);
+        Ok(())
+    }
+
+    pub(crate) fn kube_remove(&self, id: &str) -> Result<(), ProviderError> {
+        self.admit("delete", id, true)?;
+        let mut inner = self.lock();
+        inner.stats.deletes += 1;
+        inner.store.remove(id).map_err(Self::store_err)
+    }
+
+    /// An object deleted inside a sim cluster, outside Tessera (`kubectl delete`): `object_id`
+    /// as `tessera_kube::contract::object_id` spells it, in the cluster named `cluster_name`.
+    pub fn console_delete_kube_object(&self, cluster_name: &str, object_id: &str) -> Result<(), SimError> {
+        let found = self.resources()?.into_iter().find(|r| {
+            r.attrs.get(crate::kube_api::CLUSTER_NAME_ATTR).and_then(Value::as_str) == Some(cluster_name)
+                && r.attrs.get(crate::kube_api::OBJECT_ID_ATTR).and_then(Value::as_str) == Some(object_id)
+        });
+        let r = found.ok_or_else(|| SimError::NoSuchAddress(format!("{cluster_name}: {object_id}")))?;
+        self.lock().store.remove(&r.id)?;
+        Ok(())
+    }
 }

@@ -1,6 +1,10 @@
 //! `simkube`: objects inside a sim cluster, reached through a connection built from the cluster's
 //! outputs (endpoint and CA), the way a Kubernetes provider reaches a real one.
 //!
+//! It implements the Kubernetes providers' contract (`tessera_kube::contract`: `kube.object`,
+//! `helm.release`, and the read-only `kube.nodes`) on the sim's Kubernetes API
+//! ([`crate::kube_api`]), so that core services install, drift and are verified on the sim.
+//!
 //! It exists to prove the engine's model end to end before the real `kube` provider lands: a
 //! provider configured from a resource created in the same apply, references that are "(known
 //! after apply)" at plan time, refresh deferred while the cluster does not exist, and a new
@@ -18,6 +22,9 @@ use tessera_provider_api::{
 };
 
 use crate::cloud::SimCloud;
+use crate::kube_api::KubeApi;
+use tessera_kube::{contract, coverage};
+use tessera_provider_api::TAG_ADDRESS;
 
 pub const KIND: &str = "simkube";
 pub const NAMESPACE: &str = "simkube.namespace";
@@ -28,6 +35,8 @@ pub struct SimKube {
     cloud: Arc<SimCloud>,
     connection: Option<Connection>,
     catalog: Catalog,
+    /// Real durations are multiplied by this (see `SimRuntime`).
+    time_scale: f64,
 }
 
 impl SimKube {
@@ -40,7 +49,13 @@ impl SimKube {
             versions: Vec::new(),
             supports_spot: false,
         };
-        Self { cloud, connection: None, catalog }
+        Self { cloud, connection: None, catalog, time_scale: 1.0 }
+    }
+
+    /// Durations scaled by `time_scale` (1.0 is real time, 0.0 instant).
+    pub fn with_time_scale(mut self, time_scale: f64) -> Self {
+        self.time_scale = time_scale;
+        self
     }
 
     pub fn connected(cloud: Arc<SimCloud>, connection: Connection) -> Self {
@@ -70,6 +85,53 @@ impl SimKube {
         }
     }
 
+    fn api<'a>(&'a self, conn: &'a Connection) -> Result<KubeApi<'a>, ProviderError> {
+        Ok(KubeApi { cloud: &self.cloud, cluster_id: &conn.id, cluster_name: conn.output(contract::OUTPUT_NAME)? })
+    }
+
+    /// The contract's types, on the sim's Kubernetes API; `None` for another type.
+    async fn contract_read(&self, rtype: &str, id: &CloudId) -> Option<Result<Option<Observed>, ProviderError>> {
+        let run = async {
+            let conn = self.session().await?;
+            let api = self.api(conn)?;
+            match rtype {
+                contract::OBJECT => Ok(api.get(id)?.map(|r| observed_object(id, &r.attrs))),
+                contract::RELEASE => {
+                    let (ns, name) = id.split_once('/').unwrap_or(("", id));
+                    Ok(api.release(ns, name)?.map(|attrs| Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
+                }
+                _ => {
+                    let nodes = serde_json::to_value(api.nodes()?).map_err(|e| ProviderError::Fatal(e.to_string()))?;
+                    let attrs = [("nodes".to_string(), nodes)].into_iter().collect();
+                    Ok(Some(Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
+                }
+            }
+        };
+        matches!(rtype, contract::OBJECT | contract::RELEASE | coverage::NODES).then_some(run.await)
+    }
+
+    async fn contract_apply(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        let conn = self.session().await?;
+        let api = self.api(conn)?;
+        let address = spec.address.to_string();
+        tokio::time::sleep(self.estimate(spec.rtype(), Operation::Update)).await;
+        match spec.rtype() {
+            contract::OBJECT => {
+                let manifest = spec.attrs.get("manifest").cloned().unwrap_or(Value::Null);
+                let id = api.apply(&manifest, Some(&address))?;
+                let stored = api.get(&id)?.ok_or_else(|| ProviderError::Fatal(format!("{id} vanished after apply")))?;
+                Ok(observed_object(&id, &stored.attrs))
+            }
+            _ => {
+                api.install(&spec.attrs, Some(&address))?;
+                let ns = spec.attrs.get("namespace").and_then(Value::as_str).unwrap_or_default();
+                let name = spec.attrs.get("name").and_then(Value::as_str).unwrap_or_default();
+                let attrs = api.release(ns, name)?.ok_or_else(|| ProviderError::Fatal(format!("release {ns}/{name} vanished")))?;
+                Ok(Observed { id: format!("{ns}/{name}"), status: "ACTIVE".into(), attrs })
+            }
+        }
+    }
+
     fn in_this_cluster(&self, obs: Option<Observed>, conn: &Connection) -> Option<Observed> {
         obs.filter(|o| o.attrs.get(CLUSTER_ATTR).and_then(Value::as_str) == Some(conn.id.as_str()))
     }
@@ -87,22 +149,33 @@ impl Provider for SimKube {
     }
 
     fn estimate(&self, _rtype: &str, _op: Operation) -> Duration {
-        Duration::from_secs(2)
+        Duration::from_secs(2).mul_f64(self.time_scale)
     }
 
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
+        if let Some(result) = self.contract_read(rtype, id).await {
+            return result;
+        }
         Self::check_type(rtype)?;
         let conn = self.session().await?;
         Ok(self.in_this_cluster(self.cloud.read(id).await?, conn))
     }
 
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        if let Some(id) = contract_id(spec) {
+            // Deterministic names: the object is there or not, and an apply adopts it either way.
+            let found = self.read(spec.rtype(), &id).await?;
+            return Ok(found.filter(|o| owned_by_spec(o, spec)));
+        }
         Self::check_type(spec.rtype())?;
         let conn = self.session().await?;
         Ok(self.in_this_cluster(self.cloud.find_owned(spec).await?, conn))
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        if contract_id(spec).is_some() {
+            return self.contract_apply(spec).await;
+        }
         Self::check_type(spec.rtype())?;
         let conn = self.session().await?;
         if let Some(existing) = self.in_this_cluster(self.cloud.find_owned(spec).await?, conn) {
@@ -115,6 +188,9 @@ impl Provider for SimKube {
     }
 
     async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
+        if contract_id(spec).is_some() {
+            return self.contract_apply(spec).await;
+        }
         Self::check_type(spec.rtype())?;
         self.session().await?;
         let changes = changed.iter().filter_map(|f| spec.attrs.get(f).map(|v| (f.clone(), v.clone()))).collect();
@@ -122,6 +198,18 @@ impl Provider for SimKube {
     }
 
     async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
+        if matches!(rtype, contract::OBJECT | contract::RELEASE) {
+            let conn = self.session().await?;
+            let api = self.api(conn)?;
+            let gone = match rtype {
+                contract::OBJECT => api.delete(id)?,
+                _ => {
+                    let (ns, name) = id.split_once('/').unwrap_or(("", id));
+                    api.uninstall(ns, name)?
+                }
+            };
+            return if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) };
+        }
         Self::check_type(rtype)?;
         let conn = self.session().await?;
         if self.in_this_cluster(self.cloud.read(id).await?, conn).is_none() {
@@ -129,4 +217,32 @@ impl Provider for SimKube {
         }
         self.cloud.delete(id, self.estimate(rtype, Operation::Delete)).await
     }
+}
+
+/// The object id (or release id) a contract spec has, known before it exists.
+fn contract_id(spec: &ResourceSpec) -> Option<String> {
+    match spec.rtype() {
+        contract::OBJECT => spec.attrs.get("manifest").and_then(contract::id_of),
+        contract::RELEASE => {
+            let s = |k: &str| spec.attrs.get(k).and_then(Value::as_str).map(str::to_string);
+            Some(format!("{}/{}", s("namespace")?, s("name")?))
+        }
+        _ => None,
+    }
+}
+
+/// An object found by its name is this spec's when it carries the spec's address annotation.
+fn owned_by_spec(o: &Observed, spec: &ResourceSpec) -> bool {
+    match spec.rtype() {
+        contract::OBJECT => {
+            let addr = |v: Option<&Value>| v.and_then(|m| m["metadata"]["annotations"][TAG_ADDRESS].as_str().map(str::to_string));
+            addr(o.attrs.get("manifest")) == addr(spec.attrs.get("manifest"))
+        }
+        _ => true,
+    }
+}
+
+fn observed_object(id: &str, stored: &tessera_provider_api::Attrs) -> Observed {
+    let manifest = stored.get("manifest").cloned().unwrap_or(Value::Null);
+    Observed { id: id.to_string(), status: "ACTIVE".into(), attrs: [("manifest".to_string(), manifest)].into_iter().collect() }
 }

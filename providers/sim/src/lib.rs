@@ -9,6 +9,7 @@
 mod backend;
 mod cloud;
 pub mod kube;
+pub mod kube_api;
 mod lower;
 mod profile;
 mod provider;
@@ -17,7 +18,7 @@ mod store;
 pub use backend::{PlanOnly, PlanOnlyBackend, SimBackend, SimKubeBackend, SimRuntime, profile_of};
 pub use cloud::{CallRecord, CallStats, Faults, SimCloud, SimError};
 pub use kube::SimKube;
-pub use lower::{AUDIT_LOG_TYPES, lower_shapes};
+pub use lower::{AUDIT_LOG_TYPES, lower_shapes, shapes_access};
 pub use profile::{Profile, Shape};
 pub use provider::SimProvider;
 pub use store::{SimResource, StoreError};

@@ -5,8 +5,8 @@
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, FieldPolicy, Network, ProviderRef, Replacement, ResourceSpec, TAG_ADDRESS,
-    TAG_FLEET,
+    Address, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, ProviderRef, Replacement, ResourceSpec,
+    TAG_ADDRESS, TAG_FLEET,
 };
 
 /// Control-plane log types enabled when the fleet ships audit logs.
@@ -96,4 +96,23 @@ pub fn lower_shapes(
         );
     }
     out
+}
+
+/// How the cluster of [`lower_shapes`] is reached from inside: through `kube_kind` (the real
+/// `kube` provider, or the sim's), authenticating with `auth` (see `tessera_kube::contract`),
+/// once the node pools exist.
+pub fn shapes_access(
+    prefix: &str,
+    cluster: &ClusterTemplate,
+    provider: &ProviderRef,
+    kube_kind: &str,
+    auth: &str,
+) -> KubeAccess {
+    let placement = cluster.placement.as_str();
+    let control_plane = Address::new(placement, format!("{prefix}.cluster"), "main");
+    let mut kube = ProviderRef::connected(kube_kind, control_plane.clone());
+    kube.region = provider.region.clone();
+    kube.scope.insert(tessera_kube::contract::SCOPE_AUTH.into(), auth.into());
+    let after = cluster.pools.iter().map(|p| Address::new(placement, format!("{prefix}.nodepool"), p.name.clone())).collect();
+    KubeAccess { cluster: control_plane, provider: kube, after }
 }

@@ -3,11 +3,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
+    KubeAccess,
     Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
 };
 
 use crate::cloud::SimCloud;
-use crate::lower::lower_shapes;
+use crate::lower::{lower_shapes, shapes_access};
 use crate::profile::{Profile, Shape};
 
 /// A `Provider` backed by the simulated cloud, imitating one real cloud's [`Profile`].
@@ -46,6 +47,10 @@ impl Provider for SimProvider {
 
     fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
         lower_shapes("sim", &self.profile.catalog, cluster, provider)
+    }
+
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        Some(shapes_access("sim", cluster, provider, crate::kube::KIND, tessera_kube::contract::AUTH_NONE))
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {

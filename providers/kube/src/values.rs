@@ -1,0 +1,153 @@
+//! The chart values Tessera computes, and how a spec's extra values join them.
+//!
+//! ## Overview
+//!
+//! Computed values are what makes a core service cover every node (tolerations, node selector,
+//! the host root mount) and work across releases (monitor selectors). A spec may pass any other
+//! value; one that sets a computed leaf is refused at validation ([`conflicts`]) rather than
+//! silently winning or losing. [`merge`] lays the computed values over the spec's.
+
+use serde_json::{Map, Value, json};
+use tessera_provider_api::{Logging, Monitoring, Toleration, TolerationOperator};
+
+/// Kubernetes' JSON for a toleration.
+pub fn toleration_json(t: &Toleration) -> Value {
+    let mut m = Map::new();
+    if let Some(k) = &t.key {
+        m.insert("key".into(), k.clone().into());
+    }
+    let op = match t.operator {
+        TolerationOperator::Exists => "Exists",
+        TolerationOperator::Equal => "Equal",
+    };
+    m.insert("operator".into(), op.into());
+    if let Some(v) = &t.value {
+        m.insert("value".into(), v.clone().into());
+    }
+    if let Some(e) = t.effect {
+        m.insert("effect".into(), json!(e));
+    }
+    Value::Object(m)
+}
+
+pub fn tolerations_json(ts: &[Toleration]) -> Value {
+    Value::Array(ts.iter().map(toleration_json).collect())
+}
+
+/// Core services run on Linux nodes only (node-exporter and fluent-bit are Linux binaries).
+pub fn linux_only() -> Value {
+    json!({ "kubernetes.io/os": "linux" })
+}
+
+/// kube-prometheus-stack's computed values.
+///
+/// - node-exporter tolerates every pool's taints (the chart's default tolerates NoSchedule only,
+///   and so misses NoExecute pools), runs on Linux, and mounts the host root read-only with
+///   `HostToContainer` propagation so that filesystems mounted later are seen;
+/// - the operator selects monitors and rules of every release, not only its own, so that the
+///   exporters' PodMonitors are scraped;
+/// - the admission webhooks are off: their certificates come from Helm hook Jobs, and Tessera
+///   applies rendered objects itself and refuses hooks (see ARCHITECTURE.md).
+pub fn monitoring(m: &Monitoring) -> Value {
+    let mut prometheus_spec = json!({
+        "podMonitorSelectorNilUsesHelmValues": false,
+        "serviceMonitorSelectorNilUsesHelmValues": false,
+        "ruleSelectorNilUsesHelmValues": false,
+        "probeSelectorNilUsesHelmValues": false,
+    });
+    if let Some(url) = &m.remote_write {
+        prometheus_spec["remoteWrite"] = json!([{ "url": url }]);
+    }
+    json!({
+        "nodeExporter": { "enabled": m.node_exporter },
+        "prometheus-node-exporter": {
+            "tolerations": tolerations_json(&m.tolerations),
+            "nodeSelector": linux_only(),
+            "hostRootFsMount": { "enabled": true, "mountPropagation": "HostToContainer" },
+        },
+        "prometheusOperator": { "admissionWebhooks": { "enabled": false, "patch": { "enabled": false } } },
+        "prometheus": { "prometheusSpec": prometheus_spec },
+    })
+}
+
+/// logging-operator's computed values: the operator's own Deployment tolerates what the
+/// logging DaemonSets tolerate, so that a cluster whose every pool is tainted still runs it.
+pub fn logging(l: &Logging) -> Value {
+    json!({ "tolerations": tolerations_json(&l.tolerations), "nodeSelector": linux_only() })
+}
+
+/// Leaf paths (`a.b.c`) that both `extra` and `computed` set, or where `extra` puts a
+/// non-object above a computed leaf.
+pub fn conflicts(extra: &Value, computed: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    walk_conflicts(extra, computed, String::new(), &mut out);
+    out
+}
+
+fn walk_conflicts(extra: &Value, computed: &Value, path: String, out: &mut Vec<String>) {
+    match (extra, computed) {
+        (Value::Object(e), Value::Object(c)) => {
+            for (k, cv) in c {
+                if let Some(ev) = e.get(k) {
+                    let sub = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    walk_conflicts(ev, cv, sub, out);
+                }
+            }
+        }
+        _ => out.push(path),
+    }
+}
+
+/// `computed` laid over `extra`: maps merge, and a computed leaf wins (validation has refused a
+/// spec that sets one).
+pub fn merge(extra: &Value, computed: &Value) -> Value {
+    match (extra, computed) {
+        (Value::Object(e), Value::Object(c)) => {
+            let mut out = e.clone();
+            for (k, cv) in c {
+                let merged = match e.get(k) {
+                    Some(ev) => merge(ev, cv),
+                    None => cv.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            Value::Object(out)
+        }
+        (_, c) => c.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_name_each_computed_leaf_the_spec_sets() {
+        let computed = json!({"a": {"b": 1, "c": {"d": 2}}, "e": 3});
+        assert!(conflicts(&json!({"a": {"x": 1}, "y": 2}), &computed).is_empty());
+        assert_eq!(conflicts(&json!({"a": {"b": 9}}), &computed), vec!["a.b"]);
+        assert_eq!(conflicts(&json!({"a": {"c": "flat"}}), &computed), vec!["a.c"]);
+        assert_eq!(conflicts(&json!({"e": {"deep": 1}}), &computed), vec!["e"]);
+    }
+
+    #[test]
+    fn merge_keeps_extra_values_and_lays_computed_over_them() {
+        let merged = merge(&json!({"a": {"x": 1}, "y": 2}), &json!({"a": {"b": 1}}));
+        assert_eq!(merged, json!({"a": {"x": 1, "b": 1}, "y": 2}));
+    }
+
+    #[test]
+    fn node_exporter_tolerates_every_taint_by_default() {
+        let m = Monitoring {
+            node_exporter: true,
+            exporters: vec![],
+            tolerations: vec![Toleration::everything()],
+            remote_write: Some("https://prom.example/api/v1/write".into()),
+            chart: crate::charts::kube_prometheus_stack(),
+            values: json!({}),
+        };
+        let v = monitoring(&m);
+        assert_eq!(v["prometheus-node-exporter"]["tolerations"], json!([{"operator": "Exists"}]));
+        assert_eq!(v["prometheus"]["prometheusSpec"]["remoteWrite"][0]["url"], "https://prom.example/api/v1/write");
+    }
+}

@@ -1,0 +1,319 @@
+//! The sim's Kubernetes API: what runs inside a sim cluster.
+//!
+//! ## Overview
+//!
+//! Each sim cluster has nodes, one per `desiredSize` of each of its node pools, with the pool's
+//! labels and taints, read live from the sim cloud (so a console edit of a pool's taints reaches
+//! its nodes at once). Objects applied to the cluster are kept in the sim cloud's store beside
+//! the cloud resources, under `<cluster id>|<object id>`.
+//!
+//! Three things happen here that a real cluster's controllers do:
+//! - a Helm release creates the workloads its chart would (no chart is pulled: the sim knows the
+//!   pinned charts' DaemonSets, with the tolerations and node selector the values give them);
+//! - logging-operator, once its release is installed, turns a `FluentbitAgent` into the
+//!   `<name>-fluentbit` DaemonSet and a `HostTailer` into `<name>-host-tailer`, and puts them back
+//!   when they are deleted, as the operator's reconcile loop does;
+//! - the scheduler places each DaemonSet's pods on the nodes whose labels match its node selector
+//!   and whose taints it tolerates ([`tessera_kube::coverage::schedules`]); pods are ready at
+//!   once.
+
+use serde_json::{Value, json};
+use tessera_kube::charts::LOGGING_NAMESPACE;
+use tessera_kube::contract::{self, id_of};
+use tessera_kube::coverage::{self, Node};
+use tessera_provider_api::{Attrs, ProviderError, TAG_ADDRESS};
+
+use crate::cloud::SimCloud;
+use crate::store::SimResource;
+
+pub const CLUSTER_ID_ATTR: &str = "clusterId";
+pub const CLUSTER_NAME_ATTR: &str = "clusterName";
+pub const OBJECT_ID_ATTR: &str = "objectId";
+/// The store id of the release or custom resource that made an object.
+const OWNER_ATTR: &str = "owner";
+/// What the owner applied, to tell a console edit from the owner's own state.
+const APPLIED_ATTR: &str = "applied";
+const MANIFEST: &str = "manifest";
+
+/// The Kubernetes API of one sim cluster.
+pub struct KubeApi<'a> {
+    pub cloud: &'a SimCloud,
+    pub cluster_id: &'a str,
+    pub cluster_name: &'a str,
+}
+
+fn fatal(message: String) -> ProviderError {
+    ProviderError::Fatal(message)
+}
+
+impl KubeApi<'_> {
+    fn key(&self, object_id: &str) -> String {
+        format!("{}|{object_id}", self.cluster_id)
+    }
+
+    fn in_cluster(&self, r: &SimResource) -> bool {
+        r.attrs.get(CLUSTER_ID_ATTR).and_then(Value::as_str) == Some(self.cluster_id)
+    }
+
+    fn record(&self, rtype: &str, object_id: &str, mut attrs: Attrs, address: Option<&str>) -> SimResource {
+        attrs.insert(CLUSTER_ID_ATTR.into(), self.cluster_id.into());
+        attrs.insert(CLUSTER_NAME_ATTR.into(), self.cluster_name.into());
+        attrs.insert(OBJECT_ID_ATTR.into(), object_id.into());
+        if let Some(a) = address {
+            attrs.insert("tags".into(), json!({ TAG_ADDRESS: a }));
+        }
+        SimResource {
+            id: self.key(object_id),
+            rtype: rtype.into(),
+            status: "ACTIVE".into(),
+            attrs,
+            settles_at: None,
+            pending: None,
+        }
+    }
+
+    pub fn get(&self, object_id: &str) -> Result<Option<SimResource>, ProviderError> {
+        Ok(self.cloud.kube_get(&self.key(object_id))?.filter(|r| self.in_cluster(r)))
+    }
+
+    /// Every object of this cluster.
+    pub fn list(&self) -> Result<Vec<SimResource>, ProviderError> {
+        self.cloud.kube_list(|r| self.in_cluster(r))
+    }
+
+    /// Server-side apply of one object (the sim's field manager owns everything it applies).
+    pub fn apply(&self, manifest: &Value, address: Option<&str>) -> Result<String, ProviderError> {
+        let id = id_of(manifest).ok_or_else(|| fatal("the object has no apiVersion, kind or metadata.name".into()))?;
+        let mut attrs = Attrs::new();
+        attrs.insert(MANIFEST.into(), manifest.clone());
+        let r = self.record(contract::OBJECT, &id, attrs, address);
+        self.cloud.kube_put(&r, address.unwrap_or(&id))?;
+        self.reconcile_controllers()?;
+        Ok(id)
+    }
+
+    /// Deletes an object and what it owns (Kubernetes' garbage collector).
+    pub fn delete(&self, object_id: &str) -> Result<bool, ProviderError> {
+        let Some(r) = self.get(object_id)? else { return Ok(false) };
+        for child in self.owned_by(&r.id)? {
+            self.cloud.kube_remove(&child.id)?;
+        }
+        self.cloud.kube_remove(&r.id)?;
+        Ok(true)
+    }
+
+    fn owned_by(&self, owner: &str) -> Result<Vec<SimResource>, ProviderError> {
+        Ok(self.list()?.into_iter().filter(|r| r.attrs.get(OWNER_ATTR).and_then(Value::as_str) == Some(owner)).collect())
+    }
+
+    /// Makes the objects `owner` owns exactly `manifests`: creates or resets each, deletes the rest.
+    fn own(&self, owner: &str, manifests: &[Value]) -> Result<Vec<String>, ProviderError> {
+        let mut ids = Vec::new();
+        for m in manifests {
+            let Some(id) = id_of(m) else { continue };
+            let mut attrs = Attrs::new();
+            attrs.insert(MANIFEST.into(), m.clone());
+            attrs.insert(APPLIED_ATTR.into(), m.clone());
+            attrs.insert(OWNER_ATTR.into(), owner.into());
+            self.cloud.kube_put(&self.record(contract::OBJECT, &id, attrs, None), &id)?;
+            ids.push(id);
+        }
+        for stale in self.owned_by(owner)? {
+            let sid = stale.attrs.get(OBJECT_ID_ATTR).and_then(Value::as_str).unwrap_or_default().to_string();
+            if !ids.contains(&sid) {
+                self.cloud.kube_remove(&stale.id)?;
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Installs or upgrades a release: the chart's workloads, with the computed values.
+    pub fn install(&self, release: &Attrs, address: Option<&str>) -> Result<Attrs, ProviderError> {
+        let (ns, name) = (str_attr(release, "namespace"), str_attr(release, "name"));
+        let release_id = format!("release/{ns}/{name}");
+        let key = self.key(&release_id);
+        let manifests = chart_workloads(release);
+        let inventory = self.own(&key, &manifests)?;
+        let mut attrs = release.clone();
+        attrs.insert("inventory".into(), json!(inventory));
+        self.cloud.kube_put(&self.record(contract::RELEASE, &release_id, attrs.clone(), address), &release_id)?;
+        self.reconcile_controllers()?;
+        Ok(attrs)
+    }
+
+    /// The release as the contract reports it: what was applied, its objects' owned fields, and
+    /// whether they are all still as applied.
+    pub fn release(&self, ns: &str, name: &str) -> Result<Option<Attrs>, ProviderError> {
+        let Some(r) = self.get(&format!("release/{ns}/{name}"))? else { return Ok(None) };
+        let mut attrs = r.attrs.clone();
+        for internal in [CLUSTER_ID_ATTR, CLUSTER_NAME_ATTR, OBJECT_ID_ATTR, "tags"] {
+            attrs.remove(internal);
+        }
+        let inventory: Vec<String> = attrs
+            .get("inventory")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let mut objects = serde_json::Map::new();
+        let mut in_sync = true;
+        for id in &inventory {
+            match self.get(id)? {
+                Some(o) => {
+                    let live = o.attrs.get(MANIFEST).cloned().unwrap_or(Value::Null);
+                    in_sync &= o.attrs.get(APPLIED_ATTR) == Some(&live);
+                    objects.insert(id.clone(), live);
+                }
+                None => in_sync = false,
+            }
+        }
+        attrs.insert("objects".into(), Value::Object(objects));
+        attrs.insert("inSync".into(), in_sync.into());
+        Ok(Some(attrs))
+    }
+
+    pub fn uninstall(&self, ns: &str, name: &str) -> Result<bool, ProviderError> {
+        self.delete(&format!("release/{ns}/{name}"))
+    }
+
+    /// logging-operator's reconcile loop, when its release is installed.
+    fn reconcile_controllers(&self) -> Result<(), ProviderError> {
+        let all = self.list()?;
+        let operator_installed = all.iter().any(|r| {
+            r.rtype == contract::RELEASE
+                && r.attrs.get("chart").and_then(Value::as_str).is_some_and(|c| c.ends_with("/logging-operator"))
+        });
+        if !operator_installed {
+            return Ok(());
+        }
+        for cr in all.iter().filter(|r| r.rtype == contract::OBJECT) {
+            let Some(m) = cr.attrs.get(MANIFEST) else { continue };
+            let workload = match m.get("kind").and_then(Value::as_str) {
+                Some("FluentbitAgent") => {
+                    let name = format!("{}-fluentbit", meta_name(m));
+                    Some(daemonset(LOGGING_NAMESPACE, &name, &m["spec"]["tolerations"], &m["spec"]["nodeSelector"]))
+                }
+                Some("HostTailer") => {
+                    let ns = m["metadata"]["namespace"].as_str().unwrap_or(LOGGING_NAMESPACE);
+                    let name = format!("{}-host-tailer", meta_name(m));
+                    let o = &m["spec"]["workloadOverrides"];
+                    Some(daemonset(ns, &name, &o["tolerations"], &o["nodeSelector"]))
+                }
+                _ => None,
+            };
+            if let Some(w) = workload {
+                let current = self.owned_by(&cr.id)?;
+                let applied = current.first().and_then(|c| c.attrs.get(MANIFEST));
+                if current.len() != 1 || applied != Some(&w) {
+                    self.own(&cr.id, &[w])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cluster's nodes, with the DaemonSet pods the scheduler placed on each.
+    pub fn nodes(&self) -> Result<Vec<Node>, ProviderError> {
+        self.reconcile_controllers()?;
+        let pools = self.cloud.kube_list(|r| {
+            r.rtype.ends_with(".nodepool")
+                && r.status != "DELETING"
+                && r.attrs.get("cluster").and_then(Value::as_str) == Some(self.cluster_name)
+        })?;
+        let mut nodes = Vec::new();
+        for pool in pools {
+            let count = pool.attrs.get("desiredSize").and_then(Value::as_u64).unwrap_or(0);
+            let pool_name = pool.address_tag().and_then(|a| a.rsplit('/').next()).unwrap_or(&pool.id).to_string();
+            let mut labels: std::collections::BTreeMap<String, String> = pool
+                .attrs
+                .get("labels")
+                .and_then(Value::as_object)
+                .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+                .unwrap_or_default();
+            labels.insert("kubernetes.io/os".into(), "linux".into());
+            let taints: Vec<Value> = pool
+                .attrs
+                .get("taints")
+                .and_then(Value::as_array)
+                .map(|ts| ts.iter().map(|t| strip_nulls(t.clone())).collect())
+                .unwrap_or_default();
+            for i in 0..count {
+                let name = format!("{}-{pool_name}-{i}", self.cluster_name);
+                let mut labels = labels.clone();
+                labels.insert("kubernetes.io/hostname".into(), name.clone());
+                nodes.push(Node { name, labels, taints: taints.clone(), daemon_pods: Default::default() });
+            }
+        }
+        for ds in self.list()?.iter().filter_map(|r| r.attrs.get(MANIFEST)).filter(|m| m["kind"] == "DaemonSet") {
+            let Some(id) = id_of(ds) else { continue };
+            let pod_spec = &ds["spec"]["template"]["spec"];
+            for node in nodes.iter_mut().filter(|n| coverage::schedules(pod_spec, n)) {
+                node.daemon_pods.insert(id.clone(), true);
+            }
+        }
+        Ok(nodes)
+    }
+}
+
+fn str_attr<'a>(attrs: &'a Attrs, key: &str) -> &'a str {
+    attrs.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn meta_name(m: &Value) -> &str {
+    m["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn strip_nulls(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        m.retain(|_, x| !x.is_null());
+    }
+    v
+}
+
+/// A DaemonSet as a chart or an operator makes it; only what scheduling needs.
+fn daemonset(namespace: &str, name: &str, tolerations: &Value, node_selector: &Value) -> Value {
+    let mut pod = json!({ "containers": [{ "name": name, "image": "sim" }] });
+    if !tolerations.is_null() {
+        pod["tolerations"] = tolerations.clone();
+    }
+    if !node_selector.is_null() {
+        pod["nodeSelector"] = node_selector.clone();
+    }
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": { "selector": { "matchLabels": { "app.kubernetes.io/name": name } }, "template": { "spec": pod } },
+    })
+}
+
+/// The workloads a pinned chart creates from these values; an unknown chart creates none.
+fn chart_workloads(release: &Attrs) -> Vec<Value> {
+    let chart = str_attr(release, "chart");
+    let (ns, name) = (str_attr(release, "namespace"), str_attr(release, "name"));
+    let values = release.get("values").cloned().unwrap_or(Value::Null);
+    let deployment = |n: String| {
+        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": n, "namespace": ns } })
+    };
+    if chart.ends_with("/kube-prometheus-stack") {
+        let mut out = vec![deployment(format!("{name}-operator"))];
+        if values["nodeExporter"]["enabled"] != json!(false) {
+            let ne = &values["prometheus-node-exporter"];
+            // The chart's defaults, where the values say nothing: NoSchedule only, Linux only.
+            let tolerations = match &ne["tolerations"] {
+                Value::Null => json!([{ "effect": "NoSchedule", "operator": "Exists" }]),
+                t => t.clone(),
+            };
+            let selector = match &ne["nodeSelector"] {
+                Value::Null => json!({ "kubernetes.io/os": "linux" }),
+                s => s.clone(),
+            };
+            out.push(daemonset(ns, &format!("{name}-prometheus-node-exporter"), &tolerations, &selector));
+        }
+        out
+    } else if chart.ends_with("/logging-operator") {
+        vec![deployment(name.to_string())]
+    } else {
+        Vec::new()
+    }
+}

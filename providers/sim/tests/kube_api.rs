@@ -1,0 +1,147 @@
+//! The sim's Kubernetes API through the `simkube` provider: core services installed on a sim
+//! cluster, DaemonSets scheduled by node selector and taints, and coverage read back.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tessera_kube::coverage::{self, Node};
+use tessera_provider_api::{
+    Arch, ClusterTemplate, Connection, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
+    Network, PoolTemplate, Provider, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator,
+};
+use tessera_sim::{Faults, Profile, SimCloud, SimKube, SimProvider};
+
+fn pool(name: &str, size: u32, taints: Vec<Taint>) -> PoolTemplate {
+    PoolTemplate {
+        name: name.into(),
+        machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },
+        min: size,
+        max: size + 2,
+        labels: [(coverage::POOL_LABEL.to_string(), name.to_string())].into(),
+        taints,
+    }
+}
+
+fn cluster(monitoring_tolerations: Vec<Toleration>) -> ClusterTemplate {
+    let no_execute = Taint { key: "gpu".into(), value: None, effect: TaintEffect::NoExecute };
+    ClusterTemplate {
+        fleet: "f".into(),
+        placement: "p".into(),
+        region: "eu-west-1".into(),
+        zones: vec!["eu-west-1a".into()],
+        kubernetes_version: "1.31".into(),
+        network: Network::Managed { cidr: "10.0.0.0/16".into() },
+        pools: vec![pool("system", 2, vec![]), pool("gpu", 1, vec![no_execute])],
+        core_services: CoreServices {
+            monitoring: Some(Monitoring {
+                node_exporter: true,
+                exporters: vec![Exporter {
+                    name: "smart".into(),
+                    image: "example/smart-exporter:1.2.3".into(),
+                    privileged: true,
+                    host_mounts: vec!["/dev".into()],
+                    port: 9633,
+                    path: "/metrics".into(),
+                    interval: "30s".into(),
+                }],
+                tolerations: monitoring_tolerations,
+                remote_write: None,
+                chart: tessera_kube::charts::kube_prometheus_stack(),
+                values: json!({}),
+            }),
+            logging: Some(Logging {
+                journald_units: vec!["containerd".into()],
+                journal_path: JournalPath::Auto,
+                kubelet_logs: true,
+                audit_logs: true,
+                tolerations: vec![Toleration::everything()],
+                output: LogOutput { plugin: "loki".into(), settings: json!({"url": "http://loki:3100"}) },
+                chart: tessera_kube::charts::logging_operator(),
+                values: json!({}),
+            }),
+        },
+    }
+}
+
+/// Creates the cluster and pools, then every core-service resource in lowering order (which
+/// respects dependencies), and returns the nodes the cluster reports.
+async fn install(template: &ClusterTemplate) -> (Arc<SimCloud>, Vec<Node>) {
+    let cloud = Arc::new(SimCloud::in_memory(Faults::default()));
+    let sim = SimProvider::new(cloud.clone(), Profile::eks(), 0.0);
+    let provider = ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") };
+    let mut cluster_obs = None;
+    for mut spec in sim.lower(template, &provider) {
+        // References resolve as the executor would: the network id and cluster name are known.
+        if let Some(obs) = &cluster_obs {
+            let obs: &tessera_provider_api::Observed = obs;
+            spec.attrs.insert("cluster".into(), obs.attrs["name"].clone());
+        }
+        spec.attrs.insert("network".into(), json!("net-1"));
+        let obs = sim.create(&spec).await.unwrap();
+        if spec.rtype() == "sim.cluster" {
+            cluster_obs = Some(obs);
+        }
+    }
+    let cluster_obs = cluster_obs.unwrap();
+    let access = sim.kube_access(template, &provider).unwrap();
+    let conn = Connection { source: access.cluster.clone(), id: cluster_obs.id.clone(), outputs: cluster_obs.attrs };
+    let kube = SimKube::connected(cloud.clone(), conn).with_time_scale(0.0);
+    for spec in tessera_kube::lower::lower(template, &access, "eks") {
+        kube.create(&spec).await.unwrap();
+    }
+    let obs = kube.read(coverage::NODES, &String::new()).await.unwrap().unwrap();
+    (cloud, serde_json::from_value(obs.attrs["nodes"].clone()).unwrap())
+}
+
+#[tokio::test]
+async fn every_node_of_every_pool_is_covered_including_no_execute_pools() {
+    let template = cluster(vec![Toleration::everything()]);
+    let (_, nodes) = install(&template).await;
+    assert_eq!(nodes.len(), 3, "one node per desired size of each pool: {nodes:?}");
+    let report = coverage::report(&nodes, &coverage::expected(&template));
+    assert!(report.gaps.is_empty(), "{:?}", report.gaps);
+    let gpu = report.pools.iter().find(|p| p.pool == "gpu").unwrap();
+    assert_eq!((gpu.nodes, gpu.monitored, gpu.logged), (1, 1, 1));
+    let expected = coverage::expected(&template);
+    assert_eq!(expected.len(), 4, "node-exporter, the exporter, fluent-bit, the host tailer");
+}
+
+#[tokio::test]
+async fn the_charts_no_schedule_only_toleration_misses_no_execute_nodes() {
+    let no_schedule_only = Toleration {
+        key: None,
+        operator: TolerationOperator::Exists,
+        value: None,
+        effect: Some(TaintEffect::NoSchedule),
+    };
+    let template = cluster(vec![no_schedule_only]);
+    let (_, nodes) = install(&template).await;
+    let report = coverage::report(&nodes, &coverage::expected(&template));
+    let gpu_gaps: Vec<&str> = report.gaps.iter().filter(|g| g.pool == "gpu").map(|g| g.daemonset.as_str()).collect();
+    assert!(gpu_gaps.contains(&coverage::node_exporter_id().as_str()), "{:?}", report.gaps);
+    assert!(gpu_gaps.contains(&coverage::exporter_id("smart").as_str()));
+    assert!(report.gaps.iter().all(|g| g.pool == "gpu"), "system nodes stay covered: {:?}", report.gaps);
+}
+
+#[tokio::test]
+async fn a_deleted_chart_daemonset_leaves_the_release_out_of_sync_and_the_operator_heals_its_own() {
+    let template = cluster(vec![Toleration::everything()]);
+    let (cloud, _) = install(&template).await;
+    let name = "f-p";
+    cloud.console_delete_kube_object(name, &coverage::node_exporter_id()).unwrap();
+    cloud.console_delete_kube_object(name, &coverage::fluentbit_id()).unwrap();
+    let cluster_rec = cloud.find_by_address("p/sim.cluster/main").unwrap();
+    let access = SimProvider::new(cloud.clone(), Profile::eks(), 0.0)
+        .kube_access(&template, &ProviderRef::new("sim", "eu-west-1"))
+        .unwrap();
+    let conn = Connection { source: access.cluster, id: cluster_rec.id, outputs: cluster_rec.attrs };
+    let kube = SimKube::connected(cloud.clone(), conn).with_time_scale(0.0);
+    let release = kube.read("helm.release", &"monitoring/kube-prometheus-stack".to_string()).await.unwrap().unwrap();
+    assert_eq!(release.attrs["inSync"], false, "the chart's DaemonSet is gone");
+    let nodes: Vec<Node> =
+        serde_json::from_value(kube.read(coverage::NODES, &String::new()).await.unwrap().unwrap().attrs["nodes"].clone())
+            .unwrap();
+    let report = coverage::report(&nodes, &coverage::expected(&template));
+    assert!(report.gaps.iter().all(|g| g.daemonset == coverage::node_exporter_id()), "{:?}", report.gaps);
+    assert_eq!(report.gaps.len(), 3, "node-exporter is missing on every node; fluent-bit came back");
+}
