@@ -63,22 +63,26 @@ impl Wire {
 
     /// Sends a request; `Ok(None)` for 404.
     async fn send(&self, what: &str, req: http::Request<Vec<u8>>) -> Result<Option<Value>, ProviderError> {
+        match self.call(what, req).await {
+            Err(ProviderError::NotFound(_)) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    /// Sends a request; every answer but 2xx is an error, 404 included.
+    async fn call(&self, what: &str, req: http::Request<Vec<u8>>) -> Result<Value, ProviderError> {
         let res = self.client.send(req.map(kube::client::Body::from)).await.map_err(|e| transport(what, &e))?;
         let status = res.status();
         let after = retry_after(res.headers().get(http::header::RETRY_AFTER));
         let body = res.into_body().collect_bytes().await.map_err(|e| transport(what, &e))?;
         let text = String::from_utf8_lossy(&body);
-        if status == http::StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
         if !status.is_success() {
             return Err(classify(what, status.as_u16(), &text, after));
         }
         if text.trim().is_empty() {
-            return Ok(Some(Value::Null));
+            return Ok(Value::Null);
         }
         serde_json::from_str(&text)
-            .map(Some)
             .map_err(|e| ProviderError::Fatal(format!("{what}: the API server answered with invalid JSON: {e}")))
     }
 
@@ -138,7 +142,11 @@ impl Wire {
         let what = format!("applying {} {name}", served.resource.kind);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let req = build(&what, Request::new(served.path(namespace)).patch(name, &params, &Patch::Apply(manifest)))?;
-        self.send(&what, req).await?.ok_or_else(|| ProviderError::NotFound(format!("{what}: 404")))
+        // A 404 to an apply is its namespace missing: the create cannot succeed as made.
+        self.call(&what, req).await.map_err(|e| match e {
+            ProviderError::NotFound(m) => ProviderError::Fatal(m),
+            other => other,
+        })
     }
 
     /// Deletes an object (its dependents in the background); `false` when it was not there.
