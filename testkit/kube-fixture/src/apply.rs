@@ -18,7 +18,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::fields::{self, FieldSet, Path, SELF};
+use crate::fields::{self, FieldSet, Lists, Path, SELF};
 
 /// Which part of an object a write may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,46 +152,51 @@ fn scoped(object: &Value, scope: Scope) -> Value {
     Value::Object(out)
 }
 
-/// Merges `applied` into `live`: maps by key, list-maps by item key, the rest replaced.
-fn merge(live: &mut Value, applied: &Value, field: Option<&str>) {
+/// Merges `applied` into `live` (at field path `path`): maps by key, list-maps by item key, the
+/// rest replaced.
+fn merge(live: &mut Value, applied: &Value, path: &mut Path, lists: Lists) {
     match (live, applied) {
         (Value::Object(l), Value::Object(a)) => {
             for (key, value) in a {
                 match l.get_mut(key) {
-                    Some(existing) => merge(existing, value, Some(key)),
+                    Some(existing) => {
+                        path.push(format!("f:{key}"));
+                        merge(existing, value, path, lists);
+                        path.pop();
+                    }
                     None => {
                         l.insert(key.clone(), value.clone());
                     }
                 }
             }
         }
-        (Value::Array(l), Value::Array(a)) => {
-            let keys = field.and_then(|f| fields::list_keys(f, a));
-            let live_keys = field.and_then(|f| fields::list_keys(f, l));
-            match (keys, live_keys) {
-                (Some(keys), Some(_)) => {
-                    for item in a {
-                        let key = fields::item_key(item, &keys);
-                        match l.iter_mut().find(|i| fields::item_key(i, &keys) == key) {
-                            Some(existing) => merge(existing, item, None),
-                            None => l.push(item.clone()),
+        (Value::Array(l), Value::Array(a)) => match (lists.keys(path, a), lists.keys(path, l)) {
+            (Some(keys), Some(_)) => {
+                for item in a {
+                    let key = fields::item_key(item, &keys);
+                    match l.iter_mut().find(|i| fields::item_key(i, &keys) == key) {
+                        Some(existing) => {
+                            path.push(key);
+                            merge(existing, item, path, lists);
+                            path.pop();
                         }
+                        None => l.push(item.clone()),
                     }
                 }
-                _ => *l = a.clone(),
             }
-        }
+            _ => *l = a.clone(),
+        },
         (live, applied) => *live = applied.clone(),
     }
 }
 
 /// Removes from `object` the paths of `gone` that no set in `kept` still holds (fields first,
 /// then list items and maps, and those only when nothing under them is kept).
-fn prune(object: &mut Value, gone: &FieldSet, kept: &FieldSet) {
+fn prune(object: &mut Value, gone: &FieldSet, kept: &FieldSet, lists: Lists) {
     let (markers, leaves): (Vec<&Path>, Vec<&Path>) = gone.paths().partition(|p| p.last().is_some_and(|e| e == SELF));
     for path in leaves {
         if !kept.contains(path) {
-            fields::remove_at(object, path);
+            fields::remove_at(object, path, lists);
         }
     }
     let mut markers: Vec<&Path> = markers;
@@ -199,7 +204,7 @@ fn prune(object: &mut Value, gone: &FieldSet, kept: &FieldSet) {
     for path in markers {
         let node = &path[..path.len() - 1];
         if !kept.has_prefix(node) {
-            fields::remove_at(object, path);
+            fields::remove_at(object, path, lists);
         }
     }
 }
@@ -249,12 +254,13 @@ pub fn apply(
     manager: &str,
     force: bool,
     scope: Scope,
+    lists: Lists,
     now: &str,
 ) -> Result<Value, Vec<Conflict>> {
     let mut object = live.cloned().unwrap_or_else(|| json!({}));
     let mut entries = read_entries(&object);
     let config = scoped(applied, scope);
-    let new_set = FieldSet::of(&config, false);
+    let new_set = FieldSet::of(&config, false, lists);
     let subresource = scope.subresource().map(str::to_string);
     let is_mine = |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == subresource;
 
@@ -264,7 +270,7 @@ pub fn apply(
             .paths()
             .filter(|p| p.last().is_some_and(|e| e != SELF))
             .filter(|p| entry.fields.contains(p))
-            .filter(|p| fields::value_at(&object, p) != fields::value_at(&config, p))
+            .filter(|p| fields::value_at(&object, p, lists) != fields::value_at(&config, p, lists))
             .cloned()
             .collect();
         for path in clashing {
@@ -278,8 +284,8 @@ pub fn apply(
 
     let previous = entries.iter().find(|e| is_mine(e)).map(|e| e.fields.clone()).unwrap_or_default();
     let others = entries.iter().filter(|e| !is_mine(e)).fold(FieldSet::default(), |acc, e| acc.union(&e.fields));
-    prune(&mut object, &previous.difference(&new_set), &others.union(&new_set));
-    merge(&mut object, &config, None);
+    prune(&mut object, &previous.difference(&new_set), &others.union(&new_set), lists);
+    merge(&mut object, &config, &mut Vec::new(), lists);
 
     let api_version = applied.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
     let touched = entries.iter().find(|e| is_mine(e)).is_none_or(|e| e.fields != new_set);
@@ -291,14 +297,14 @@ pub fn apply(
 
 /// Records an Update by `manager` that turned `old` into `new` (within `scope`) in `new`'s
 /// managedFields, carried over from `old`.
-pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, scope: Scope, now: &str) {
+pub fn record_update(old: Option<&Value>, new: &mut Value, manager: &str, scope: Scope, lists: Lists, now: &str) {
     let mut entries = old.map(read_entries).unwrap_or_default();
     let old_config = old.map(|o| scoped(o, scope)).unwrap_or_else(|| json!({}));
     let new_config = scoped(new, scope);
-    let new_all = FieldSet::of(&new_config, true);
+    let new_all = FieldSet::of(&new_config, true, lists);
     let changed: FieldSet = {
         let mut c = new_all.clone();
-        c.retain(|p| fields::value_at(&old_config, p) != fields::value_at(&new_config, p));
+        c.retain(|p| fields::value_at(&old_config, p, lists) != fields::value_at(&new_config, p, lists));
         c
     };
     let subresource = scope.subresource().map(str::to_string);
@@ -342,7 +348,7 @@ mod tests {
 
     #[test]
     fn apply_owns_exactly_what_it_sent_and_ignores_status() {
-        let obj = apply(None, &ds("a", None), "tessera", true, MAIN, NOW).unwrap();
+        let obj = apply(None, &ds("a", None), "tessera", true, MAIN, Lists::Builtin, NOW).unwrap();
         let mf = &obj["metadata"]["managedFields"][0];
         assert_eq!(mf["manager"], "tessera");
         assert_eq!(mf["operation"], "Apply");
@@ -357,24 +363,24 @@ mod tests {
 
     #[test]
     fn reapply_removes_dropped_fields_and_other_managers_conflict() {
-        let first = apply(None, &ds("a", Some("extra")), "tessera", true, MAIN, NOW).unwrap();
-        let second = apply(Some(&first), &ds("a", None), "tessera", false, MAIN, NOW).unwrap();
+        let first = apply(None, &ds("a", Some("extra")), "tessera", true, MAIN, Lists::Builtin, NOW).unwrap();
+        let second = apply(Some(&first), &ds("a", None), "tessera", false, MAIN, Lists::Builtin, NOW).unwrap();
         assert!(second["metadata"]["labels"].get("extra").is_none(), "dropped field is pruned");
-        let err = apply(Some(&second), &ds("b", None), "other", false, MAIN, NOW).unwrap_err();
+        let err = apply(Some(&second), &ds("b", None), "other", false, MAIN, Lists::Builtin, NOW).unwrap_err();
         assert_eq!(err[0].manager, "tessera");
         assert_eq!(err[0].field, ".spec.template.spec.containers[name=\"c\"].image");
-        let forced = apply(Some(&second), &ds("b", None), "other", true, MAIN, NOW).unwrap();
+        let forced = apply(Some(&second), &ds("b", None), "other", true, MAIN, Lists::Builtin, NOW).unwrap();
         assert_eq!(forced["spec"]["template"]["spec"]["containers"][0]["image"], "b");
-        let same = apply(Some(&second), &ds("a", None), "other", false, MAIN, NOW);
+        let same = apply(Some(&second), &ds("a", None), "other", false, MAIN, Lists::Builtin, NOW);
         assert!(same.is_ok(), "the same value is shared ownership, not a conflict");
     }
 
     #[test]
     fn updates_take_changed_fields_from_appliers() {
-        let applied = apply(None, &ds("a", None), "tessera", true, MAIN, NOW).unwrap();
+        let applied = apply(None, &ds("a", None), "tessera", true, MAIN, Lists::Builtin, NOW).unwrap();
         let mut edited = applied.clone();
         edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("edited");
-        record_update(Some(&applied), &mut edited, "kubectl-edit", MAIN, NOW);
+        record_update(Some(&applied), &mut edited, "kubectl-edit", MAIN, Lists::Builtin, NOW);
         let entries = edited["metadata"]["managedFields"].as_array().unwrap();
         assert_eq!(entries.len(), 2);
         let c = "k:{\"name\":\"c\"}";

@@ -26,9 +26,9 @@ pub struct FieldSet(BTreeSet<Path>);
 
 impl FieldSet {
     /// The fields set in `value`. With `map_markers`, maps get a `.` too (as updates record them).
-    pub fn of(value: &Value, map_markers: bool) -> FieldSet {
+    pub fn of(value: &Value, map_markers: bool, lists: Lists) -> FieldSet {
         let mut set = BTreeSet::new();
-        collect(value, &mut Vec::new(), None, map_markers, &mut set);
+        collect(value, &mut Vec::new(), lists, map_markers, &mut set);
         FieldSet(set)
     }
 
@@ -108,7 +108,7 @@ impl FieldSet {
     }
 }
 
-fn collect(value: &Value, prefix: &mut Path, field: Option<&str>, map_markers: bool, out: &mut BTreeSet<Path>) {
+fn collect(value: &Value, prefix: &mut Path, lists: Lists, map_markers: bool, out: &mut BTreeSet<Path>) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             if map_markers && !prefix.is_empty() {
@@ -116,19 +116,19 @@ fn collect(value: &Value, prefix: &mut Path, field: Option<&str>, map_markers: b
             }
             for (key, child) in map {
                 prefix.push(format!("f:{key}"));
-                collect(child, prefix, Some(key), map_markers, out);
+                collect(child, prefix, lists, map_markers, out);
                 prefix.pop();
             }
         }
-        Value::Array(items) if field.and_then(|f| list_keys(f, items)).is_some() => {
-            let keys = field.and_then(|f| list_keys(f, items)).unwrap_or_default();
+        Value::Array(items) if lists.keys(prefix, items).is_some() => {
+            let keys = lists.keys(prefix, items).unwrap_or_default();
             for item in items {
                 prefix.push(item_key(item, &keys));
                 out.insert(with(prefix, SELF));
                 if let Value::Object(map) = item {
                     for (key, child) in map {
                         prefix.push(format!("f:{key}"));
-                        collect(child, prefix, Some(key), map_markers, out);
+                        collect(child, prefix, lists, map_markers, out);
                         prefix.pop();
                     }
                 }
@@ -149,11 +149,38 @@ fn with(prefix: &[String], element: &str) -> Path {
     p
 }
 
-/// The keys of an associative list under the field `field`, or `None` for an atomic list.
-pub fn list_keys(field: &str, items: &[Value]) -> Option<Vec<String>> {
-    if items.is_empty() || !items.iter().all(Value::is_object) {
-        return None;
+/// Which lists are associative, and by which keys.
+#[derive(Debug, Clone, Copy)]
+pub enum Lists<'a> {
+    /// The built-in kinds' list-maps, known by field name (see the module docs).
+    Builtin,
+    /// A CRD version's `openAPIV3Schema`: a list is a list-map only when its schema says
+    /// `x-kubernetes-list-type: map` (its keys in `x-kubernetes-list-map-keys`); any other list
+    /// is atomic, as for a real server.
+    Schema(&'a Value),
+}
+
+impl<'a> Lists<'a> {
+    /// `Schema` when there is one (a custom kind), else `Builtin`.
+    pub fn from_schema(schema: Option<&'a Value>) -> Lists<'a> {
+        schema.map_or(Lists::Builtin, Lists::Schema)
     }
+
+    /// The keys of the list at `path` (a field path), or `None` for an atomic list.
+    pub fn keys(&self, path: &[String], items: &[Value]) -> Option<Vec<String>> {
+        if items.is_empty() || !items.iter().all(Value::is_object) {
+            return None;
+        }
+        let keys = match self {
+            Lists::Builtin => builtin_list_keys(path.last()?.strip_prefix("f:")?, items)?,
+            Lists::Schema(root) => schema_list_keys(root, path)?,
+        };
+        let first = keys.first()?;
+        items.iter().all(|i| i.get(first).is_some()).then_some(keys)
+    }
+}
+
+fn builtin_list_keys(field: &str, items: &[Value]) -> Option<Vec<String>> {
     let all_have = |k: &str| items.iter().all(|i| i.get(k).is_some());
     let keys: &[&str] = match field {
         "ports" if all_have("containerPort") => &["containerPort", "protocol"],
@@ -167,10 +194,25 @@ pub fn list_keys(field: &str, items: &[Value]) -> Option<Vec<String>> {
         _ if all_have("name") => &["name"],
         _ => return None,
     };
-    if !all_have(keys[0]) {
+    Some(keys.iter().map(|k| k.to_string()).collect())
+}
+
+fn schema_list_keys(root: &Value, path: &[String]) -> Option<Vec<String>> {
+    let mut node = root;
+    for element in path.iter().filter(|e| *e != SELF) {
+        node = match element.strip_prefix("f:") {
+            Some(key) => match node.get("properties").and_then(|p| p.get(key)) {
+                Some(child) => child,
+                None => node.get("additionalProperties").filter(|a| a.is_object())?,
+            },
+            None => node.get("items")?,
+        };
+    }
+    if node.get("x-kubernetes-list-type").and_then(Value::as_str) != Some("map") {
         return None;
     }
-    Some(keys.iter().map(|k| k.to_string()).collect())
+    let keys = node.get("x-kubernetes-list-map-keys")?.as_array()?;
+    Some(keys.iter().filter_map(Value::as_str).map(str::to_string).collect())
 }
 
 /// `k:{"name":"c"}`: the item's key fields (those it has), sorted, as compact JSON.
@@ -180,46 +222,44 @@ pub fn item_key(item: &Value, keys: &[String]) -> String {
     format!("k:{}", serde_json::to_string(&fields).unwrap_or_default())
 }
 
-/// The list item in `items` (under `field`) whose key element is `element`.
-fn find_item(items: &[Value], field: &str, element: &str) -> Option<usize> {
-    let keys = list_keys(field, items)?;
+/// The list item in `items` (the list at `list_path`) whose key element is `element`.
+fn find_item(items: &[Value], list_path: &[String], lists: Lists, element: &str) -> Option<usize> {
+    let keys = lists.keys(list_path, items)?;
     items.iter().position(|i| item_key(i, &keys) == element)
 }
 
 /// The value a path names, if present. A trailing `.` names the node itself.
-pub fn value_at<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub fn value_at<'a>(value: &'a Value, path: &[String], lists: Lists) -> Option<&'a Value> {
     let mut node = value;
-    let mut field = "";
-    for element in path {
+    for (i, element) in path.iter().enumerate() {
         if element == SELF {
             return Some(node);
         }
-        node = if let Some(key) = element.strip_prefix("f:") {
-            field = key;
-            node.get(key)?
-        } else {
-            let items = node.as_array()?;
-            &items[find_item(items, field, element)?]
+        node = match element.strip_prefix("f:") {
+            Some(key) => node.get(key)?,
+            None => {
+                let items = node.as_array()?;
+                &items[find_item(items, &path[..i], lists, element)?]
+            }
         };
     }
     Some(node)
 }
 
 /// Removes the field or list item a path names (a trailing `.` removes the node itself).
-pub fn remove_at(value: &mut Value, path: &[String]) {
-    let path: Vec<&String> = path.iter().filter(|e| *e != SELF).collect();
+pub fn remove_at(value: &mut Value, path: &[String], lists: Lists) {
+    let path: Vec<String> = path.iter().filter(|e| *e != SELF).cloned().collect();
     let Some((last, parents)) = path.split_last() else { return };
     let mut node = value;
-    let mut field = String::new();
-    for element in parents {
-        let next = if let Some(key) = element.strip_prefix("f:") {
-            field = key.to_string();
-            node.get_mut(key)
-        } else {
-            let index = node.as_array().and_then(|items| find_item(items, &field, element));
-            match (index, node.as_array_mut()) {
-                (Some(i), Some(items)) => items.get_mut(i),
-                _ => None,
+    for (i, element) in parents.iter().enumerate() {
+        let next = match element.strip_prefix("f:") {
+            Some(key) => node.get_mut(key),
+            None => {
+                let index = node.as_array().and_then(|items| find_item(items, &path[..i], lists, element));
+                match (index, node.as_array_mut()) {
+                    (Some(i), Some(items)) => items.get_mut(i),
+                    _ => None,
+                }
             }
         };
         match next {
@@ -231,7 +271,7 @@ pub fn remove_at(value: &mut Value, path: &[String]) {
         if let Some(map) = node.as_object_mut() {
             map.remove(key);
         }
-    } else if let Some(i) = node.as_array().and_then(|items| find_item(items, &field, last)) {
+    } else if let Some(i) = node.as_array().and_then(|items| find_item(items, parents, lists, last)) {
         if let Some(items) = node.as_array_mut() {
             items.remove(i);
         }
@@ -268,7 +308,7 @@ mod tests {
         let obj = json!({"spec": {"containers": [
             {"name": "c", "image": "i", "ports": [{"containerPort": 9100, "protocol": "TCP"}], "args": ["a"]}
         ]}});
-        let set = FieldSet::of(&obj, false);
+        let set = FieldSet::of(&obj, false, Lists::Builtin);
         let c = "k:{\"name\":\"c\"}";
         let port = "k:{\"containerPort\":9100,\"protocol\":\"TCP\"}";
         assert!(set.contains(&p(&["f:spec", "f:containers", c, "."])));
@@ -284,7 +324,7 @@ mod tests {
     #[test]
     fn update_sets_mark_maps_and_tolerations_are_atomic() {
         let obj = json!({"metadata": {"labels": {"a": "b"}}, "spec": {"tolerations": [{"operator": "Exists"}]}});
-        let set = FieldSet::of(&obj, true);
+        let set = FieldSet::of(&obj, true, Lists::Builtin);
         assert!(set.contains(&p(&["f:metadata", "f:labels", "."])));
         assert!(set.contains(&p(&["f:spec", "f:tolerations"])));
     }
@@ -293,9 +333,21 @@ mod tests {
     fn paths_reach_and_remove_list_items() {
         let mut obj = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}});
         let b = p(&["f:spec", "f:containers", "k:{\"name\":\"b\"}", "f:image"]);
-        assert_eq!(value_at(&obj, &b), Some(&json!("y")));
+        assert_eq!(value_at(&obj, &b, Lists::Builtin), Some(&json!("y")));
         assert_eq!(display(&b), ".spec.containers[name=\"b\"].image");
-        remove_at(&mut obj, &p(&["f:spec", "f:containers", "k:{\"name\":\"a\"}", "."]));
+        remove_at(&mut obj, &p(&["f:spec", "f:containers", "k:{\"name\":\"a\"}", "."]), Lists::Builtin);
         assert_eq!(obj, json!({"spec": {"containers": [{"name": "b", "image": "y"}]}}));
+    }
+
+    #[test]
+    fn custom_resource_lists_are_atomic_unless_the_schema_says_map() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "tailers": {"type": "array", "items": {"type": "object"}},
+            "keyed": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+                      "items": {"type": "object"}}}}}});
+        let obj = json!({"spec": {"tailers": [{"name": "a"}], "keyed": [{"id": "x", "v": 1}]}});
+        let set = FieldSet::of(&obj, false, Lists::Schema(&schema));
+        assert!(set.contains(&p(&["f:spec", "f:tailers"])), "no list-type: atomic, even with names");
+        assert!(set.contains(&p(&["f:spec", "f:keyed", "k:{\"id\":\"x\"}", "f:v"])));
     }
 }

@@ -17,6 +17,7 @@ use crate::api::{Config, Shared};
 use crate::apply::{self, Scope};
 use crate::crds;
 use crate::error::FixtureError;
+use crate::fields::Lists;
 use crate::journal::{Fault, Journal, RecordedRequest, Rejection};
 use crate::registry::ResourceType;
 use crate::server::{self, Running};
@@ -33,6 +34,7 @@ pub struct FixtureBuilder {
     crd_established_after: Duration,
     real_crds_dir: PathBuf,
     preload_real_crds: bool,
+    kubernetes_validate: PathBuf,
 }
 
 impl FixtureBuilder {
@@ -54,6 +56,13 @@ impl FixtureBuilder {
         self
     }
 
+    /// The `kubernetes-validate` command (default: `$TESSERA_KUBERNETES_VALIDATE`, else the one
+    /// on PATH).
+    pub fn kubernetes_validate(mut self, command: &Path) -> Self {
+        self.kubernetes_validate = command.to_path_buf();
+        self
+    }
+
     /// Start with the real CRDs already applied and Established.
     pub fn preload_real_crds(mut self) -> Self {
         self.preload_real_crds = true;
@@ -62,7 +71,7 @@ impl FixtureBuilder {
 
     pub fn start(self) -> Result<KubeFixture, FixtureError> {
         let real_crds = crds::load_dir(&self.real_crds_dir)?;
-        let validator = Validator::new(&self.kubernetes_version, real_crds)?;
+        let validator = Validator::new(self.kubernetes_validate.clone(), &self.kubernetes_version, real_crds)?;
         let (listener, address) = server::bind()?;
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::new()),
@@ -98,6 +107,7 @@ impl KubeFixture {
             crd_established_after: Duration::ZERO,
             real_crds_dir: crds::shared_k8s_dir().join("crds"),
             preload_real_crds: false,
+            kubernetes_validate: crate::validate::builtin::BuiltinValidator::default_tool(),
         }
     }
 
@@ -174,7 +184,9 @@ impl KubeFixture {
         let mut store = self.shared.store();
         let live = store.get(&key).cloned();
         let mut new = object;
-        apply::record_update(live.as_ref(), &mut new, TEST_MANAGER, Scope::Main { status_subresource: false }, &now());
+        let schema = store.list_schema(&ty);
+        let (scope, lists) = (Scope::Main { status_subresource: false }, Lists::from_schema(schema.as_ref()));
+        apply::record_update(live.as_ref(), &mut new, TEST_MANAGER, scope, lists, &now());
         Ok(store.commit(key, new))
     }
 
@@ -194,7 +206,15 @@ impl KubeFixture {
             store.get(&key).cloned().ok_or_else(|| FixtureError::NotFound(format!("{api_version} {kind} {name}")))?;
         let mut new = live.clone();
         new["status"] = status;
-        apply::record_update(Some(&live), &mut new, TEST_MANAGER, Scope::Status, &now());
+        let schema = store.list_schema(&ty);
+        apply::record_update(
+            Some(&live),
+            &mut new,
+            TEST_MANAGER,
+            Scope::Status,
+            Lists::from_schema(schema.as_ref()),
+            &now(),
+        );
         Ok(store.commit(key, new))
     }
 

@@ -98,6 +98,14 @@ impl Store {
         })
     }
 
+    /// The schema that decides a custom kind's list types (`None` for built-in kinds).
+    pub fn list_schema(&self, ty: &ResourceType) -> Option<Value> {
+        if ty.builtin {
+            return None;
+        }
+        crate::crds::version_schema(self.crd_for(&ty.group, &ty.kind)?, &ty.version).cloned()
+    }
+
     pub fn get(&self, key: &Key) -> Option<&Value> {
         self.objects.get(key)
     }

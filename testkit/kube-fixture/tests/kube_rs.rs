@@ -141,8 +141,11 @@ async fn custom_resources_are_checked_against_the_real_crd() {
         "systemdTailers": [{"name": "kubelet", "systemdFilter": "kubelet.service", "path": "/var/log/journal", "maxEntries": 100}],
         "workloadOverrides": {"tolerations": [{"operator": "Exists"}]}
     }));
-    tailers.patch("journal", &pp, &Patch::Apply(obj(good))).await.unwrap();
+    let stored = tailers.patch("journal", &pp, &Patch::Apply(obj(good))).await.unwrap();
     fixture.assert_no_rejections();
+    let fields = &stored.metadata.managed_fields.unwrap()[0].fields_v1.clone().unwrap().0;
+    assert_eq!(fields["f:spec"]["f:systemdTailers"], json!({}), "the CRD declares no list type: atomic");
+    assert_eq!(fields["f:spec"]["f:workloadOverrides"]["f:tolerations"], json!({}));
 
     let misspelled = host_tailer(json!({"systemdTailers": [{"name": "kubelet", "systemdFilters": "kubelet.service"}]}));
     assert_eq!(api_code(tailers.patch("journal", &pp, &Patch::Apply(obj(misspelled))).await.unwrap_err()), 422);
@@ -303,4 +306,34 @@ async fn injected_failures_answer_with_retry_after_then_stop() {
         other => panic!("{other}"),
     }
     assert!(cms.list(&ListParams::default()).await.is_ok(), "the fault is used up");
+}
+
+#[test]
+fn a_missing_or_unsupported_validator_fails_loudly() {
+    let missing =
+        KubeFixture::builder().kubernetes_validate(std::path::Path::new("/nonexistent/kubernetes-validate")).start();
+    assert!(matches!(missing, Err(tessera_kube_fixture::FixtureError::ValidatorMissing { .. })));
+    let unsupported = KubeFixture::builder().kubernetes_version("1.99.0").start();
+    assert!(matches!(unsupported, Err(tessera_kube_fixture::FixtureError::ValidatorMissing { .. })));
+}
+
+#[tokio::test]
+async fn replace_with_a_stale_resource_version_conflicts_and_patches_merge() {
+    let fixture = KubeFixture::start().unwrap();
+    let cms = api(&client(&fixture), "", "v1", "ConfigMap", Some("default"));
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"k": "1"}});
+    let created = cms.create(&PostParams::default(), &obj(cm)).await.unwrap();
+    let mut newer = created.clone();
+    newer.data["data"]["k"] = json!("2");
+    let replaced = cms.replace("a", &PostParams::default(), &newer).await.unwrap();
+    assert!(rv(&replaced) > rv(&created));
+    let mut stale = created.clone();
+    stale.data["data"]["k"] = json!("3");
+    assert_eq!(api_code(cms.replace("a", &PostParams::default(), &stale).await.unwrap_err()), 409);
+    let merged = cms.patch("a", &PatchParams::default(), &Patch::Merge(json!({"data": {"j": "x"}}))).await.unwrap();
+    assert_eq!(merged.data["data"], json!({"k": "2", "j": "x"}));
+    let managers: Vec<String> =
+        merged.metadata.managed_fields.unwrap().iter().filter_map(|m| m.manager.clone()).collect();
+    assert!(!managers.is_empty(), "updates are recorded in managedFields");
+    fixture.assert_no_rejections();
 }

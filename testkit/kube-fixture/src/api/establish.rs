@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use crate::apply::{self, Scope};
+use crate::fields::Lists;
 use crate::registry;
 use crate::store::{Key, now};
 
@@ -94,7 +95,7 @@ fn set_conditions(shared: &Shared, key: &Key, established: bool) {
         "conditions": [names, est],
         "storedVersions": storage_versions,
     });
-    apply::record_update(Some(&live), &mut object, MANAGER, Scope::Status, &time);
+    apply::record_update(Some(&live), &mut object, MANAGER, Scope::Status, Lists::Builtin, &time);
     store.commit(key.clone(), object);
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::{Incoming, Shared, establish};
 use crate::apply::{self, Scope};
+use crate::fields::Lists;
 use crate::journal::Rejection;
 use crate::registry::ResourceType;
 use crate::routes::ResourcePath;
@@ -133,7 +134,7 @@ pub async fn create(
         },
     };
     let manager = req.manager();
-    write(shared, req, ty, path, &name, true, |live| {
+    write(shared, req, ty, path, &name, true, |live, lists| {
         if live.is_some() {
             return Err(Failure::new(
                 409,
@@ -154,6 +155,7 @@ pub async fn create(
             &mut object,
             &manager,
             Scope::Main { status_subresource: ty.status_subresource },
+            lists,
             &now(),
         );
         Ok(Computed { object, validate: Some(body.clone()) })
@@ -172,7 +174,7 @@ pub async fn replace(
     check_identity(&body, ty, path, Some(name))?;
     let manager = req.manager();
     let scope = scope(ty, path);
-    write(shared, req, ty, path, name, false, |live| {
+    write(shared, req, ty, path, name, false, |live, lists| {
         let live = live.ok_or_else(|| Failure::not_found(&ty.qualified_plural(), name))?;
         if let Some(sent) = resource_version(&body) {
             if Some(sent) != resource_version(live) {
@@ -193,7 +195,7 @@ pub async fn replace(
                 o
             }
         };
-        apply::record_update(Some(live), &mut object, &manager, scope, &now());
+        apply::record_update(Some(live), &mut object, &manager, scope, lists, &now());
         let validate = matches!(scope, Scope::Main { .. }).then(|| body.clone());
         Ok(Computed { object, validate })
     })
@@ -243,7 +245,7 @@ pub async fn patch(
         ));
     };
     let manager = req.manager();
-    write(shared, req, ty, path, name, false, |live| {
+    write(shared, req, ty, path, name, false, |live, lists| {
         let live = live.ok_or_else(|| Failure::not_found(&ty.qualified_plural(), name))?;
         let mut patched = live.clone();
         match kind {
@@ -276,7 +278,7 @@ pub async fn patch(
             }
             v
         });
-        apply::record_update(Some(live), &mut object, &manager, scope, &now());
+        apply::record_update(Some(live), &mut object, &manager, scope, lists, &now());
         Ok(Computed { object, validate })
     })
     .await
@@ -296,11 +298,11 @@ async fn server_side_apply(
     })?;
     check_identity(&body, ty, path, Some(name))?;
     let force = req.flag("force");
-    write(shared, req, ty, path, name, scope != Scope::Status, |live| {
+    write(shared, req, ty, path, name, scope != Scope::Status, |live, lists| {
         if scope == Scope::Status && live.is_none() {
             return Err(Failure::not_found(&ty.qualified_plural(), name));
         }
-        let merged = apply::apply(live, &body, &manager, force, scope, &now()).map_err(|conflicts| {
+        let merged = apply::apply(live, &body, &manager, force, scope, lists, &now()).map_err(|conflicts| {
             let causes: Vec<Value> = conflicts
                 .iter()
                 .map(|c| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{}\"", c.manager), "field": c.field}))
@@ -324,7 +326,7 @@ async fn write(
     path: &ResourcePath,
     name: &str,
     may_create: bool,
-    compute: impl Fn(Option<&Value>) -> Result<Computed, Failure>,
+    compute: impl Fn(Option<&Value>, Lists) -> Result<Computed, Failure>,
 ) -> Result<(u16, Value), Failure> {
     let key = Key::new(ty, path.namespace.as_deref(), name);
     for _ in 0..5 {
@@ -339,7 +341,8 @@ async fn write(
             if live.is_none() && !may_create {
                 return Err(Failure::not_found(&ty.qualified_plural(), name));
             }
-            let computed = compute(live.as_ref())?;
+            let schema = store.list_schema(ty);
+            let computed = compute(live.as_ref(), Lists::from_schema(schema.as_ref()))?;
             (live, computed)
         };
         if let Some(sent) = computed.validate {

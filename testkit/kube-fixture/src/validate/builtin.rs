@@ -30,9 +30,13 @@ pub struct BuiltinValidator {
 }
 
 impl BuiltinValidator {
-    /// Finds the tool and checks that it runs.
-    pub fn new(kubernetes_version: &str) -> Result<Self, FixtureError> {
-        let tool = std::env::var_os(TOOL_ENV).map(PathBuf::from).unwrap_or_else(|| "kubernetes-validate".into());
+    /// The tool named by [`TOOL_ENV`], else `kubernetes-validate` on PATH.
+    pub fn default_tool() -> PathBuf {
+        std::env::var_os(TOOL_ENV).map(PathBuf::from).unwrap_or_else(|| "kubernetes-validate".into())
+    }
+
+    /// Checks that the tool runs and knows the Kubernetes version.
+    pub fn new(tool: PathBuf, kubernetes_version: &str) -> Result<Self, FixtureError> {
         let shown = tool.display().to_string();
         let missing = |reason: String| FixtureError::ValidatorMissing { tool: shown.clone(), reason };
         let out = Command::new(&tool).arg("--version").output().map_err(|e| missing(e.to_string()))?;

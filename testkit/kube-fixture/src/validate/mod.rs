@@ -13,6 +13,7 @@ pub mod builtin;
 pub mod openapi;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -28,9 +29,9 @@ pub struct Validator {
 }
 
 impl Validator {
-    pub fn new(kubernetes_version: &str, real_crds: Vec<Value>) -> Result<Self, FixtureError> {
+    pub fn new(tool: PathBuf, kubernetes_version: &str, real_crds: Vec<Value>) -> Result<Self, FixtureError> {
         Ok(Self {
-            builtin: builtin::BuiltinValidator::new(kubernetes_version)?,
+            builtin: builtin::BuiltinValidator::new(tool, kubernetes_version)?,
             real_crds,
             compiled: Mutex::new(HashMap::new()),
         })
