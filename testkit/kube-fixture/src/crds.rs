@@ -15,8 +15,8 @@ pub fn shared_k8s_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s")
 }
 
-/// Every `*.yaml` CRD in `dir`, sorted by file name.
-pub fn load_dir(dir: &Path) -> Result<Vec<Value>, FixtureError> {
+/// The `*.yaml` files in `dir`, sorted; an error when there are none.
+pub fn list_dir(dir: &Path) -> Result<Vec<PathBuf>, FixtureError> {
     let read_err = |source| FixtureError::Read { path: dir.to_path_buf(), source };
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(read_err)?
@@ -27,7 +27,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Value>, FixtureError> {
     if files.is_empty() {
         return Err(FixtureError::Invalid(format!("no CRD files in {}", dir.display())));
     }
-    files.iter().map(|f| load_yaml(f)).collect()
+    Ok(files)
+}
+
+/// Every `*.yaml` CRD in `dir`, sorted by file name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Value>, FixtureError> {
+    list_dir(dir)?.iter().map(|f| load_yaml(f)).collect()
 }
 
 /// One YAML document as JSON.

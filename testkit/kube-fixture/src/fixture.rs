@@ -70,8 +70,8 @@ impl FixtureBuilder {
     }
 
     pub fn start(self) -> Result<KubeFixture, FixtureError> {
-        let real_crds = crds::load_dir(&self.real_crds_dir)?;
-        let validator = Validator::new(self.kubernetes_validate.clone(), &self.kubernetes_version, real_crds)?;
+        let validator =
+            Validator::new(self.kubernetes_validate.clone(), &self.kubernetes_version, self.real_crds_dir.clone())?;
         let (listener, address) = server::bind()?;
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::new()),
@@ -85,7 +85,7 @@ impl FixtureBuilder {
         });
         let fixture = KubeFixture { running: server::start(listener, Arc::clone(&shared))?, shared };
         if self.preload_real_crds {
-            let crds: Vec<Value> = fixture.shared.validator.real_crds().to_vec();
+            let crds: Vec<Value> = fixture.shared.validator.real_crds().map_err(FixtureError::Invalid)?.to_vec();
             for crd in crds {
                 fixture.put_established_crd(crd)?;
             }

@@ -337,3 +337,52 @@ async fn replace_with_a_stale_resource_version_conflicts_and_patches_merge() {
     assert!(!managers.is_empty(), "updates are recorded in managedFields");
     fixture.assert_no_rejections();
 }
+
+#[tokio::test]
+async fn preloaded_real_crds_serve_pod_monitors() {
+    let fixture = KubeFixture::builder().preload_real_crds().start().unwrap();
+    let monitors = api(&client(&fixture), "monitoring.coreos.com", "v1", "PodMonitor", Some("default"));
+    let monitor = |endpoints: Value| {
+        obj(json!({
+            "apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+            "metadata": {"name": "gpu-exporter", "namespace": "default"},
+            "spec": {"selector": {"matchLabels": {"app": "gpu-exporter"}}, "podMetricsEndpoints": endpoints}
+        }))
+    };
+    let pp = PatchParams::apply(SSA).force();
+    let good = monitor(json!([{"port": "metrics", "path": "/metrics", "interval": "30s"}]));
+    monitors.patch("gpu-exporter", &pp, &Patch::Apply(good)).await.unwrap();
+    fixture.assert_no_rejections();
+    let bad = monitor(json!([{"port": "metrics", "scrapeEvery": "30s"}]));
+    assert_eq!(api_code(monitors.patch("gpu-exporter", &pp, &Patch::Apply(bad)).await.unwrap_err()), 422);
+    assert!(fixture.rejections()[0].message.contains("scrapeEvery"));
+}
+
+#[tokio::test]
+async fn a_crd_not_in_shared_validates_against_the_applied_schema() {
+    let fixture = KubeFixture::start().unwrap();
+    let client = client(&fixture);
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.tessera.dev"},
+        "spec": {"group": "example.tessera.dev", "scope": "Cluster",
+                 "names": {"kind": "Widget", "plural": "widgets", "singular": "widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                     "schema": {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "object",
+                         "properties": {"size": {"type": "integer"}}}}}}}]}
+    });
+    let crds = api(&client, "apiextensions.k8s.io", "v1", "CustomResourceDefinition", None);
+    crds.create(&PostParams::default(), &obj(crd)).await.unwrap();
+    let widgets = api(&client, "example.tessera.dev", "v1", "Widget", None);
+    let widget = |spec: Value| {
+        obj(json!({"apiVersion": "example.tessera.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec}))
+    };
+    widgets.create(&PostParams::default(), &widget(json!({"size": 3}))).await.unwrap();
+    assert_eq!(
+        api_code(widgets.create(&PostParams::default(), &widget(json!({"colour": "red"}))).await.unwrap_err()),
+        422
+    );
+    assert_eq!(fixture.rejections()[0].object_id, "example.tessera.dev/v1/Widget//w");
+    crds.delete("widgets.example.tessera.dev", &DeleteParams::default()).await.unwrap();
+    assert!(fixture.get("example.tessera.dev/v1", "Widget", None, "w").is_none(), "gone with its CRD");
+}

@@ -21,8 +21,9 @@ use crate::routes::ResourcePath;
 use crate::status::Failure;
 use crate::store::{Key, metadata_mut, now};
 
-/// A computed write: the object to store, and what to validate (None: nothing new from the
-/// client to check, as for `/status`).
+/// A computed write: the object to store, and what to validate once computed (a patched
+/// object; what the client sent whole is validated before computing, as a real server decodes
+/// and validates before it looks at storage).
 struct Computed {
     object: Value,
     validate: Option<Value>,
@@ -134,6 +135,7 @@ pub async fn create(
         },
     };
     let manager = req.manager();
+    validate(shared, req, ty, path, &name, body.clone()).await?;
     write(shared, req, ty, path, &name, true, |live, lists| {
         if live.is_some() {
             return Err(Failure::new(
@@ -158,7 +160,7 @@ pub async fn create(
             lists,
             &now(),
         );
-        Ok(Computed { object, validate: Some(body.clone()) })
+        Ok(Computed { object, validate: None })
     })
     .await
 }
@@ -174,6 +176,9 @@ pub async fn replace(
     check_identity(&body, ty, path, Some(name))?;
     let manager = req.manager();
     let scope = scope(ty, path);
+    if matches!(scope, Scope::Main { .. }) {
+        validate(shared, req, ty, path, name, body.clone()).await?;
+    }
     write(shared, req, ty, path, name, false, |live, lists| {
         let live = live.ok_or_else(|| Failure::not_found(&ty.qualified_plural(), name))?;
         if let Some(sent) = resource_version(&body) {
@@ -196,8 +201,7 @@ pub async fn replace(
             }
         };
         apply::record_update(Some(live), &mut object, &manager, scope, lists, &now());
-        let validate = matches!(scope, Scope::Main { .. }).then(|| body.clone());
-        Ok(Computed { object, validate })
+        Ok(Computed { object, validate: None })
     })
     .await
 }
@@ -298,6 +302,9 @@ async fn server_side_apply(
     })?;
     check_identity(&body, ty, path, Some(name))?;
     let force = req.flag("force");
+    if matches!(scope, Scope::Main { .. }) {
+        validate(shared, req, ty, path, name, body.clone()).await?;
+    }
     write(shared, req, ty, path, name, scope != Scope::Status, |live, lists| {
         if scope == Scope::Status && live.is_none() {
             return Err(Failure::not_found(&ty.qualified_plural(), name));
@@ -312,8 +319,7 @@ async fn server_side_apply(
                 .with_details(json!({"name": name, "kind": ty.qualified_plural(), "causes": causes}))
         })?;
         let object = with_identity(merged, ty, path.namespace.as_deref(), name);
-        let validate = matches!(scope, Scope::Main { .. }).then(|| body.clone());
-        Ok(Computed { object, validate })
+        Ok(Computed { object, validate: None })
     })
     .await
 }
@@ -346,7 +352,7 @@ async fn write(
             (live, computed)
         };
         if let Some(sent) = computed.validate {
-            validate(shared, req, ty, name, sent).await?;
+            validate(shared, req, ty, path, name, sent).await?;
         }
         if req.param("dryRun").is_some() {
             return Ok((if live.is_some() { 200 } else { 201 }, computed.object));
@@ -373,6 +379,7 @@ async fn validate(
     shared: &Arc<Shared>,
     req: &Incoming,
     ty: &ResourceType,
+    path: &ResourcePath,
     name: &str,
     object: Value,
 ) -> Result<(), Failure> {
@@ -390,7 +397,8 @@ async fn validate(
     .await
     .unwrap_or_else(|e| Err(format!("the validator task failed: {e}")));
     let Err(message) = verdict else { return Ok(()) };
-    let object_id = tessera_object_id(&object, ty, name);
+    let namespace = if ty.namespaced { path.namespace.as_deref().unwrap_or_default() } else { "" };
+    let object_id = format!("{}/{}/{namespace}/{name}", ty.api_version(), ty.kind);
     shared.journal().rejections.push(Rejection {
         method: req.method.clone(),
         path: req.path.clone(),
@@ -399,9 +407,4 @@ async fn validate(
         object,
     });
     Err(Failure::invalid(&ty.qualified_kind(), name, &message))
-}
-
-fn tessera_object_id(object: &Value, ty: &ResourceType, name: &str) -> String {
-    let ns = object.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-    format!("{}/{}/{ns}/{name}", ty.api_version(), ty.kind)
 }

@@ -14,7 +14,7 @@ pub mod openapi;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -24,21 +24,27 @@ use crate::error::FixtureError;
 
 pub struct Validator {
     builtin: builtin::BuiltinValidator,
-    real_crds: Vec<Value>,
+    real_crds_dir: PathBuf,
+    /// Parsed on first use (a few MB of YAML): most tests send no custom resource.
+    real_crds: OnceLock<Result<Vec<Value>, String>>,
     compiled: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
 impl Validator {
-    pub fn new(tool: PathBuf, kubernetes_version: &str, real_crds: Vec<Value>) -> Result<Self, FixtureError> {
+    /// Fails when the tool is missing or `real_crds_dir` has no CRD files.
+    pub fn new(tool: PathBuf, kubernetes_version: &str, real_crds_dir: PathBuf) -> Result<Self, FixtureError> {
+        crds::list_dir(&real_crds_dir)?;
         Ok(Self {
             builtin: builtin::BuiltinValidator::new(tool, kubernetes_version)?,
-            real_crds,
+            real_crds_dir,
+            real_crds: OnceLock::new(),
             compiled: Mutex::new(HashMap::new()),
         })
     }
 
-    pub fn real_crds(&self) -> &[Value] {
-        &self.real_crds
+    pub fn real_crds(&self) -> Result<&[Value], String> {
+        let loaded = self.real_crds.get_or_init(|| crds::load_dir(&self.real_crds_dir).map_err(|e| e.to_string()));
+        loaded.as_deref().map_err(Clone::clone)
     }
 
     pub fn builtin(&self, object: &Value) -> Result<(), String> {
@@ -54,7 +60,7 @@ impl Validator {
         kind: &str,
         applied_crd: Option<&Value>,
     ) -> Result<(), String> {
-        let (crd, source) = match crds::find(&self.real_crds, group, kind) {
+        let (crd, source) = match crds::find(self.real_crds()?, group, kind) {
             Some(real) => (real, "the real CRD in shared/k8s/crds"),
             None => match applied_crd {
                 Some(applied) => (applied, "the applied CRD"),
