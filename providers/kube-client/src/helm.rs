@@ -69,8 +69,9 @@ async fn run(helm: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<std::
         .await
         .map_err(|e| KubeError::Helm(format!("{what}: cannot run {}: {e}", helm.display())))?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(KubeError::Helm(format!("{what}: helm failed ({}): {}", output.status, stderr.trim())));
+        // helm names the template and line that failed; a long stderr is cut, not dumped.
+        let stderr: String = String::from_utf8_lossy(&output.stderr).trim().chars().take(4000).collect();
+        return Err(KubeError::Helm(format!("{what}: helm failed ({}): {stderr}", output.status)));
     }
     Ok(output)
 }

@@ -4,7 +4,7 @@
 //!
 //! - create and update apply the spec's `manifest` as `tessera`, forced, once its kind is served
 //!   (a custom resource waits for its CRD); a DaemonSet then waits until it is ready on every node
-//!   it must cover;
+//!   it must cover, and a CRD until it is `Established`;
 //! - read is the live object projected onto the fields `tessera` owns ([`crate::fields`]);
 //! - delete waits until the object is gone;
 //! - find reads the object by its deterministic name and adopts it only if its ownership labels
@@ -109,7 +109,17 @@ pub async fn apply(cluster: &Cluster, spec: &ResourceSpec, claim: bool) -> Resul
     if is_daemonset(wanted) {
         cluster.daemonset_rolled_out(&served, wanted).await?;
     }
+    if is_crd(wanted) {
+        // Done when its kind can be used: custom resources of it are applied next.
+        cluster.established(&served, o.name).await?;
+        cluster.wire.forget_discovery();
+    }
     Ok(observed(id, &live))
+}
+
+pub fn is_crd(obj: &Value) -> bool {
+    obj.get("apiVersion").and_then(Value::as_str) == Some("apiextensions.k8s.io/v1")
+        && obj.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition")
 }
 
 pub fn is_daemonset(obj: &Value) -> bool {

@@ -23,8 +23,11 @@
 //! kept in the cluster: a ConfigMap `tessera-release-<name>` in the release's namespace (ids only,
 //! never values), written before an apply with the union of the old and the new inventory and
 //! after the prune with the new one, so that a crash in between still prunes next time. When that
-//! ConfigMap is missing, the previous inventory is what carries the release label among the kinds
-//! rendered now.
+//! ConfigMap is missing (deleted by hand), the previous inventory is whatever carries the release
+//! label, of every kind the cluster serves.
+//!
+//! **Secrets** are not kept in state: in `objects`, each value of a Secret's `data` and
+//! `stringData` is replaced by its sha256, which still shows when it moved.
 //!
 //! **CRDs are never deleted**, by a prune or by deleting the release: deleting a CRD deletes every
 //! custom resource of its kind in the cluster, Tessera's or not (Helm keeps them for the same
@@ -34,6 +37,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 use tessera_kube::contract::{FIELD_MANAGER, LABEL_MANAGED_BY, LABEL_RELEASE};
 use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError, ResourceSpec};
 
@@ -104,6 +108,23 @@ pub fn parse_release_id(id: &str) -> Result<(&str, &str), ProviderError> {
 
 fn record_id(namespace: &str, name: &str) -> String {
     tessera_kube::contract::object_id("v1", "ConfigMap", Some(namespace), &format!("{RECORD_PREFIX}{name}"))
+}
+
+/// A Secret's values replaced by their sha256 (other objects unchanged), for state.
+pub fn redacted(mut obj: Value) -> Value {
+    let is_secret = obj.get("apiVersion") == Some(&json!("v1")) && obj.get("kind") == Some(&json!("Secret"));
+    if !is_secret {
+        return obj;
+    }
+    for field in ["data", "stringData"] {
+        if let Some(Value::Object(values)) = obj.get_mut(field) {
+            for v in values.values_mut() {
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                *v = Value::String(format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))));
+            }
+        }
+    }
+    obj
 }
 
 /// The in-cluster copy of a release's inventory.
@@ -206,7 +227,7 @@ async fn apply_all(cluster: &Cluster, placed: &[Placed]) -> Result<BTreeMap<Stri
         .iter()
         .map(|p| async move {
             let live = cluster.apply(&p.served, &p.manifest).await?;
-            Ok::<_, ProviderError>((p.id.clone(), owned(&live)))
+            Ok::<_, ProviderError>((p.id.clone(), redacted(owned(&live))))
         })
         .collect();
     futures::stream::iter(applies).buffered(PARALLEL).try_collect().await
@@ -229,16 +250,18 @@ async fn prune(cluster: &Cluster, ids: &BTreeSet<String>) -> Result<(), Provider
     Ok(())
 }
 
-/// What carries the release label among the kinds in `placed` (when the record is missing).
-async fn labelled(cluster: &Cluster, placed: &[Placed], label: &str) -> Result<BTreeSet<String>, ProviderError> {
-    let kinds: BTreeMap<String, &Served> = placed.iter().map(|p| (p.served.path(None), &p.served)).collect();
+/// What carries the release label, of any kind the cluster serves: the inventory when the
+/// record is missing (deleted by hand, or a create that crashed before writing it).
+async fn labelled(cluster: &Cluster, label: &str) -> Result<BTreeSet<String>, ProviderError> {
     let selector = format!("{LABEL_RELEASE}={label}");
     let mut out = BTreeSet::new();
-    for served in kinds.values() {
-        for item in cluster.wire.list(served, &selector).await? {
+    for served in cluster.wire.deletable_kinds().await? {
+        for item in cluster.wire.list(&served, &selector).await? {
             out.insert(object_id(&item)?);
         }
     }
+    // The record is bookkeeping, not part of the release.
+    out.retain(|id| parse_id(id).is_ok_and(|o| !(o.kind == "ConfigMap" && o.name.starts_with(RECORD_PREFIX))));
     Ok(out)
 }
 
@@ -284,7 +307,7 @@ pub async fn apply(cluster: &Cluster, spec: &ResourceSpec) -> Result<Observed, P
     }
     let prior = match recorded {
         Some(prior) => prior,
-        None => labelled(cluster, &placed, &label).await?,
+        None => labelled(cluster, &label).await?,
     };
     claim(cluster, &placed, &prior, &label).await?;
 
@@ -328,7 +351,8 @@ pub async fn read(cluster: &Cluster, id: &CloudId, recorded: &Attrs) -> Result<O
         .map(|oid| async move { Ok::<_, ProviderError>((oid.clone(), cluster.get(oid).await?)) })
         .collect();
     let live: Vec<(String, Option<Value>)> = futures::stream::iter(reads).buffered(PARALLEL).try_collect().await?;
-    let objects: Map<String, Value> = live.into_iter().filter_map(|(oid, l)| l.map(|l| (oid, owned(&l)))).collect();
+    let objects: Map<String, Value> =
+        live.into_iter().filter_map(|(oid, l)| l.map(|l| (oid, redacted(owned(&l))))).collect();
     if objects.is_empty() && in_cluster.is_none() {
         return Ok(None);
     }
@@ -352,14 +376,25 @@ pub async fn find(cluster: &Cluster, spec: &ResourceSpec) -> Result<Option<Obser
     read(cluster, &r.id(), &recorded).await
 }
 
-/// Deletes every object of the release's record except CRDs, then the record.
+/// Deletes every object of the release except CRDs (from its record, or what carries its
+/// label), then the record.
 pub async fn delete(cluster: &Cluster, id: &CloudId) -> Result<(), ProviderError> {
     let (namespace, name) = parse_release_id(id)?;
-    let Some(inventory) = recorded_inventory(cluster, namespace, name).await? else {
-        return Err(ProviderError::NotFound(format!("release {id} (no {RECORD_PREFIX}{name} ConfigMap)")));
+    let recorded = recorded_inventory(cluster, namespace, name).await?;
+    let had_record = recorded.is_some();
+    let inventory = match recorded {
+        Some(inventory) => inventory,
+        None => labelled(cluster, &manifests::release_label(id)).await?,
     };
+    let crd = |oid: &String| parse_id(oid).is_ok_and(|o| o.kind == "CustomResourceDefinition");
+    if !had_record && inventory.iter().all(crd) {
+        return Err(ProviderError::NotFound(format!("release {id}")));
+    }
     prune(cluster, &inventory).await?;
-    cluster.delete(&record_id(namespace, name)).await?;
+    // Last, so that a delete that fails half-way is repeated from the same record.
+    if had_record {
+        cluster.delete(&record_id(namespace, name)).await?;
+    }
     Ok(())
 }
 
@@ -391,6 +426,21 @@ mod tests {
         assert!(Release::from_spec(&no_version).unwrap_err().to_string().contains("needs a `version`"));
         assert_eq!(parse_release_id("monitoring/kps").unwrap(), ("monitoring", "kps"));
         assert!(parse_release_id("kps").is_err() && parse_release_id("a/b/c").is_err());
+    }
+
+    #[test]
+    fn secrets_reach_state_as_hashes_only() {
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                            "data": {"password": "aHVudGVyMg=="}, "stringData": {"token": "t0ken"}});
+        let r = redacted(secret);
+        assert!(!r.to_string().contains("aHVudGVyMg==") && !r.to_string().contains("t0ken"), "{r}");
+        assert!(r["data"]["password"].as_str().unwrap().starts_with("sha256:"));
+        let other = redacted(
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "b3RoZXI="}}),
+        );
+        assert_ne!(r["data"]["password"], other["data"]["password"], "a changed secret still shows");
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}});
+        assert_eq!(redacted(cm.clone()), cm);
     }
 
     #[test]

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIGroupList, APIResourceList};
 use kube::api::{ApiResource, DeleteParams, GetParams, ListParams, Patch, PatchParams};
 use kube::core::{DynamicObject, GroupVersionKind, Request, Resource};
 use serde_json::Value;
@@ -115,6 +115,49 @@ impl Wire {
             m.insert(key, found.clone());
         }
         Ok(found)
+    }
+
+    /// Every kind the cluster serves that can be listed and deleted, at each group's preferred
+    /// version: for finding a release's objects when its record is gone.
+    pub async fn deletable_kinds(&self) -> Result<Vec<Served>, ProviderError> {
+        let what = "discovering every kind";
+        let get = |path: String| async move {
+            let req =
+                http::Request::get(&path).body(Vec::new()).map_err(|e| ProviderError::Fatal(format!("{what}: {e}")))?;
+            self.send(what, req).await
+        };
+        let mut versions = vec![String::from("v1")];
+        if let Some(groups) = get("/apis".into()).await? {
+            let groups: APIGroupList = serde_json::from_value(groups)
+                .map_err(|e| ProviderError::Fatal(format!("{what}: unexpected discovery answer: {e}")))?;
+            for g in groups.groups {
+                let preferred = g.preferred_version.map(|v| v.group_version);
+                if let Some(gv) = preferred.or_else(|| g.versions.first().map(|v| v.group_version.clone())) {
+                    versions.push(gv);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for gv in versions {
+            let (group, version) = group_version(&gv);
+            let path = if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{gv}") };
+            let Some(list) = get(path).await? else { continue };
+            let list: APIResourceList = serde_json::from_value(list)
+                .map_err(|e| ProviderError::Fatal(format!("{what}: unexpected discovery answer: {e}")))?;
+            for r in list.resources {
+                let can = |verb: &str| r.verbs.iter().any(|v| v == verb);
+                if !r.name.contains('/') && can("list") && can("delete") {
+                    out.push(Served {
+                        resource: ApiResource::from_gvk_with_plural(
+                            &GroupVersionKind::gvk(group, version, &r.kind),
+                            &r.name,
+                        ),
+                        namespaced: r.namespaced,
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Drops what discovery learned, after CRDs changed.

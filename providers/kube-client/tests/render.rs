@@ -1,41 +1,23 @@
 //! Rendering a local test chart with the real helm (`TESSERA_HELM`, which `scripts/test` sets to
 //! `.tools/bin/helm`; that path is tried too).
 
+mod support;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
+use support::{chart_settings, helm, release_spec};
 use tessera_kube_client::KubeClientSettings;
 use tessera_kube_client::manifests::{Phase, phase};
 use tessera_kube_client::release::{Release, render};
-use tessera_provider_api::{Address, ProviderError, ProviderRef, ResourceSpec};
-
-const CHART: &str = "oci://registry.test/charts/coverage";
-
-fn helm() -> PathBuf {
-    if let Some(h) = std::env::var_os("TESSERA_HELM").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.tools/bin/helm");
-    assert!(local.exists(), "these tests need the real helm: run scripts/test, or set TESSERA_HELM");
-    local
-}
+use tessera_provider_api::ProviderError;
 
 fn settings() -> KubeClientSettings {
-    let mut s = KubeClientSettings { helm: Some(helm()), ..KubeClientSettings::default() };
-    s.local_charts.insert(CHART.into(), PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/charts/coverage"));
-    s
+    chart_settings()
 }
 
 fn release(values: Value) -> Release {
-    let spec = ResourceSpec::new(Address::new("aws", "helm.release", "cov"), ProviderRef::new("kube", "eu-west-1"))
-        .attr("name", "cov")
-        .attr("namespace", "monitoring")
-        .attr("chart", CHART)
-        .attr("version", "0.3.0")
-        .attr("digest", Value::Null)
-        .attr("values", values)
-        .attr("kubeVersion", "1.31");
-    Release::from_spec(&spec).unwrap()
+    Release::from_spec(&release_spec(values)).unwrap()
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
