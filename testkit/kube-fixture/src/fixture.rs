@@ -236,6 +236,25 @@ impl KubeFixture {
         }))
     }
 
+    /// Acts as the scheduler and DaemonSet controller once: every DaemonSet gets the status it
+    /// would have with its pods running and ready on the Nodes they fit (see [`daemonsets`]).
+    /// Returns (namespace/name, nodes covered) per DaemonSet.
+    ///
+    /// [`daemonsets`]: crate::daemonsets
+    pub fn run_daemonset_controller(&self) -> Result<Vec<(String, usize)>, FixtureError> {
+        let nodes = self.objects_of("v1", "Node");
+        let mut covered = Vec::new();
+        for ds in self.objects_of("apps/v1", "DaemonSet") {
+            let text = |p: &str| ds.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+            let (namespace, name) = (text("/metadata/namespace"), text("/metadata/name"));
+            let status = crate::daemonsets::status(&ds, &nodes);
+            let count = status["desiredNumberScheduled"].as_u64().unwrap_or_default() as usize;
+            self.set_status("apps/v1", "DaemonSet", Some(&namespace), &name, status)?;
+            covered.push((format!("{namespace}/{name}"), count));
+        }
+        Ok(covered)
+    }
+
     /// Deletes an object out of band; returns it.
     pub fn delete_object(&self, api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<Value> {
         let ty = self.kind(api_version, kind).ok()?;

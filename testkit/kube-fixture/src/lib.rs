@@ -15,8 +15,9 @@
 //!   `kubernetes-validate --strict` at the fixture's Kubernetes version, custom resources against
 //!   the real CRDs' `openAPIV3Schema` from `../shared/k8s/crds`. A refused object is answered
 //!   422 *and* recorded, so [`KubeFixture::assert_no_rejections`] fails the test;
-//! - a test API on the handle: set status, add Nodes, read and write objects out of band,
-//!   inspect requests, inject failures ([`Fault`]).
+//! - a test API on the handle: set status, add Nodes, run the DaemonSet controller once
+//!   ([`daemonsets`]: nodeSelector and taints against tolerations), read and write objects out
+//!   of band, inspect requests, inject failures ([`Fault`]).
 //!
 //! Not served: watches (answered 400: poll instead), protobuf, Table output, OpenAPI documents
 //! (use `kubectl --validate=false`; the fixture validates anyway), strategic merge of lists
@@ -36,6 +37,7 @@
 mod api;
 pub mod apply;
 pub mod crds;
+pub mod daemonsets;
 mod error;
 pub mod fields;
 mod fixture;

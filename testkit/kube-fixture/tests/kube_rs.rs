@@ -386,3 +386,25 @@ async fn a_crd_not_in_shared_validates_against_the_applied_schema() {
     crds.delete("widgets.example.tessera.dev", &DeleteParams::default()).await.unwrap();
     assert!(fixture.get("example.tessera.dev/v1", "Widget", None, "w").is_none(), "gone with its CRD");
 }
+
+#[tokio::test]
+async fn the_daemonset_controller_covers_tolerated_nodes_only() {
+    let fixture = KubeFixture::start().unwrap();
+    fixture.add_node("general-0", json!({"pool": "general"}), json!([])).unwrap();
+    fixture
+        .add_node("gpu-0", json!({"pool": "gpu"}), json!([{"key": "gpu", "value": "true", "effect": "NoExecute"}]))
+        .unwrap();
+    let ds = api(&client(&fixture), "apps", "v1", "DaemonSet", Some("default"));
+    let mut narrow = daemonset("a:1");
+    narrow["spec"]["template"]["spec"]["tolerations"] = json!([{"operator": "Exists", "effect": "NoSchedule"}]);
+    ds.patch("node-exporter", &PatchParams::apply(SSA).force(), &Patch::Apply(obj(narrow))).await.unwrap();
+    assert_eq!(fixture.run_daemonset_controller().unwrap(), [("default/node-exporter".to_string(), 1)]);
+    ds.patch("node-exporter", &PatchParams::apply(SSA).force(), &Patch::Apply(obj(daemonset("a:1")))).await.unwrap();
+    fixture.run_daemonset_controller().unwrap();
+    let live = ds.get_status("node-exporter").await.unwrap();
+    assert_eq!(
+        (live.data["status"]["numberReady"].as_u64(), live.data["status"]["desiredNumberScheduled"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(live.data["status"]["observedGeneration"], 2);
+}
