@@ -155,7 +155,7 @@ impl Provider for KubeProvider {
         let cluster = self.cluster().await?;
         match spec.rtype() {
             OBJECT => object::apply(cluster, spec, true).await,
-            RELEASE => release::apply(cluster, spec).await,
+            RELEASE => release::apply(cluster, spec, true).await,
             other => Err(unknown_type(other)),
         }
     }
@@ -164,7 +164,7 @@ impl Provider for KubeProvider {
         let cluster = self.cluster().await?;
         match spec.rtype() {
             OBJECT => object::apply(cluster, spec, false).await,
-            RELEASE => release::apply(cluster, spec).await,
+            RELEASE => release::apply(cluster, spec, false).await,
             other => Err(unknown_type(other)),
         }
     }

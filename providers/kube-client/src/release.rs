@@ -15,7 +15,8 @@
 //! 5. waits until the release's DaemonSets are ready on every node they must cover.
 //!
 //! An object that exists before Tessera first applies it and carries another release's label (or
-//! none) is refused, never taken over.
+//! none) is refused, never taken over; this is checked for every object before anything is
+//! written.
 //!
 //! **The inventory** (the sorted ids of the applied objects) is reported in the observed
 //! attributes, so it is in state; the engine hands it back to [`read`] through
@@ -23,8 +24,8 @@
 //! kept in the cluster: a ConfigMap `tessera-release-<name>` in the release's namespace (ids only,
 //! never values), written before an apply with the union of the old and the new inventory and
 //! after the prune with the new one, so that a crash in between still prunes next time. When that
-//! ConfigMap is missing (deleted by hand), the previous inventory is whatever carries the release
-//! label, of every kind the cluster serves.
+//! ConfigMap is missing (deleted by hand), an update or a delete takes for the previous inventory
+//! whatever carries the release label, of every kind the cluster serves (a create does not look).
 //!
 //! **Secrets** are not kept in state: in `objects`, each value of a Secret's `data` and
 //! `stringData` is replaced by its sha256, which still shows when it moved.
@@ -265,51 +266,69 @@ async fn labelled(cluster: &Cluster, label: &str) -> Result<BTreeSet<String>, Pr
     Ok(out)
 }
 
-/// Applies a release (see the module docs).
-pub async fn apply(cluster: &Cluster, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+/// An object placed where its kind is served, with the release's namespace when it is namespaced
+/// and names none; `None` when the kind is not served (yet) and `wait` is off.
+async fn place(cluster: &Cluster, mut m: Value, namespace: &str, wait: bool) -> Result<Option<Placed>, ProviderError> {
+    let api_version = m.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let served = if wait {
+        cluster.served_soon(&api_version, &kind).await?
+    } else {
+        match cluster.served(&api_version, &kind).await? {
+            Some(s) => s,
+            None => return Ok(None),
+        }
+    };
+    if served.namespaced {
+        manifests::default_namespace(&mut m, namespace);
+    }
+    Ok(Some(Placed { id: object_id(&m)?, served, manifest: m }))
+}
+
+/// Applies a release (see the module docs). `fresh` for a create: without a record, nothing of
+/// the release is looked for by label.
+pub async fn apply(cluster: &Cluster, spec: &ResourceSpec, fresh: bool) -> Result<Observed, ProviderError> {
     let r = Release::from_spec(spec)?;
     let id = r.id();
     let label = manifests::release_label(&id);
     let mut objects = render(&cluster.settings, &r).await?;
     objects.sort_by_key(manifests::phase);
-    let recorded = recorded_inventory(cluster, &r.namespace, &r.name).await?;
+    let prior = match recorded_inventory(cluster, &r.namespace, &r.name).await? {
+        Some(prior) => prior,
+        None if fresh => BTreeSet::new(),
+        None => labelled(cluster, &label).await?,
+    };
 
-    let crd_kind = cluster.served_soon("apiextensions.k8s.io/v1", "CustomResourceDefinition").await?;
+    // Before anything is written: every object that may exist already (its kind is served; a
+    // custom resource of a CRD this apply brings cannot) must be this release's.
+    let mut existing = Vec::new();
+    for m in &objects {
+        existing.extend(place(cluster, m.clone(), &r.namespace, false).await?);
+    }
+    claim(cluster, &existing, &prior, &label).await?;
+
     let (crds, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(|o| manifests::phase(o) == Phase::Crds);
-    let crds: Vec<Placed> = crds
-        .into_iter()
-        .map(|m| Ok(Placed { id: object_id(&m)?, served: crd_kind.clone(), manifest: m }))
-        .collect::<Result<_, ProviderError>>()?;
-    let prior = recorded.clone().unwrap_or_default();
-    claim(cluster, &crds, &prior, &label).await?;
-    let mut applied = apply_all(cluster, &crds).await?;
-    for crd in &crds {
+    let mut crds_placed = Vec::with_capacity(crds.len());
+    for m in crds {
+        crds_placed.extend(place(cluster, m, &r.namespace, true).await?);
+    }
+    let mut applied = apply_all(cluster, &crds_placed).await?;
+    for crd in &crds_placed {
         let name = crd.manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
         cluster.established(&crd.served, name).await?;
     }
-    if !crds.is_empty() {
+    if !crds_placed.is_empty() {
         cluster.wire.forget_discovery();
     }
 
     let mut placed = Vec::with_capacity(rest.len());
-    for mut m in rest {
-        let api_version = m.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-        let served = cluster.served_soon(&api_version, &kind).await?;
-        if served.namespaced {
-            manifests::default_namespace(&mut m, &r.namespace);
-        }
-        placed.push(Placed { id: object_id(&m)?, served, manifest: m });
+    for m in rest {
+        placed.extend(place(cluster, m, &r.namespace, true).await?);
     }
-    let inventory: BTreeSet<String> = crds.iter().chain(&placed).map(|p| p.id.clone()).collect();
-    if inventory.len() != crds.len() + placed.len() {
+    let inventory: BTreeSet<String> = crds_placed.iter().chain(&placed).map(|p| p.id.clone()).collect();
+    if inventory.len() != crds_placed.len() + placed.len() {
         return Err(ProviderError::Fatal(format!("the chart of {id} renders the same object twice")));
     }
-    let prior = match recorded {
-        Some(prior) => prior,
-        None => labelled(cluster, &label).await?,
-    };
-    claim(cluster, &placed, &prior, &label).await?;
 
     let (namespaces, others): (Vec<Placed>, Vec<Placed>) =
         placed.into_iter().partition(|p| manifests::phase(&p.manifest) == Phase::Namespaces);

@@ -128,7 +128,7 @@ async fn objects_of_someone_else_are_refused_before_anything_is_applied() {
     let err = kube.create(&spec(json!({}))).await.unwrap_err().to_string();
     assert!(err.contains("exist and are not ours") && err.contains(CM), "{err}");
     assert_eq!(fixture.get_id(CM).unwrap()["data"], json!({"mine": "yes"}));
-    assert!(fixture.get_id(DS).is_none(), "nothing else of the release was applied");
+    assert!(fixture.get_id(DS).is_none() && fixture.get_id(CRD).is_none(), "nothing of the release was applied");
 }
 
 #[tokio::test]

@@ -106,3 +106,32 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn a_pulled_chart_is_rendered_from_the_cache_without_pulling_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let no_local = KubeClientSettings {
+        helm: Some(helm()),
+        chart_cache: Some(cache.path().to_path_buf()),
+        ..KubeClientSettings::default()
+    };
+    let r = release(json!({}));
+    // What a pull leaves: the chart archive in the cache directory of its reference and version.
+    let dir = tessera_kube_client::helm::cache_dir(cache.path(), &r.chart);
+    std::fs::create_dir_all(&dir).unwrap();
+    let chart = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/charts/coverage");
+    let packaged = std::process::Command::new(helm()).arg("package").arg(&chart).arg("-d").arg(&dir).output().unwrap();
+    assert!(packaged.status.success(), "{}", String::from_utf8_lossy(&packaged.stderr));
+
+    // registry.test does not resolve: only the cache can have served this render.
+    let objects = render(&no_local, &r).await.unwrap();
+    assert!(objects.iter().any(|o| o["kind"] == "DaemonSet"));
+
+    let mut other_version = r.clone();
+    other_version.chart.version = "0.4.0".into();
+    let msg = render(&no_local, &other_version).await.unwrap_err().to_string();
+    assert!(
+        msg.contains("pulling oci://registry.test/charts/coverage 0.4.0"),
+        "another version is another pull: {msg}"
+    );
+}
