@@ -35,6 +35,7 @@ pub struct FixtureBuilder {
     real_crds_dir: PathBuf,
     preload_real_crds: bool,
     kubernetes_validate: PathBuf,
+    bearer_token: Option<String>,
 }
 
 impl FixtureBuilder {
@@ -63,6 +64,13 @@ impl FixtureBuilder {
         self
     }
 
+    /// Answer 401 to any request without `Authorization: Bearer <token>` (to test that exec
+    /// authentication reaches the wire).
+    pub fn require_bearer_token(mut self, token: &str) -> Self {
+        self.bearer_token = Some(token.to_string());
+        self
+    }
+
     /// Start with the real CRDs already applied and Established.
     pub fn preload_real_crds(mut self) -> Self {
         self.preload_real_crds = true;
@@ -81,6 +89,7 @@ impl FixtureBuilder {
                 kubernetes_version: self.kubernetes_version.clone(),
                 crd_established_after: self.crd_established_after,
                 address: address.to_string(),
+                bearer_token: self.bearer_token.clone(),
             },
         });
         let fixture = KubeFixture { running: server::start(listener, Arc::clone(&shared))?, shared };
@@ -108,6 +117,7 @@ impl KubeFixture {
             real_crds_dir: crds::shared_k8s_dir().join("crds"),
             preload_real_crds: false,
             kubernetes_validate: crate::validate::builtin::BuiltinValidator::default_tool(),
+            bearer_token: None,
         }
     }
 

@@ -16,6 +16,8 @@ pub struct RecordedRequest {
     /// The raw query string (without `?`), empty when none.
     pub query: String,
     pub content_type: Option<String>,
+    /// The scheme of the `Authorization` header (`Bearer`), never the credential.
+    pub auth_scheme: Option<String>,
     /// The body as JSON (YAML apply bodies are converted), `None` when empty or unparsable.
     pub body: Option<Value>,
     pub status: u16,

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as Body;
-use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -86,6 +86,7 @@ async fn respond(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Ful
     let header = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
     let content_type = header(CONTENT_TYPE);
     let user_agent = header(USER_AGENT);
+    let authorization = header(AUTHORIZATION);
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -93,7 +94,8 @@ async fn respond(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Ful
         Ok(collected) => collected.to_bytes(),
         Err(_) => Bytes::new(),
     };
-    let out = api::handle(shared, Incoming { method, path, query, content_type, user_agent, body }).await;
+    let out =
+        api::handle(shared, Incoming { method, path, query, content_type, user_agent, authorization, body }).await;
     let bytes = serde_json::to_vec(&out.body).unwrap_or_default();
     let mut response = Response::new(Full::new(Bytes::from(bytes)));
     *response.status_mut() =

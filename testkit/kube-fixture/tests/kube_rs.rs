@@ -408,3 +408,16 @@ async fn the_daemonset_controller_covers_tolerated_nodes_only() {
     );
     assert_eq!(live.data["status"]["observedGeneration"], 2);
 }
+
+#[tokio::test]
+async fn a_required_bearer_token_is_checked() {
+    let fixture = KubeFixture::builder().require_bearer_token("s3cret").start().unwrap();
+    let anonymous = api(&client(&fixture), "", "v1", "ConfigMap", Some("default"));
+    assert_eq!(api_code(anonymous.list(&ListParams::default()).await.unwrap_err()), 401);
+    let mut config = Config::new(fixture.url().parse().unwrap());
+    config.auth_info.token = Some("s3cret".to_string().into());
+    let authed = api(&Client::try_from(config).unwrap(), "", "v1", "ConfigMap", Some("default"));
+    assert!(authed.list(&ListParams::default()).await.is_ok());
+    let schemes: Vec<Option<String>> = fixture.requests().iter().map(|r| r.auth_scheme.clone()).collect();
+    assert_eq!(schemes, [None, Some("Bearer".to_string())]);
+}

@@ -27,6 +27,8 @@ pub struct Config {
     pub crd_established_after: Duration,
     /// `127.0.0.1:PORT`, for `serverAddressByClientCIDRs`.
     pub address: String,
+    /// When set, every request must carry `Authorization: Bearer <token>` (else 401).
+    pub bearer_token: Option<String>,
 }
 
 /// Everything the handlers share; the test API reaches the same store and journal.
@@ -54,6 +56,8 @@ pub struct Incoming {
     pub query: String,
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
+    /// The `Authorization` header (never recorded: only its scheme is).
+    pub authorization: Option<String>,
     pub body: Bytes,
 }
 
@@ -105,6 +109,7 @@ pub async fn handle(shared: Arc<Shared>, req: Incoming) -> Outgoing {
     let fault = shared.journal().take_fault(&req.method, &req.path);
     let result = match fault {
         Some(f) => Err(injected(&f)),
+        None if !authorized(&shared.config, &req) => Err(Failure::new(401, "Unauthorized", "Unauthorized")),
         None => serve(&shared, &req).await,
     };
     let out = match result {
@@ -116,11 +121,19 @@ pub async fn handle(shared: Arc<Shared>, req: Incoming) -> Outgoing {
         path: req.path.clone(),
         query: req.query.clone(),
         content_type: req.content_type.clone(),
+        auth_scheme: req.authorization.as_deref().and_then(|a| a.split_whitespace().next()).map(str::to_string),
         body: req.json().ok().flatten(),
         status: out.status,
     };
     shared.journal().requests.push(record);
     out
+}
+
+fn authorized(config: &Config, req: &Incoming) -> bool {
+    match &config.bearer_token {
+        None => true,
+        Some(token) => req.authorization.as_deref().and_then(|a| a.strip_prefix("Bearer ")) == Some(token.as_str()),
+    }
 }
 
 fn injected(fault: &Fault) -> Failure {
