@@ -117,8 +117,9 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sign a saved plan's digest with an approver key.
+    /// Sign a saved plan's (or policy change's) digest with an approver's private key.
     Approve {
+        /// A plan from `tessera plan -o`, or a policy change from `tessera policy plan`.
         plan: PathBuf,
         #[arg(long)]
         key: PathBuf,
@@ -141,6 +142,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The policy bound to state: check a policy file, show the bound one, plan a change.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Print the spec's JSON Schema (for editors and linters).
     Schema,
     /// Print shell completions.
@@ -159,14 +165,15 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum PipelineCommand {
-    /// Apply an approved plan: refused unless signed, fresh, unmodified, never applied, free of
-    /// application workloads, and run with the pipeline's identity.
+    /// Apply an approved plan (or policy change): refused unless signed, fresh, unmodified,
+    /// never applied, free of application workloads, and run with the identity the policy pins.
     Apply {
         plan: PathBuf,
         /// The pipeline's age identity (default: TESSERA_PIPELINE_IDENTITY).
         #[arg(long)]
         identity_file: Option<PathBuf>,
-        /// Write credentials sealed with `tessera creds seal`.
+        /// Write credentials sealed with `tessera creds seal`: the only cloud credentials the
+        /// pipeline uses (the environment's are ignored).
         #[arg(long)]
         creds: Option<PathBuf>,
         #[command(flatten)]
@@ -195,10 +202,34 @@ pub enum CredsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the chain: exit 1 if any record was changed, removed or reordered.
-    Verify,
+    /// Check the chain: exit 1 if any record was changed, removed, reordered or not signed by the
+    /// pipeline's key.
+    Verify {
+        /// A head hash published outside the state (by an earlier pipeline run): it must be in
+        /// the chain, so that removing the newest records is detected too.
+        #[arg(long)]
+        head: Option<String>,
+    },
+    /// Verify the chain, then print its head hash alone (to publish it).
+    Head,
     /// Print the records.
     Log,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Check a policy file (default: --policy): format, keys, and that every lane and escalation
+    /// can be satisfied by its approvers.
+    Check { file: Option<PathBuf> },
+    /// Show the policy this state is bound to.
+    Show,
+    /// Make a policy change from the bound policy to FILE, for approval in the lane the bound
+    /// policy names (`pipeline.policyLane`) and `tessera pipeline apply`.
+    Plan {
+        file: PathBuf,
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,11 +16,13 @@ use serde_json::json;
 use tessera_sim::{Faults, SimCloud};
 
 pub use args::{
-    AuditCommand, Cli, Command, CredsCommand, Global, OutputFormat, PipelineCommand, RunArgs, StateCommand,
+    AuditCommand, Cli, Command, CredsCommand, Global, OutputFormat, PipelineCommand, PolicyCommand, RunArgs,
+    StateCommand,
 };
 
 use crate::engine::Engine;
 use crate::exec::{EventSink, ExecOptions, JsonLines, Progress, Report};
+use crate::pipeline::bound::Enforced;
 use crate::plan::{Mode, Plan, PlanFile, render_human};
 use crate::providers::Registry;
 use crate::spec::{self, Fleet};
@@ -125,12 +127,13 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::State { command } => state_command(g, command).await,
         Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,
         Command::Keygen { out } => pipeline_cli::keygen(&out),
-        Command::Approve { plan, key, name } => pipeline_cli::approve(&plan, &key, name),
+        Command::Approve { plan, key, name } => pipeline_cli::approve(g, &plan, &key, name),
         Command::Pipeline { command: PipelineCommand::Apply { plan, identity_file, creds, run } } => {
             pipeline_cli::pipeline_apply(g, &plan, identity_file.as_deref(), creds.as_deref(), &run).await
         }
         Command::Creds { command } => pipeline_cli::creds(command),
         Command::Audit { command } => pipeline_cli::audit(g, command).await,
+        Command::Policy { command } => pipeline_cli::policy_command(g, command).await,
         Command::Schema => {
             println!("{}", serde_json::to_string_pretty(&spec::json_schema()).into_diagnostic()?);
             Ok(0)
@@ -210,18 +213,16 @@ fn validate(g: &Global, path: &Path) -> Result<u8> {
     }
 }
 
-/// The policy, if the repository has one.
-pub(crate) fn policy(g: &Global) -> Result<Option<crate::pipeline::Policy>> {
-    if !g.policy.exists() {
-        return Ok(None);
-    }
-    Ok(Some(crate::pipeline::Policy::load(&g.policy)?))
+/// The policy in force for a command on `store`: the one bound to state (the policy file must be
+/// that one, wherever the command runs), or, while state has none, the policy file if it exists.
+pub(crate) async fn enforced_policy(g: &Global, store: &dyn StateStore) -> Result<Option<Enforced>> {
+    Ok(crate::pipeline::bound::resolve(store, &g.policy).await?)
 }
 
 /// The registry for every command but `pipeline apply`: pipeline-only providers are read-only.
-fn registry(g: &Global) -> Result<Registry> {
+fn registry(g: &Global, policy: Option<crate::pipeline::Policy>) -> Result<Registry> {
     let registry = base_registry(g)?;
-    Ok(match policy(g)? {
+    Ok(match policy {
         Some(p) => registry.with_read_only(Arc::new(move |placement, kind| p.is_pipeline_only(placement, kind))),
         None => registry,
     })
@@ -243,7 +244,8 @@ pub(crate) fn base_registry(g: &Global) -> Result<Registry> {
 
 pub(crate) async fn engine(g: &Global) -> Result<Engine> {
     let store: Arc<dyn StateStore> = Arc::from(state::open(&g.state).await?);
-    let mut engine = Engine::new(Arc::new(registry(g)?), store);
+    let policy = enforced_policy(g, store.as_ref()).await?.map(|e| e.policy);
+    let mut engine = Engine::new(Arc::new(registry(g, policy)?), store);
     engine.lock_ttl = g.lock_ttl;
     Ok(engine)
 }
@@ -271,8 +273,14 @@ async fn apply(
             let fleet = spec::load(&spec_path).wrap_err_with(|| {
                 format!("the plan was made from {}; it must still be there, unchanged", spec_path.display())
             })?;
-            // A saved plan was reviewed already: applying it is the approval.
-            refuse_pipeline_only(g, &file.plan, "apply")?;
+            // A saved plan was reviewed already: applying it is the approval. Under a policy it
+            // must carry an approver's signature: its digest only detects corruption, since
+            // anyone who edits a plan can recompute it.
+            if let Some(policy) = enforce_policy(g, &engine, &file.plan, "apply").await? {
+                crate::pipeline::check_signed(&policy.policy, &file).wrap_err(
+                    "under a policy, `apply --plan` needs a plan signed by one of its approvers (`tessera approve`)",
+                )?;
+            }
             execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
         }
         (Some(spec), None) => {
@@ -287,19 +295,23 @@ async fn apply(
     }
 }
 
-/// Outside the pipeline, a plan that changes a pipeline-only placement is refused up front.
-fn refuse_pipeline_only(g: &Global, plan: &Plan, command: &str) -> Result<()> {
-    let Some(policy) = policy(g)? else { return Ok(()) };
+/// Outside the pipeline: the policy in force is bound to state if it is not yet (the first apply
+/// under a policy), and a plan that changes a pipeline-only placement is refused up front.
+async fn enforce_policy(g: &Global, engine: &Engine, plan: &Plan, command: &str) -> Result<Option<Enforced>> {
+    let Some(enforced) = enforced_policy(g, engine.store.as_ref()).await? else { return Ok(None) };
+    crate::pipeline::bound::bind(engine.store.as_ref(), &enforced, &g.policy).await?;
+    let policy = &enforced.policy;
     if let Some(a) = plan.actions.iter().find(|a| policy.is_pipeline_only(&a.address.placement, &a.provider.kind)) {
         return Err(miette!(
             help = "make a plan (`tessera plan SPEC -o PLAN`), have it approved (`tessera approve`), and let the pipeline run `tessera pipeline apply PLAN`",
-            "refusing to {command}: placement `{}` is pipeline-only under {} (it would change {})",
+            "refusing to {command}: placement `{}` is pipeline-only under the policy bound to this state ({}, {}) (it would change {})",
             a.address.placement,
             g.policy.display(),
+            &enforced.digest[..16],
             a.address
         ));
     }
-    Ok(())
+    Ok(Some(enforced))
 }
 
 async fn confirm_and_run(
@@ -318,10 +330,10 @@ async fn confirm_and_run(
             println!("{}", json!({ "event": "plan", "digest": file.digest, "summary": plan.summary(), "plan": plan }));
         }
     }
+    enforce_policy(g, engine, &plan, command).await?;
     if !plan.has_changes() {
         return Ok(0);
     }
-    refuse_pipeline_only(g, &plan, command)?;
     if !auto_approve {
         if !std::io::stdin().is_terminal() {
             return Err(miette!(
@@ -422,7 +434,8 @@ async fn kubeconfig(g: &Global, placement: &str) -> Result<u8> {
                 "no cluster for placement `{placement}` in state"
             )
         })?;
-    let provider = registry(g)?.get(&cluster.provider).into_diagnostic()?;
+    let policy = enforced_policy(g, store.as_ref()).await?.map(|e| e.policy);
+    let provider = registry(g, policy)?.get(&cluster.provider).into_diagnostic()?;
     let config = provider
         .kubeconfig(&cluster.address.rtype, &cluster.attrs)
         .ok_or_else(|| miette!("the {} backend does not issue kubeconfigs", cluster.provider))?;

@@ -1,11 +1,13 @@
-//! Checking a plan's approvals against the policy: valid signatures, from approvers in the lane
-//! that covers each action, at least as many as the lane (or an escalation) requires.
+//! Checking approvals against the policy: valid signatures, from approvers in the lane that
+//! covers each action, at least as many as the lane (or an escalation) requires. A policy change
+//! needs the lane the current policy names for it; a plan applied locally with `apply --plan`
+//! needs at least one signature from the policy, so that a plan edited and re-hashed is refused.
 
 use std::collections::BTreeSet;
 
 use super::keys;
 use super::policy::Policy;
-use crate::plan::{ActionKind, PlanFile};
+use crate::plan::{ActionKind, Approval, PlanFile};
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic, PartialEq, Eq)]
 pub enum Refusal {
@@ -38,21 +40,43 @@ fn action_name(kind: ActionKind) -> &'static str {
     }
 }
 
-/// The approvers whose signatures count, if the plan is sufficiently approved.
-pub fn check(policy: &Policy, file: &PlanFile) -> Result<Vec<String>, Refusal> {
-    if file.approvals.is_empty() {
+/// The names of the approvers who signed `digest`. Every signature must be valid and by a key
+/// of the policy: one bad signature refuses the document, since it says someone tampered.
+fn signers<'p>(policy: &'p Policy, digest: &str, approvals: &[Approval]) -> Result<BTreeSet<&'p str>, Refusal> {
+    if approvals.is_empty() {
         return Err(Refusal::Unsigned);
     }
     let mut valid: BTreeSet<&str> = BTreeSet::new();
-    for a in &file.approvals {
-        let approver =
-            policy.approvers.iter().find(|p| p.key == a.key).ok_or_else(|| Refusal::UnknownKey(a.approver.clone()))?;
+    for a in approvals {
+        let approver = policy.approver_by_key(&a.key).ok_or_else(|| Refusal::UnknownKey(a.approver.clone()))?;
         let public = keys::parse_public(&approver.key).map_err(|_| Refusal::UnknownKey(a.approver.clone()))?;
-        if !keys::verify(&public, &file.digest, &a.signature) {
+        if !keys::verify(&public, digest, &a.signature) {
             return Err(Refusal::BadSignature(approver.name.clone()));
         }
         valid.insert(approver.name.as_str());
     }
+    Ok(valid)
+}
+
+/// For `apply --plan` under a policy: the plan is signed by at least one of its approvers.
+pub fn check_signed(policy: &Policy, file: &PlanFile) -> Result<Vec<String>, Refusal> {
+    Ok(signers(policy, &file.digest, &file.approvals)?.into_iter().map(str::to_string).collect())
+}
+
+/// For a policy change: enough approvals from `lane` of the current policy.
+pub fn check_lane(policy: &Policy, digest: &str, approvals: &[Approval], lane: &str) -> Result<Vec<String>, Refusal> {
+    let valid = signers(policy, digest, approvals)?;
+    let need = policy.lane(lane).map_or(usize::MAX, |l| l.approvals);
+    let have = policy.members(lane).filter(|m| valid.contains(m.name.as_str())).count();
+    if have < need {
+        return Err(Refusal::TooFew { address: "the policy change".into(), lane: lane.into(), need, have });
+    }
+    Ok(valid.into_iter().map(str::to_string).collect())
+}
+
+/// The approvers whose signatures count, if the plan is sufficiently approved.
+pub fn check(policy: &Policy, file: &PlanFile) -> Result<Vec<String>, Refusal> {
+    let valid = signers(policy, &file.digest, &file.approvals)?;
     for action in &file.plan.actions {
         let (placement, provider, rtype) = (&action.address.placement, &action.provider.kind, &action.address.rtype);
         let lanes: Vec<_> = policy.lanes.iter().filter(|l| l.covers(placement, provider)).collect();

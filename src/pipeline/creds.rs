@@ -1,39 +1,28 @@
 //! Write credentials, sealed with age to the pipeline's identity.
 //!
 //! `tessera creds seal` encrypts a small YAML file of credentials to the pipeline's age
-//! recipient. Only `tessera pipeline apply`, holding the identity (`TESSERA_PIPELINE_IDENTITY`
-//! or `--identity-file`), decrypts it, in memory, into `secrecy` types that are zeroed on drop;
-//! nothing here implements `Display`, `Serialize` or a revealing `Debug`.
+//! recipient. Only `tessera pipeline apply`, holding the identity ([`PipelineIdentity`]),
+//! decrypts it, in memory, into `secrecy` types that are zeroed on drop; nothing here implements
+//! `Display`, `Serialize` or a revealing `Debug`. In the pipeline these are the only cloud
+//! credentials: a backend that reads a section gets it from here or is not used at all.
 //!
 //! The file has one section per backend, named by the backend (`aws` for eks, `azure` for aks,
 //! `gcp` for gke), each checked against what its backend declares. Unknown sections and keys are
 //! refused, so a typo never silently falls back to ambient credentials.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use age::x25519::{Identity, Recipient};
+use age::x25519::Recipient;
 use secrecy::SecretString;
 use tessera_provider_api::{Backend, CredentialSection, Credentials};
 use zeroize::Zeroizing;
 
+pub use super::identity::PipelineIdentity;
+
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CredsError {
-    #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("the pipeline identity is missing")]
-    #[diagnostic(
-        code(tessera::pipeline::no_identity),
-        help(
-            "`tessera pipeline apply` runs only in the pipeline, with its age identity in TESSERA_PIPELINE_IDENTITY or --identity-file"
-        )
-    )]
-    NoIdentity,
-    #[error("the pipeline identity is not a valid age identity")]
-    #[diagnostic(code(tessera::pipeline::bad_identity))]
-    BadIdentity,
     #[error("`{0}` is not a valid age recipient (age1…)")]
     BadRecipient(String),
     #[error("sealing failed: {0}")]
@@ -46,30 +35,6 @@ pub enum CredsError {
     Unseal(String),
     #[error("the credentials file is malformed: {0}")]
     Malformed(String),
-}
-
-/// The pipeline's identity, read from the environment or a file present only in the pipeline.
-pub struct PipelineIdentity(Identity);
-
-impl PipelineIdentity {
-    pub fn from_env_or_file(file: Option<&Path>) -> Result<Self, CredsError> {
-        let text = match (std::env::var("TESSERA_PIPELINE_IDENTITY"), file) {
-            (_, Some(path)) => Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| CredsError::Io { path: path.into(), source })?,
-            ),
-            (Ok(v), None) if !v.trim().is_empty() => Zeroizing::new(v),
-            _ => return Err(CredsError::NoIdentity),
-        };
-        let line =
-            text.lines().map(str::trim).find(|l| l.starts_with("AGE-SECRET-KEY-")).ok_or(CredsError::BadIdentity)?;
-        Identity::from_str(line).map(Self).map_err(|_| CredsError::BadIdentity)
-    }
-
-    /// A new identity: (secret, for the pipeline's secret store; recipient, for sealing).
-    pub fn generate() -> (SecretString, String) {
-        let id = Identity::generate();
-        (id.to_string(), id.to_public().to_string())
-    }
 }
 
 /// Decrypted write credentials, one section per backend. Zeroed when dropped.
@@ -91,7 +56,7 @@ pub fn unseal(
     identity: &PipelineIdentity,
     backends: &[Arc<dyn Backend>],
 ) -> Result<WriteCredentials, CredsError> {
-    let plain = Zeroizing::new(age::decrypt(&identity.0, sealed).map_err(|e| CredsError::Unseal(e.to_string()))?);
+    let plain = Zeroizing::new(age::decrypt(identity.age(), sealed).map_err(|e| CredsError::Unseal(e.to_string()))?);
     parse(&plain, backends)
 }
 
@@ -143,7 +108,7 @@ mod tests {
 
     #[test]
     fn seals_to_a_recipient_and_opens_only_with_its_identity() {
-        let (secret, recipient) = PipelineIdentity::generate();
+        let (secret, recipient, _) = PipelineIdentity::generate();
         let sealed =
             seal(b"aws: { accessKeyId: AKIA1, secretAccessKey: s3cr3t-value }\n", &recipient, &backends()).unwrap();
         assert!(!sealed.windows(12).any(|w| w == b"s3cr3t-value"), "ciphertext must not contain the secret");
@@ -155,7 +120,7 @@ mod tests {
         assert_eq!(creds.sections["aws"].expose("secretAccessKey"), Some("s3cr3t-value"));
         assert!(!format!("{creds:?}").contains("s3cr3t"));
 
-        let (other, _) = PipelineIdentity::generate();
+        let (other, _, _) = PipelineIdentity::generate();
         std::fs::write(&path, other.expose_secret()).unwrap();
         let wrong = PipelineIdentity::from_env_or_file(Some(&path)).unwrap();
         assert!(matches!(unseal(&sealed, &wrong, &backends()), Err(CredsError::Unseal(_))));

@@ -1,5 +1,8 @@
+//! ## Overview
+//!
 //! The pipeline-only executor: signed plans, approval lanes, sealed credentials, read-only
-//! providers outside the pipeline, and an audit hash chain.
+//! providers outside the pipeline, a policy bound to state, a pinned pipeline identity, and a
+//! signed audit chain.
 //!
 //! Who can do what:
 //! - anyone with read credentials can `plan`, `drift` and `approve` (with their own key);
@@ -9,11 +12,20 @@
 //!   workloads, and signed by enough approvers of the lanes that cover its actions;
 //! - everywhere else those placements' providers are read-only: a mutation is refused before any
 //!   request leaves the process.
+//!
+//! What holds against someone with write access to the repository and a shell ([`bound`],
+//! [`identity`]): the policy is recorded in state by the first apply, so removing or editing
+//! `policy.yaml` refuses commands instead of lifting the rules; only the identity whose recipient
+//! the policy pins may `pipeline apply`, and there the only cloud credentials are the sealed
+//! ones; audit records are signed with a key derived from that identity.
 
 pub mod approval;
+pub mod bound;
+pub mod change;
 pub mod creds;
+pub mod identity;
 pub mod keys;
 pub mod policy;
 
-pub use approval::{Refusal, check};
+pub use approval::{Refusal, check, check_lane, check_signed};
 pub use policy::Policy;

@@ -12,11 +12,19 @@
 //! pipelineOnly:           # default: every eks, aks and gke placement
 //!   providers: [eks, aks, gke]
 //!   placements: []
+//! pipeline:               # the pipeline's identity, pinned (`tessera creds identity` prints both)
+//!   recipient: age1…      # only the holder of its identity may `pipeline apply`
+//!   auditKey: <hex>       # the key that signs the audit chain
+//!   policyLane: infra     # who approves a change of this file
 //! ```
 //! Patterns are exact names, `*`, `prefix*` or `*suffix`.
+//!
+//! A policy is refused unless every lane and every escalation can be satisfied by the approvers
+//! it has: an approval that can never be gathered is a rule nobody can follow.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use serde::Deserialize;
 
@@ -33,6 +41,20 @@ pub struct Policy {
     pub escalations: Vec<Escalation>,
     #[serde(default)]
     pub pipeline_only: Option<PipelineOnly>,
+    #[serde(default)]
+    pub pipeline: Option<PipelineSection>,
+}
+
+/// The pinned pipeline: who alone may `pipeline apply`, and which key signs the audit chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PipelineSection {
+    /// The age recipient of the pipeline's identity.
+    pub recipient: String,
+    /// The ed25519 public key (hex) derived from that identity, that signs audit records.
+    pub audit_key: String,
+    /// The lane whose approvals a change of the policy itself needs.
+    pub policy_lane: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +129,17 @@ impl Escalation {
     pub fn applies(&self, action: &str, rtype: &str) -> bool {
         self.actions.iter().any(|a| a == action) && any_match(&self.types, rtype)
     }
+
+    /// Whether a resource this escalation applies to could be in `lane`. A type names its
+    /// provider kind before the dot (`eks.cluster`); a pattern whose kind is literal reaches only
+    /// lanes that cover that kind, any other pattern reaches every lane.
+    fn may_reach(&self, lane: &Lane) -> bool {
+        let Some(types) = &self.types else { return true };
+        types.iter().any(|t| match t.split_once('.') {
+            Some((kind, _)) if !kind.contains('*') => any_match(&lane.providers, kind),
+            _ => true,
+        })
+    }
 }
 
 impl Policy {
@@ -133,12 +166,41 @@ impl Policy {
             }
         }
         for lane in &p.lanes {
-            let members = p.approvers.iter().filter(|a| a.lanes.contains(&lane.name)).count();
+            let members = p.members(&lane.name).count();
             if lane.approvals == 0 || lane.approvals > members {
                 return Err(invalid(format!(
                     "lane `{}` needs {} approvals but has {members} approvers",
                     lane.name, lane.approvals
                 )));
+            }
+        }
+        for (i, e) in p.escalations.iter().enumerate() {
+            for lane in p.lanes.iter().filter(|l| e.may_reach(l)) {
+                let members = p.members(&lane.name).count();
+                if e.approvals > members {
+                    return Err(invalid(format!(
+                        "escalation {} ({} of {}) needs {} approvals, but lane `{}` has {members} approver(s): \
+                         those actions in that lane could never be approved (narrow the escalation's `types`, \
+                         e.g. `eks.cluster`, or add approvers to the lane)",
+                        i + 1,
+                        e.actions.join("/"),
+                        e.types.as_ref().map_or("every type".to_string(), |t| t.join(", ")),
+                        e.approvals,
+                        lane.name
+                    )));
+                }
+            }
+        }
+        if let Some(pipe) = &p.pipeline {
+            if age::x25519::Recipient::from_str(pipe.recipient.trim()).is_err() {
+                return Err(invalid(format!(
+                    "pipeline.recipient `{}` is not an age recipient (age1…)",
+                    pipe.recipient
+                )));
+            }
+            keys::parse_public(&pipe.audit_key).map_err(|e| invalid(format!("pipeline.auditKey: {e}")))?;
+            if !lanes.contains(pipe.policy_lane.as_str()) {
+                return Err(invalid(format!("pipeline.policyLane `{}` is not a lane", pipe.policy_lane)));
             }
         }
         Ok(p)
@@ -152,6 +214,14 @@ impl Policy {
             }
             None => DEFAULT_PIPELINE_ONLY.contains(&provider),
         }
+    }
+
+    pub fn lane(&self, name: &str) -> Option<&Lane> {
+        self.lanes.iter().find(|l| l.name == name)
+    }
+
+    pub fn approver_by_key(&self, key: &str) -> Option<&Approver> {
+        self.approvers.iter().find(|a| a.key.trim() == key.trim())
     }
 
     pub fn members(&self, lane: &str) -> impl Iterator<Item = &Approver> {
@@ -171,6 +241,61 @@ mod tests {
         assert!(matches("*.cluster", "eks.cluster"));
         assert!(!matches("*.cluster", "eks.nodegroup"));
         assert!(matches("local", "local") && !matches("local", "local2"));
+    }
+
+    fn policy(body: &str) -> Result<Policy, PolicyError> {
+        let key = |b: u8| hex::encode(ed25519_dalek::SigningKey::from_bytes(&[b; 32]).verifying_key().to_bytes());
+        let text = format!(
+            "apiVersion: tessera.dev/v1alpha1\nkind: Policy\napprovers:\n\
+             - {{ name: a, key: {}, lanes: [infra] }}\n- {{ name: b, key: {}, lanes: [infra] }}\n\
+             - {{ name: c, key: {}, lanes: [infra, local] }}\n{body}",
+            key(1),
+            key(2),
+            key(3)
+        );
+        Policy::parse(Path::new("policy.yaml"), &text)
+    }
+
+    #[test]
+    fn escalations_and_lanes_must_be_satisfiable() {
+        let lanes = "lanes:\n- { name: infra, approvals: 2, providers: [eks] }\n- { name: local, approvals: 1, providers: [kind, sim] }\n";
+        // Every cluster type: reaches `local`, which has one approver.
+        let err =
+            policy(&format!("{lanes}escalations:\n- {{ actions: [delete], types: [\"*.cluster\"], approvals: 3 }}\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("escalation 1") && err.contains("lane `local` has 1 approver"), "{err}");
+        // Narrowed to eks: only `infra` (three approvers) is reached.
+        policy(&format!("{lanes}escalations:\n- {{ actions: [delete], types: [eks.cluster], approvals: 3 }}\n"))
+            .unwrap();
+        let err =
+            policy(&format!("{lanes}escalations:\n- {{ actions: [delete], types: [eks.cluster], approvals: 4 }}\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("lane `infra` has 3 approver(s)"), "{err}");
+        let err = policy("lanes:\n- { name: infra, approvals: 4 }\n- { name: local, approvals: 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("needs 4 approvals but has 3"), "{err}");
+    }
+
+    #[test]
+    fn the_pipeline_section_is_checked() {
+        let lanes = "lanes:\n- { name: infra, approvals: 2 }\n- { name: local, approvals: 1, providers: [kind] }\n";
+        let recipient = age::x25519::Identity::generate().to_public().to_string();
+        let key = "aa".repeat(32);
+        let audit = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes());
+        let ok =
+            policy(&format!("{lanes}pipeline: {{ recipient: {recipient}, auditKey: {audit}, policyLane: infra }}\n"));
+        assert_eq!(ok.unwrap().pipeline.unwrap().policy_lane, "infra");
+        for (section, why) in [
+            (format!("{{ recipient: age1nope, auditKey: {audit}, policyLane: infra }}"), "not an age recipient"),
+            (format!("{{ recipient: {recipient}, auditKey: {}, policyLane: infra }}", &key[..10]), "auditKey"),
+            (format!("{{ recipient: {recipient}, auditKey: {audit}, policyLane: ops }}"), "`ops` is not a lane"),
+        ] {
+            let err = policy(&format!("{lanes}pipeline: {section}\n")).unwrap_err().to_string();
+            assert!(err.contains(why), "{section}: {err}");
+        }
     }
 
     proptest! {

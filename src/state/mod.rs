@@ -11,10 +11,15 @@
 //! - an intent journal: an intent is opened before every provider mutation and closed, in the same
 //!   transaction as the resource change, after it. An open intent after a crash marks a mutation
 //!   whose outcome is unknown.
+//! - the policy the state is bound to (its text and digest), so that every command on the state
+//!   enforces the same pipeline-only rules wherever it runs;
+//! - the audit chain of pipeline applies ([`audit`]), signed by the pipeline's key
+//!   ([`SignedAuditStore`]).
 
 pub mod audit;
 mod postgres;
 mod record;
+mod signed;
 mod sqlite;
 
 use std::path::PathBuf;
@@ -25,6 +30,7 @@ use tessera_provider_api::{Address, Attrs, CloudId, Observed, ProviderRef, Resou
 
 pub use postgres::PostgresStore;
 pub use record::{IntentRow, RowText, decode_intent, decode_record};
+pub use signed::SignedAuditStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +116,9 @@ pub enum Outcome {
     Failed { message: String },
 }
 
+/// Builds an audit record from the previous head hash (see [`StateStore::append_audit_with`]).
+pub type RecordMaker<'a> = dyn for<'p> Fn(&'p str) -> String + Send + Sync + 'a;
+
 /// One link of the audit chain (see [`audit`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
@@ -117,6 +126,20 @@ pub struct AuditRow {
     pub record: String,
     pub prev: String,
     pub hash: String,
+}
+
+/// The policy a state is bound to: recorded by the first apply under a policy, replaced only by
+/// an approved policy change. The text is kept (public keys and rules, nothing secret) so that
+/// the recorded rules can be enforced without the file, and a policy change can be checked
+/// against the approvers of the policy it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundPolicy {
+    /// SHA-256 of `text`, hex.
+    pub digest: String,
+    pub text: String,
+    /// Where the file was when it was bound, to name it in errors.
+    pub source: String,
+    pub bound_at: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -155,6 +178,9 @@ pub enum StateError {
     Url(String),
     #[error("cannot create state directory {path}: {source}")]
     Dir { path: PathBuf, source: std::io::Error },
+    #[error("the state's policy is {}, not {expected}: another policy change was applied first", found.as_deref().unwrap_or("(none)"))]
+    #[diagnostic(code(tessera::state::policy_moved), help("make the policy change again against the current policy"))]
+    PolicyMoved { expected: String, found: Option<String> },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("state database (PostgreSQL): {0}")]
@@ -188,9 +214,34 @@ pub trait StateStore: Send + Sync {
     /// replay.
     async fn claim_plan(&self, lease: &Lease, digest: &str) -> Result<bool, StateError>;
     /// Appends a record to the audit chain; returns its hash (the new head).
-    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError>;
+    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
+        self.append_audit_with(lease, &|_prev: &str| record.to_string()).await
+    }
+    /// Appends the record that `make` builds from the previous head hash, in one fenced
+    /// transaction, so that a record can sign its place in the chain; returns the new head.
+    async fn append_audit_with(&self, lease: &Lease, make: &RecordMaker<'_>) -> Result<String, StateError>;
     /// The chain, oldest first, and the head hash recorded beside it.
     async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError>;
+
+    /// The policy this state is bound to, if any.
+    async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError>;
+    /// Binds an unbound state to `policy`. Returns what the state is bound to afterwards: `policy`,
+    /// or the policy bound before (the caller compares). Does not move the serial, so plans made
+    /// before stay fresh.
+    async fn bind_policy(&self, policy: &BoundPolicy) -> Result<BoundPolicy, StateError>;
+    /// Applies an approved policy change in one fenced transaction: claims `claim` like
+    /// [`StateStore::claim_plan`] (`None`, and nothing changed, if it was claimed before), checks
+    /// that the bound policy is still `from`, binds `to`, and appends the audit record `make`
+    /// builds from the previous head (the caller signs it: it names the next key). Returns the
+    /// new head.
+    async fn change_policy(
+        &self,
+        lease: &Lease,
+        claim: &str,
+        from: &str,
+        to: &BoundPolicy,
+        make: &RecordMaker<'_>,
+    ) -> Result<Option<String>, StateError>;
 }
 
 /// Opens the store named by `url`: `postgres://…` (or `postgresql://…`), `sqlite://PATH`, or

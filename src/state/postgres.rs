@@ -24,6 +24,13 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 CREATE TABLE IF NOT EXISTS applied_plans (digest TEXT PRIMARY KEY, at BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (seq BIGINT PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    digest TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    bound_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS resources (
     address TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -127,6 +134,34 @@ impl PostgresStore {
         Ok(serial as u64)
     }
 
+    /// Appends `make`'s record after the current head, inside the caller's transaction.
+    async fn append_in(tx: &Transaction<'_>, make: &RecordMaker<'_>) -> Result<String, StateError> {
+        let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]).await?;
+        let (seq, prev): (i64, String) = match last {
+            Some(r) => (r.try_get::<_, i64>(0)? + 1, r.try_get(1)?),
+            None => (1, super::audit::GENESIS.to_string()),
+        };
+        let record = make(&prev);
+        let hash = super::audit::chain(&prev, &record);
+        tx.execute(
+            "INSERT INTO audit (seq, record, prev, hash) VALUES ($1, $2, $3, $4)",
+            &[&seq, &record, &prev, &hash],
+        )
+        .await?;
+        tx.execute("UPDATE meta SET audit_head = $1 WHERE id = 1", &[&hash]).await?;
+        Ok(hash)
+    }
+
+    /// A history row at the current serial, for changes that are not resource changes.
+    async fn note(tx: &Transaction<'_>, by: &str, change: &str) -> Result<(), StateError> {
+        tx.execute(
+            "INSERT INTO history (serial, at, run_id, address, change) SELECT serial, $1, $2, '-', $3 FROM meta WHERE id = 1",
+            &[&now(), &by, &change],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn put(tx: &Transaction<'_>, r: &ResourceRecord, serial: u64) -> Result<(), StateError> {
         let row = encode_record(r);
         tx.execute(
@@ -136,6 +171,15 @@ impl PostgresStore {
         .await?;
         Ok(())
     }
+}
+
+fn policy_from_row(r: &tokio_postgres::Row) -> Result<BoundPolicy, StateError> {
+    Ok(BoundPolicy {
+        digest: r.try_get(0)?,
+        text: r.try_get(1)?,
+        source: r.try_get(2)?,
+        bound_at: r.try_get::<_, i64>(3)?.max(0) as u64,
+    })
 }
 
 /// Splits an optional `schema=` query parameter off a connection URL.
@@ -263,11 +307,7 @@ impl StateStore for PostgresStore {
         if removed == 0 {
             return Err(StateError::NoSuchLock(lock_id.into()));
         }
-        tx.execute(
-            "INSERT INTO history (serial, at, run_id, address, change) SELECT serial, $1, $2, '-', $3 FROM meta WHERE id = 1",
-            &[&now(), &by, &format!("force-unlock {lock_id}")],
-        )
-        .await?;
+        Self::note(&tx, by, &format!("force-unlock {lock_id}")).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -387,32 +427,87 @@ impl StateStore for PostgresStore {
         Ok(inserted == 1)
     }
 
-    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
+    async fn append_audit_with(&self, lease: &Lease, make: &RecordMaker<'_>) -> Result<String, StateError> {
         let mut c = self.client.lock().await;
         let tx = c.transaction().await?;
         Self::fenced(&tx, lease).await?;
-        let last = tx.query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[]).await?;
-        let (seq, prev): (i64, String) =
-            last.map_or((1, super::audit::GENESIS.to_string()), |r| (r.get::<_, i64>(0) + 1, r.get(1)));
-        let hash = super::audit::chain(&prev, record);
-        tx.execute(
-            "INSERT INTO audit (seq, record, prev, hash) VALUES ($1, $2, $3, $4)",
-            &[&seq, &record, &prev, &hash],
-        )
-        .await?;
-        tx.execute("UPDATE meta SET audit_head = $1 WHERE id = 1", &[&hash]).await?;
+        let hash = Self::append_in(&tx, make).await?;
         tx.commit().await?;
         Ok(hash)
     }
 
     async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError> {
         let c = self.client.lock().await;
-        let head: Option<String> = c.query_one("SELECT audit_head FROM meta WHERE id = 1", &[]).await?.get(0);
+        let head: Option<String> = c.query_one("SELECT audit_head FROM meta WHERE id = 1", &[]).await?.try_get(0)?;
         let rows = c.query("SELECT seq, record, prev, hash FROM audit ORDER BY seq", &[]).await?;
-        Ok((
-            rows.iter().map(|r| AuditRow { seq: r.get(0), record: r.get(1), prev: r.get(2), hash: r.get(3) }).collect(),
-            head,
-        ))
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Ok(AuditRow { seq: r.try_get(0)?, record: r.try_get(1)?, prev: r.try_get(2)?, hash: r.try_get(3)? })
+            })
+            .collect::<Result<_, tokio_postgres::Error>>()?;
+        Ok((rows, head))
+    }
+
+    async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError> {
+        let c = self.client.lock().await;
+        let row = c.query_opt("SELECT digest, text, source, bound_at FROM policy WHERE id = 1", &[]).await?;
+        row.as_ref().map(policy_from_row).transpose()
+    }
+
+    async fn bind_policy(&self, policy: &BoundPolicy) -> Result<BoundPolicy, StateError> {
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        // The meta row lock serializes two first applies binding different policies.
+        tx.execute("SELECT fencing FROM meta WHERE id = 1 FOR UPDATE", &[]).await?;
+        let row = tx.query_opt("SELECT digest, text, source, bound_at FROM policy WHERE id = 1", &[]).await?;
+        if let Some(bound) = row.as_ref().map(policy_from_row).transpose()? {
+            return Ok(bound);
+        }
+        tx.execute(
+            "INSERT INTO policy (id, digest, text, source, bound_at) VALUES (1, $1, $2, $3, $4)",
+            &[&policy.digest, &policy.text, &policy.source, &(policy.bound_at as i64)],
+        )
+        .await?;
+        Self::note(&tx, "bind policy", &format!("bind policy {}", policy.digest)).await?;
+        tx.commit().await?;
+        Ok(policy.clone())
+    }
+
+    async fn change_policy(
+        &self,
+        lease: &Lease,
+        claim: &str,
+        from: &str,
+        to: &BoundPolicy,
+        make: &RecordMaker<'_>,
+    ) -> Result<Option<String>, StateError> {
+        let mut c = self.client.lock().await;
+        let tx = c.transaction().await?;
+        Self::fenced(&tx, lease).await?;
+        let claimed = tx
+            .execute(
+                "INSERT INTO applied_plans (digest, at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING",
+                &[&claim, &now()],
+            )
+            .await?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        let row = tx.query_opt("SELECT digest FROM policy WHERE id = 1", &[]).await?;
+        let found: Option<String> = row.map(|r| r.try_get(0)).transpose()?;
+        if found.as_deref() != Some(from) {
+            return Err(StateError::PolicyMoved { expected: from.into(), found });
+        }
+        tx.execute(
+            "UPDATE policy SET digest = $1, text = $2, source = $3, bound_at = $4 WHERE id = 1",
+            &[&to.digest, &to.text, &to.source, &(to.bound_at as i64)],
+        )
+        .await?;
+        Self::note(&tx, "policy change", &format!("policy {from} -> {}", to.digest)).await?;
+        let hash = Self::append_in(&tx, make).await?;
+        tx.commit().await?;
+        Ok(Some(hash))
     }
 }
 

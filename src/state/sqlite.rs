@@ -24,6 +24,13 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 CREATE TABLE IF NOT EXISTS applied_plans (digest TEXT PRIMARY KEY, at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY, record TEXT NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS policy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    digest TEXT NOT NULL,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    bound_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS resources (
     address TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -114,6 +121,38 @@ impl SqliteStore {
             params![serial, now_secs(), run_id, address, change],
         )?;
         Ok(serial)
+    }
+
+    /// Appends `make`'s record after the current head, inside the caller's transaction.
+    fn append_in(tx: &Transaction<'_>, make: &RecordMaker<'_>) -> Result<String, StateError> {
+        let last: Option<(i64, String)> = tx
+            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let (seq, prev) = last.map_or((1, super::audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
+        let record = make(&prev);
+        let hash = super::audit::chain(&prev, &record);
+        tx.execute(
+            "INSERT INTO audit (seq, record, prev, hash) VALUES (?1, ?2, ?3, ?4)",
+            params![seq, record, prev, hash],
+        )?;
+        tx.execute("UPDATE meta SET audit_head = ?1 WHERE id = 1", [&hash])?;
+        Ok(hash)
+    }
+
+    fn read_policy(conn: &Connection) -> rusqlite::Result<Option<BoundPolicy>> {
+        conn.query_row("SELECT digest, text, source, bound_at FROM policy WHERE id = 1", [], |r| {
+            Ok(BoundPolicy { digest: r.get(0)?, text: r.get(1)?, source: r.get(2)?, bound_at: r.get(3)? })
+        })
+        .optional()
+    }
+
+    /// A history row at the current serial, for changes that are not resource changes.
+    fn note(tx: &Transaction<'_>, by: &str, change: &str) -> Result<(), StateError> {
+        tx.execute(
+            "INSERT INTO history (serial, at, run_id, address, change) SELECT serial, ?1, ?2, '-', ?3 FROM meta WHERE id = 1",
+            params![now_secs(), by, change],
+        )?;
+        Ok(())
     }
 
     fn put(tx: &Transaction<'_>, r: &ResourceRecord, serial: u64) -> Result<(), StateError> {
@@ -248,10 +287,7 @@ impl StateStore for SqliteStore {
         if removed == 0 {
             return Err(StateError::NoSuchLock(lock_id.into()));
         }
-        tx.execute(
-            "INSERT INTO history (serial, at, run_id, address, change) SELECT serial, ?1, ?2, '-', ?3 FROM meta WHERE id = 1",
-            params![now_secs(), by, format!("force-unlock {lock_id}")],
-        )?;
+        Self::note(&tx, by, &format!("force-unlock {lock_id}"))?;
         tx.commit()?;
         Ok(())
     }
@@ -359,20 +395,11 @@ impl StateStore for SqliteStore {
         Ok(inserted == 1)
     }
 
-    async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
+    async fn append_audit_with(&self, lease: &Lease, make: &RecordMaker<'_>) -> Result<String, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         Self::check_fence(&tx, lease)?;
-        let last: Option<(i64, String)> = tx
-            .query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let (seq, prev) = last.map_or((1, super::audit::GENESIS.to_string()), |(s, h)| (s + 1, h));
-        let hash = super::audit::chain(&prev, record);
-        tx.execute(
-            "INSERT INTO audit (seq, record, prev, hash) VALUES (?1, ?2, ?3, ?4)",
-            params![seq, record, prev, hash],
-        )?;
-        tx.execute("UPDATE meta SET audit_head = ?1 WHERE id = 1", [&hash])?;
+        let hash = Self::append_in(&tx, make)?;
         tx.commit()?;
         Ok(hash)
     }
@@ -384,5 +411,54 @@ impl StateStore for SqliteStore {
         let rows = stmt
             .query_map([], |r| Ok(AuditRow { seq: r.get(0)?, record: r.get(1)?, prev: r.get(2)?, hash: r.get(3)? }))?;
         Ok((rows.collect::<Result<_, _>>()?, head))
+    }
+
+    async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError> {
+        Ok(Self::read_policy(&self.conn())?)
+    }
+
+    async fn bind_policy(&self, policy: &BoundPolicy) -> Result<BoundPolicy, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(bound) = Self::read_policy(&tx)? {
+            return Ok(bound);
+        }
+        tx.execute(
+            "INSERT INTO policy (id, digest, text, source, bound_at) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![policy.digest, policy.text, policy.source, policy.bound_at],
+        )?;
+        Self::note(&tx, "bind policy", &format!("bind policy {}", policy.digest))?;
+        tx.commit()?;
+        Ok(policy.clone())
+    }
+
+    async fn change_policy(
+        &self,
+        lease: &Lease,
+        claim: &str,
+        from: &str,
+        to: &BoundPolicy,
+        make: &RecordMaker<'_>,
+    ) -> Result<Option<String>, StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        if tx.execute("INSERT OR IGNORE INTO applied_plans (digest, at) VALUES (?1, ?2)", params![claim, now_secs()])?
+            == 0
+        {
+            return Ok(None);
+        }
+        let found = Self::read_policy(&tx)?.map(|p| p.digest);
+        if found.as_deref() != Some(from) {
+            return Err(StateError::PolicyMoved { expected: from.into(), found });
+        }
+        tx.execute(
+            "UPDATE policy SET digest = ?1, text = ?2, source = ?3, bound_at = ?4 WHERE id = 1",
+            params![to.digest, to.text, to.source, to.bound_at],
+        )?;
+        Self::note(&tx, "policy change", &format!("policy {from} -> {}", to.digest))?;
+        let hash = Self::append_in(&tx, make)?;
+        tx.commit()?;
+        Ok(Some(hash))
     }
 }
