@@ -1,6 +1,8 @@
 //! The pipeline-only executor through the CLI: every refusal leaves the cloud and state untouched;
 //! a properly approved plan applies once and is audited; credentials never leak; read-only
-//! providers send nothing.
+//! providers send nothing. The `attack_*` tests are the four ways around the executor that someone
+//! with a shell and write access to the repository had (issue 16), each refused with nothing
+//! touched; the audit and replay tests run on SQLite and on PostgreSQL.
 
 mod common;
 
@@ -11,46 +13,89 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assert_cmd::Command;
 use common::moto::Moto;
-use tessera::state::{SqliteStore, StateStore};
+use tessera::state::{AuditRow, SqliteStore, StateStore};
 
 struct Pipe {
     dir: tempfile::TempDir,
+    state: String,
 }
 
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-impl Pipe {
-    /// A repository with three approvers, a policy that makes the sim placements pipeline-only
-    /// (so that the sim stands in for a cloud), and the pipeline's identity.
-    fn new() -> Self {
-        let p = Self { dir: tempfile::tempdir().unwrap() };
-        for who in ["alice", "bob", "carol"] {
-            p.run(&["keygen", "--out", who]).assert().success();
-        }
-        let key = |who: &str| std::fs::read_to_string(p.path(&format!("{who}.pub"))).unwrap().trim().to_string();
-        let policy = format!(
-            "apiVersion: tessera.dev/v1alpha1
+/// The test repository's pipeline-only providers: the sim (and its Kubernetes objects) stand in
+/// for a cloud.
+const PIPELINE_ONLY: &str = "sim, simkube, eks, kube";
+
+/// Which state backend a test runs on.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh schema in the local PostgreSQL (as tests/state.rs makes them).
+fn postgres_url() -> String {
+    let base =
+        std::env::var("TESSERA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    format!("{base}?schema=t_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The policy of the test repository: infra (alice, bob, dave) needs 2 approvals for the sim and
+/// eks, 3 to delete or replace a cluster; local (carol) needs 1 for kind.
+fn policy_text(keys: &[String; 4], pipeline_only: &str, recipient: &str, audit_key: &str) -> String {
+    format!(
+        "apiVersion: tessera.dev/v1alpha1
 kind: Policy
 approvers:
   - {{ name: alice, key: {}, lanes: [infra] }}
   - {{ name: bob, key: {}, lanes: [infra] }}
   - {{ name: carol, key: {}, lanes: [local] }}
+  - {{ name: dave, key: {}, lanes: [infra] }}
 lanes:
-  - {{ name: infra, approvals: 2, providers: [sim, eks], placements: [\"*\"] }}
+  - {{ name: infra, approvals: 2, providers: [sim, simkube, eks, kube], placements: [\"*\"] }}
   - {{ name: local, approvals: 1, providers: [kind] }}
 escalations:
-  - {{ actions: [delete, replace], types: [\"*.cluster\"], approvals: 2 }}
+  - {{ actions: [delete, replace], types: [sim.cluster, eks.cluster], approvals: 3 }}
 pipelineOnly:
-  providers: [sim, eks]
+  providers: [{pipeline_only}]
+pipeline: {{ recipient: {recipient}, auditKey: {audit_key}, policyLane: infra }}
 ",
-            key("alice"),
-            key("bob"),
-            key("carol")
-        );
-        std::fs::write(p.path("policy.yaml"), policy).unwrap();
-        p.run(&["creds", "identity", "--out", "pipeline.key"]).assert().success();
+        keys[0], keys[1], keys[2], keys[3]
+    )
+}
+
+/// `tessera creds identity` prints the recipient and audit key to pin.
+fn pinned(out: &Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let field =
+        |name: &str| stdout.lines().find_map(|l| l.trim().strip_prefix(name)).map(|v| v.trim().to_string()).unwrap();
+    (field("recipient:"), field("auditKey:"))
+}
+
+impl Pipe {
+    /// A repository with four approvers, a policy that makes the sim placements pipeline-only
+    /// (so that the sim stands in for a cloud) and pins the pipeline's identity.
+    fn new() -> Self {
+        Self::with(Backend::Sqlite, PIPELINE_ONLY)
+    }
+
+    fn with(backend: Backend, pipeline_only: &str) -> Self {
+        let state = match backend {
+            Backend::Sqlite => "sqlite://state.db".to_string(),
+            Backend::Postgres => postgres_url(),
+        };
+        let p = Self { dir: tempfile::tempdir().unwrap(), state };
+        for who in ["alice", "bob", "carol", "dave"] {
+            p.run(&["keygen", "--out", who]).assert().success();
+        }
+        let key = |who: &str| std::fs::read_to_string(p.path(&format!("{who}.pub"))).unwrap().trim().to_string();
+        let identity = p.run(&["creds", "identity", "--out", "pipeline.key"]).output().unwrap();
+        assert!(identity.status.success(), "{}", text(&identity));
+        let (recipient, audit_key) = pinned(&identity);
+        let keys = [key("alice"), key("bob"), key("carol"), key("dave")];
+        std::fs::write(p.path("policy.yaml"), policy_text(&keys, pipeline_only, &recipient, &audit_key)).unwrap();
         std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/quickstart.yaml"), p.path("fleet.yaml"))
             .unwrap();
         p
@@ -61,15 +106,40 @@ pipelineOnly:
     }
 
     fn run(&self, args: &[&str]) -> Command {
+        self.run_in(self.dir.path(), args)
+    }
+
+    /// The CLI run from `dir`, on this repository's state and sim cloud.
+    fn run_in(&self, dir: &Path, args: &[&str]) -> Command {
+        let state = match self.state.strip_prefix("sqlite://") {
+            Some(file) => format!("sqlite://{}", self.path(file).display()),
+            None => self.state.clone(),
+        };
         let mut c = Command::cargo_bin("tessera").unwrap();
-        c.current_dir(self.dir.path())
+        c.current_dir(dir)
             .args(args)
-            .env("TESSERA_STATE", "sqlite://state.db")
-            .env("TESSERA_SIM_CLOUD", "sim.db")
+            .env("TESSERA_STATE", state)
+            .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
             .env("TESSERA_SIM_TIME_SCALE", "0")
             .env_remove("TESSERA_PIPELINE_IDENTITY")
+            .env_remove("TESSERA_POLICY")
             .env("NO_COLOR", "1");
         c
+    }
+
+    /// Approved by `who` and applied by the pipeline.
+    fn approved_apply(&self, plan: &str, who: &[&str]) {
+        for w in who {
+            self.approve(plan, w);
+        }
+        let o = self.pipeline_apply(plan);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+
+    fn audit_verify(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["audit", "verify"];
+        args.extend_from_slice(extra);
+        self.run(&args).output().unwrap()
     }
 
     fn plan(&self, name: &str) -> String {
@@ -105,6 +175,54 @@ pipelineOnly:
         (ids, v["meta"]["serial"].clone())
     }
 
+    /// Raw SQL on the state, as someone with write access to the database would run it.
+    fn sql(&self, statements: &str) {
+        match self.state.strip_prefix("sqlite://") {
+            Some(file) => rusqlite::Connection::open(self.path(file)).unwrap().execute_batch(statements).unwrap(),
+            None => {
+                let (base, query) = self.state.split_once('?').unwrap();
+                let schema = query.trim_start_matches("schema=").to_string();
+                tokio::runtime::Runtime::new().unwrap().block_on(async {
+                    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
+                    tokio::spawn(conn);
+                    client.batch_execute(&format!("SET search_path TO {schema}; {statements}")).await.unwrap();
+                });
+            }
+        }
+    }
+
+    fn store_url(&self) -> String {
+        match self.state.strip_prefix("sqlite://") {
+            Some(file) => format!("sqlite://{}", self.path(file).display()),
+            None => self.state.clone(),
+        }
+    }
+
+    fn audit_rows(&self) -> Vec<AuditRow> {
+        let url = self.store_url();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async { tessera::state::open(&url).await.unwrap().audit_log().await.unwrap().0 })
+    }
+
+    /// Replaces the whole chain and its head, as an attacker with write access would.
+    fn write_chain(&self, rows: &[AuditRow]) {
+        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
+        let mut sql = String::from("DELETE FROM audit;");
+        for r in rows {
+            sql += &format!(
+                "INSERT INTO audit (seq, record, prev, hash) VALUES ({}, {}, {}, {});",
+                r.seq,
+                q(&r.record),
+                q(&r.prev),
+                q(&r.hash)
+            );
+        }
+        let head = rows.last().map_or("NULL".to_string(), |r| q(&r.hash));
+        sql += &format!("UPDATE meta SET audit_head = {head} WHERE id = 1;");
+        self.sql(&sql);
+    }
+
     /// Nothing in the cloud, nothing in state.
     fn untouched(&self) -> bool {
         let sim = self.path("sim.db");
@@ -116,10 +234,15 @@ pipelineOnly:
     }
 }
 
+/// Without whitespace and miette's margins: diagnostics wrap long lines anywhere.
+fn unwrapped(s: &str) -> String {
+    s.chars().filter(|c| !c.is_whitespace() && *c != '│').collect()
+}
+
 #[track_caller]
 fn refused(o: &Output, needle: &str) {
     assert_eq!(o.status.code(), Some(1), "{}", text(o));
-    assert!(text(o).contains(needle), "expected `{needle}` in:\n{}", text(o));
+    assert!(unwrapped(&text(o)).contains(&unwrapped(needle)), "expected `{needle}` in:\n{}", text(o));
 }
 
 #[test]
@@ -215,29 +338,36 @@ fn local_apply_of_a_pipeline_only_placement_is_refused() {
     assert!(p.untouched());
 }
 
-#[test]
-fn the_audit_chain_detects_changed_removed_and_reordered_records() {
-    let p = Pipe::new();
+/// Recomputes `prev` and `hash` along the chain, as someone rewriting it would.
+fn rechain(rows: &mut [AuditRow]) {
+    let mut prev = tessera::state::audit::GENESIS.to_string();
+    for r in rows.iter_mut() {
+        r.prev = prev.clone();
+        r.hash = tessera::state::audit::chain(&r.prev, &r.record);
+        prev = r.hash.clone();
+    }
+}
+
+/// Three approved applies, each audited.
+fn three_audited_applies(p: &Pipe) {
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/quickstart.yaml")).unwrap();
     for (i, max) in [6, 7, 8].iter().enumerate() {
-        let spec =
-            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/quickstart.yaml")).unwrap();
         std::fs::write(p.path("fleet.yaml"), spec.replace("max: 6 }", &format!("max: {max} }}"))).unwrap();
         let plan = p.plan(&format!("p{i}.json"));
-        p.approve(&plan, "alice");
-        p.approve(&plan, "bob");
-        assert!(p.pipeline_apply(&plan).status.success());
+        p.approved_apply(&plan, &["alice", "bob"]);
     }
-    p.run(&["audit", "verify"]).assert().success();
-    let db = p.path("state.db");
+}
+
+fn the_audit_chain_detects_changed_removed_and_reordered_records(backend: Backend) {
+    let p = Pipe::with(backend, PIPELINE_ONLY);
+    three_audited_applies(&p);
+    let o = p.audit_verify(&[]);
+    assert!(o.status.success() && text(&o).contains("3 record(s)"), "{}", text(&o));
+    let rows = p.audit_rows();
     let tamper = |sql: &str, expect: &str| {
-        let backup = std::fs::read(&db).unwrap();
-        rusqlite::Connection::open(&db).unwrap().execute_batch(sql).unwrap();
-        let o = p.run(&["audit", "verify"]).output().unwrap();
-        refused(&o, expect);
-        std::fs::write(&db, backup).unwrap();
-        for ext in ["db-wal", "db-shm"] {
-            let _ = std::fs::remove_file(p.path(&format!("state.{ext}")));
-        }
+        p.sql(sql);
+        refused(&p.audit_verify(&[]), expect);
+        p.write_chain(&rows);
     };
     tamper("UPDATE audit SET record = replace(record, 'alice', 'mallory') WHERE seq = 2", "record 2 was changed");
     tamper("DELETE FROM audit WHERE seq = 2", "removed or reordered");
@@ -246,8 +376,86 @@ fn the_audit_chain_detects_changed_removed_and_reordered_records() {
         "removed or reordered",
     );
     tamper("DELETE FROM audit WHERE seq = 3", "newest audit records were removed");
-    p.run(&["audit", "verify"]).assert().success();
+    p.audit_verify(&[]).status.success().then_some(()).expect("restored");
 }
+
+/// Attack 3: with write access to the state, change a record (alice → mallory), recompute every
+/// hash and the head; or remove the newest records and rewind the head. The old chain said
+/// `intact` to both. Now the first fails its signature, and the second fails against the head the
+/// pipeline published.
+fn attack_3_a_rewritten_or_truncated_audit_chain_is_refused(backend: Backend) {
+    let p = Pipe::with(backend, PIPELINE_ONLY);
+    three_audited_applies(&p);
+    let head = p.run(&["audit", "head"]).output().unwrap();
+    assert!(head.status.success(), "{}", text(&head));
+    let head = String::from_utf8_lossy(&head.stdout).trim().to_string();
+    let rows = p.audit_rows();
+    assert_eq!(rows.last().unwrap().hash, head);
+
+    let mut rewritten = rows.clone();
+    assert!(rewritten[1].record.contains("alice"));
+    rewritten[1].record = rewritten[1].record.replace("alice", "mallory");
+    rechain(&mut rewritten);
+    p.write_chain(&rewritten);
+    refused(&p.audit_verify(&[]), "audit record 2 was changed or moved: its signature does not match");
+
+    let mut reordered = vec![rows[1].clone(), rows[0].clone(), rows[2].clone()];
+    for (i, r) in reordered.iter_mut().enumerate() {
+        r.seq = i as i64 + 1;
+    }
+    rechain(&mut reordered);
+    p.write_chain(&reordered);
+    refused(&p.audit_verify(&[]), "its signature does not match");
+
+    // Truncated with the head rewound: consistent in itself, refused against the published head.
+    p.write_chain(&rows[..2]);
+    let alone = p.audit_verify(&[]);
+    assert!(alone.status.success(), "a rewound chain is consistent in itself: {}", text(&alone));
+    refused(&p.audit_verify(&["--head", &head]), "is not in the audit chain");
+
+    // The state's policy binding removed: the chain still names the policy it was made under.
+    p.write_chain(&rows);
+    p.sql("DELETE FROM policy");
+    refused(&p.audit_verify(&[]), "state is bound to no policy");
+
+    // Bound again by the next apply (nothing to change): intact, and the published head is the
+    // newest record.
+    let again = p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    let o = p.audit_verify(&["--head", &head]);
+    assert!(o.status.success() && text(&o).contains("0 record(s) after it"), "{}", text(&o));
+}
+
+/// A replay is refused (the plan's digest is claimed in state) and touches nothing.
+fn a_plan_is_applied_once(backend: Backend) {
+    let p = Pipe::with(backend, PIPELINE_ONLY);
+    let plan = p.plan("plan.json");
+    p.approved_apply(&plan, &["alice", "bob"]);
+    let before = p.snapshot();
+    refused(&p.pipeline_apply(&plan), "already applied");
+    assert_eq!(p.snapshot(), before, "a replay touches nothing");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Backend::Sqlite)
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Backend::Postgres)
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    the_audit_chain_detects_changed_removed_and_reordered_records,
+    attack_3_a_rewritten_or_truncated_audit_chain_is_refused,
+    a_plan_is_applied_once,
+);
 
 /// A local HTTP server that only counts the requests it gets.
 fn counting_server() -> (String, Arc<AtomicUsize>) {
@@ -295,9 +503,314 @@ async fn read_only_providers_send_no_request() {
         .unwrap();
     let o = p.run(&["apply", "eks.yaml", "--auto-approve"]).env("AWS_ENDPOINT_URL", &url).output().unwrap();
     refused(&o, "pipeline-only");
-    let o = p.run(&["destroy", "eks.yaml", "--auto-approve"]).env("AWS_ENDPOINT_URL", &url).output().unwrap();
-    assert!(o.status.success(), "nothing recorded, nothing to destroy: {}", text(&o));
     assert_eq!(count.load(Ordering::SeqCst), 0, "no request reached the server");
+}
+
+/// A destroy with something to destroy: the CLI refuses it up front, and the engine driven
+/// directly (past the CLI's check) has every delete refused in the provider layer. The sim cloud
+/// still holds every object afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destroy_of_existing_pipeline_only_resources_is_refused_in_both_layers() {
+    let p = Pipe::new();
+    let plan = p.plan("plan.json");
+    p.approved_apply(&plan, &["alice", "bob"]);
+    let before = p.snapshot();
+    assert!(!before.0.is_empty(), "the pipeline built something to destroy");
+
+    let o = p.run(&["destroy", "fleet.yaml", "--auto-approve"]).output().unwrap();
+    refused(&o, "pipeline-only");
+    assert_eq!(p.snapshot(), before, "the CLI's refusal touched nothing");
+
+    let policy = Arc::new(tessera::pipeline::Policy::load(&p.path("policy.yaml")).unwrap());
+    let cloud = Arc::new(tessera_sim::SimCloud::durable(&p.path("sim.db"), Default::default()).unwrap());
+    let registry = tessera::providers::Registry::new(cloud, 0.0)
+        .with_read_only(Arc::new(move |placement: &str, kind: &str| policy.is_pipeline_only(placement, kind)));
+    let store = Arc::new(SqliteStore::open(&p.path("state.db")).unwrap());
+    let engine = tessera::engine::Engine::new(Arc::new(registry), store);
+    let fleet = tessera::spec::load(&p.path("fleet.yaml")).unwrap();
+    let destroy = engine.plan(&fleet, tessera::plan::Mode::Destroy).await.unwrap();
+    assert!(destroy.is_complete() && destroy.destroy && !destroy.actions.is_empty(), "{:?}", destroy.unknown);
+    let (_tx, rx) = tessera::exec::cancel_signal();
+    let events = Arc::new(tessera::exec::Recorder::default());
+    let report = engine
+        .apply(&destroy, Some(&fleet), "destroy", &tessera::exec::ExecOptions::default(), events, rx)
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded(), 0, "{report:?}");
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| matches!(&s.status, tessera::exec::StepStatus::Failed(m) if m.contains("read-only"))),
+        "{report:?}"
+    );
+    drop(engine);
+    assert_eq!(p.snapshot().0, before.0, "every object is still in the cloud");
+}
+
+/// Attack 1: the policy failed open. From another directory, with `--state` pointing at the
+/// repository's state and no policy there (or `--policy /nonexistent.yaml`, or a laxer copy), the
+/// apply of a pipeline-only placement went through. Now the state names its policy.
+#[test]
+fn attack_1_a_missing_or_different_policy_is_refused_wherever_the_command_runs() {
+    let p = Pipe::new();
+    let plan = p.plan("plan.json");
+    p.approved_apply(&plan, &["alice", "bob"]);
+    let spec = std::fs::read_to_string(p.path("fleet.yaml")).unwrap();
+    let elsewhere = p.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("fleet.yaml"), spec.replace("max: 6 }", "max: 9 }")).unwrap();
+    let lax = std::fs::read_to_string(p.path("policy.yaml"))
+        .unwrap()
+        .replace(&format!("  providers: [{PIPELINE_ONLY}]\n"), "  providers: []\n");
+    assert!(lax.contains("pipelineOnly:\n  providers: []\n"), "{lax}");
+    std::fs::write(elsewhere.join("lax.yaml"), lax).unwrap();
+    let before = p.snapshot();
+
+    let missing = p.run_in(&elsewhere, &["apply", "fleet.yaml", "--auto-approve"]).output().unwrap();
+    refused(&missing, "this state is bound to policy");
+    let recorded = format!("recorded from {}", p.path("policy.yaml").display());
+    assert!(
+        unwrapped(&text(&missing)).contains(&unwrapped(&recorded)),
+        "names the recorded policy: {}",
+        text(&missing)
+    );
+    refused(&missing, "but policy.yaml does not exist");
+    let nonexistent = p
+        .run_in(&elsewhere, &["apply", "fleet.yaml", "--auto-approve", "--policy", "/nonexistent.yaml"])
+        .output()
+        .unwrap();
+    refused(&nonexistent, "/nonexistent.yaml does not exist");
+    let different =
+        p.run_in(&elsewhere, &["apply", "fleet.yaml", "--auto-approve", "--policy", "lax.yaml"]).output().unwrap();
+    refused(&different, "this state is bound to policy");
+    refused(&p.run_in(&elsewhere, &["destroy", "fleet.yaml", "--auto-approve"]).output().unwrap(), "bound to policy");
+    refused(&p.run_in(&elsewhere, &["plan", "fleet.yaml"]).output().unwrap(), "bound to policy");
+    assert_eq!(p.snapshot(), before, "no refusal touched anything");
+
+    // With the recorded policy, from anywhere: the rules hold.
+    let path = p.path("policy.yaml").display().to_string();
+    let o = p.run_in(&elsewhere, &["apply", "fleet.yaml", "--auto-approve", "--policy", &path]).output().unwrap();
+    refused(&o, "pipeline-only");
+    assert_eq!(p.snapshot(), before);
+}
+
+/// Attack 2: any age identity passed as the pipeline's. Now the policy pins the recipient, and a
+/// challenge sealed to it must be opened.
+#[test]
+fn attack_2_another_identity_is_not_the_pipeline() {
+    let p = Pipe::new();
+    let plan = p.plan("plan.json");
+    p.approve(&plan, "alice");
+    p.approve(&plan, "bob");
+    p.run(&["creds", "identity", "--out", "other.key"]).assert().success();
+    let o = p.run(&["pipeline", "apply", &plan, "--identity-file", "other.key"]).output().unwrap();
+    refused(&o, "this identity is not the pipeline's");
+    assert!(p.untouched());
+    // The same through the environment.
+    let other = std::fs::read_to_string(p.path("other.key")).unwrap();
+    let o = p.run(&["pipeline", "apply", &plan]).env("TESSERA_PIPELINE_IDENTITY", other.trim()).output().unwrap();
+    refused(&o, "not the pipeline's");
+    assert!(p.untouched());
+    // A policy with no pinned pipeline refuses every identity.
+    let unpinned: String = std::fs::read_to_string(p.path("policy.yaml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("pipeline:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(p.path("policy.yaml"), unpinned).unwrap();
+    refused(&p.pipeline_apply(&plan), "pins no pipeline identity");
+    assert!(p.untouched());
+}
+
+/// A local HTTP server that records the `Authorization` header of every request and refuses it.
+fn recording_server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let auth = req
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .map(|h| h.value.to_string())
+                .unwrap_or_default();
+            s.lock().unwrap().push(auth);
+            let _ = req.respond(tiny_http::Response::from_string("{}").with_status_code(403));
+        }
+    });
+    (url, seen)
+}
+
+/// Attack 2, the cloud half: `pipeline apply` of an eks plan made mutating AWS calls with the
+/// environment's credentials. Now the sealed file is the only source: without its `aws` section
+/// the run is refused before any request, and with it every request is signed with the sealed
+/// key, never the ambient one.
+#[test]
+fn attack_2_ambient_aws_credentials_are_ignored_in_the_pipeline() {
+    let (url, seen) = recording_server();
+    let p = Pipe::new();
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/eks-two-clusters.yaml"))
+        .unwrap()
+        .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");
+    // Only the cloud's own resources: core services talk to the cluster, not to AWS.
+    let start = spec.find("  coreServices:").unwrap();
+    let end = spec.find("  placements:").unwrap();
+    let spec = format!("{}{}", &spec[..start], &spec[end..]);
+    std::fs::write(p.path("fleet.yaml"), spec).unwrap();
+    let plan = p.plan("plan.json");
+    p.approve(&plan, "alice");
+    p.approve(&plan, "bob");
+    let ambient = |c: &mut Command| {
+        c.env("AWS_ENDPOINT_URL", &url)
+            .env("AWS_ACCESS_KEY_ID", "AKIAAMBIENTXXXXXXXXX")
+            .env("AWS_SECRET_ACCESS_KEY", "ambient-secret")
+            .env("AWS_REGION", "eu-west-1");
+    };
+    let mut c = p.run(&["pipeline", "apply", &plan, "--identity-file", "pipeline.key"]);
+    ambient(&mut c);
+    let o = c.output().unwrap();
+    refused(&o, "the sealed credentials have no `aws` section");
+    assert!(seen.lock().unwrap().is_empty(), "no request left the process: {:?}", seen.lock().unwrap());
+
+    let identity = std::fs::read_to_string(p.path("pipeline.key")).unwrap();
+    std::fs::write(
+        p.path("creds.yaml"),
+        "aws: { accessKeyId: AKIASEALEDXXXXXXXXXX, secretAccessKey: sealed-secret }\n",
+    )
+    .unwrap();
+    let recipient = age_recipient(&identity);
+    p.run(&["creds", "seal", "--recipient", &recipient, "--in", "creds.yaml", "--out", "creds.age"]).assert().success();
+    let mut c = p.run(&["pipeline", "apply", &plan, "--identity-file", "pipeline.key", "--creds", "creds.age"]);
+    ambient(&mut c);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "the server refuses everything: {}", text(&o));
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty(), "the run reached the server: {}", text(&o));
+    for auth in seen.iter() {
+        assert!(auth.contains("Credential=AKIASEALEDXXXXXXXXXX/"), "signed with the sealed key: {auth}");
+        assert!(!auth.contains("AKIAAMBIENT"), "never with the ambient key: {auth}");
+    }
+}
+
+/// Attack 4: the plan digest was a checksum, not a seal: edit `maxSize` into a saved plan,
+/// recompute its SHA-256, and `apply --plan` applied it. Under a policy `apply --plan` now needs a
+/// signature by one of its approvers, which no re-hashing can produce.
+#[test]
+fn attack_4_an_edited_and_rehashed_plan_is_refused_by_apply_plan() {
+    // The sim is not pipeline-only here, so `apply --plan` may run locally at all.
+    let p = Pipe::with(Backend::Sqlite, "eks");
+    let plan = p.plan("plan.json");
+    let rehash = |from: &str, to: &str| {
+        let file: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p.path(from)).unwrap()).unwrap();
+        let edited = serde_json::to_string(&file["plan"]).unwrap().replacen("\"maxSize\":6", "\"maxSize\":99", 1);
+        assert!(edited.contains("\"maxSize\":99"));
+        let plan: tessera::plan::Plan = serde_json::from_str(&edited).unwrap();
+        let mut forged = tessera::plan::PlanFile::new(plan);
+        forged.approvals = serde_json::from_value(file["approvals"].clone()).unwrap_or_default();
+        forged.save(&p.path(to)).unwrap();
+    };
+    rehash(&plan, "forged.json");
+    refused(&p.run(&["apply", "--plan", "forged.json"]).output().unwrap(), "carries no signatures");
+    assert!(p.untouched());
+
+    // Signed, then edited and re-hashed: the signature is over the old digest.
+    p.approve(&plan, "alice");
+    rehash(&plan, "forged-signed.json");
+    refused(&p.run(&["apply", "--plan", "forged-signed.json"]).output().unwrap(), "signature by `alice` is not valid");
+    assert!(p.untouched());
+
+    let o = p.run(&["apply", "--plan", &plan]).output().unwrap();
+    assert!(o.status.success(), "the signed plan applies: {}", text(&o));
+}
+
+/// The escalation is stricter than the lane: deleting clusters needs 3 infrastructure approvals
+/// where creating them needs 2.
+#[test]
+fn an_escalation_needs_more_approvals_than_its_lane() {
+    let p = Pipe::new();
+    let plan = p.plan("plan.json");
+    p.approved_apply(&plan, &["alice", "bob"]);
+    p.run(&["plan", "fleet.yaml", "--destroy", "-o", "destroy.json"]).assert().success();
+    p.approve("destroy.json", "alice");
+    p.approve("destroy.json", "bob");
+    let before = p.snapshot();
+    refused(&p.pipeline_apply("destroy.json"), "needs 3 approval(s) from lane `infra`, it has 2");
+    assert_eq!(p.snapshot(), before, "the refusal touched nothing");
+    p.approve("destroy.json", "dave");
+    let o = p.pipeline_apply("destroy.json");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(p.untouched(), "everything was destroyed");
+}
+
+/// A policy change is a pipeline apply approved in the lane the bound policy names; until it is
+/// applied the new file is refused, and afterwards the old one is.
+#[test]
+fn the_policy_changes_only_through_an_approved_pipeline_apply() {
+    let p = Pipe::new();
+    let plan = p.plan("plan.json");
+    p.approved_apply(&plan, &["alice", "bob"]);
+    let old = std::fs::read_to_string(p.path("policy.yaml")).unwrap();
+    let new = old.replace("approvals: 2, providers: [sim,", "approvals: 3, providers: [sim,");
+    assert_ne!(old, new);
+    std::fs::write(p.path("next.yaml"), &new).unwrap();
+    refused(&p.run(&["plan", "fleet.yaml", "--policy", "next.yaml"]).output().unwrap(), "bound to policy");
+
+    p.run(&["policy", "plan", "next.yaml", "-o", "change.json"]).assert().success();
+    p.approve("change.json", "alice");
+    p.approve("change.json", "carol");
+    std::fs::write(p.path("policy.yaml"), &new).unwrap();
+    refused(&p.pipeline_apply("change.json"), "needs 2 approval(s) from lane `infra`, it has 1");
+    p.approve("change.json", "bob");
+    std::fs::write(p.path("policy.yaml"), &old).unwrap();
+    refused(&p.pipeline_apply("change.json"), "is not the policy this change installs");
+    std::fs::write(p.path("policy.yaml"), &new).unwrap();
+    p.run(&["creds", "identity", "--out", "other.key"]).assert().success();
+    let o = p.run(&["pipeline", "apply", "change.json", "--identity-file", "other.key"]).output().unwrap();
+    refused(&o, "not the pipeline's");
+
+    let o = p.pipeline_apply("change.json");
+    assert!(o.status.success(), "{}", text(&o));
+    // Applied once: the state has moved to its target, so a second run is stale.
+    refused(&p.pipeline_apply("change.json"), "the policy change is stale");
+    let o = p.audit_verify(&[]);
+    assert!(o.status.success() && text(&o).contains("2 record(s)"), "{}", text(&o));
+    std::fs::write(p.path("policy.yaml"), &old).unwrap();
+    refused(&p.run(&["plan", "fleet.yaml"]).output().unwrap(), "bound to policy");
+    std::fs::write(p.path("policy.yaml"), &new).unwrap();
+
+    // The new rules hold: two infrastructure approvals are no longer enough.
+    std::fs::write(
+        p.path("fleet.yaml"),
+        std::fs::read_to_string(p.path("fleet.yaml")).unwrap().replace("max: 6 }", "max: 7 }"),
+    )
+    .unwrap();
+    let next = p.plan("next.json");
+    p.approve(&next, "alice");
+    p.approve(&next, "bob");
+    refused(&p.pipeline_apply(&next), "needs 3 approval(s)");
+    p.approve(&next, "dave");
+    assert!(p.pipeline_apply(&next).status.success());
+    p.audit_verify(&[]).status.success().then_some(()).expect("the chain continues under the new policy");
+}
+
+#[test]
+fn approve_refuses_a_public_key_and_warns_about_a_key_outside_the_policy() {
+    let p = Pipe::new();
+    let plan = p.plan("plan.json");
+    let o = p.run(&["approve", &plan, "--key", "alice.pub"]).output().unwrap();
+    refused(&o, "is not a private key");
+    assert!(!std::fs::read_to_string(p.path(&plan)).unwrap().contains("\"approvals\""), "nothing was signed");
+
+    p.run(&["keygen", "--out", "eve"]).assert().success();
+    let o = p.run(&["approve", &plan, "--key", "eve"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not an approver in policy.yaml"), "{}", text(&o));
+    let o = p.run(&["approve", &plan, "--key", "alice"]).output().unwrap();
+    assert!(o.status.success() && !text(&o).contains("warning"), "{}", text(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,10 +871,30 @@ fn age_recipient(identity: &str) -> String {
 }
 
 #[test]
-fn the_example_policy_is_valid() {
+fn the_example_policy_is_valid_and_pins_the_pipeline() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.yaml");
     let policy = tessera::pipeline::Policy::load(&path).unwrap();
     assert!(policy.is_pipeline_only("aws-eu", "eks") && !policy.is_pipeline_only("local", "kind"));
+    let pipeline = policy.pipeline.expect("the example pins the pipeline");
+    assert!(pipeline.recipient.starts_with("age1"));
+}
+
+/// The example pipelines check the chain against the head the previous run published, publish
+/// the new head, and run with the pinned identity.
+#[test]
+fn the_example_pipelines_publish_and_check_the_audit_head() {
+    for file in ["examples/ci/github-actions.yml", "examples/ci/gitlab-ci.yml"] {
+        let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap();
+        for needle in [
+            "tessera audit verify --head",
+            "tessera audit head",
+            "tessera pipeline apply",
+            "TESSERA_PIPELINE_IDENTITY",
+            "audit-head",
+        ] {
+            assert!(text.contains(needle), "{file} lacks `{needle}`");
+        }
+    }
 }
 
 /// A rule written for placements, not provider kinds, holds in the provider layer: the engine is
