@@ -8,9 +8,10 @@
 //! - `/version` and legacy discovery (`/api`, `/api/v1`, `/apis`, `/apis/<g>/<v>`) for the
 //!   built-in kinds in [`registry`] and, once Established, the kinds of applied CRDs;
 //! - server-side apply with managedFields in the real FieldsV1 format ([`apply`], [`fields`]),
-//!   create, replace, merge and JSON patches, get, list with label selectors, delete; the
-//!   `/status` subresource; `resourceVersion`, `uid`, `creationTimestamp`, `generation`
-//!   ([`store`]); `Status` errors 400/404/409/422 as a real server sends them;
+//!   create, replace, merge and JSON patches, get, list with label selectors, delete, watch
+//!   (with client-go's streaming list, so `kubectl wait` works); the `/status` subresource;
+//!   `resourceVersion`, `uid`, `creationTimestamp`, `generation` ([`store`]); `Status` errors
+//!   400/401/404/409/410/422 as a real server sends them;
 //! - validation of every object sent ([`validate`]): built-in kinds with
 //!   `kubernetes-validate --strict` at the fixture's Kubernetes version, custom resources against
 //!   the real CRDs' `openAPIV3Schema` from `../shared/k8s/crds`. A refused object is answered
@@ -19,7 +20,7 @@
 //!   ([`daemonsets`]: nodeSelector and taints against tolerations), read and write objects out
 //!   of band, inspect requests, inject failures ([`Fault`]).
 //!
-//! Not served: watches (answered 400: poll instead), protobuf, Table output, OpenAPI documents
+//! Not served: protobuf, Table output, aggregated discovery (clients fall back), OpenAPI documents
 //! (use `kubectl --validate=false`; the fixture validates anyway), strategic merge of lists
 //! (strategic merge patches are applied as JSON merge patches), admission, garbage collection
 //! by owner references.

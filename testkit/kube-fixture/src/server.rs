@@ -3,22 +3,26 @@
 //! ## Overview
 //! The server runs on a dedicated thread with its own tokio runtime, so that a test can use the
 //! fixture from synchronous code or from any async runtime, and dropping the fixture (which
-//! stops the thread) never drops a runtime inside another one.
+//! stops the thread) never drops a runtime inside another one. Watches are answered with a
+//! body that streams their lines as they come.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming as Body;
+use hyper::body::{Frame, Incoming as Body};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::api::{self, Incoming, Shared};
 use crate::error::FixtureError;
@@ -82,7 +86,25 @@ async fn serve(std_listener: std::net::TcpListener, shared: Arc<Shared>, mut shu
     }
 }
 
-async fn respond(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+/// A response body: whole, or the lines of a watch as they come.
+enum Reply {
+    Whole(Full<Bytes>),
+    Lines(mpsc::Receiver<Bytes>),
+}
+
+impl hyper::body::Body for Reply {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Reply::Whole(full) => Pin::new(full).poll_frame(cx),
+            Reply::Lines(rx) => rx.poll_recv(cx).map(|line| line.map(|l| Ok(Frame::data(l)))),
+        }
+    }
+}
+
+async fn respond(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Reply>, Infallible> {
     let header = |name| req.headers().get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
     let content_type = header(CONTENT_TYPE);
     let user_agent = header(USER_AGENT);
@@ -96,8 +118,11 @@ async fn respond(shared: Arc<Shared>, req: Request<Body>) -> Result<Response<Ful
     };
     let out =
         api::handle(shared, Incoming { method, path, query, content_type, user_agent, authorization, body }).await;
-    let bytes = serde_json::to_vec(&out.body).unwrap_or_default();
-    let mut response = Response::new(Full::new(Bytes::from(bytes)));
+    let reply = match out.stream {
+        Some(lines) => Reply::Lines(lines),
+        None => Reply::Whole(Full::new(Bytes::from(serde_json::to_vec(&out.body).unwrap_or_default()))),
+    };
+    let mut response = Response::new(reply);
     *response.status_mut() =
         hyper::StatusCode::from_u16(out.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

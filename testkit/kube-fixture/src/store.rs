@@ -6,11 +6,14 @@
 //! only write: it keeps `uid` and `creationTimestamp`, bumps the store-wide `resourceVersion` only
 //! when the object really changed, and `generation` when anything outside `metadata` and `status`
 //! changed. A write that changes nothing leaves the object (and its resourceVersion) as it was.
-//! Deleting a Namespace deletes what is in it.
+//! Deleting a Namespace deletes what is in it. Every change is also an [`Event`], broadcast to
+//! watches and kept in a bounded history so that a watch can start from an older
+//! resourceVersion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{Map, Value, json};
+use tokio::sync::broadcast;
 
 use crate::registry::{self, ResourceType};
 
@@ -37,10 +40,25 @@ impl Key {
 /// Namespaces a new cluster has.
 const INITIAL_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/// One change, as a watch streams it: `ADDED`, `MODIFIED` or `DELETED`, with the object as it
+/// is after the change (a deleted object carries the resourceVersion of its deletion).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub kind: &'static str,
+    pub key: Key,
+    pub object: Value,
+    pub resource_version: u64,
+}
+
+/// How many past events a watch from an older resourceVersion can be served from.
+const HISTORY: usize = 2048;
+
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     last_resource_version: u64,
     builtins: Vec<ResourceType>,
+    history: VecDeque<Event>,
+    events: broadcast::Sender<Event>,
 }
 
 pub fn now() -> String {
@@ -49,7 +67,13 @@ pub fn now() -> String {
 
 impl Store {
     pub fn new() -> Store {
-        let mut store = Store { objects: BTreeMap::new(), last_resource_version: 0, builtins: registry::builtins() };
+        let mut store = Store {
+            objects: BTreeMap::new(),
+            last_resource_version: 0,
+            builtins: registry::builtins(),
+            history: VecDeque::new(),
+            events: broadcast::channel(HISTORY).0,
+        };
         for ns in INITIAL_NAMESPACES {
             let object = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
             store.write_namespace(ns, object);
@@ -154,17 +178,51 @@ impl Store {
         if key.group.is_empty() && key.plural == "namespaces" {
             set_namespace_defaults(&mut new, &key.name);
         }
-        self.objects.insert(key, new.clone());
+        let kind = if self.objects.insert(key.clone(), new.clone()).is_some() { "MODIFIED" } else { "ADDED" };
+        self.publish(kind, key, new.clone());
         new
+    }
+
+    fn publish(&mut self, kind: &'static str, key: Key, object: Value) {
+        let event = Event { kind, key, object, resource_version: self.last_resource_version };
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(event.clone());
+        // No receiver is not an error: nobody is watching.
+        let _ = self.events.send(event);
+    }
+
+    /// Future events, and the past ones after `resource_version` (`None` when that is older than
+    /// the history kept: the watch must re-list, as a real server answers 410 Gone).
+    pub fn watch(&self, resource_version: u64) -> Option<(Vec<Event>, broadcast::Receiver<Event>)> {
+        let oldest = self.history.front().map_or(self.last_resource_version, |e| e.resource_version.saturating_sub(1));
+        if resource_version < oldest {
+            return None;
+        }
+        let past = self.history.iter().filter(|e| e.resource_version > resource_version).cloned().collect();
+        Some((past, self.events.subscribe()))
     }
 
     /// Removes an object (a Namespace with everything in it); returns it.
     pub fn delete(&mut self, key: &Key) -> Option<Value> {
-        let removed = self.objects.remove(key)?;
+        let removed = self.remove(key)?;
         if key.group.is_empty() && key.plural == "namespaces" {
-            self.objects.retain(|k, _| k.namespace != key.name);
+            let inside: Vec<Key> = self.objects.keys().filter(|k| k.namespace == key.name).cloned().collect();
+            for k in inside {
+                self.remove(&k);
+            }
         }
+        Some(removed)
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<Value> {
+        let mut removed = self.objects.remove(key)?;
         self.last_resource_version += 1;
+        if let Some(meta) = metadata_mut(&mut removed) {
+            meta.insert("resourceVersion".into(), Value::String(self.last_resource_version.to_string()));
+        }
+        self.publish("DELETED", key.clone(), removed.clone());
         Some(removed)
     }
 }

@@ -421,3 +421,33 @@ async fn a_required_bearer_token_is_checked() {
     let schemes: Vec<Option<String>> = fixture.requests().iter().map(|r| r.auth_scheme.clone()).collect();
     assert_eq!(schemes, [None, Some("Bearer".to_string())]);
 }
+
+#[tokio::test]
+async fn watches_stream_existing_objects_then_changes() {
+    use futures::StreamExt;
+    use kube::api::{WatchEvent, WatchParams};
+    let fixture = KubeFixture::start().unwrap();
+    let cms = api(&client(&fixture), "", "v1", "ConfigMap", Some("default"));
+    let cm = |name: &str, tier: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": {"tier": tier}}}))
+    };
+    cms.create(&PostParams::default(), &cm("before", "x")).await.unwrap();
+    let mut events = cms.watch(&WatchParams::default().labels("tier=x").timeout(10), "0").await.unwrap().boxed();
+    let first = events.next().await.unwrap().unwrap();
+    assert!(matches!(&first, WatchEvent::Added(o) if o.metadata.name.as_deref() == Some("before")), "{first:?}");
+    cms.create(&PostParams::default(), &cm("other", "y")).await.unwrap();
+    cms.create(&PostParams::default(), &cm("after", "x")).await.unwrap();
+    cms.delete("before", &DeleteParams::default()).await.unwrap();
+    let next = events.next().await.unwrap().unwrap();
+    assert!(matches!(&next, WatchEvent::Added(o) if o.metadata.name.as_deref() == Some("after")), "{next:?}");
+    let gone = events.next().await.unwrap().unwrap();
+    assert!(matches!(&gone, WatchEvent::Deleted(o) if o.metadata.name.as_deref() == Some("before")), "{gone:?}");
+
+    // From a resourceVersion: only what came after it.
+    let listed = cms.list(&ListParams::default()).await.unwrap();
+    let rv = listed.metadata.resource_version.unwrap();
+    cms.create(&PostParams::default(), &cm("later", "x")).await.unwrap();
+    let mut since = cms.watch(&WatchParams::default().timeout(10), &rv).await.unwrap().boxed();
+    let only = since.next().await.unwrap().unwrap();
+    assert!(matches!(&only, WatchEvent::Added(o) if o.metadata.name.as_deref() == Some("later")), "{only:?}");
+}

@@ -102,3 +102,20 @@ fn kubectl_sees_an_invalid_object_refused() {
     assert!(stderr.contains("is invalid") && stderr.contains("automountToken"), "{stderr}");
     assert_eq!(fixture.rejections().len(), 1);
 }
+
+#[test]
+fn kubectl_wait_watches_a_crd_until_established() {
+    let fixture = KubeFixture::builder().crd_established_after(std::time::Duration::from_millis(500)).start().unwrap();
+    let kubectl = Kubectl::new(&fixture);
+    let crd = std::fs::read_to_string(
+        tessera_kube_fixture::crds::shared_k8s_dir().join("crds/logging-extensions.banzaicloud.io_hosttailers.yaml"),
+    )
+    .unwrap();
+    kubectl.ok(&["apply", "--server-side", "--validate=false"], Some(&crd));
+    let waited = kubectl.ok(
+        &["wait", "--for=condition=Established", "--timeout=20s", "crd/hosttailers.logging-extensions.banzaicloud.io"],
+        None,
+    );
+    assert!(waited.contains("condition met"), "{waited}");
+    assert!(fixture.requests().iter().any(|r| r.query.contains("watch=true")), "kubectl waited by watching");
+}

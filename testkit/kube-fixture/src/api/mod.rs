@@ -8,6 +8,7 @@
 pub mod discovery;
 pub mod establish;
 pub mod objects;
+pub mod watch;
 pub mod writes;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +17,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use tokio::sync::mpsc;
+
 use crate::journal::{Fault, Journal, RecordedRequest};
+use crate::registry::ResourceType;
 use crate::routes::{self, Route};
 use crate::status::Failure;
 use crate::store::Store;
@@ -103,18 +107,22 @@ pub struct Outgoing {
     pub status: u16,
     pub retry_after: Option<u64>,
     pub body: Value,
+    /// A watch: the body is this stream of lines instead of `body`.
+    pub stream: Option<mpsc::Receiver<Bytes>>,
 }
 
 pub async fn handle(shared: Arc<Shared>, req: Incoming) -> Outgoing {
     let fault = shared.journal().take_fault(&req.method, &req.path);
+    let watching = req.method == "GET" && req.flag("watch");
     let result = match fault {
         Some(f) => Err(injected(&f)),
         None if !authorized(&shared.config, &req) => Err(Failure::new(401, "Unauthorized", "Unauthorized")),
-        None => serve(&shared, &req).await,
+        None if watching => watch_collection(&shared, &req).map(|rx| (200, Value::Null, Some(rx))),
+        None => serve(&shared, &req).await.map(|(status, body)| (status, body, None)),
     };
     let out = match result {
-        Ok((status, body)) => Outgoing { status, retry_after: None, body },
-        Err(f) => Outgoing { status: f.code, retry_after: f.retry_after, body: f.body() },
+        Ok((status, body, stream)) => Outgoing { status, retry_after: None, body, stream },
+        Err(f) => Outgoing { status: f.code, retry_after: f.retry_after, body: f.body(), stream: None },
     };
     let record = RecordedRequest {
         method: req.method.clone(),
@@ -184,6 +192,25 @@ async fn serve(shared: &Arc<Shared>, req: &Incoming) -> Result<(u16, Value), Fai
             }
         }
         Route::Unknown => Err(Failure::no_resource()),
+    }
+}
+
+/// The served type of a resource path, or 404 as a real server answers.
+fn resolve(shared: &Shared, path: &routes::ResourcePath) -> Result<ResourceType, Failure> {
+    let ty = shared.store().find_type(&path.group, &path.version, &path.plural).ok_or_else(Failure::no_resource)?;
+    if (path.namespace.is_some() && !ty.namespaced)
+        || path.subresource.as_deref().is_some_and(|s| s != "status")
+        || (!ty.status_subresource && path.subresource.is_some())
+    {
+        return Err(Failure::no_resource());
+    }
+    Ok(ty)
+}
+
+fn watch_collection(shared: &Arc<Shared>, req: &Incoming) -> Result<mpsc::Receiver<Bytes>, Failure> {
+    match routes::parse(&req.path) {
+        Route::Resource(path) if path.name.is_none() => watch::start(shared, req, &resolve(shared, &path)?, &path),
+        _ => Err(Failure::bad_request("watch is served on collections only")),
     }
 }
 

@@ -28,7 +28,7 @@ pub fn get(shared: &Arc<Shared>, ty: &ResourceType, path: &ResourcePath, name: &
 }
 
 /// `metadata.name=x`, `metadata.namespace=y` (the field selectors Tessera and kubectl use).
-fn field_matches(selector: &str, object: &Value) -> Result<bool, Failure> {
+pub fn field_matches(selector: &str, object: &Value) -> Result<bool, Failure> {
     for part in selector.split(',').filter(|p| !p.is_empty()) {
         let (field, negate, value) = match part.split_once("!=") {
             Some((f, v)) => (f, true, v),
