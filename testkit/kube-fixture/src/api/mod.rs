@@ -223,3 +223,33 @@ pub fn list_of(kind: &str, api_version: &str, resource_version: u64, items: Vec<
         "items": items,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn incoming(content_type: &str, body: &str) -> Incoming {
+        Incoming {
+            method: "PATCH".into(),
+            path: "/api/v1/namespaces/default/configmaps/a".into(),
+            query: "fieldManager=tessera&force=true".into(),
+            content_type: Some(content_type.into()),
+            user_agent: Some("kubectl/v1.35.2 (linux/amd64)".into()),
+            authorization: None,
+            body: Bytes::from(body.to_string()),
+        }
+    }
+
+    #[test]
+    fn apply_bodies_may_be_yaml_other_bodies_must_be_json() {
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: \"1\"\n";
+        let parsed = incoming("application/apply-patch+yaml", yaml).json().unwrap().unwrap();
+        assert_eq!(parsed["data"]["k"], "1");
+        assert!(incoming("application/merge-patch+json", yaml).json().is_err());
+        let req = incoming("application/apply-patch+yaml", yaml);
+        assert_eq!((req.manager(), req.flag("force"), req.flag("dryRun")), ("tessera".to_string(), true, false));
+        let mut unnamed = incoming("application/json", "{}");
+        unnamed.query.clear();
+        assert_eq!(unnamed.manager(), "kubectl", "the user agent's program when no fieldManager");
+    }
+}
