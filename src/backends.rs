@@ -21,8 +21,11 @@ pub fn all() -> Vec<Arc<dyn Backend>> {
     #[cfg(feature = "gke")]
     list.push(Arc::new(tessera_gke::GkeBackend));
     list.push(Arc::new(tessera_sim::PlanOnlyBackend("kind")));
-    // Providers configured from a resource: never named by a placement.
+    // Providers configured from a resource: never named by a placement. Without `kube`, core
+    // services of real clusters plan but are refused at apply ("no backend for provider").
     list.push(Arc::new(tessera_sim::SimKubeBackend));
+    #[cfg(feature = "kube")]
+    list.push(Arc::new(tessera_kube_client::KubeBackend));
     list
 }
 

@@ -90,6 +90,13 @@ impl Registry {
         self.with_setting(settings)
     }
 
+    /// How the `kube` backend reaches clusters and renders charts (an endpoint override, local
+    /// charts, the helm binary).
+    #[cfg(feature = "kube")]
+    pub fn with_kube(self, settings: tessera_kube_client::KubeClientSettings) -> Self {
+        self.with_setting(settings)
+    }
+
     /// The pipeline's decrypted write credentials, one section per backend.
     pub fn with_credentials(mut self, sections: BTreeMap<String, Credentials>) -> Self {
         self.credentials = sections;

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
+    ResourceSpec,
 };
 
 pub struct ReadOnly {

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use leaky_bucket::RateLimiter;
 use serde::Serialize;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
+    ResourceSpec,
 };
 use tokio::time::Instant;
 

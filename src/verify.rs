@@ -64,7 +64,8 @@ pub async fn verify(
             out.push(entry(None, Some(format!("{} is not in state: apply first", access.cluster))));
             continue;
         };
-        let conn = Connection { source: cluster.address.clone(), id: cluster.id.clone(), outputs: cluster.attrs.clone() };
+        let conn =
+            Connection { source: cluster.address.clone(), id: cluster.id.clone(), outputs: cluster.attrs.clone() };
         let kube = registry.connect(&access.provider, &conn)?;
         let all = String::new();
         let read = retry.run(|| kube.read(coverage::NODES, &all), |_, _| {}).await;

@@ -43,6 +43,11 @@ fn stderr(out: &std::process::Output) -> String {
 }
 
 const QUICKSTART: &str = "specs/quickstart.yaml";
+/// Each placement's core services: 2 namespaces, 2 Helm releases, the exporter's DaemonSet and
+/// PodMonitor, and logging's Logging, FluentbitAgent, ClusterOutput, ClusterFlow and HostTailer.
+const CORE_SERVICES: usize = 11;
+/// 3 placements × (network, cluster, 3 pools, core services).
+const QUICKSTART_RESOURCES: usize = 3 * (5 + CORE_SERVICES);
 
 #[test]
 fn the_shipped_specs_validate() {
@@ -78,11 +83,11 @@ fn plan_apply_plan_with_detailed_exit_codes() {
     let w = Workdir::new();
     let out = w.tessera().args(["plan", QUICKSTART, "--detailed-exitcode"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stdout(&out).contains("12 to create"), "{}", stdout(&out));
+    assert!(stdout(&out).contains(&format!("{QUICKSTART_RESOURCES} to create")), "{}", stdout(&out));
 
     let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Done: 12 succeeded"), "{}", stdout(&out));
+    assert!(stdout(&out).contains(&format!("Done: {QUICKSTART_RESOURCES} succeeded")), "{}", stdout(&out));
 
     let out = w.tessera().args(["plan", QUICKSTART, "--detailed-exitcode"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
@@ -90,8 +95,8 @@ fn plan_apply_plan_with_detailed_exit_codes() {
 
     let out = w.tessera().args(["state", "list", "--output", "json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["resources"].as_array().unwrap().len(), 12);
-    assert_eq!(v["meta"]["serial"], 12);
+    assert_eq!(v["resources"].as_array().unwrap().len(), QUICKSTART_RESOURCES);
+    assert_eq!(v["meta"]["serial"], QUICKSTART_RESOURCES);
 
     let out = w.tessera().args(["destroy", QUICKSTART, "--auto-approve"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -139,9 +144,9 @@ fn apply_emits_json_lines_for_ci() {
     let events: Vec<Value> =
         stdout(&out).lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
     assert_eq!(events[0]["event"], "plan");
-    assert_eq!(events[0]["plan"]["actions"].as_array().unwrap().len(), 12);
+    assert_eq!(events[0]["plan"]["actions"].as_array().unwrap().len(), QUICKSTART_RESOURCES);
     assert_eq!(events[1]["event"], "run_started");
-    assert_eq!(events.iter().filter(|e| e["event"] == "step_succeeded").count(), 12);
+    assert_eq!(events.iter().filter(|e| e["event"] == "step_succeeded").count(), QUICKSTART_RESOURCES);
     assert_eq!(events.last().unwrap()["event"], "report");
 }
 
@@ -175,9 +180,21 @@ fn graph_renders_dot_and_mermaid() {
     let out = w.tessera().args(["graph", "specs/multi-cloud.yaml", "--format", "mermaid"]).output().unwrap();
     let mermaid = stdout(&out);
     assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"), "{mermaid}");
+    // Between infrastructure nodes (core services come after, and have their own tests):
     // gke, aks, kind: (network → cluster → 2 pools) = 3 edges each; eks: vpc → 3 subnets (3),
     // cluster ← cluster role + 3 subnets (4), each of 2 node groups ← cluster, node role, 3 subnets (10).
-    assert_eq!(mermaid.matches("-->").count(), 3 * 3 + 3 + 4 + 10);
+    let core: Vec<&str> = mermaid
+        .lines()
+        .filter(|l| l.contains("/kube.object/") || l.contains("/helm.release/"))
+        .filter_map(|l| l.trim().split('[').next())
+        .collect();
+    let infra_edges = mermaid
+        .lines()
+        .filter_map(|l| l.trim().split_once(" --> "))
+        .filter(|(a, b)| !core.contains(a) && !core.contains(b))
+        .count();
+    assert_eq!(infra_edges, 3 * 3 + 3 + 4 + 10);
+    assert!(core.len() == 4 * CORE_SERVICES, "every placement gets its core services: {}", core.len());
 }
 
 #[test]
@@ -188,7 +205,11 @@ fn multi_cloud_plans_but_unbuilt_backends_refuse_to_apply() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let actions = v["plan"]["actions"].as_array().unwrap();
     let eks = 1 + 3 + 2 + 1 + 2; // vpc, 3 subnets, 2 roles, cluster, 2 node groups
-    assert_eq!(actions.len(), eks + 3 * 4, "eks plus (network, cluster, 2 pools) on gke, aks and kind");
+    assert_eq!(
+        actions.len(),
+        eks + 3 * 4 + 4 * CORE_SERVICES,
+        "eks plus (network, cluster, 2 pools) on gke, aks and kind, and core services on each"
+    );
     // Without the cloud placement (which would reach for AWS), the rest is refused cleanly.
     let spec = std::fs::read_to_string("specs/multi-cloud.yaml").unwrap().replace(
         "    - { name: aws-eu, provider: eks, region: eu-west-1, scope: { account: \"123456789012\" } }\n",
@@ -224,7 +245,7 @@ fn state_history_and_show() {
     assert_eq!(v[0]["attrs"]["version"], "1.31");
     let out = w.tessera().args(["state", "history", "--output", "json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 12);
+    assert_eq!(v.as_array().unwrap().len(), QUICKSTART_RESOURCES);
     let out = w.tessera().args(["state", "show", "nope/x/y"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
@@ -242,5 +263,5 @@ fn postgres_state_through_the_cli() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let out = w.tessera().env("TESSERA_STATE", &url).args(["state", "list", "--output", "json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["resources"].as_array().unwrap().len(), 12);
+    assert_eq!(v["resources"].as_array().unwrap().len(), QUICKSTART_RESOURCES);
 }

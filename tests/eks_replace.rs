@@ -30,7 +30,7 @@ const FLEET: &str = "eks-move";
 const CLUSTER: &str = "eks-move-eu";
 
 fn fleet(cidr: &str, vcpu: u32, region: &str) -> Fleet {
-    common::load(&format!(
+    common::load(&common::without_core_services(&format!(
         "apiVersion: tessera.dev/v1alpha1
 kind: Fleet
 metadata: {{ name: {FLEET} }}
@@ -46,7 +46,7 @@ spec:
     - {{ name: eu, provider: eks, region: {region} }}
 ",
         memory = vcpu * 4
-    ))
+    )))
 }
 
 /// Forwards every request to moto, recording it; optionally reports clusters of generation 0

@@ -657,10 +657,7 @@ fn attack_2_ambient_aws_credentials_are_ignored_in_the_pipeline() {
         .unwrap()
         .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");
     // Only the cloud's own resources: core services talk to the cluster, not to AWS.
-    let start = spec.find("  coreServices:").unwrap();
-    let end = spec.find("  placements:").unwrap();
-    let spec = format!("{}{}", &spec[..start], &spec[end..]);
-    std::fs::write(p.path("fleet.yaml"), spec).unwrap();
+    std::fs::write(p.path("fleet.yaml"), common::without_core_services(&spec)).unwrap();
     let plan = p.plan("plan.json");
     p.approve(&plan, "alice");
     p.approve(&plan, "bob");
@@ -818,10 +815,11 @@ async fn sealed_credentials_never_reach_state_logs_or_plans() {
     const SECRET: &str = "tEsSeRa-SeCrEt-7c1f0e9a4b2d";
     let moto = Moto::start();
     let p = Pipe::new();
+    // Infrastructure only: moto's clusters have no Kubernetes API for core services to reach.
     let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/eks-two-clusters.yaml"))
         .unwrap()
         .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");
-    std::fs::write(p.path("fleet.yaml"), spec).unwrap();
+    std::fs::write(p.path("fleet.yaml"), common::without_core_services(&spec)).unwrap();
     // Every backend's section carries the same secret, so the grep below covers each of them.
     std::fs::write(
         p.path("creds.yaml"),

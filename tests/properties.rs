@@ -59,7 +59,7 @@ fn fleet_text(pools: &[PoolGen], places: &[PlaceGen], cidr: usize) -> String {
             y.push_str(&format!("      taints: [{{ key: dedicated, value: p{i}, effect: NoSchedule }}]\n"));
         }
     }
-    y.push_str("  coreServices:\n    monitoring: { nodeExporter: true }\n  placements:\n");
+    y.push_str("  coreServices:\n    monitoring: { enabled: false }\n    logging: { enabled: false }\n  placements:\n");
     for (i, &(p, r)) in places.iter().enumerate() {
         let (profile, regions) = PLACES[p];
         let region = regions[r];

@@ -229,13 +229,13 @@ fn core_service_errors() {
     );
     expect(
         "monitoring: { nodeExporter: true }",
-        "monitoring: { exporters: [{ name: smart, image: smartctl-exporter:latest }] }",
+        "monitoring: { exporters: [{ name: smart, image: smartctl-exporter:latest, port: 9633 }] }",
         "smartctl",
         "is not pinned",
     );
     expect(
         "monitoring: { nodeExporter: true }",
-        "monitoring: { exporters: [{ name: smart, image: x:1, hostMounts: [dev] }] }",
+        "monitoring: { exporters: [{ name: smart, image: x:1, hostMounts: [dev], port: 9633 }] }",
         "dev",
         "not an absolute path",
     );
@@ -369,4 +369,70 @@ fn each_clouds_limits_are_refused_at_their_field() {
     // The same template on the sim is fine: the limit is EKS's own.
     let sim_only = VALID.replace("network: { cidr: 10.0.0.0/16 }", "network: { cidr: 10.0.0.0/8 }");
     assert!(problems(&sim_only).is_empty(), "{:#?}", problems(&sim_only));
+}
+
+#[test]
+fn core_services_are_on_by_default_and_turning_one_off_is_reported() {
+    let absent = VALID.replace(
+        "  coreServices:\n    monitoring: { nodeExporter: true }\n    logging: { journald: { units: [kubelet] }, auditLogs: true }\n",
+        "",
+    );
+    assert!(!absent.contains("coreServices"));
+    let fleet = spec::load_str(Path::new("f.yaml"), &absent).unwrap();
+    let cs = &fleet.placements[0].cluster.core_services;
+    let m = cs.monitoring.as_ref().expect("monitoring is on by default");
+    assert!(m.node_exporter);
+    assert_eq!(m.chart.version, "88.5.3");
+    let l = cs.logging.as_ref().expect("logging is on by default");
+    assert!(cs.audit_logs, "control-plane audit logs follow the same default");
+    let _ = l;
+    assert_eq!(l.output.plugin, "nullout");
+    assert!(fleet.warnings.iter().any(|w| w.message.contains("no output")), "{:?}", fleet.warnings);
+
+    let off = VALID.replace("monitoring: { nodeExporter: true }", "monitoring: { enabled: false }");
+    let fleet = spec::load_str(Path::new("f.yaml"), &off).unwrap();
+    assert!(fleet.placements[0].cluster.core_services.monitoring.is_none());
+    let w = fleet.warnings.iter().find(|w| w.message.contains("coreServices.monitoring is turned off")).unwrap();
+    assert_eq!(format!("{}:{}", w.line, w.column), locate(&off, 0, "false"));
+}
+
+#[test]
+fn core_service_settings_are_checked_where_they_are_written() {
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { values: { prometheus-node-exporter: { tolerations: [] } } }",
+        "{ prometheus-node-exporter",
+        "`prometheus-node-exporter.tolerations` is computed by Tessera",
+    );
+    expect(
+        "auditLogs: true }",
+        "auditLogs: true, output: { lokii: { url: http://loki:3100 } } }",
+        "{ lokii",
+        "unsupported log output `lokii`",
+    );
+    expect("units: [kubelet]", "units: [kubelet, ../../etc/passwd]", "../../etc/passwd", "is not a systemd unit name");
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { exporters: [{ name: a, image: x:1, port: 1 }, { name: a, image: y:1, port: 2 }] }",
+        "a, image: y",
+        "two exporters are named `a`",
+    );
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { exporters: [{ name: a, image: x:1, port: 70000 }] }",
+        "70000",
+        "is not a TCP port",
+    );
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { chart: { version: \"^88\" } }",
+        "\"^88\"",
+        "is not one exact version",
+    );
+    expect(
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { remoteWrite: prom:9090 }",
+        "prom:9090",
+        "is not an http(s) URL",
+    );
 }

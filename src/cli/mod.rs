@@ -192,17 +192,35 @@ async fn verify(g: &Global, path: &Path) -> Result<u8> {
             }
         }
     }
-    Ok(if gaps > 0 { 2 } else if errors > 0 { 1 } else { 0 })
+    Ok(if gaps > 0 {
+        2
+    } else if errors > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 fn validate(g: &Global, path: &Path) -> Result<u8> {
     match (spec::load(path), g.output) {
         (Ok(fleet), OutputFormat::Human) => {
+            for w in &fleet.warnings {
+                eprintln!("warning: {}:{}:{}: {}", path.display(), w.line, w.column, w.message);
+                if let Some(h) = &w.help {
+                    eprintln!("  help: {h}");
+                }
+            }
             println!("{} is valid: fleet `{}`, {} placement(s).", path.display(), fleet.name, fleet.placements.len());
             Ok(0)
         }
         (Ok(fleet), OutputFormat::Json) => {
-            println!("{}", json!({ "valid": true, "fleet": fleet.name, "placements": fleet.placements.len() }));
+            let warnings: Vec<serde_json::Value> = fleet
+                .warnings
+                .iter()
+                .map(|w| json!({ "path": path, "line": w.line, "column": w.column, "message": w.message, "hint": w.help }))
+                .collect();
+            let body = json!({ "valid": true, "fleet": fleet.name, "placements": fleet.placements.len(), "warnings": warnings });
+            println!("{body}");
             Ok(0)
         }
         (Err(e), OutputFormat::Json) => {

@@ -281,8 +281,9 @@ pub struct RawLogging {
     /// Ship kubelet logs. Default true.
     #[serde(default)]
     pub kubelet_logs: Option<bool>,
-    /// Ship API-server audit logs (the cloud's control-plane logging; a file tailer on kind).
-    /// Default true.
+    /// Keep API-server audit logs: the cloud's control-plane logging (EKS log types, AKS
+    /// diagnostic settings, GKE Cloud Audit Logs), a file tailer on kind. Default true, also when
+    /// `enabled: false`.
     #[serde(default)]
     pub audit_logs: Option<bool>,
     /// Where logs go: one logging-operator output, as its ClusterOutput spells it, e.g.

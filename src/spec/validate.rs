@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use serde_saphyr::Location;
 use tessera_provider_api::{
-    Arch, Backend, Catalog, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
-    Network, PoolTemplate, ProviderRef, SpecField, Taint, TaintEffect, Toleration, TolerationOperator, nearest_names,
+    Arch, Backend, Catalog, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
+    Monitoring, Network, PoolTemplate, ProviderRef, SpecField, Taint, TaintEffect, Toleration, TolerationOperator,
+    nearest_names,
 };
 
 use super::diagnostic::{Problem, did_you_mean};
@@ -312,7 +313,12 @@ impl Validator<'_> {
     fn core_services(&mut self, raw: Option<&RawCoreServices>, pools: &[LocatedPool]) -> CoreServices {
         let monitoring = raw.and_then(|r| r.monitoring.as_ref());
         let logging = raw.and_then(|r| r.logging.as_ref());
-        CoreServices { monitoring: self.monitoring(monitoring, pools), logging: self.logging(logging, pools) }
+        CoreServices {
+            monitoring: self.monitoring(monitoring, pools),
+            logging: self.logging(logging, pools),
+            // The cloud keeps the audit log whether or not logs are shipped from the nodes.
+            audit_logs: logging.and_then(|l| l.audit_logs).unwrap_or(true),
+        }
     }
 
     /// `enabled: false`, reported: a cluster without it has nodes nobody watches.
@@ -359,7 +365,7 @@ impl Validator<'_> {
     }
 
     fn logging(&mut self, raw: Option<&RawLogging>, pools: &[LocatedPool]) -> Option<Logging> {
-        let off = "no node's journal or kubelet logs will be shipped, and audit logs stay off";
+        let off = "no node's journal or kubelet logs will be shipped (control-plane audit logs follow `auditLogs`)";
         if self.turned_off(raw.and_then(|l| l.enabled.as_ref()), "coreServices.logging", off) {
             return None;
         }
@@ -395,7 +401,6 @@ impl Validator<'_> {
             journald_units: units,
             journal_path,
             kubelet_logs: raw.and_then(|l| l.kubelet_logs).unwrap_or(true),
-            audit_logs: raw.and_then(|l| l.audit_logs).unwrap_or(true),
             tolerations,
             output,
             chart: self.chart(raw.and_then(|l| l.chart.as_ref()), tessera_kube::charts::logging_operator()),
@@ -471,10 +476,18 @@ impl Validator<'_> {
     }
 
     /// Extra chart values: a mapping that sets none of the values Tessera computes.
-    fn extra_values(&mut self, raw: Option<&S<serde_json::Value>>, computed: &serde_json::Value, chart: &str) -> serde_json::Value {
+    fn extra_values(
+        &mut self,
+        raw: Option<&S<serde_json::Value>>,
+        computed: &serde_json::Value,
+        chart: &str,
+    ) -> serde_json::Value {
         let Some(raw) = raw else { return serde_json::json!({}) };
         if !raw.get().is_object() {
-            self.push(Problem::at(raw.loc(), format!("{chart} values must be a mapping")).help("e.g. `values: { grafana: { enabled: false } }`"));
+            self.push(
+                Problem::at(raw.loc(), format!("{chart} values must be a mapping"))
+                    .help("e.g. `values: { grafana: { enabled: false } }`"),
+            );
             return serde_json::json!({});
         }
         for path in tessera_kube::values::conflicts(raw.get(), computed) {
@@ -496,7 +509,8 @@ impl Validator<'_> {
             );
             return nullout;
         };
-        let entries: Vec<(&String, &serde_json::Value)> = raw.get().as_object().map(|m| m.iter().collect()).unwrap_or_default();
+        let entries: Vec<(&String, &serde_json::Value)> =
+            raw.get().as_object().map(|m| m.iter().collect()).unwrap_or_default();
         let [(plugin, settings)] = entries[..] else {
             self.push(
                 Problem::at(raw.loc(), "an output names exactly one plugin")
@@ -563,13 +577,19 @@ impl Validator<'_> {
         let port = match u16::try_from(*e.port.get()) {
             Ok(p) if p > 0 => p,
             _ => {
-                self.push(Problem::at(e.port.loc(), format!("port {} is not a TCP port", e.port.get())).help("use 1 to 65535"));
+                self.push(
+                    Problem::at(e.port.loc(), format!("port {} is not a TCP port", e.port.get()))
+                        .help("use 1 to 65535"),
+                );
                 return None;
             }
         };
         let path = e.path.as_ref().map_or_else(|| "/metrics".to_string(), |p| p.get().clone());
         if !path.starts_with('/') {
-            self.push(Problem::at(e.path.as_ref().map_or(e.name.loc(), |p| p.loc()), format!("scrape path `{path}` does not start with `/`")));
+            self.push(Problem::at(
+                e.path.as_ref().map_or(e.name.loc(), |p| p.loc()),
+                format!("scrape path `{path}` does not start with `/`"),
+            ));
         }
         let interval = e.interval.as_ref().map_or_else(|| "30s".to_string(), |i| i.get().clone());
         let valid_interval = interval
@@ -577,8 +597,11 @@ impl Validator<'_> {
             .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && n != "0");
         if !valid_interval {
             self.push(
-                Problem::at(e.interval.as_ref().map_or(e.name.loc(), |i| i.loc()), format!("scrape interval `{interval}` is not a duration"))
-                    .help("e.g. `30s`, `1m`"),
+                Problem::at(
+                    e.interval.as_ref().map_or(e.name.loc(), |i| i.loc()),
+                    format!("scrape interval `{interval}` is not a duration"),
+                )
+                .help("e.g. `30s`, `1m`"),
             );
         }
         Some(Exporter {

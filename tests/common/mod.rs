@@ -16,7 +16,8 @@ use tessera::state::{SqliteStore, StateStore};
 use tessera_sim::{Faults, SimCloud};
 
 /// A fleet spec with the given placements `(name, sim profile, region)` and two pools, one
-/// tainted.
+/// tainted. Infrastructure only: these tests are about the engine, and core services (on by
+/// default) have tests of their own.
 pub fn fleet_yaml(name: &str, placements: &[(&str, &str, &str)]) -> String {
     let mut yaml = format!(
         "apiVersion: tessera.dev/v1alpha1
@@ -34,8 +35,8 @@ spec:
       scale: {{ min: 1, max: 3 }}
       taints: [{{ key: dedicated, value: infra, effect: NoSchedule }}]
   coreServices:
-    monitoring: {{ nodeExporter: true }}
-    logging: {{ auditLogs: true }}
+    monitoring: {{ enabled: false }}
+    logging: {{ enabled: false, auditLogs: true }}
   placements:
 "
     );
@@ -44,6 +45,17 @@ spec:
         yaml.push_str(&format!("    - {{ name: {p}, provider: sim, sim: {{ profile: {profile} }}{region} }}\n"));
     }
     yaml
+}
+
+/// `spec` with its clusters' core services (monitoring, logging) turned off and control-plane
+/// audit logs kept: for infrastructure tests on a cloud whose clusters' Kubernetes API cannot be
+/// reached here (moto's EKS clusters have endpoints that do not answer).
+pub fn without_core_services(spec: &str) -> String {
+    const OFF: &str =
+        "  coreServices:\n    monitoring: { enabled: false }\n    logging: { enabled: false, auditLogs: true }\n";
+    let placements = spec.find("  placements:").unwrap_or(spec.len());
+    let start = spec.find("  coreServices:\n").unwrap_or(placements);
+    format!("{}{OFF}{}", &spec[..start], &spec[placements..])
 }
 
 pub fn three_clouds() -> String {

@@ -34,6 +34,6 @@ pub use resource::{
     TAGS_ATTR, generation_of,
 };
 pub use template::{
-    Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring, Network, PoolTemplate,
-    Taint, TaintEffect, Toleration, TolerationOperator,
+    Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
+    Network, PoolTemplate, Taint, TaintEffect, Toleration, TolerationOperator,
 };

@@ -172,7 +172,6 @@ pub struct Logging {
     pub journald_units: Vec<String>,
     pub journal_path: JournalPath,
     pub kubelet_logs: bool,
-    pub audit_logs: bool,
     pub tolerations: Vec<Toleration>,
     pub output: LogOutput,
     pub chart: Chart,
@@ -183,6 +182,10 @@ pub struct Logging {
 pub struct CoreServices {
     pub monitoring: Option<Monitoring>,
     pub logging: Option<Logging>,
+    /// API-server audit logs: the cloud's control-plane logging (EKS log types, AKS diagnostic
+    /// settings), or a file tailer where the log is on a node (kind). Independent of in-cluster
+    /// logging, which may be off while the cloud still keeps the audit log.
+    pub audit_logs: bool,
 }
 
 /// Where a cluster's nodes live.

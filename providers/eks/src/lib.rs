@@ -186,7 +186,11 @@ impl Provider for EksProvider {
         lower::lower(&self.catalog, cluster, provider)
     }
 
-    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<tessera_provider_api::KubeAccess> {
+    fn kube_access(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+    ) -> Option<tessera_provider_api::KubeAccess> {
         Some(lower::kube_access(cluster, provider))
     }
 

@@ -24,8 +24,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, ProviderRef, Replacement, ResourceSpec,
-    TAG_ADDRESS, TAG_FLEET, TaintEffect,
+    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, ProviderRef, Replacement,
+    ResourceSpec, TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
 pub const VPC: &str = "eks.vpc";
@@ -166,10 +166,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
     out.push(node_role);
 
     let control_plane = Address::new(p, CLUSTER, "main");
-    let log_types: Vec<&str> = match &cluster.core_services.logging {
-        Some(l) if l.audit_logs => AUDIT_LOG_TYPES.to_vec(),
-        _ => Vec::new(),
-    };
+    let log_types: Vec<&str> = if cluster.core_services.audit_logs { AUDIT_LOG_TYPES.to_vec() } else { Vec::new() };
     let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", cluster_name.clone())
         .attr("version", cluster.kubernetes_version.clone())
@@ -223,6 +220,20 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
     out
 }
 
+/// The EKS cluster seen from inside: the `kube` provider, authenticating with
+/// `aws eks get-token` (in the placement's profile, if it names one), once the node groups exist.
+pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAccess {
+    use tessera_kube::contract::{AUTH_AWS, KIND, SCOPE_AUTH};
+    let p = cluster.placement.as_str();
+    let control_plane = Address::new(p, CLUSTER, "main");
+    let mut kube = ProviderRef::connected(KIND, control_plane.clone());
+    kube.region = provider.region.clone();
+    kube.scope = provider.scope.clone();
+    kube.scope.insert(SCOPE_AUTH.into(), AUTH_AWS.into());
+    let after = cluster.pools.iter().map(|pool| Address::new(p, NODEGROUP, pool.name.clone())).collect();
+    KubeAccess { cluster: control_plane, provider: kube, after }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -248,7 +259,7 @@ mod tests {
                 labels: BTreeMap::new(),
                 taints: Vec::new(),
             }],
-            core_services: CoreServices { monitoring: None, logging: None },
+            core_services: CoreServices { monitoring: None, logging: None, audit_logs: true },
         }
     }
 
@@ -338,18 +349,4 @@ mod tests {
         assert_ne!(a, name_suffix(&["m6i.2xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
         assert_ne!(a, name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "SPOT"]));
     }
-}
-
-/// The EKS cluster seen from inside: the `kube` provider, authenticating with
-/// `aws eks get-token` (in the placement's profile, if it names one), once the node groups exist.
-pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAccess {
-    use tessera_kube::contract::{AUTH_AWS, KIND, SCOPE_AUTH};
-    let p = cluster.placement.as_str();
-    let control_plane = Address::new(p, CLUSTER, "main");
-    let mut kube = ProviderRef::connected(KIND, control_plane.clone());
-    kube.region = provider.region.clone();
-    kube.scope = provider.scope.clone();
-    kube.scope.insert(SCOPE_AUTH.into(), AUTH_AWS.into());
-    let after = cluster.pools.iter().map(|pool| Address::new(p, NODEGROUP, pool.name.clone())).collect();
-    KubeAccess { cluster: control_plane, provider: kube, after }
 }

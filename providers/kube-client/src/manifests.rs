@@ -85,13 +85,7 @@ pub fn refuse_hooks(objects: &[Value]) -> Result<(), KubeError> {
 /// the `/`, which a label value may not hold (neither namespaces nor release names hold `_`).
 /// Longer than a label value may be (63), it keeps a prefix and a hash of the whole.
 pub fn release_label(release_id: &str) -> String {
-    let value = release_id.replace('/', "_");
-    if value.len() <= 63 {
-        return value;
-    }
-    let hash = tessera_provider_api::backend::short_hash(&[release_id], 10);
-    let prefix: String = value.chars().take(63 - hash.len() - 1).collect();
-    format!("{}-{hash}", prefix.trim_end_matches(['-', '_', '.']))
+    tessera_kube::contract::label_value(release_id)
 }
 
 /// Adds the release's labels (`managed-by`, and the release label).

@@ -24,8 +24,11 @@
 //!     fields, as for `kube.object`) and `inSync`: false when an inventory object is missing or
 //!     its owned fields moved, so that the plan re-applies the release.
 //!
-//! Every object carries [`LABEL_MANAGED_BY`] = [`FIELD_MANAGER`], and objects of a release carry
-//! [`LABEL_RELEASE`] = the release id.
+//! Every object carries [`LABEL_MANAGED_BY`] = [`FIELD_MANAGER`]. Objects of a release carry
+//! [`LABEL_RELEASE`] = [`label_value`] of the release id; the objects Tessera lowers itself carry
+//! `tessera.dev/fleet` and `tessera.dev/address` = [`label_value`] of their address as labels (so
+//! that a lost create is found by its name and recognised as ours), and the address as written in
+//! an annotation of the same key.
 
 /// Provider kind for real API servers.
 pub const KIND: &str = "kube";
@@ -52,6 +55,30 @@ pub const AUTH_AZURE: &str = "azure";
 /// `gke-gcloud-auth-plugin`.
 pub const AUTH_GCP: &str = "gcp";
 pub const AUTH_NONE: &str = "none";
+
+/// `text` as a label value: at most 63 characters of `[A-Za-z0-9_.-]`, beginning and ending with
+/// an alphanumeric. `/` becomes `_`, other characters `-`; a longer value keeps a prefix and a
+/// hash of the whole, so that distinct texts stay distinct.
+pub fn label_value(text: &str) -> String {
+    let mapped: String = text
+        .chars()
+        .map(|c| match c {
+            '/' => '_',
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' => c,
+            _ => '-',
+        })
+        .collect();
+    let alnum_ends = |s: &str| {
+        s.starts_with(|c: char| c.is_ascii_alphanumeric()) && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    if mapped.len() <= 63 && mapped == text.replace('/', "_") && alnum_ends(&mapped) {
+        return mapped;
+    }
+    let hash = tessera_provider_api::backend::short_hash(&[text], 10);
+    let prefix: String = mapped.chars().take(63 - hash.len() - 1).collect();
+    let prefix = prefix.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if prefix.is_empty() { hash } else { format!("{prefix}-{hash}") }
+}
 
 /// The id of an object: `<apiVersion>/<kind>/<namespace>/<name>`.
 pub fn object_id(api_version: &str, kind: &str, namespace: Option<&str>, name: &str) -> String {
@@ -90,6 +117,19 @@ pub fn id_of(manifest: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_values_are_valid_and_distinct() {
+        assert_eq!(label_value("monitoring/kps"), "monitoring_kps");
+        let addr = label_value("sim-aws/kube.object/daemonset-smartctl");
+        assert_eq!(addr, "sim-aws_kube.object_daemonset-smartctl");
+        let long_a = label_value(&format!("{}/a", "x".repeat(80)));
+        let long_b = label_value(&format!("{}/b", "x".repeat(80)));
+        assert!(long_a.len() <= 63 && long_b.len() <= 63 && long_a != long_b, "{long_a} {long_b}");
+        let odd = label_value("a b:c");
+        assert!(odd.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{odd}");
+        assert_ne!(odd, label_value("a-b-c"), "a text that needed mapping is hashed");
+    }
 
     #[test]
     fn object_ids_round_trip() {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tessera_provider_api::{Address, ClusterTemplate, KubeAccess, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
 
 use crate::charts::{LOGGING_NAMESPACE, LOGGING_RELEASE, MONITORING_NAMESPACE, MONITORING_RELEASE};
-use crate::contract::{FIELD_MANAGER, LABEL_MANAGED_BY, OBJECT, RELEASE};
+use crate::contract::{FIELD_MANAGER, LABEL_MANAGED_BY, OBJECT, RELEASE, label_value};
 use crate::journal::journal_dir;
 use crate::manifests::{self, KIND_AUDIT_LOG};
 use crate::values;
@@ -42,12 +42,16 @@ pub fn lower(cluster: &ClusterTemplate, access: &KubeAccess, cloud: &str) -> Vec
         let computed = values::logging(lg);
         let release =
             l.release(LOGGING_RELEASE, LOGGING_NAMESPACE, &lg.chart, values::merge(&lg.values, &computed), &ns);
-        let audit_file = (cloud == "kind" && lg.audit_logs).then_some(KIND_AUDIT_LOG);
+        let audit_file = (cloud == "kind" && cs.audit_logs).then_some(KIND_AUDIT_LOG);
         let logging = l.object("logging", manifests::logging(), &[&release]);
         l.object("fluentbitagent", manifests::fluentbit_agent(lg), &[&logging]);
         let output = l.object("clusteroutput", manifests::cluster_output(lg), &[&logging]);
         l.object("clusterflow", manifests::cluster_flow(), &[&output]);
-        l.object("hosttailer", manifests::host_tailer(lg, journal_dir(cloud, lg.journal_path), audit_file), &[&release]);
+        l.object(
+            "hosttailer",
+            manifests::host_tailer(lg, journal_dir(cloud, lg.journal_path), audit_file),
+            &[&release],
+        );
     }
     l.out
 }
@@ -73,7 +77,8 @@ impl Lowering<'_> {
         let spec = self.spec(OBJECT, name, deps);
         let meta = &mut manifest["metadata"];
         meta["labels"][LABEL_MANAGED_BY] = json!(FIELD_MANAGER);
-        meta["labels"][TAG_FLEET] = json!(self.cluster.fleet);
+        meta["labels"][TAG_FLEET] = json!(label_value(&self.cluster.fleet));
+        meta["labels"][TAG_ADDRESS] = json!(label_value(&spec.address.to_string()));
         meta["annotations"][TAG_ADDRESS] = json!(spec.address.to_string());
         let address = spec.address.clone();
         self.out.push(spec.attr("manifest", manifest));

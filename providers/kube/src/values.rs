@@ -65,7 +65,11 @@ pub fn monitoring(m: &Monitoring) -> Value {
             "nodeSelector": linux_only(),
             "hostRootFsMount": { "enabled": true, "mountPropagation": "HostToContainer" },
         },
-        "prometheusOperator": { "admissionWebhooks": { "enabled": false, "patch": { "enabled": false } } },
+        // The operator's TLS secret is made by the same hook Jobs, so TLS goes with them.
+        "prometheusOperator": {
+            "admissionWebhooks": { "enabled": false, "patch": { "enabled": false } },
+            "tls": { "enabled": false },
+        },
         "prometheus": { "prometheusSpec": prometheus_spec },
     })
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
-    Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, KubeAccess, MachineCatalog, Observed, Operation,
-    Provider, ProviderError, ProviderRef, ResourceSpec,
+    Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, KubeAccess, MachineCatalog, Observed,
+    Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
 };
 
 use crate::kube::{self, SimKube};

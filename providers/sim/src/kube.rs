@@ -94,10 +94,16 @@ impl SimKube {
         let run = async {
             let conn = self.session().await?;
             let api = self.api(conn)?;
+            // An id of another cluster (one since replaced) names nothing in this one.
+            let local = api.local_id(id);
+            if local.is_none() && rtype != coverage::NODES {
+                return Ok(None);
+            }
+            let local = local.unwrap_or_default();
             match rtype {
-                contract::OBJECT => Ok(api.get(id)?.map(|r| observed_object(id, &r.attrs))),
+                contract::OBJECT => Ok(api.get(local)?.map(|r| observed_object(id, &r.attrs))),
                 contract::RELEASE => {
-                    let (ns, name) = id.split_once('/').unwrap_or(("", id));
+                    let (ns, name) = release_parts(local);
                     Ok(api.release(ns, name)?.map(|attrs| Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
                 }
                 _ => {
@@ -120,14 +126,16 @@ impl SimKube {
                 let manifest = spec.attrs.get("manifest").cloned().unwrap_or(Value::Null);
                 let id = api.apply(&manifest, Some(&address))?;
                 let stored = api.get(&id)?.ok_or_else(|| ProviderError::Fatal(format!("{id} vanished after apply")))?;
-                Ok(observed_object(&id, &stored.attrs))
+                Ok(observed_object(&api.key(&id), &stored.attrs))
             }
             _ => {
                 api.install(&spec.attrs, Some(&address))?;
                 let ns = spec.attrs.get("namespace").and_then(Value::as_str).unwrap_or_default();
                 let name = spec.attrs.get("name").and_then(Value::as_str).unwrap_or_default();
-                let attrs = api.release(ns, name)?.ok_or_else(|| ProviderError::Fatal(format!("release {ns}/{name} vanished")))?;
-                Ok(Observed { id: format!("{ns}/{name}"), status: "ACTIVE".into(), attrs })
+                let attrs = api
+                    .release(ns, name)?
+                    .ok_or_else(|| ProviderError::Fatal(format!("release {ns}/{name} vanished")))?;
+                Ok(Observed { id: api.key(&format!("release/{ns}/{name}")), status: "ACTIVE".into(), attrs })
             }
         }
     }
@@ -164,7 +172,8 @@ impl Provider for SimKube {
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
         if let Some(id) = contract_id(spec) {
             // Deterministic names: the object is there or not, and an apply adopts it either way.
-            let found = self.read(spec.rtype(), &id).await?;
+            let key = self.api(self.session().await?)?.key(&id);
+            let found = self.read(spec.rtype(), &key).await?;
             return Ok(found.filter(|o| owned_by_spec(o, spec)));
         }
         Self::check_type(spec.rtype())?;
@@ -201,10 +210,11 @@ impl Provider for SimKube {
         if matches!(rtype, contract::OBJECT | contract::RELEASE) {
             let conn = self.session().await?;
             let api = self.api(conn)?;
-            let gone = match rtype {
-                contract::OBJECT => api.delete(id)?,
-                _ => {
-                    let (ns, name) = id.split_once('/').unwrap_or(("", id));
+            let gone = match (api.local_id(id), rtype) {
+                (None, _) => false,
+                (Some(local), contract::OBJECT) => api.delete(local)?,
+                (Some(local), _) => {
+                    let (ns, name) = release_parts(local);
                     api.uninstall(ns, name)?
                 }
             };
@@ -219,23 +229,31 @@ impl Provider for SimKube {
     }
 }
 
-/// The object id (or release id) a contract spec has, known before it exists.
+/// The object id (or `release/<ns>/<name>`) a contract spec has, known before it exists.
 fn contract_id(spec: &ResourceSpec) -> Option<String> {
     match spec.rtype() {
         contract::OBJECT => spec.attrs.get("manifest").and_then(contract::id_of),
         contract::RELEASE => {
             let s = |k: &str| spec.attrs.get(k).and_then(Value::as_str).map(str::to_string);
-            Some(format!("{}/{}", s("namespace")?, s("name")?))
+            Some(format!("release/{}/{}", s("namespace")?, s("name")?))
         }
         _ => None,
     }
+}
+
+/// `release/<ns>/<name>` → (`ns`, `name`).
+fn release_parts(local: &str) -> (&str, &str) {
+    let rest = local.strip_prefix("release/").unwrap_or(local);
+    rest.split_once('/').unwrap_or(("", rest))
 }
 
 /// An object found by its name is this spec's when it carries the spec's address annotation.
 fn owned_by_spec(o: &Observed, spec: &ResourceSpec) -> bool {
     match spec.rtype() {
         contract::OBJECT => {
-            let addr = |v: Option<&Value>| v.and_then(|m| m["metadata"]["annotations"][TAG_ADDRESS].as_str().map(str::to_string));
+            let addr = |v: Option<&Value>| {
+                v.and_then(|m| m["metadata"]["annotations"][TAG_ADDRESS].as_str().map(str::to_string))
+            };
             addr(o.attrs.get("manifest")) == addr(spec.attrs.get("manifest"))
         }
         _ => true,
@@ -244,5 +262,9 @@ fn owned_by_spec(o: &Observed, spec: &ResourceSpec) -> bool {
 
 fn observed_object(id: &str, stored: &tessera_provider_api::Attrs) -> Observed {
     let manifest = stored.get("manifest").cloned().unwrap_or(Value::Null);
-    Observed { id: id.to_string(), status: "ACTIVE".into(), attrs: [("manifest".to_string(), manifest)].into_iter().collect() }
+    Observed {
+        id: id.to_string(),
+        status: "ACTIVE".into(),
+        attrs: [("manifest".to_string(), manifest)].into_iter().collect(),
+    }
 }

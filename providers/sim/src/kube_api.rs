@@ -47,8 +47,14 @@ fn fatal(message: String) -> ProviderError {
 }
 
 impl KubeApi<'_> {
-    fn key(&self, object_id: &str) -> String {
+    /// The sim cloud's id of an object of this cluster (what state records).
+    pub fn key(&self, object_id: &str) -> String {
         format!("{}|{object_id}", self.cluster_id)
+    }
+
+    /// The object id inside a [`KubeApi::key`] of this cluster; `None` for another cluster's.
+    pub fn local_id<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(self.cluster_id).and_then(|rest| rest.strip_prefix('|'))
     }
 
     fn in_cluster(&self, r: &SimResource) -> bool {
@@ -103,7 +109,11 @@ impl KubeApi<'_> {
     }
 
     fn owned_by(&self, owner: &str) -> Result<Vec<SimResource>, ProviderError> {
-        Ok(self.list()?.into_iter().filter(|r| r.attrs.get(OWNER_ATTR).and_then(Value::as_str) == Some(owner)).collect())
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|r| r.attrs.get(OWNER_ATTR).and_then(Value::as_str) == Some(owner))
+            .collect())
     }
 
     /// Makes the objects `owner` owns exactly `manifests`: creates or resets each, deletes the rest.
@@ -292,9 +302,7 @@ fn chart_workloads(release: &Attrs) -> Vec<Value> {
     let chart = str_attr(release, "chart");
     let (ns, name) = (str_attr(release, "namespace"), str_attr(release, "name"));
     let values = release.get("values").cloned().unwrap_or(Value::Null);
-    let deployment = |n: String| {
-        json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": n, "namespace": ns } })
-    };
+    let deployment = |n: String| json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": n, "namespace": ns } });
     if chart.ends_with("/kube-prometheus-stack") {
         let mut out = vec![deployment(format!("{name}-operator"))];
         if values["nodeExporter"]["enabled"] != json!(false) {

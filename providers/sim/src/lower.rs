@@ -48,10 +48,7 @@ pub fn lower_shapes(
                 .replace_on("region"),
         );
     }
-    let log_types: Vec<&str> = match &cluster.core_services.logging {
-        Some(l) if l.audit_logs => AUDIT_LOG_TYPES.to_vec(),
-        _ => Vec::new(),
-    };
+    let log_types: Vec<&str> = if cluster.core_services.audit_logs { AUDIT_LOG_TYPES.to_vec() } else { Vec::new() };
     let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", cluster_name.clone())
         .attr("region", cluster.region.clone())
@@ -113,6 +110,7 @@ pub fn shapes_access(
     let mut kube = ProviderRef::connected(kube_kind, control_plane.clone());
     kube.region = provider.region.clone();
     kube.scope.insert(tessera_kube::contract::SCOPE_AUTH.into(), auth.into());
-    let after = cluster.pools.iter().map(|p| Address::new(placement, format!("{prefix}.nodepool"), p.name.clone())).collect();
+    let after =
+        cluster.pools.iter().map(|p| Address::new(placement, format!("{prefix}.nodepool"), p.name.clone())).collect();
     KubeAccess { cluster: control_plane, provider: kube, after }
 }

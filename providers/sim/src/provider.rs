@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
-    KubeAccess,
-    Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+    Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
+    ResourceSpec,
 };
 
 use crate::cloud::SimCloud;

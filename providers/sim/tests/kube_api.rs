@@ -53,12 +53,12 @@ fn cluster(monitoring_tolerations: Vec<Toleration>) -> ClusterTemplate {
                 journald_units: vec!["containerd".into()],
                 journal_path: JournalPath::Auto,
                 kubelet_logs: true,
-                audit_logs: true,
                 tolerations: vec![Toleration::everything()],
                 output: LogOutput { plugin: "loki".into(), settings: json!({"url": "http://loki:3100"}) },
                 chart: tessera_kube::charts::logging_operator(),
                 values: json!({}),
             }),
+            audit_logs: true,
         },
     }
 }
@@ -134,13 +134,16 @@ async fn a_deleted_chart_daemonset_leaves_the_release_out_of_sync_and_the_operat
     let access = SimProvider::new(cloud.clone(), Profile::eks(), 0.0)
         .kube_access(&template, &ProviderRef::new("sim", "eu-west-1"))
         .unwrap();
+    let cluster_id = cluster_rec.id.clone();
     let conn = Connection { source: access.cluster, id: cluster_rec.id, outputs: cluster_rec.attrs };
     let kube = SimKube::connected(cloud.clone(), conn).with_time_scale(0.0);
-    let release = kube.read("helm.release", &"monitoring/kube-prometheus-stack".to_string()).await.unwrap().unwrap();
+    let key = format!("{}|release/monitoring/kube-prometheus-stack", cluster_id);
+    let release = kube.read("helm.release", &key).await.unwrap().unwrap();
     assert_eq!(release.attrs["inSync"], false, "the chart's DaemonSet is gone");
-    let nodes: Vec<Node> =
-        serde_json::from_value(kube.read(coverage::NODES, &String::new()).await.unwrap().unwrap().attrs["nodes"].clone())
-            .unwrap();
+    let nodes: Vec<Node> = serde_json::from_value(
+        kube.read(coverage::NODES, &String::new()).await.unwrap().unwrap().attrs["nodes"].clone(),
+    )
+    .unwrap();
     let report = coverage::report(&nodes, &coverage::expected(&template));
     assert!(report.gaps.iter().all(|g| g.daemonset == coverage::node_exporter_id()), "{:?}", report.gaps);
     assert_eq!(report.gaps.len(), 3, "node-exporter is missing on every node; fluent-bit came back");

@@ -1,0 +1,141 @@
+//! Core services end to end through the CLI on the sim: installed in the same apply as the
+//! clusters, verified per pool, and put back after an out-of-band deletion.
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+use tessera_kube::coverage;
+
+struct Workdir {
+    dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn tessera(&self) -> Command {
+        let mut c = Command::cargo_bin("tessera").unwrap();
+        c.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("TESSERA_STATE", format!("sqlite://{}", self.path("state.db").display()))
+            .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
+            .env("TESSERA_SIM_TIME_SCALE", "0")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
+        let out = self.tessera().args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text)
+    }
+
+    fn cloud(&self) -> tessera_sim::SimCloud {
+        tessera_sim::SimCloud::durable(&self.path("sim.db"), Default::default()).unwrap()
+    }
+
+    /// The quickstart, with tolerations listed (not "everything") so that a new taint can escape
+    /// them.
+    fn listed_tolerations_spec(&self) -> PathBuf {
+        let tolerations = "\n      tolerations:\n        - { key: dedicated, operator: Exists }\n        - { key: workload, operator: Exists }";
+        let spec = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .replace("  coreServices:\n    monitoring:", &format!("  coreServices:\n    monitoring:{tolerations}"))
+            .replace("    logging:\n", &format!("    logging:{tolerations}\n"));
+        let path = self.path("fleet.yaml");
+        std::fs::write(&path, spec).unwrap();
+        path
+    }
+}
+
+fn verify_json(w: &Workdir, spec: &str) -> (Option<i32>, Value) {
+    let out = w.tessera().args(["--output", "json", "verify", spec]).output().unwrap();
+    (out.status.code(), serde_json::from_slice(&out.stdout).unwrap_or(Value::Null))
+}
+
+#[test]
+fn the_quickstart_installs_core_services_and_every_node_is_covered() {
+    let w = Workdir::new();
+    let (code, out) = w.run(&["apply", "specs/quickstart.yaml", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("sim-aws/helm.release/kube-prometheus-stack"), "{out}");
+    assert!(out.contains("sim-azure/kube.object/hosttailer"), "{out}");
+
+    let (code, v) = verify_json(&w, "specs/quickstart.yaml");
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["uncovered"], 0);
+    let aws = v["placements"].as_array().unwrap().iter().find(|p| p["placement"] == "sim-aws").unwrap();
+    // The NoExecute-tainted batch pool is covered like the others.
+    let batch = aws["pools"].as_array().unwrap().iter().find(|p| p["pool"] == "batch").unwrap();
+    assert_eq!(batch, &json!({"pool": "batch", "nodes": 1, "monitored": 1, "logged": 1}));
+    let (code, out) = w.run(&["verify", "specs/quickstart.yaml"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Every node is covered."), "{out}");
+
+    let (code, out) = w.run(&["plan", "specs/quickstart.yaml", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "a second plan is clean: {out}");
+}
+
+#[test]
+fn a_taint_added_out_of_band_is_an_uncovered_pool_named_by_verify() {
+    let w = Workdir::new();
+    let spec = w.listed_tolerations_spec();
+    let spec = spec.to_str().unwrap();
+    let (code, out) = w.run(&["apply", spec, "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(w.run(&["verify", spec]).0, Some(0));
+
+    let taints = json!([{ "key": "maintenance", "value": "true", "effect": "NoSchedule" }]);
+    w.cloud().console_edit("sim-gcp/sim.nodepool/system", "taints", taints).unwrap();
+    let (code, out) = w.run(&["verify", spec]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("(pool system)"), "{out}");
+    assert!(out.contains(&coverage::node_exporter_id()), "{out}");
+    assert!(out.contains(&coverage::host_tailer_id()), "{out}");
+    let (_, v) = verify_json(&w, spec);
+    let gaps: Vec<&Value> =
+        v["placements"].as_array().unwrap().iter().flat_map(|p| p["gaps"].as_array().unwrap()).collect();
+    assert!(
+        !gaps.is_empty()
+            && gaps
+                .iter()
+                .all(|g| g["pool"] == "system" && g["node"].as_str().unwrap().starts_with("quickstart-sim-gcp-")),
+        "{gaps:?}"
+    );
+    // The other placements' system pools are untouched.
+    assert_eq!(v["uncovered"].as_u64().unwrap() as usize, gaps.len());
+}
+
+#[test]
+fn a_deleted_daemonset_is_drift_and_apply_puts_it_back() {
+    let w = Workdir::new();
+    let (code, out) = w.run(&["apply", "specs/quickstart.yaml", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    w.cloud().console_delete_kube_object("quickstart-sim-aws", &coverage::node_exporter_id()).unwrap();
+    w.cloud().console_delete_kube_object("quickstart-sim-aws", &coverage::exporter_id("smartctl")).unwrap();
+    let (code, out) = w.run(&["drift", "specs/quickstart.yaml"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("sim-aws/helm.release/kube-prometheus-stack"), "{out}");
+    assert!(out.contains(&format!("objects.{}", coverage::node_exporter_id())), "{out}");
+    assert!(out.contains("sim-aws/kube.object/daemonset-smartctl"), "{out}");
+    let (code, out) = w.run(&["verify", "specs/quickstart.yaml"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("quickstart-sim-aws-batch-0 (pool batch)"), "{out}");
+
+    let (code, out) = w.run(&["apply", "specs/quickstart.yaml", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("1 to update") && out.contains("1 to create"),
+        "the release is re-applied and the DaemonSet recreated: {out}"
+    );
+    assert_eq!(w.run(&["verify", "specs/quickstart.yaml"]).0, Some(0));
+    let (code, out) = w.run(&["plan", "specs/quickstart.yaml", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{out}");
+}
