@@ -14,7 +14,8 @@
 //!   - create and update are server-side apply with [`FIELD_MANAGER`], forced;
 //!   - observed `manifest` is the live object cut down to the fields [`FIELD_MANAGER`] owns, so
 //!     that drift is per owned field and fields that controllers move are never drift;
-//!   - a DaemonSet is done when `numberReady` equals `desiredNumberScheduled`.
+//!   - a DaemonSet is done when `numberReady` equals `desiredNumberScheduled`, and so is an
+//!     object annotated [`ANNOTATION_WAIT_FOR`] once each DaemonSet it names is.
 //! - [`RELEASE`] (`helm.release`): a chart rendered with computed values, then applied.
 //!   - attrs: `name`, `namespace`, `chart` (an `oci://` reference), `version`, `digest` (or
 //!     null), `values`, `kubeVersion` (`major.minor`) and `inSync: true`;
@@ -29,6 +30,11 @@
 //! `tessera.dev/fleet` and `tessera.dev/address` = [`label_value`] of their address as labels (so
 //! that a lost create is found by its name and recognised as ours), and the address as written in
 //! an annotation of the same key.
+
+/// An object whose operator makes DaemonSets (a `FluentbitAgent`, a `HostTailer`) names them
+/// here, comma-separated object ids: the apply is done when each exists and is ready, as for a
+/// DaemonSet applied directly.
+pub const ANNOTATION_WAIT_FOR: &str = "tessera.dev/wait-for-daemonsets";
 
 /// Provider kind for real API servers.
 pub const KIND: &str = "kube";

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use tessera_provider_api::{Exporter, Logging};
 
 use crate::charts::{LOGGING_NAMESPACE, MONITORING_NAMESPACE};
+use crate::contract::ANNOTATION_WAIT_FOR;
 use crate::values::{linux_only, tolerations_json};
 
 /// Every object carries this label, so a core-service DaemonSet can be told from the others.
@@ -100,7 +101,11 @@ pub fn fluentbit_agent(l: &Logging) -> Value {
     json!({
         "apiVersion": "logging.banzaicloud.io/v1beta1",
         "kind": "FluentbitAgent",
-        "metadata": { "name": LOGGING_NAME, "labels": { LABEL_CORE_SERVICE: "logging" } },
+        "metadata": {
+            "name": LOGGING_NAME,
+            "labels": { LABEL_CORE_SERVICE: "logging" },
+            "annotations": { ANNOTATION_WAIT_FOR: crate::coverage::fluentbit_id() },
+        },
         "spec": { "tolerations": tolerations_json(&l.tolerations), "nodeSelector": linux_only() },
     })
 }
@@ -152,7 +157,12 @@ pub fn host_tailer(l: &Logging, journal_dir: &str, audit_file: Option<&str>) -> 
     json!({
         "apiVersion": "logging-extensions.banzaicloud.io/v1alpha1",
         "kind": "HostTailer",
-        "metadata": { "name": LOGGING_NAME, "namespace": LOGGING_NAMESPACE, "labels": { LABEL_CORE_SERVICE: "logging" } },
+        "metadata": {
+            "name": LOGGING_NAME,
+            "namespace": LOGGING_NAMESPACE,
+            "labels": { LABEL_CORE_SERVICE: "logging" },
+            "annotations": { ANNOTATION_WAIT_FOR: crate::coverage::host_tailer_id() },
+        },
         "spec": {
             "systemdTailers": tailers,
             "fileTailers": files,
