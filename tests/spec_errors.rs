@@ -79,7 +79,7 @@ fn header_errors() {
 #[test]
 fn syntax_and_shape_errors() {
     expect("  network:", "  netwrk:", "netwrk", "unknown field `netwrk`");
-    expect("      scale: { min: 3, max: 6 }", "      scale: { min: 3, max: lots }", "lots", "");
+    expect("      scale: { min: 3, max: 6 }", "      scale: { min: 3, max: lots }", "max: lots", "expected an unquoted whole number");
     expect("metadata: { name: core }\n", "metadata: { name: core }\n  bad: [\n", "bad", "");
     expect("  kubernetes: { version: \"1.31\" }\n", "", "15:3", "missing field `kubernetes`");
 }
@@ -434,5 +434,35 @@ fn core_service_settings_are_checked_where_they_are_written() {
         "monitoring: { remoteWrite: prom:9090 }",
         "prom:9090",
         "is not an http(s) URL",
+    );
+}
+
+#[test]
+fn yaml_scalars_are_typed_strictly() {
+    for (from, to, token) in [
+        ("arch: amd64 }", "arch: amd64, spot: yes }", "yes"),
+        ("arch: amd64 }", "arch: amd64, spot: \"yes\" }", "\"yes\""),
+        ("vcpu: 4,", "vcpu: \"4\",", "\"4\""),
+        ("vcpu: 4,", "vcpu: 1_0,", "1_0"),
+        ("name: core", "name: !Ref core", "!Ref"),
+    ] {
+        let src = VALID.replacen(from, to, 1);
+        assert_ne!(src, VALID, "{from}");
+        let got = problems(&src);
+        assert!(!got.is_empty(), "`{to}` must be refused");
+        let line = locate(&src, 0, token).split(':').next().unwrap().to_string();
+        assert!(got.iter().any(|p| p.starts_with(&format!("f.yaml:{line}:"))), "`{to}`: {got:?}");
+    }
+}
+
+#[test]
+fn versions_cidrs_and_zones_are_strict() {
+    expect("version: \"1.31\"", "version: \"1.31.99\"", "\"1.31.99\"", "invalid Kubernetes version");
+    expect("cidr: 10.0.0.0/16", "cidr: 10.40.1.7/16", "10.40.1.7/16", "has host bits set");
+    expect(
+        "region: eu-west-1 }",
+        "region: eu-west-1, zones: [eu-west-1a, eu-west-1a] }",
+        "[eu-west-1a",
+        "zone `eu-west-1a` is listed twice",
     );
 }

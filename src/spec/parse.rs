@@ -40,7 +40,19 @@ const SEPARATION_HELP: &str = "Tessera fleets hold infrastructure only: clusters
 
 pub fn parse(source: &str) -> Result<RawFleet, Vec<Problem>> {
     check_documents(source)?;
-    serde_saphyr::from_str::<RawFleet>(source).map_err(|e| vec![yaml_problem(source, &e)])
+    serde_saphyr::from_str_with_options::<RawFleet>(source, strict()).map_err(|e| vec![yaml_problem(source, &e)])
+}
+
+/// Specs arrive through pull requests: no YAML 1.1 guessing (`yes` as a boolean, an unquoted
+/// number where a string is due) and no tags a reader would have to know about.
+fn strict() -> serde_saphyr::Options {
+    let mut o = serde_saphyr::Options::default();
+    o.strict_booleans = true;
+    o.no_schema = true;
+    o.underscored_numbers_as_strings = true;
+    o.reject_unsupported_tags = true;
+    o.reject_tagged_field_names = true;
+    o
 }
 
 fn check_documents(source: &str) -> Result<(), Vec<Problem>> {

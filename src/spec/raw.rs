@@ -40,6 +40,55 @@ impl<T: JsonSchema> JsonSchema for S<T> {
     }
 }
 
+/// A whole number written as one. A quoted `"4"` or `1_0` is refused: specs arrive through pull
+/// requests, and a reviewer should read the number the parser reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Count(pub u32);
+
+impl std::ops::Deref for Count {
+    type Target = u32;
+    fn deref(&self) -> &u32 {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Unquoted;
+        impl serde::de::Visitor<'_> for Unquoted {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an unquoted whole number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Count, E> {
+                u32::try_from(v).map(Count).map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Count, E> {
+                u32::try_from(v).map(Count).map_err(|_| E::custom(format!("{v} is not a whole number of at least 0")))
+            }
+        }
+        d.deserialize_any(Unquoted)
+    }
+}
+
+impl JsonSchema for Count {
+    fn schema_name() -> Cow<'static, str> {
+        u32::schema_name()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        u32::json_schema(generator)
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+}
+
 /// A Tessera Fleet: one cluster template, deployed once per placement.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -115,9 +164,9 @@ pub struct RawPool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawMachine {
-    pub vcpu: S<u32>,
+    pub vcpu: S<Count>,
     #[serde(rename = "memoryGiB")]
-    pub memory_gib: S<u32>,
+    pub memory_gib: S<Count>,
     /// `amd64` (default) or `arm64`.
     #[serde(default)]
     pub arch: Option<S<String>>,
@@ -129,8 +178,8 @@ pub struct RawMachine {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawScale {
-    pub min: u32,
-    pub max: u32,
+    pub min: S<Count>,
+    pub max: S<Count>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -260,7 +309,7 @@ pub struct RawExporter {
     #[serde(default)]
     pub host_mounts: Vec<S<String>>,
     /// The container port that serves metrics.
-    pub port: S<u32>,
+    pub port: S<Count>,
     /// Default `/metrics`.
     #[serde(default)]
     pub path: Option<S<String>>,

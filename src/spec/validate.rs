@@ -1,7 +1,6 @@
 //! Raw spec → normalized [`Fleet`]: every semantic check, all problems collected at once.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::Ipv4Addr;
 use std::path::Path;
 
 use std::sync::Arc;
@@ -122,10 +121,11 @@ impl Validator<'_> {
         let v = version.get().trim().trim_start_matches('v').to_string();
         let parts: Vec<&str> = v.split('.').collect();
         let numeric = parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
-        if !(numeric && (2..=3).contains(&parts.len())) {
+        if !(numeric && parts.len() == 2) {
+            // A patch version is the cloud's to choose (and to move): a spec pins the minor.
             self.push(
                 Problem::at(version.loc(), format!("invalid Kubernetes version `{}`", version.get()))
-                    .help("write `major.minor` as a quoted string, e.g. version: \"1.31\""),
+                    .help("write `major.minor` as a quoted string, e.g. version: \"1.31\"; the cloud picks the patch"),
             );
         }
         v
@@ -133,10 +133,13 @@ impl Validator<'_> {
 
     fn cidr(&mut self, cidr: &S<String>) -> String {
         let text = cidr.get();
-        let ok = text.split_once('/').is_some_and(|(ip, len)| {
-            ip.parse::<Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| (8..=24).contains(&l))
-        });
-        if !ok {
+        let net = text.parse::<ipnet::Ipv4Net>().ok().filter(|n| (8..=24).contains(&n.prefix_len()));
+        if let Some(net) = net.filter(|n| n.trunc() != *n) {
+            self.push(
+                Problem::at(cidr.loc(), format!("network CIDR `{text}` has host bits set"))
+                    .help(format!("the network is `{}`", net.trunc())),
+            );
+        } else if net.is_none() {
             self.push(
                 Problem::at(cidr.loc(), format!("invalid network CIDR `{text}`"))
                     .help("use an IPv4 CIDR from /8 to /24, e.g. 10.0.0.0/16, with room for one subnet per zone"),
@@ -183,27 +186,28 @@ impl Validator<'_> {
             }),
         };
         for (value, what) in [(&m.vcpu, "vcpu"), (&m.memory_gib, "memoryGiB")] {
-            if *value.get() == 0 {
+            if **value.get() == 0 {
                 self.push(Problem::at(value.loc(), format!("`{what}` must be at least 1")));
             }
         }
-        Machine { vcpu: *m.vcpu.get(), memory_gib: *m.memory_gib.get(), arch, spot: m.spot.unwrap_or(false) }
+        Machine { vcpu: m.vcpu.get().0, memory_gib: m.memory_gib.get().0, arch, spot: m.spot.unwrap_or(false) }
     }
 
     fn scale(&mut self, scale: &S<RawScale>) -> (u32, u32) {
         let s = scale.get();
-        if s.min > s.max {
+        let (min, max) = (s.min.get().0, s.max.get().0);
+        if min > max {
             self.push(
-                Problem::at(scale.loc(), format!("scale.min ({}) is greater than scale.max ({})", s.min, s.max))
+                Problem::at(scale.loc(), format!("scale.min ({min}) is greater than scale.max ({max})"))
                     .help("set min ≤ max"),
             );
-        } else if s.max == 0 {
+        } else if max == 0 {
             self.push(
                 Problem::at(scale.loc(), "scale.max must be at least 1")
                     .help("a pool with no nodes cannot run anything"),
             );
         }
-        (s.min, s.max)
+        (min, max)
     }
 
     fn pools(&mut self, raw: &[RawPool], list_loc: Location) -> Vec<LocatedPool> {
@@ -574,7 +578,7 @@ impl Validator<'_> {
                 self.push(Problem::at(m.loc(), format!("host mount `{}` is not an absolute path", m.get())));
             }
         }
-        let port = match u16::try_from(*e.port.get()) {
+        let port = match u16::try_from(e.port.get().0) {
             Ok(p) if p > 0 => p,
             _ => {
                 self.push(
@@ -766,7 +770,15 @@ impl Validator<'_> {
             None => Some(found.zones.iter().take(3).cloned().collect()),
             Some(zones) => {
                 let mut ok = true;
+                let mut seen = HashSet::new();
                 for z in zones.get() {
+                    if !seen.insert(z) {
+                        ok = false;
+                        self.push(
+                            Problem::at(zones.loc(), format!("zone `{z}` is listed twice"))
+                                .help("each zone gets one subnet; list it once"),
+                        );
+                    }
                     if !found.zones.contains(z) {
                         ok = false;
                         let hint = did_you_mean(&nearest_names(found.zones.iter().map(String::as_str), z, 3))
