@@ -265,3 +265,52 @@ fn postgres_state_through_the_cli() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["resources"].as_array().unwrap().len(), QUICKSTART_RESOURCES);
 }
+
+#[test]
+fn sigterm_mid_apply_leaves_no_lock_and_no_open_intent() {
+    let w = Workdir::new();
+    // 0.01 × real durations: control planes take seconds, so the signal lands mid-apply.
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tessera"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TESSERA_STATE", format!("sqlite://{}", w.path("state.db").display()))
+        .env("TESSERA_SIM_CLOUD", w.path("sim.db"))
+        .env("TESSERA_SIM_TIME_SCALE", "0.01")
+        .env("NO_COLOR", "1")
+        .args(["--output", "json", "apply", QUICKSTART, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "an interrupted apply exits 1");
+    let lines = stdout(&out);
+    assert!(lines.contains("\"interrupted\""), "the run saw the signal as an interruption: {lines}");
+
+    let intents = w.tessera().args(["--output", "json", "state", "intents"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&intents.stdout).unwrap();
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "no intent is left open: {v}");
+    // The lock is gone: a second apply starts at once (no --lock-timeout) and finishes the job.
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = w.tessera().args(["plan", QUICKSTART, "--detailed-exitcode"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn bad_flags_and_an_empty_state_url_are_refused_before_anything_runs() {
+    let w = Workdir::new();
+    for args in [
+        vec!["--sim-time-scale", "inf", "plan", QUICKSTART],
+        vec!["--sim-time-scale", "NaN", "plan", QUICKSTART],
+        vec!["--sim-throttle-rate", "2", "plan", QUICKSTART],
+    ] {
+        let out = w.tessera().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("invalid value"), "{}", stderr(&out));
+    }
+    let out = w.tessera().env("TESSERA_STATE", "").args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!w.path("sim.db").exists(), "nothing ran");
+}

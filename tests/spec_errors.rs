@@ -79,7 +79,12 @@ fn header_errors() {
 #[test]
 fn syntax_and_shape_errors() {
     expect("  network:", "  netwrk:", "netwrk", "unknown field `netwrk`");
-    expect("      scale: { min: 3, max: 6 }", "      scale: { min: 3, max: lots }", "max: lots", "expected an unquoted whole number");
+    expect(
+        "      scale: { min: 3, max: 6 }",
+        "      scale: { min: 3, max: lots }",
+        "max: lots",
+        "expected an unquoted whole number",
+    );
     expect("metadata: { name: core }\n", "metadata: { name: core }\n  bad: [\n", "bad", "");
     expect("  kubernetes: { version: \"1.31\" }\n", "", "15:3", "missing field `kubernetes`");
 }

@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Global {
     /// State backend URL: `sqlite://PATH` or a plain path.
-    #[arg(long, global = true, env = "TESSERA_STATE", default_value = "sqlite://.tessera/state.db")]
+    #[arg(long, global = true, env = "TESSERA_STATE", default_value = "sqlite://.tessera/state.db", value_parser = not_empty)]
     pub state: String,
     /// `human` for people, `json` for CI (JSON documents, or JSON lines while applying).
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]
@@ -29,13 +29,13 @@ pub struct Global {
     pub sim_cloud: PathBuf,
     /// Multiplies the sim's real-world durations (a 10-minute EKS control plane takes
     /// 10 min × this). 1 is real time, 0 is instant.
-    #[arg(long, global = true, env = "TESSERA_SIM_TIME_SCALE", default_value_t = 0.002)]
+    #[arg(long, global = true, env = "TESSERA_SIM_TIME_SCALE", default_value_t = 0.002, value_parser = time_scale)]
     pub sim_time_scale: f64,
     /// Probability that a sim call is throttled (retried with backoff).
-    #[arg(long, global = true, env = "TESSERA_SIM_THROTTLE_RATE", default_value_t = 0.0)]
+    #[arg(long, global = true, env = "TESSERA_SIM_THROTTLE_RATE", default_value_t = 0.0, value_parser = probability)]
     pub sim_throttle_rate: f64,
     /// Probability that a sim mutation fails fatally (before it has any effect).
-    #[arg(long, global = true, env = "TESSERA_SIM_FAILURE_RATE", default_value_t = 0.0)]
+    #[arg(long, global = true, env = "TESSERA_SIM_FAILURE_RATE", default_value_t = 0.0, value_parser = probability)]
     pub sim_failure_rate: f64,
     /// How long a run's state lock lives without renewal: how soon a crashed run's lock can be
     /// taken over (e.g. `2m`). A live run renews it at a third of this.
@@ -48,6 +48,24 @@ pub struct Global {
     /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,
+}
+
+/// A value that must be given when the option is: an empty `TESSERA_STATE=` must not mean a
+/// throwaway database.
+fn not_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() { Err("must not be empty".into()) } else { Ok(s.to_string()) }
+}
+
+/// A finite number of at least 0, at most a million (beyond that a sim duration overflows).
+fn time_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && (0.0..=1e6).contains(&v) { Ok(v) } else { Err(format!("`{s}` is not between 0 and 1000000")) }
+}
+
+/// A probability: a finite number from 0 to 1.
+fn probability(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("`{s}` is not a probability from 0 to 1")) }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -247,4 +265,32 @@ pub enum StateCommand {
     Intents,
     /// Remove a lock left by a dead run (recorded in history).
     Unlock { lock_id: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_flags_are_range_checked() {
+        for bad in ["inf", "1e300", "NaN", "-1", "x", ""] {
+            assert!(time_scale(bad).is_err(), "{bad}");
+        }
+        assert_eq!(time_scale("0"), Ok(0.0));
+        assert_eq!(time_scale("0.5"), Ok(0.5));
+        for bad in ["2", "-0.1", "NaN", "inf"] {
+            assert!(probability(bad).is_err(), "{bad}");
+        }
+        assert_eq!(probability("1"), Ok(1.0));
+        assert!(not_empty("").is_err() && not_empty("  ").is_err());
+        assert_eq!(not_empty("sqlite://x.db").as_deref(), Ok("sqlite://x.db"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn range_checks_never_panic_and_accept_only_finite_values(s in "\\PC{0,12}") {
+            if let Ok(v) = time_scale(&s) { proptest::prop_assert!(v.is_finite() && v >= 0.0); }
+            if let Ok(v) = probability(&s) { proptest::prop_assert!((0.0..=1.0).contains(&v)); }
+        }
+    }
 }

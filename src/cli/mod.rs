@@ -359,8 +359,9 @@ async fn confirm_and_run(
                 "refusing to {command} without confirmation: stdin is not a terminal"
             ));
         }
-        print!("\nDo you want to {command} these changes? Only 'yes' is accepted: ");
-        std::io::stdout().flush().into_diagnostic()?;
+        // The prompt is for the person at the terminal, never part of what stdout carries.
+        eprint!("\nDo you want to {command} these changes? Only 'yes' is accepted: ");
+        std::io::stderr().flush().into_diagnostic()?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
         if answer.trim() != "yes" {
@@ -408,11 +409,27 @@ pub(crate) fn run_context(
     };
     let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if stop_requested().await {
             let _ = cancel_tx.send(true);
         }
     });
     (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, ..Default::default() })
+}
+
+/// Ctrl-C, or SIGTERM (what CI cancellations and `timeout` send): both stop a run the same way,
+/// letting steps in flight finish and releasing the lock.
+async fn stop_requested() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = term.recv() => r.is_some(),
+            };
+        }
+    }
+    tokio::signal::ctrl_c().await.is_ok()
 }
 
 pub(crate) fn summarize(g: &Global, report: &Report) {

@@ -10,7 +10,8 @@ use tessera_kube_fixture::values::ChartValues;
 use tessera_provider_api::{JournalPath, LogOutput, Logging, Monitoring, Toleration};
 
 fn chart(name: &str) -> ChartValues {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s/charts").join(name).join("values.yaml");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s/charts").join(name).join("values.yaml");
     ChartValues::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
