@@ -1,7 +1,8 @@
 //! Kubernetes API and helm failures → [`ProviderError`].
 //!
 //! The API server answers errors with a `Status` object: 429 and 5xx are retryable (honouring
-//! `Retry-After`, or the Status's `details.retryAfterSeconds`), 404 means gone, 409 is a conflict
+//! `Retry-After`, or the Status's `details.retryAfterSeconds`), 404 means gone, 410 (an expired
+//! continue token or resourceVersion) is retryable from the start, 409 is a conflict
 //! that clears (a `resourceVersion` race, an object still being deleted), and every other answer
 //! (422 Invalid above all) is fatal with the server's own message. A connection that fails is
 //! retryable. helm failing is fatal with helm's stderr.
@@ -54,6 +55,9 @@ pub fn classify(what: &str, code: u16, body: &str, retry_after: Option<Duration>
         429 => ProviderError::Retryable { reason: RetryReason::Throttled, message: text, retry_after },
         500..=599 => ProviderError::Retryable { reason: RetryReason::Unavailable, message: text, retry_after },
         404 => ProviderError::NotFound(text),
+        // Gone: a list's continue token or a resourceVersion expired; reading again from the
+        // start succeeds.
+        410 => ProviderError::Retryable { reason: RetryReason::Unavailable, message: text, retry_after },
         409 => ProviderError::Conflict(text),
         _ => ProviderError::Fatal(text),
     }
@@ -96,6 +100,7 @@ mod tests {
         assert!(unavailable.to_string().contains("upstream connect error"));
         assert!(matches!(classify("get", 404, "{}", None), ProviderError::NotFound(_)));
         assert!(matches!(classify("apply", 409, "{}", None), ProviderError::Conflict(_)));
+        assert!(classify("listing Pod", 410, r#"{"reason":"Expired"}"#, None).is_retryable(), "list again");
         let invalid = classify(
             "apply",
             422,

@@ -8,7 +8,9 @@
 //! - `kube.object` ([`object`]): one object, server-side applied as `tessera`, read back as the
 //!   fields `tessera` owns ([`fields`]), so drift is per owned field;
 //! - `helm.release` ([`release`]): a chart rendered by `helm template` ([`helm`],
-//!   [`manifests`]) and applied object by object, CRDs first, with an inventory that prunes.
+//!   [`manifests`]) and applied object by object, CRDs first, with an inventory that prunes;
+//! - `kube.nodes` ([`nodes`], read-only): the nodes and the DaemonSet pods on each, for
+//!   `tessera verify`.
 //!
 //! Requests and discovery are in [`wire`], the waits in [`cluster`], and the mapping of API
 //! server and helm failures onto `ProviderError` in [`error`].
@@ -37,6 +39,7 @@ pub mod error;
 pub mod fields;
 pub mod helm;
 pub mod manifests;
+pub mod nodes;
 pub mod object;
 pub mod release;
 pub mod settings;
@@ -46,6 +49,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_kube::contract::{KIND, OBJECT, RELEASE};
+use tessera_kube::coverage::NODES;
 use tessera_provider_api::{
     Attrs, Catalog, CloudId, ClusterTemplate, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError,
     ProviderRef, ResourceSpec,
@@ -100,6 +104,9 @@ impl KubeProvider {
 }
 
 fn unknown_type(rtype: &str) -> ProviderError {
+    if rtype == NODES {
+        return ProviderError::Fatal(format!("`{NODES}` is read-only: nodes are the cloud's, not Tessera's"));
+    }
     ProviderError::Fatal(format!("the kube backend has no resource type `{rtype}`"))
 }
 
@@ -138,6 +145,7 @@ impl Provider for KubeProvider {
         match rtype {
             OBJECT => object::read(cluster, id).await,
             RELEASE => release::read(cluster, id, recorded).await,
+            NODES => nodes::read(cluster, id).await,
             other => Err(unknown_type(other)),
         }
     }

@@ -199,12 +199,25 @@ impl Wire {
         Ok(self.send(&what, req).await?.is_some())
     }
 
-    /// The objects of a kind, in every namespace, that carry `selector`'s labels.
+    /// The objects of a kind, in every namespace, that carry `selector`'s labels (every object
+    /// when it is empty), read [`PAGE`] at a time.
     pub async fn list(&self, served: &Served, selector: &str) -> Result<Vec<Value>, ProviderError> {
         let what = format!("listing {}", served.resource.kind);
-        let req = build(&what, Request::new(served.path(None)).list(&ListParams::default().labels(selector)))?;
-        let list = self.send(&what, req).await?.unwrap_or(Value::Null);
-        let mut items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+        let mut items = pages(|token| {
+            let mut params = ListParams::default().limit(PAGE);
+            if !selector.is_empty() {
+                params = params.labels(selector);
+            }
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            let what = what.clone();
+            async move {
+                let req = build(&what, Request::new(served.path(None)).list(&params))?;
+                Ok(self.send(&what, req).await?.unwrap_or(Value::Null))
+            }
+        })
+        .await?;
         // Lists leave out each item's apiVersion and kind.
         for item in &mut items {
             if let Value::Object(m) = item {
@@ -213,6 +226,39 @@ impl Wire {
             }
         }
         Ok(items)
+    }
+}
+
+/// Objects asked for per list request; the API server may send fewer, and says where to go on.
+pub const PAGE: u32 = 500;
+
+/// The items of every page of a list: `fetch` is given the previous page's `continue` token
+/// (none for the first page) until a page has none. A token that expires meanwhile is a 410,
+/// which [`classify`] makes retryable, so the whole list is read again. A server that hands back
+/// the token it was given would loop forever, so that is an error.
+pub async fn pages<F, Fut>(mut fetch: F) -> Result<Vec<Value>, ProviderError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, ProviderError>>,
+{
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = fetch(token.clone()).await?;
+        if let Some(list) = page.get("items").and_then(Value::as_array) {
+            items.extend(list.iter().cloned());
+        }
+        let next =
+            page.pointer("/metadata/continue").and_then(Value::as_str).filter(|t| !t.is_empty()).map(str::to_string);
+        match next {
+            None => return Ok(items),
+            Some(next) if Some(&next) == token.as_ref() => {
+                return Err(ProviderError::Fatal(
+                    "the API server answered a list page with the same continue token it was given".into(),
+                ));
+            }
+            Some(next) => token = Some(next),
+        }
     }
 }
 
@@ -237,5 +283,56 @@ mod tests {
         assert_eq!(ns.path(Some("ignored")), "/api/v1/namespaces");
         assert_eq!(group_version("apps/v1"), ("apps", "v1"));
         assert_eq!(group_version("v1"), ("", "v1"));
+    }
+
+    fn page(items: &[&str], token: Option<&str>) -> Value {
+        let mut p = serde_json::json!({"items": items.iter().map(|n| serde_json::json!({"name": n})).collect::<Vec<_>>(),
+                                       "metadata": {}});
+        if let Some(t) = token {
+            p["metadata"]["continue"] = t.into();
+        }
+        p
+    }
+
+    #[tokio::test]
+    async fn lists_follow_continue_tokens_to_the_last_page() {
+        let asked = Mutex::new(Vec::new());
+        let items = pages(|token| {
+            asked.lock().unwrap().push(token.clone());
+            async move {
+                Ok(match token.as_deref() {
+                    None => page(&["a", "b"], Some("t1")),
+                    Some("t1") => page(&["c"], Some("t2")),
+                    Some("t2") => page(&["d"], Some("")),
+                    Some(other) => panic!("unexpected token {other}"),
+                })
+            }
+        })
+        .await
+        .unwrap();
+        let names: Vec<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        assert_eq!(*asked.lock().unwrap(), [None, Some("t1".to_string()), Some("t2".to_string())]);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_continue_token_is_an_error_not_a_loop() {
+        let err = pages(|_| async { Ok(page(&["a"], Some("same"))) }).await.unwrap_err();
+        assert!(err.to_string().contains("same continue token"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_expired_continue_token_is_retryable() {
+        let gone =
+            r#"{"kind":"Status","reason":"Expired","code":410,"message":"The provided continue parameter is too old"}"#;
+        let err = pages(|token| async move {
+            match token {
+                None => Ok(page(&["a"], Some("t1"))),
+                Some(_) => Err(classify("listing Pod", 410, gone, None)),
+            }
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
     }
 }
