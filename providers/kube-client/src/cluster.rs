@@ -11,17 +11,28 @@
 //! - a DaemonSet waits until it is ready on every node it must cover: `numberReady ==
 //!   desiredNumberScheduled` for the current spec (`observedGeneration >= generation`). Its
 //!   deadline is [`KubeClientSettings::rollout`], and running out of it is a retryable error: a
-//!   node that is still joining may yet get its pod.
+//!   node that is still joining may yet get its pod;
+//! - an object whose operator makes DaemonSets (a `FluentbitAgent`, a `HostTailer`) names them in
+//!   its [`ANNOTATION_WAIT_FOR`] annotation, and waits for each as for a DaemonSet it applied,
+//!   except that one not made yet is pending, not gone.
 
 use std::sync::Mutex;
 
 use serde_json::Value;
-use tessera_kube::contract::{ObjectId, id_of, parse_object_id};
+use tessera_kube::contract::{ANNOTATION_WAIT_FOR, ObjectId, id_of, parse_object_id};
 use tessera_provider_api::ProviderError;
 use tessera_provider_api::poll::{self, Seen};
 
 use crate::settings::KubeClientSettings;
 use crate::wire::{Served, Wire};
+
+/// Who makes a DaemonSet that is waited for: Tessera applied it (so it must be there), or an
+/// operator makes it from a custom resource Tessera applied (so it may not be there yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Applied,
+    ByOperator,
+}
 
 pub struct Cluster {
     pub wire: Wire,
@@ -140,8 +151,43 @@ impl Cluster {
     /// Waits until a DaemonSet is ready on every node it must cover (see the module docs).
     pub async fn daemonset_rolled_out(&self, served: &Served, manifest: &Value) -> Result<(), ProviderError> {
         let id = object_id(manifest)?;
-        let name = text(manifest, "/metadata/name").unwrap_or_default();
-        let namespace = text(manifest, "/metadata/namespace");
+        self.daemonset_ready_soon(served, &id, Made::Applied).await
+    }
+
+    /// Waits until each DaemonSet an operator makes for `manifest` (named by its
+    /// [`ANNOTATION_WAIT_FOR`] annotation) exists and is ready on every node it must cover.
+    pub async fn operator_daemonsets_rolled_out(&self, manifest: &Value) -> Result<(), ProviderError> {
+        let named = manifest
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(ANNOTATION_WAIT_FOR))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let ids: Vec<&str> = named.split(',').map(str::trim).filter(|id| !id.is_empty()).collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let served = self.served_soon("apps/v1", "DaemonSet").await?;
+        let waits: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let served = &served;
+                async move {
+                    let o = parse_id(id)?;
+                    if o.api_version != "apps/v1" || o.kind != "DaemonSet" || o.namespace.is_none() {
+                        return Err(ProviderError::Fatal(format!(
+                            "`{ANNOTATION_WAIT_FOR}` names `{id}`, which is not the id of a namespaced apps/v1 DaemonSet"
+                        )));
+                    }
+                    self.daemonset_ready_soon(served, id, Made::ByOperator).await
+                }
+            })
+            .collect();
+        futures::future::try_join_all(waits).await.map(|_| ())
+    }
+
+    async fn daemonset_ready_soon(&self, served: &Served, id: &str, made: Made) -> Result<(), ProviderError> {
+        let o = parse_id(id)?;
+        let (name, namespace) = (o.name, o.namespace);
         let last = Mutex::new(String::from("not read yet"));
         let mut policy = self.settings.rollout.clone();
         let deadline = policy.total;
@@ -150,19 +196,20 @@ impl Cluster {
         policy.total = deadline + policy.max_delay * 2;
         let what = format!("DaemonSet {id}");
         let wait = poll::until(&policy, &what, || async {
-            let live = self.wire.get(served, namespace, name).await?;
-            let Some(live) = live else {
-                return Err(ProviderError::NotFound(format!("DaemonSet {id} disappeared while rolling out")));
-            };
-            Ok(match daemonset_ready(&live) {
-                Ok(()) => Seen::Done(()),
-                Err(how) => {
-                    if let Ok(mut l) = last.lock() {
-                        *l = how.clone();
-                    }
-                    Seen::Pending(how)
+            let how = match (self.wire.get(served, namespace, name).await?, made) {
+                (None, Made::Applied) => {
+                    return Err(ProviderError::NotFound(format!("DaemonSet {id} disappeared while rolling out")));
                 }
-            })
+                (None, Made::ByOperator) => String::from("not made by its operator yet"),
+                (Some(live), _) => match daemonset_ready(&live) {
+                    Ok(()) => return Ok(Seen::Done(())),
+                    Err(how) => how,
+                },
+            };
+            if let Ok(mut l) = last.lock() {
+                *l = how.clone();
+            }
+            Ok(Seen::Pending(how))
         });
         match tokio::time::timeout(deadline, wait).await {
             Ok(result) => result,

@@ -4,7 +4,9 @@
 //!
 //! - create and update apply the spec's `manifest` as `tessera`, forced, once its kind is served
 //!   (a custom resource waits for its CRD); a DaemonSet then waits until it is ready on every node
-//!   it must cover, and a CRD until it is `Established`;
+//!   it must cover, an object naming DaemonSets its operator makes
+//!   ([`tessera_kube::contract::ANNOTATION_WAIT_FOR`]) until each of them is, and a CRD until it is
+//!   `Established`;
 //! - read is the live object projected onto the fields `tessera` owns ([`crate::fields`]);
 //! - delete waits until the object is gone;
 //! - find reads the object by its deterministic name and adopts it only if its ownership labels
@@ -109,6 +111,7 @@ pub async fn apply(cluster: &Cluster, spec: &ResourceSpec, claim: bool) -> Resul
     if is_daemonset(wanted) {
         cluster.daemonset_rolled_out(&served, wanted).await?;
     }
+    cluster.operator_daemonsets_rolled_out(wanted).await?;
     if is_crd(wanted) {
         // Done when its kind can be used: custom resources of it are applied next.
         cluster.established(&served, o.name).await?;

@@ -182,6 +182,59 @@ async fn a_daemonset_that_never_covers_its_nodes_is_a_retryable_timeout() {
     assert!(err.to_string().contains("ready on 1 of 2 nodes"), "{err}");
 }
 
+/// A ConfigMap standing for a custom resource whose operator makes the DaemonSet `agent-ds`.
+fn operator_made(wait_for: &str) -> Value {
+    let mut cm = config_map(json!({"a": "1"}));
+    cm["metadata"]["annotations"] = json!({"tessera.dev/wait-for-daemonsets": wait_for});
+    cm
+}
+
+const AGENT_DS: &str = "apps/v1/DaemonSet/monitoring/agent-ds";
+
+#[tokio::test]
+async fn an_object_waits_for_the_daemonsets_its_operator_makes() {
+    let (fixture, kube) = env();
+    let s = spec("settings", operator_made(AGENT_DS));
+    let operator = {
+        let fixture = std::sync::Arc::clone(&fixture);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let mut ds = daemonset();
+            ds["metadata"]["name"] = json!("agent-ds");
+            fixture.put_object(ds).unwrap();
+        })
+    };
+    let created = rolling_out(&fixture, kube.create(&s)).await.unwrap();
+    operator.await.unwrap();
+    assert_eq!(created.id, CM_ID);
+    let ds = fixture.get_id(AGENT_DS).expect("the apply returned only after the operator made the DaemonSet");
+    assert_eq!(ds["status"]["numberReady"], json!(2), "and after it was ready on every node");
+    fixture.assert_no_rejections();
+}
+
+#[tokio::test]
+async fn a_daemonset_the_operator_never_makes_is_a_retryable_timeout_and_a_bad_id_is_fatal() {
+    let fixture = start();
+    namespace(&fixture, "monitoring");
+    let short = KubeClientSettings {
+        rollout: PollPolicy {
+            min_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(50),
+            total: Duration::from_millis(500),
+        },
+        ..settings(&fixture)
+    };
+    let kube = provider(short);
+    let err = kube.create(&spec("settings", operator_made(AGENT_DS))).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("agent-ds is not made by its operator yet"), "{err}");
+    let err = kube.update(&spec("settings", operator_made("v1/ConfigMap/monitoring/x")), &CM_ID.into(), &[]).await;
+    assert!(
+        matches!(&err, Err(ProviderError::Fatal(m)) if m.contains("not the id of a namespaced apps/v1 DaemonSet")),
+        "{err:?}"
+    );
+}
+
 #[tokio::test]
 async fn api_errors_are_typed() {
     let (fixture, kube) = env();
