@@ -123,6 +123,16 @@ async fn a_custom_resource_waits_for_its_crd_and_a_crd_for_established() {
     fixture.assert_no_rejections();
 }
 
+/// [`settings`] with a DaemonSet rollout deadline of `millis`.
+fn short_rollout(fixture: &tessera_kube_fixture::KubeFixture, millis: u64) -> KubeClientSettings {
+    let rollout = PollPolicy {
+        min_delay: Duration::from_millis(20),
+        max_delay: Duration::from_millis(50),
+        total: Duration::from_millis(millis),
+    };
+    KubeClientSettings { rollout, ..settings(fixture) }
+}
+
 fn daemonset() -> Value {
     json!({
         "apiVersion": "apps/v1", "kind": "DaemonSet",
@@ -154,15 +164,7 @@ async fn a_daemonset_apply_waits_until_every_node_is_covered() {
 async fn a_daemonset_that_never_covers_its_nodes_is_a_retryable_timeout() {
     let fixture = start();
     namespace(&fixture, "monitoring");
-    let short = KubeClientSettings {
-        rollout: PollPolicy {
-            min_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(50),
-            total: Duration::from_millis(800),
-        },
-        ..settings(&fixture)
-    };
-    let kube = provider(short);
+    let kube = provider(short_rollout(&fixture, 800));
     let s = spec("exporter", daemonset());
     let apply = tokio::spawn(async move { kube.create(&s).await });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -216,15 +218,7 @@ async fn an_object_waits_for_the_daemonsets_its_operator_makes() {
 async fn a_daemonset_the_operator_never_makes_is_a_retryable_timeout_and_a_bad_id_is_fatal() {
     let fixture = start();
     namespace(&fixture, "monitoring");
-    let short = KubeClientSettings {
-        rollout: PollPolicy {
-            min_delay: Duration::from_millis(20),
-            max_delay: Duration::from_millis(50),
-            total: Duration::from_millis(500),
-        },
-        ..settings(&fixture)
-    };
-    let kube = provider(short);
+    let kube = provider(short_rollout(&fixture, 500));
     let err = kube.create(&spec("settings", operator_made(AGENT_DS))).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert!(err.to_string().contains("agent-ds is not made by its operator yet"), "{err}");
