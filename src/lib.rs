@@ -8,6 +8,7 @@
 //! ```
 
 pub mod backends;
+pub mod bounded;
 pub mod cli;
 pub mod compile;
 pub mod engine;

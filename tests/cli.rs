@@ -314,3 +314,23 @@ fn bad_flags_and_an_empty_state_url_are_refused_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(!w.path("sim.db").exists(), "nothing ran");
 }
+
+#[test]
+fn unbounded_inputs_are_refused_at_once() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["apply", "--plan", "/dev/zero", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    let out = w.tessera().args(["validate", "/dev/zero"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
+    let big = w.write("big.yaml", &"#".repeat(5 * 1024 * 1024));
+    let out = w.tessera().arg("validate").arg(&big).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("over the limit"), "{}", stderr(&out));
+    let fifo = w.path("fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let out = w.tessera().args(["--policy"]).arg(&fifo).args(["plan", QUICKSTART]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a regular file"), "a FIFO policy is refused, not waited on: {}", stderr(&out));
+}

@@ -416,9 +416,8 @@ async fn the_node_exporter_helm_renders_tolerates_the_no_execute_pool_where_the_
 }
 
 /// Issue 12: "the plan shows `(known after apply)` for [the cluster's endpoint] beforehand".
-/// The human plan does not show a resource's connection (nor the cluster outputs it is made
-/// from), so this fails today; ignored until `tessera::plan::render_human` shows them.
-#[ignore = "the human plan does not show connections yet (src/plan/render.rs)"]
+/// The cluster's outputs that only EKS will give are shown so, and each Kubernetes-side action
+/// says it goes through that cluster's API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plan_shows_the_clusters_endpoint_and_ca_as_known_after_apply() {
     let e = env();
@@ -427,4 +426,9 @@ async fn the_plan_shows_the_clusters_endpoint_and_ca_as_known_after_apply() {
         let line = shown.lines().find(|l| l.contains(output) && l.contains("(known after apply)"));
         assert!(line.is_some(), "the cluster's {output} is known after apply:\n{shown}");
     }
+    let through = "# through the API of eu/eks.cluster/main (known after apply)";
+    assert!(
+        shown.matches(through).count() >= 11,
+        "every Kubernetes-side action connects through the new cluster:\n{shown}"
+    );
 }

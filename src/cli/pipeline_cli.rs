@@ -70,7 +70,7 @@ pub fn approve(g: &Global, doc_path: &Path, key_path: &Path, name: Option<String
     let approver = name
         .or(listed)
         .unwrap_or_else(|| key_path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    let text = std::fs::read_to_string(doc_path)
+    let text = crate::bounded::read_to_string(doc_path, crate::bounded::PLAN)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading {}", doc_path.display()))?;
     let sign = |approvals: &mut Vec<Approval>, digest: &str| {
@@ -149,7 +149,7 @@ pub async fn pipeline_apply(
 ) -> Result<u8> {
     // Every check runs before anything touches a cloud or the state's resources.
     let identity = PipelineIdentity::from_env_or_file(identity_file)?;
-    let text = std::fs::read_to_string(doc_path)
+    let text = crate::bounded::read_to_string(doc_path, crate::bounded::PLAN)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading {}", doc_path.display()))?;
     let store: Arc<dyn StateStore> = Arc::from(state::open(&g.state).await?);
@@ -172,8 +172,9 @@ pub async fn pipeline_apply(
     let registry = base_registry(g)?;
     let sealed = match sealed {
         Some(path) => {
-            let bytes =
-                std::fs::read(path).into_diagnostic().wrap_err_with(|| format!("reading {}", path.display()))?;
+            let bytes = crate::bounded::read(path, crate::bounded::SMALL)
+                .into_diagnostic()
+                .wrap_err_with(|| format!("reading {}", path.display()))?;
             // Each backend takes its own section when it builds its client; nothing else sees them.
             Some(creds::unseal(&bytes, &identity, registry.backends())?)
         }
@@ -312,7 +313,9 @@ pub fn creds(command: CredsCommand) -> Result<u8> {
         }
         CredsCommand::Seal { recipient, input, out } => {
             let plain = zeroize::Zeroizing::new(
-                std::fs::read(&input).into_diagnostic().wrap_err_with(|| format!("reading {}", input.display()))?,
+                crate::bounded::read(&input, crate::bounded::SMALL)
+                    .into_diagnostic()
+                    .wrap_err_with(|| format!("reading {}", input.display()))?,
             );
             let sealed = creds::seal(&plain, &recipient, &crate::backends::all())?;
             std::fs::write(&out, sealed).into_diagnostic()?;

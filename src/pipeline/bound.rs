@@ -90,7 +90,7 @@ pub fn parse_recorded(bound: &BoundPolicy) -> Result<Policy, BindError> {
 
 /// Reads the policy file: `None` if it does not exist.
 pub fn read_file(path: &Path) -> Result<Option<String>, BindError> {
-    match std::fs::read_to_string(path) {
+    match crate::bounded::read_to_string(path, crate::bounded::SMALL) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(BindError::Io { path: path.into(), source }),

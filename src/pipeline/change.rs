@@ -100,7 +100,8 @@ impl PolicyChange {
     }
 
     pub fn load(path: &Path) -> Result<Self, ChangeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ChangeError::Io { path: path.into(), source })?;
+        let text = crate::bounded::read_to_string(path, crate::bounded::PLAN)
+            .map_err(|source| ChangeError::Io { path: path.into(), source })?;
         Self::parse(path, &text)
     }
 

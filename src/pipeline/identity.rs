@@ -64,7 +64,8 @@ impl PipelineIdentity {
     pub fn from_env_or_file(file: Option<&Path>) -> Result<Self, IdentityError> {
         let text = match (std::env::var("TESSERA_PIPELINE_IDENTITY"), file) {
             (_, Some(path)) => Zeroizing::new(
-                std::fs::read_to_string(path).map_err(|source| IdentityError::Io { path: path.into(), source })?,
+                crate::bounded::read_to_string(path, crate::bounded::SMALL)
+                    .map_err(|source| IdentityError::Io { path: path.into(), source })?,
             ),
             (Ok(v), None) if !v.trim().is_empty() => Zeroizing::new(v),
             _ => return Err(IdentityError::NoIdentity),

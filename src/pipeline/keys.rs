@@ -38,8 +38,10 @@ pub fn generate() -> Result<(Zeroizing<String>, String), KeyError> {
 }
 
 pub fn load_signing(path: &Path) -> Result<SigningKey, KeyError> {
-    let text =
-        Zeroizing::new(std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.into(), source })?);
+    let text = Zeroizing::new(
+        crate::bounded::read_to_string(path, crate::bounded::SMALL)
+            .map_err(|source| KeyError::Io { path: path.into(), source })?,
+    );
     let invalid = |reason: &str| KeyError::Invalid { what: path.display().to_string(), reason: reason.into() };
     let Some(seed_hex) = text.trim().strip_prefix(SECRET_PREFIX) else {
         if parse_public(&text).is_ok() {

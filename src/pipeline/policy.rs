@@ -144,7 +144,8 @@ impl Escalation {
 
 impl Policy {
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io { path: path.into(), source })?;
+        let text = crate::bounded::read_to_string(path, crate::bounded::SMALL)
+            .map_err(|source| PolicyError::Io { path: path.into(), source })?;
         Self::parse(path, &text)
     }
 

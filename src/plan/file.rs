@@ -64,8 +64,8 @@ impl PlanFile {
     }
 
     pub fn load(path: &Path) -> Result<Self, PlanFileError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| PlanFileError::Io { path: path.to_path_buf(), source })?;
+        let text = crate::bounded::read_to_string(path, crate::bounded::PLAN)
+            .map_err(|source| PlanFileError::Io { path: path.to_path_buf(), source })?;
         Self::parse(path, &text)
     }
 

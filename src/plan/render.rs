@@ -78,6 +78,19 @@ pub fn render_human(plan: &Plan) -> String {
                     let planned = a.changes.iter().find(|c| c.field == *field).and_then(|c| c.new.clone());
                     let _ = writeln!(out, "        {field}: {}", show(&planned.or_else(|| Some(value.clone()))));
                 }
+                // What only the cloud will say (an endpoint, a CA), as Terraform shows computed
+                // attributes: others reference these, and a connection is built from them.
+                for output in a.desired.iter().flat_map(|d| d.outputs.iter().filter(|o| !d.attrs.contains_key(*o))) {
+                    let _ = writeln!(out, "        {output}: (known after apply)");
+                }
+                if let Some(source) = a.desired.as_ref().and_then(|d| d.provider.connection.as_ref()) {
+                    let made_here = plan
+                        .actions
+                        .iter()
+                        .any(|b| b.address == *source && matches!(b.kind, ActionKind::Create | ActionKind::Replace));
+                    let when = if made_here { " (known after apply)" } else { "" };
+                    let _ = writeln!(out, "        {}", style(format!("# through the API of {source}{when}")).dim());
+                }
             }
             ActionKind::Update | ActionKind::Replace => {
                 if let Some(order) = a.replacement {

@@ -18,7 +18,8 @@ pub use raw::{API_VERSION, KIND, RawFleet};
 
 /// Reads, parses and validates the spec at `path`.
 pub fn load(path: &Path) -> Result<Fleet, SpecError> {
-    let source = std::fs::read_to_string(path).map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
+    let source = crate::bounded::read_to_string(path, crate::bounded::SPEC)
+        .map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
     load_str(path, &source)
 }
 
