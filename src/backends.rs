@@ -20,6 +20,9 @@ pub fn all() -> Vec<Arc<dyn Backend>> {
     list.push(Arc::new(tessera_aks::AksBackend));
     #[cfg(feature = "gke")]
     list.push(Arc::new(tessera_gke::GkeBackend));
+    #[cfg(feature = "kind")]
+    list.push(Arc::new(tessera_kind::KindBackend));
+    #[cfg(not(feature = "kind"))]
     list.push(Arc::new(tessera_sim::PlanOnlyBackend("kind")));
     // Providers configured from a resource: never named by a placement. Without `kube`, core
     // services of real clusters plan but are refused at apply ("no backend for provider").

@@ -41,6 +41,12 @@ pub enum EngineError {
         help("the plan lists why each could not be read; plan again once the cloud answers")
     )]
     Incomplete(Vec<String>),
+    #[error("{provider} cannot run here: {message}")]
+    #[diagnostic(
+        code(tessera::apply::preflight),
+        help("nothing was changed or recorded; fix the cause and apply again")
+    )]
+    Preflight { provider: String, message: String },
     #[error("the plan is stale: {0}")]
     #[diagnostic(
         code(tessera::apply::stale),
@@ -167,6 +173,7 @@ impl Engine {
         if !plan.is_complete() {
             return Err(EngineError::Incomplete(plan.unknown.iter().map(|u| u.address.to_string()).collect()));
         }
+        self.preflight(plan).await?;
         // A plan made while another run held the lock skipped recovery. Recover now, under this
         // lease: if that changed state, the plan is stale and refused below.
         if !self.store.open_intents().await?.is_empty() {
@@ -193,6 +200,23 @@ impl Engine {
             self.store.append_audit(lease, &serde_json::to_string(&record).unwrap_or_default()).await?;
         }
         Ok(report)
+    }
+
+    /// Asks every provider that will create or change something whether it can run here, before
+    /// anything is recorded (a `kind` without Docker is refused with nothing written).
+    async fn preflight(&self, plan: &Plan) -> Result<(), EngineError> {
+        let mut asked = std::collections::BTreeSet::new();
+        for a in plan.actions.iter().filter(|a| a.kind != plan::ActionKind::Delete && a.provider.connection.is_none()) {
+            if !asked.insert(&a.provider) {
+                continue;
+            }
+            let provider = self.registry.get(&a.provider).map_err(crate::plan::PlanError::from)?;
+            provider
+                .preflight()
+                .await
+                .map_err(|e| EngineError::Preflight { provider: a.provider.to_string(), message: e.to_string() })?;
+        }
+        Ok(())
     }
 
     /// Resolves open intents by reading the cloud; see [`crate::recover`].

@@ -44,6 +44,9 @@ impl Provider for ReadOnly {
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<serde_json::Value> {
         self.inner.kubeconfig(rtype, attrs)
     }
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        self.inner.preflight().await
+    }
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
         self.inner.read(rtype, id).await
     }

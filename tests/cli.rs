@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 struct Workdir {
     dir: tempfile::TempDir,
@@ -181,7 +181,7 @@ fn graph_renders_dot_and_mermaid() {
     let mermaid = stdout(&out);
     assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"), "{mermaid}");
     // Between infrastructure nodes (core services come after, and have their own tests):
-    // gke, aks, kind: (network → cluster → 2 pools) = 3 edges each; eks: vpc → 3 subnets (3),
+    // gke, aks: (network → cluster → 2 pools) = 3 edges each; kind: one cluster; eks: vpc → 3 subnets (3),
     // cluster ← cluster role + 3 subnets (4), each of 2 node groups ← cluster, node role, 3 subnets (10).
     let core: Vec<&str> = mermaid
         .lines()
@@ -193,7 +193,7 @@ fn graph_renders_dot_and_mermaid() {
         .filter_map(|l| l.trim().split_once(" --> "))
         .filter(|(a, b)| !core.contains(a) && !core.contains(b))
         .count();
-    assert_eq!(infra_edges, 3 * 3 + 3 + 4 + 10);
+    assert_eq!(infra_edges, 2 * 3 + 3 + 4 + 10);
     assert!(core.len() == 4 * CORE_SERVICES, "every placement gets its core services: {}", core.len());
 }
 
@@ -207,8 +207,8 @@ fn multi_cloud_plans_but_unbuilt_backends_refuse_to_apply() {
     let eks = 1 + 3 + 2 + 1 + 2; // vpc, 3 subnets, 2 roles, cluster, 2 node groups
     assert_eq!(
         actions.len(),
-        eks + 3 * 4 + 4 * CORE_SERVICES,
-        "eks plus (network, cluster, 2 pools) on gke, aks and kind, and core services on each"
+        eks + 2 * 4 + 1 + 4 * CORE_SERVICES,
+        "eks, (network, cluster, 2 pools) on gke and aks, one kind cluster, and core services on each"
     );
     // Without the cloud placement (which would reach for AWS), the rest is refused cleanly.
     let spec = std::fs::read_to_string("specs/multi-cloud.yaml").unwrap().replace(
@@ -217,6 +217,14 @@ fn multi_cloud_plans_but_unbuilt_backends_refuse_to_apply() {
     );
     assert!(!spec.contains("provider: eks"), "the EKS placement is gone");
     let path = w.write("three.yaml", &spec);
+    // Without kind, the whole run is refused before anything starts.
+    let no_kind = w.path("no-such-kind");
+    let out = w.tessera().env("TESSERA_KIND", &no_kind).args(["apply", "--auto-approve"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("kind is not installed"), "{}", stderr(&out));
+    // Without kind, what is left is refused by the backends not built yet.
+    let start = spec.find("    - name: local").unwrap();
+    let path = w.write("two.yaml", &spec[..start]);
     let out = w.tessera().args(["apply", "--auto-approve"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("backend is not built yet"), "{}", stdout(&out));
@@ -333,4 +341,38 @@ fn unbounded_inputs_are_refused_at_once() {
     let out = w.tessera().args(["--policy"]).arg(&fifo).args(["plan", QUICKSTART]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("not a regular file"), "a FIFO policy is refused, not waited on: {}", stderr(&out));
+}
+
+#[test]
+fn kind_without_kind_or_docker_is_refused_before_anything_is_recorded() {
+    let w = Workdir::new();
+    let out = w
+        .tessera()
+        .env("TESSERA_KIND", w.path("no-such-kind"))
+        .args(["apply", "specs/local.yaml", "--auto-approve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kind is not installed"), "{}", stderr(&out));
+
+    // kind is there, Docker is not: kind's own words, as it says them.
+    let kind = w.write(
+        "kind",
+        "#!/bin/sh\ncase \"$1\" in\n  version) echo 'kind v0.32.0 go1.24 linux/amd64';;\n  *) echo 'ERROR: failed to list clusters: command \"docker ps -a --filter label=io.x-k8s.kind.cluster --format {{.Label \\\"io.x-k8s.kind.cluster\\\"}}\" failed with error: exit status 1' >&2\n     echo 'Command Output: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\n     exit 1;;\nesac\n",
+    );
+    std::fs::set_permissions(&kind, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out =
+        w.tessera().env("TESSERA_KIND", &kind).args(["apply", "specs/local.yaml", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Docker is not running"), "{}", stderr(&out));
+
+    let out = w.tessera().args(["--output", "json", "state", "list"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&v["meta"]["serial"], &v["meta"]["fleet"]), (&json!(0), &Value::Null), "state is untouched: {v}");
+    assert_eq!(v["resources"].as_array().map(Vec::len), Some(0));
+    for what in ["history", "intents"] {
+        let out = w.tessera().args(["--output", "json", "state", what]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        assert_eq!(v.as_array().map(Vec::len), Some(0), "state {what} is untouched: {v}");
+    }
 }

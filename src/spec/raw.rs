@@ -212,6 +212,9 @@ pub struct RawPlacement {
     /// Options for `provider: sim`.
     #[serde(default)]
     pub sim: Option<RawSimOptions>,
+    /// Options for `provider: kind`.
+    #[serde(default)]
+    pub kind: Option<RawKindOptions>,
     /// Values this placement changes. Overrides change values, never the template's shape.
     #[serde(default)]
     pub overrides: Option<RawOverrides>,
@@ -222,6 +225,13 @@ pub struct RawPlacement {
 pub struct RawSimOptions {
     /// The cloud the sim imitates: `eks` (default), `aks`, `gke` or `kind`.
     pub profile: S<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawKindOptions {
+    /// `1` (default) or `3`: three control-plane nodes, to test a highly available topology.
+    pub control_planes: S<Count>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -694,6 +694,31 @@ impl Validator<'_> {
             }
             (None, _) => None,
         };
+        let profile = match (&p.kind, kind) {
+            (None, _) => profile,
+            (Some(k), "kind") => match k.control_planes.get().0 {
+                1 => None,
+                // The kind backend's HA topology (three control-plane nodes).
+                3 => Some("ha".to_string()),
+                n => {
+                    self.push(
+                        Problem::at(k.control_planes.loc(), format!("{n} control-plane nodes: kind supports 1 or 3"))
+                            .help("use 1 (default) or 3 (a highly available topology)"),
+                    );
+                    return None;
+                }
+            },
+            (Some(k), _) => {
+                self.push(
+                    Problem::at(
+                        k.control_planes.loc(),
+                        format!("`kind` options apply only to `provider: kind`, not `{kind}`"),
+                    )
+                    .help("remove the `kind` block"),
+                );
+                return None;
+            }
+        };
         let region = p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default();
         let scope = self.scope(p, backend.as_ref())?;
         Some((ProviderRef { kind: kind.to_string(), region, profile, connection: None, scope }, backend))

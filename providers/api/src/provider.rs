@@ -129,6 +129,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Whether this provider can act at all here (its CLI is installed, its daemon runs), asked
+    /// before a run records anything: a failure refuses the whole run with nothing written.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
     /// The live resource, or `None` if it no longer exists.
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError>;
 

@@ -150,6 +150,11 @@ impl Provider for KindProvider {
         Some(lower::kube_access(cluster))
     }
 
+    /// kind and Docker must both answer before a run records anything.
+    async fn preflight(&self) -> Result<(), ProviderError> {
+        KindProvider::preflight(self).await.map(drop)
+    }
+
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
         if rtype != lower::CLUSTER {
             return Duration::ZERO;

@@ -10,6 +10,9 @@
 //! - `aws`: `aws eks get-token --cluster-name NAME --region REGION --output json`;
 //! - `azure`: `kubelogin get-token --login azurecli --server-id 6dae42f8-…` (the AKS AAD server);
 //! - `gcp`: `gke-gcloud-auth-plugin`;
+//! - `kind`: kind's admin client certificate, asked of `kind get kubeconfig --name NAME` each
+//!   time a client is built and kept in memory only (kind has no exec plugin, and the key must
+//!   not reach state);
 //! - `none`: no credentials.
 //!
 //! [`kubeconfig`] builds that kubeconfig as JSON (pure, so it is tested as data);
@@ -20,7 +23,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tessera_kube::contract::{
-    AUTH_AWS, AUTH_AZURE, AUTH_GCP, AUTH_NONE, OUTPUT_CA, OUTPUT_ENDPOINT, OUTPUT_NAME, SCOPE_AUTH,
+    AUTH_AWS, AUTH_AZURE, AUTH_GCP, AUTH_KIND, AUTH_NONE, OUTPUT_CA, OUTPUT_ENDPOINT, OUTPUT_NAME, SCOPE_AUTH,
 };
 use tessera_provider_api::{Connection, ProviderRef};
 
@@ -52,10 +55,11 @@ fn exec(auth: &str, cluster: &str, region: &str) -> Result<Option<Value>, KubeEr
         AUTH_GCP => {
             ("gke-gcloud-auth-plugin", vec![], "install it with `gcloud components install gke-gcloud-auth-plugin`")
         }
-        AUTH_NONE => return Ok(None),
+        // kind's client certificate is set on the client by `client`, never written here.
+        AUTH_NONE | AUTH_KIND => return Ok(None),
         other => {
             return Err(KubeError::Config(format!(
-                "unknown Kubernetes authentication `{other}` (expected {AUTH_AWS}, {AUTH_AZURE}, {AUTH_GCP} or {AUTH_NONE})"
+                "unknown Kubernetes authentication `{other}` (expected {AUTH_AWS}, {AUTH_AZURE}, {AUTH_GCP}, {AUTH_KIND} or {AUTH_NONE})"
             )));
         }
     };
@@ -127,9 +131,39 @@ pub async fn client(
         .map_err(|e| KubeError::Config(format!("connecting to {}: {e}", conn.source)))?;
     if let Some(token) = &settings.bearer_token {
         config.auth_info.token = Some(token.expose_secret().to_string().into());
+    } else if provider.scope.get(SCOPE_AUTH).map(String::as_str) == Some(AUTH_KIND) {
+        let (cert, key) = kind_credentials(output(conn, OUTPUT_NAME)?).await?;
+        config.auth_info.client_certificate_data = Some(cert);
+        config.auth_info.client_key_data = Some(key.into());
     }
     config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| KubeError::Config(format!("connecting to {}: {e}", conn.source)))
+}
+
+/// The client certificate and key of kind's admin kubeconfig for cluster `name`
+/// (`kind get kubeconfig`; the binary is `TESSERA_KIND`, else `kind` on the PATH).
+async fn kind_credentials(name: &str) -> Result<(String, String), KubeError> {
+    let binary = std::env::var_os("TESSERA_KIND").filter(|v| !v.is_empty()).unwrap_or_else(|| "kind".into());
+    let out = tokio::process::Command::new(&binary)
+        .args(["get", "kubeconfig", "--name", name])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| KubeError::Config(format!("running `kind get kubeconfig --name {name}`: {e}")))?;
+    let text = zeroize::Zeroizing::new(String::from_utf8_lossy(&out.stdout).into_owned());
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.starts_with("ERROR")).unwrap_or("kind failed");
+        return Err(KubeError::Config(format!("`kind get kubeconfig --name {name}`: {line}")));
+    }
+    let kc = Kubeconfig::from_yaml(&text)
+        .map_err(|_| KubeError::Config(format!("kind's kubeconfig for {name} is not a kubeconfig")))?;
+    let user = kc.auth_infos.into_iter().find_map(|a| a.auth_info);
+    let pair = user.and_then(|u| Some((u.client_certificate_data?, u.client_key_data?)));
+    let (cert, key) =
+        pair.ok_or_else(|| KubeError::Config(format!("kind's kubeconfig for {name} has no client certificate")))?;
+    Ok((cert, key.expose_secret().to_string()))
 }
 
 #[cfg(test)]

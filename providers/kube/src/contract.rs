@@ -61,7 +61,9 @@ pub const AUTH_AZURE: &str = "azure";
 /// `gke-gcloud-auth-plugin`.
 pub const AUTH_GCP: &str = "gcp";
 pub const AUTH_NONE: &str = "none";
-pub const AUTH_KIND: &str = "kind"; // the client certificate of `kind get kubeconfig --name NAME`, at connect time
+/// The client certificate of `kind get kubeconfig --name NAME`, taken at connect time and kept
+/// in memory only.
+pub const AUTH_KIND: &str = "kind";
 
 /// `text` as a label value: at most 63 characters of `[A-Za-z0-9_.-]`, beginning and ending with
 /// an alphanumeric. `/` becomes `_`, other characters `-`; a longer value keeps a prefix and a
