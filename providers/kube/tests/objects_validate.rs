@@ -1,0 +1,125 @@
+//! Every object Tessera writes itself, for every cloud's variant and every supported log output,
+//! validated as the API server would: built-in kinds with `kubernetes-validate --strict` at the
+//! cluster's version, custom resources against the real CRDs in `../shared/k8s/crds`.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use tessera_kube::{charts, contract, lower};
+use tessera_kube_fixture::validate::Validator;
+use tessera_kube_fixture::validate::builtin::BuiltinValidator;
+use tessera_provider_api::{
+    Address, Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, KubeAccess, LogOutput, Logging, Machine,
+    Monitoring, Network, PoolTemplate, ProviderRef, Taint, TaintEffect, Toleration,
+};
+
+fn validator() -> Validator {
+    let crds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s/crds");
+    Validator::new(BuiltinValidator::default_tool(), "1.31.0", crds).expect("kubernetes-validate and the real CRDs")
+}
+
+fn cluster(output: LogOutput) -> ClusterTemplate {
+    let pool = |name: &str, taints: Vec<Taint>| PoolTemplate {
+        name: name.into(),
+        machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },
+        min: 1,
+        max: 3,
+        labels: [("tessera.dev/pool".to_string(), name.to_string())].into(),
+        taints,
+    };
+    ClusterTemplate {
+        fleet: "core".into(),
+        placement: "p".into(),
+        region: "eu-west-1".into(),
+        zones: vec![],
+        kubernetes_version: "1.31".into(),
+        network: Network::Managed { cidr: "10.0.0.0/16".into() },
+        pools: vec![
+            pool("system", vec![]),
+            pool("gpu", vec![Taint { key: "gpu".into(), value: None, effect: TaintEffect::NoExecute }]),
+        ],
+        core_services: CoreServices {
+            monitoring: Some(Monitoring {
+                node_exporter: true,
+                exporters: vec![Exporter {
+                    name: "smartctl".into(),
+                    image: "quay.io/prometheuscommunity/smartctl-exporter:v0.14.0".into(),
+                    privileged: true,
+                    host_mounts: vec!["/dev".into(), "/run/udev".into()],
+                    port: 9633,
+                    path: "/metrics".into(),
+                    interval: "30s".into(),
+                }],
+                tolerations: vec![Toleration::everything()],
+                remote_write: None,
+                chart: charts::kube_prometheus_stack(),
+                values: json!({}),
+            }),
+            logging: Some(Logging {
+                journald_units: vec!["containerd".into()],
+                journal_path: JournalPath::Auto,
+                kubelet_logs: true,
+                tolerations: vec![Toleration::everything()],
+                output,
+                chart: charts::logging_operator(),
+                values: json!({}),
+            }),
+            audit_logs: true,
+        },
+    }
+}
+
+fn access() -> KubeAccess {
+    let cluster = Address::new("p", "sim.cluster", "main");
+    KubeAccess { cluster: cluster.clone(), provider: ProviderRef::connected("kube", cluster), after: vec![] }
+}
+
+fn check(v: &Validator, manifest: &Value) -> Result<(), String> {
+    let api = manifest["apiVersion"].as_str().unwrap_or_default();
+    let kind = manifest["kind"].as_str().unwrap_or_default();
+    match api.split_once('/') {
+        Some((group, version)) if group.contains('.') => v.custom(manifest, group, version, kind, None),
+        _ => v.builtin(manifest),
+    }
+}
+
+fn manifests(t: &ClusterTemplate, cloud: &str) -> Vec<Value> {
+    lower::lower(t, &access(), cloud)
+        .into_iter()
+        .filter(|r| r.rtype() == contract::OBJECT)
+        .map(|r| r.attrs["manifest"].clone())
+        .collect()
+}
+
+#[test]
+fn every_object_tessera_writes_is_valid_on_every_cloud_and_for_every_output() {
+    let v = validator();
+    let outputs = [
+        ("loki", json!({"url": "http://loki.logging.svc:3100", "configure_kubernetes_labels": true})),
+        ("elasticsearch", json!({"host": "es.logging.svc", "port": 9200, "scheme": "https"})),
+        ("opensearch", json!({"host": "os.logging.svc", "port": 9200})),
+        ("s3", json!({"s3_bucket": "fleet-logs", "s3_region": "eu-west-1", "path": "logs/"})),
+        ("cloudwatch", json!({"region": "eu-west-1", "log_group_name": "fleet", "auto_create_stream": true})),
+        ("nullout", json!({})),
+    ];
+    let mut checked = 0;
+    for (plugin, settings) in outputs {
+        let t = cluster(LogOutput { plugin: plugin.into(), settings });
+        for cloud in ["eks", "aks", "gke", "kind"] {
+            for m in manifests(&t, cloud) {
+                check(&v, &m).unwrap_or_else(|e| panic!("{cloud}/{plugin}: {e}\n{m}"));
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 6 * 4 * 9, "namespaces, exporter DaemonSet and PodMonitor, five logging objects");
+}
+
+#[test]
+fn a_misspelled_output_setting_is_refused_by_the_real_crd() {
+    let v = validator();
+    let t = cluster(LogOutput { plugin: "loki".into(), settings: json!({"urll": "http://loki:3100"}) });
+    let output = manifests(&t, "eks").into_iter().find(|m| m["kind"] == "ClusterOutput").unwrap();
+    let err = check(&v, &output).unwrap_err();
+    assert!(err.contains("urll"), "{err}");
+}
