@@ -156,7 +156,12 @@ impl PostgresStore {
         let (seq, prev): (i64, String) = match &last {
             Some(r) => {
                 let r = Cells::new(r, "audit");
-                (r.get::<i64>("seq")? + 1, r.get("hash")?)
+                let seq = r.get::<i64>("seq")?;
+                let next = seq.checked_add(1).ok_or_else(|| StateError::Corrupt {
+                    address: "audit".into(),
+                    reason: format!("column audit.seq: {seq} leaves no room for another record"),
+                })?;
+                (next, r.get("hash")?)
             }
             None => (1, super::audit::GENESIS.to_string()),
         };
