@@ -284,3 +284,15 @@ async fn nulls_wrong_types_and_negative_counts_in_rows_are_errors_naming_the_col
     assert_eq!(row.get::<_, i64>(0), -5, "the failed lock changed nothing");
     assert!(o.query(&sql("SELECT 1 FROM $S.lock"), &[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_server_that_cannot_be_reached_is_a_retryable_unavailable_error() {
+    let err = match tessera::state::PostgresStore::connect("postgres://postgres@127.0.0.1:1/test?sslmode=disable").await
+    {
+        Ok(_) => panic!("nothing listens on port 1"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, tessera::state::StateError::Unavailable { .. }), "{err}");
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("refused"), "the cause is in the message: {err}");
+}

@@ -183,9 +183,48 @@ pub enum StateError {
     PolicyMoved { expected: String, found: Option<String> },
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("state database (PostgreSQL): {0}")]
+    #[error("state database (PostgreSQL): {}", with_causes(.0))]
     #[diagnostic(code(tessera::state::postgres), help("check the --state URL and that the server is up"))]
     Postgres(#[from] tokio_postgres::Error),
+    /// The server could not be reached, or the connection kept dropping, after every retry:
+    /// nothing was done, and trying later may succeed.
+    #[error("state database (PostgreSQL) unavailable after {attempts} attempts: {message}")]
+    #[diagnostic(
+        code(tessera::state::unavailable),
+        help("check that the server is up and reachable; nothing was changed")
+    )]
+    Unavailable { attempts: usize, message: String },
+    /// The connection was lost while a transaction was committing: it may or may not have
+    /// landed. Not retried (it could apply twice); the intent journal settles it on the next run.
+    #[error("state database (PostgreSQL): the connection was lost during a commit, whose outcome is unknown: {0}")]
+    #[diagnostic(
+        code(tessera::state::commit_unknown),
+        help("run the command again: recovery reads the cloud and settles the open intent")
+    )]
+    CommitUnknown(String),
+}
+
+impl StateError {
+    /// Whether the same call may succeed if made again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. } | Self::Locked { .. })
+    }
+}
+
+/// An error with each of its causes: tokio-postgres's own message is only the top line ("error
+/// performing TLS handshake"), the reason is below it.
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let line = c.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// The state backend. Every write that follows a cloud mutation is one transaction, checked

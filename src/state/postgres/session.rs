@@ -59,12 +59,6 @@ impl Failure {
             Self::Retry(e) | Self::Final(e) => e,
         }
     }
-
-    fn into_error(self) -> StateError {
-        match self {
-            Self::Retry(e) | Self::Final(e) => e,
-        }
-    }
 }
 
 /// One database step of an operation: a future on the client it was handed (an `Arc`, so
@@ -171,7 +165,12 @@ where
                 // Only the intent journal can tell whether it landed.
                 tracing::warn!("PostgreSQL state: connection lost while committing: {e}");
             }
-            (Err(Failure::Final(e.into())), false)
+            let error = if connection_lost(&e) {
+                StateError::CommitUnknown(crate::state::with_causes(&e))
+            } else {
+                StateError::Postgres(e)
+            };
+            (Err(Failure::Final(error)), false)
         }
     }
 }
@@ -205,7 +204,11 @@ where
             tracing::warn!("PostgreSQL state: {}; trying again in {wait:?}", f.error());
         })
         .await
-        .map_err(Failure::into_error)
+        .map_err(|f| match f {
+            // Still retryable when the retries ran out: typed so, for callers that wait longer.
+            Failure::Retry(e) => StateError::Unavailable { attempts: RETRIES + 1, message: e.to_string() },
+            Failure::Final(e) => e,
+        })
 }
 
 /// Whether the operation that failed with `e` certainly did nothing, so that running it again
