@@ -125,6 +125,12 @@ impl SimKube {
             contract::OBJECT => {
                 let manifest = spec.attrs.get("manifest").cloned().unwrap_or(Value::Null);
                 let id = api.apply(&manifest, Some(&address))?;
+                // Done when ready on every node it fits, as the real provider waits.
+                if let Some(status) = api.daemonset_status(&id)? {
+                    if status["numberReady"] != status["desiredNumberScheduled"] {
+                        return Err(ProviderError::unavailable(format!("{id} is not ready yet: {status}")));
+                    }
+                }
                 let stored = api.get(&id)?.ok_or_else(|| ProviderError::Fatal(format!("{id} vanished after apply")))?;
                 Ok(observed_object(&api.key(&id), &stored.attrs))
             }

@@ -222,6 +222,24 @@ impl KubeApi<'_> {
         Ok(())
     }
 
+    /// A DaemonSet's status as its controller reports it: `desiredNumberScheduled` (the nodes its
+    /// pods fit) and `numberReady` (sim pods are ready at once); `None` when there is no such
+    /// DaemonSet.
+    pub fn daemonset_status(&self, object_id: &str) -> Result<Option<Value>, ProviderError> {
+        let nodes = self.nodes()?;
+        if self.get(object_id)?.is_none() {
+            return Ok(None);
+        }
+        let n = nodes.iter().filter(|node| node.daemon_pods.get(object_id) == Some(&true)).count();
+        Ok(Some(json!({
+            "desiredNumberScheduled": n,
+            "currentNumberScheduled": n,
+            "numberReady": n,
+            "numberAvailable": n,
+            "numberMisscheduled": 0,
+        })))
+    }
+
     /// The cluster's nodes, with the DaemonSet pods the scheduler placed on each.
     pub fn nodes(&self) -> Result<Vec<Node>, ProviderError> {
         self.reconcile_controllers()?;

@@ -115,7 +115,13 @@ async fn the_charts_no_schedule_only_toleration_misses_no_execute_nodes() {
         effect: Some(TaintEffect::NoSchedule),
     };
     let template = cluster(vec![no_schedule_only]);
-    let (_, nodes) = install(&template).await;
+    let (cloud, nodes) = install(&template).await;
+    let cluster = cloud.find_by_address("p/sim.cluster/main").unwrap();
+    let api = tessera_sim::kube_api::KubeApi { cloud: &cloud, cluster_id: &cluster.id, cluster_name: "f-p" };
+    let status = api.daemonset_status(&coverage::node_exporter_id()).unwrap().unwrap();
+    assert_eq!(status["desiredNumberScheduled"], 2, "the two system nodes, not the NoExecute one: {status}");
+    assert_eq!(status["numberReady"], 2);
+    assert!(api.daemonset_status("apps/v1/DaemonSet/monitoring/none").unwrap().is_none());
     let report = coverage::report(&nodes, &coverage::expected(&template));
     let gpu_gaps: Vec<&str> = report.gaps.iter().filter(|g| g.pool == "gpu").map(|g| g.daemonset.as_str()).collect();
     assert!(gpu_gaps.contains(&coverage::node_exporter_id().as_str()), "{:?}", report.gaps);
