@@ -236,6 +236,15 @@ impl Engine {
         loop {
             match self.store.lock(&self.holder, command, self.lock_ttl.as_secs().max(1)).await {
                 Ok(lease) => return Ok(lease),
+                // A holder on this host whose process is gone (SIGKILL, a crash) renews nothing:
+                // take its lock over at once instead of waiting out the TTL, and say so in history.
+                Err(StateError::Locked { holder, lock_id, .. }) if holder_is_dead_here(&holder, &self.holder) => {
+                    let by = format!("{} (took over from {holder}: no such process on this host)", self.holder);
+                    match self.store.force_unlock(&lock_id, &by).await {
+                        Ok(()) | Err(StateError::NoSuchLock(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 Err(StateError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
@@ -285,9 +294,39 @@ pub async fn check_fresh(plan: &Plan, fleet: Option<&Fleet>, store: &dyn StateSt
     Ok(())
 }
 
+/// Whether `holder` (as [`default_holder`] writes it) is a process of this host that no longer
+/// exists. Anything else (another host, an unreadable holder, a live or reused pid) is not.
+fn holder_is_dead_here(holder: &str, me: &str) -> bool {
+    let host_of =
+        |h: &str| h.split_once('@').and_then(|(_, rest)| rest.split_once(" (pid ")).map(|(host, _)| host.to_string());
+    let pid =
+        holder.rsplit_once(" (pid ").and_then(|(_, rest)| rest.strip_suffix(')')).and_then(|p| p.parse::<u32>().ok());
+    let (Some(theirs), Some(mine), Some(pid)) = (host_of(holder), host_of(me), pid) else { return false };
+    let proc_fs = std::path::Path::new("/proc/self");
+    theirs == mine
+        && pid != std::process::id()
+        && proc_fs.exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 fn default_holder() -> String {
     let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
     let host =
         std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
     format!("{user}@{host} (pid {})", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::holder_is_dead_here;
+
+    #[test]
+    fn only_a_vanished_process_of_this_host_is_taken_over() {
+        let me = format!("me@box (pid {})", std::process::id());
+        assert!(holder_is_dead_here("ci@box (pid 4000000)", &me), "no such pid on this host");
+        assert!(!holder_is_dead_here(&format!("ci@box (pid {})", std::process::id()), &me), "this very process");
+        assert!(!holder_is_dead_here("ci@box (pid 1)", &me), "pid 1 is alive");
+        assert!(!holder_is_dead_here("ci@elsewhere (pid 4000000)", &me), "another host waits for expiry");
+        assert!(!holder_is_dead_here("someone", &me), "a holder of another form is never taken over");
+    }
 }

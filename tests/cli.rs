@@ -376,3 +376,37 @@ fn kind_without_kind_or_docker_is_refused_before_anything_is_recorded() {
         assert_eq!(v.as_array().map(Vec::len), Some(0), "state {what} is untouched: {v}");
     }
 }
+
+#[test]
+fn an_apply_right_after_a_sigkill_takes_the_dead_local_lock_over_at_once() {
+    let w = Workdir::new();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tessera"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TESSERA_STATE", format!("sqlite://{}", w.path("state.db").display()))
+        .env("TESSERA_SIM_CLOUD", w.path("sim.db"))
+        .env("TESSERA_SIM_TIME_SCALE", "0.01")
+        .args(["apply", QUICKSTART, "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let _ = child.wait_with_output();
+
+    let started = std::time::Instant::now();
+    // No --lock-timeout: with the 2-minute lease still running, only a takeover lets this start.
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "no wait for the lease to expire");
+    let out = w.tessera().args(["--output", "json", "state", "history", "--limit", "1000"]).output().unwrap();
+    let history: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let takeover = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["change"].as_str().is_some_and(|c| c.starts_with("force-unlock")));
+    let by = takeover.map(|e| e["run_id"].to_string()).unwrap_or_default();
+    assert!(by.contains("no such process on this host"), "the takeover is recorded, with who took over: {history}");
+}
