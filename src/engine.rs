@@ -194,7 +194,7 @@ impl Engine {
                 outcomes: report
                     .steps
                     .iter()
-                    .map(|s| format!("{} {}: {:?}", s.kind.verb(), s.address, s.status))
+                    .map(|s| format!("{} {}: {}", s.kind.verb(), s.address, s.status))
                     .collect(),
             };
             self.store.append_audit(lease, &serde_json::to_string(&record).unwrap_or_default()).await?;

@@ -75,7 +75,10 @@ fn an_invalid_spec_exits_1_with_file_line_col() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], false);
-    assert!(v["problems"][0].as_str().unwrap().contains("unknown eks region"));
+    let problem = &v["problems"][0];
+    assert!(problem["message"].as_str().unwrap().contains("unknown eks region"), "{problem}");
+    assert_eq!(problem["line"], line as u64, "{problem}");
+    assert!(problem["column"].as_u64().is_some() && problem["hint"].as_str().unwrap().contains("did you mean"));
 }
 
 #[test]

@@ -471,3 +471,20 @@ fn versions_cidrs_and_zones_are_strict() {
         "zone `eu-west-1a` is listed twice",
     );
 }
+
+#[test]
+fn huge_values_and_terminal_escapes_are_never_echoed_raw() {
+    let huge = VALID.replace("region: eu-west-1 }", &format!("region: \"{}\" }}", "x".repeat(5_000_000)));
+    let got = problems(&huge);
+    assert!(!got.is_empty());
+    assert!(got.iter().all(|p| p.len() < 1_000), "each problem is a line, not the value: {}", got[0].len());
+    let rendered = format!("{:?}", miette::Report::new(spec::load_str(Path::new("f.yaml"), &huge).unwrap_err()));
+    assert!(rendered.len() < 20_000, "the rendered error is a screenful: {} bytes", rendered.len());
+
+    let escape = VALID.replace("region: eu-west-1 }", "region: \"\\e[2J\\e]0;pwned\\a\" }");
+    let got = problems(&escape);
+    assert!(!got.is_empty());
+    assert!(got.iter().all(|p| !p.contains('\u{1b}') && !p.contains('\u{7}')), "{got:?}");
+    let rendered = format!("{:?}", miette::Report::new(spec::load_str(Path::new("f.yaml"), &escape).unwrap_err()));
+    assert!(!rendered.contains('\u{1b}') || !rendered.contains("]0;pwned\u{7}"), "no raw OSC sequence: {rendered:?}");
+}

@@ -224,7 +224,7 @@ fn validate(g: &Global, path: &Path) -> Result<u8> {
             Ok(0)
         }
         (Err(e), OutputFormat::Json) => {
-            println!("{}", json!({ "valid": false, "problems": e.lines() }));
+            println!("{}", json!({ "valid": false, "problems": e.problems_json() }));
             Ok(1)
         }
         (Err(e), OutputFormat::Human) => Err(e.into()),
@@ -451,7 +451,7 @@ pub(crate) fn summarize(g: &Global, report: &Report) {
                 report.elapsed.as_secs_f64()
             );
             for s in report.steps.iter().filter(|s| !matches!(s.status, crate::exec::StepStatus::Succeeded)) {
-                println!("  {} {}: {:?}", s.kind.verb(), s.address, s.status);
+                println!("  {} {}: {}", s.kind.verb(), s.address, s.status);
             }
         }
     }
@@ -533,7 +533,11 @@ async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
                 println!("No open intents.");
             } else {
                 for i in &intents {
-                    println!("#{} {:?} {} (run {})", i.id, i.op, i.address, i.run_id);
+                    let op = serde_json::to_value(i.op)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    println!("#{} {op} {} (run {})", i.id, i.address, i.run_id);
                 }
             }
         }

@@ -114,6 +114,18 @@ pub enum StepStatus {
     NotStarted,
 }
 
+/// In words, for people: `failed: <why>`, never the Rust form `Failed("…")`.
+impl std::fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Succeeded => f.write_str("succeeded"),
+            Self::Failed(why) => write!(f, "failed: {why}"),
+            Self::Skipped(why) => write!(f, "skipped: {why}"),
+            Self::NotStarted => f.write_str("not started"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepReport {
     pub address: String,
