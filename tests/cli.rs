@@ -413,3 +413,20 @@ fn an_apply_right_after_a_sigkill_takes_the_dead_local_lock_over_at_once() {
     let by = takeover.map(|e| e["run_id"].to_string()).unwrap_or_default();
     assert!(by.contains("no such process on this host"), "the takeover is recorded, with who took over: {history}");
 }
+
+#[test]
+fn an_emptied_state_is_refused_and_builds_nothing_a_second_time() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before =
+        tessera_sim::SimCloud::durable(&w.path("sim.db"), Default::default()).unwrap().resources().unwrap().len();
+    // `: > state.db`, as in the issue.
+    std::fs::write(w.path("state.db"), b"").unwrap();
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("is damaged: the file is empty"), "{}", stderr(&out));
+    let after =
+        tessera_sim::SimCloud::durable(&w.path("sim.db"), Default::default()).unwrap().resources().unwrap().len();
+    assert_eq!(before, after, "nothing was created a second time");
+}

@@ -233,3 +233,31 @@ async fn postgres_corrupt_rows_are_reported_not_panicked_on() {
     let err = s.resources().await.unwrap_err();
     assert!(matches!(&err, StateError::Corrupt { address, .. } if address == "p/sim.cluster/main"), "{err}");
 }
+
+#[test]
+fn a_damaged_state_file_is_refused_never_reinitialised() {
+    use tessera::state::{SqliteStore, StateError};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(SqliteStore::open(&path).unwrap());
+    assert!(SqliteStore::open(&path).is_ok(), "a whole state opens again");
+
+    let refused = |path: &std::path::Path, what: &str| match SqliteStore::open(path) {
+        Err(StateError::Damaged { problem, .. }) => assert!(problem.contains(what), "{problem}"),
+        Err(e) => panic!("{what}: {e}"),
+        Ok(_) => panic!("{what}: a damaged state was opened"),
+    };
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM meta", []).unwrap();
+    drop(conn);
+    refused(&path, "no `meta` row");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE resources").unwrap();
+    drop(conn);
+    refused(&path, "no `resources` table");
+    std::fs::write(&path, b"").unwrap();
+    refused(&path, "empty");
+    std::fs::write(&path, b"SQLite format 3\0 truncated").unwrap();
+    refused(&path, "not a readable SQLite database");
+    assert_eq!(std::fs::read(&path).unwrap(), b"SQLite format 3\0 truncated", "the file is left as it was");
+}

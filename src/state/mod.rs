@@ -176,6 +176,14 @@ pub enum StateError {
         help("use sqlite://PATH or a plain file path (PostgreSQL arrives with the team backend)")
     )]
     Url(String),
+    #[error("state {path} is damaged: {problem}")]
+    #[diagnostic(
+        code(tessera::state::damaged),
+        help(
+            "Tessera never re-initialises a state that exists, so as not to build the fleet a second time: restore the file from a backup, or move it aside and apply to a new state (creates find the objects Tessera made by their ownership tags and adopt them)"
+        )
+    )]
+    Damaged { path: PathBuf, problem: String },
     #[error("cannot create state directory {path}: {source}")]
     Dir { path: PathBuf, source: std::io::Error },
     #[error("the state's policy is {}, not {expected}: another policy change was applied first", found.as_deref().unwrap_or("(none)"))]

@@ -78,11 +78,68 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Opens the state at `path`, creating it if there is no file. A file that is there must be
+    /// a whole state: an emptied, truncated or foreign file, or one missing a table or its `meta`
+    /// row, is refused, never re-initialised.
     pub fn open(path: &Path) -> Result<Self, StateError> {
+        if path.exists() {
+            let conn = Connection::open(path)?;
+            Self::check_whole(&conn, path)?;
+            return Self::init(conn);
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: dir.to_path_buf(), source })?;
         }
-        Self::init(Connection::open(path)?)
+        Self::create(path)?;
+        let conn = Connection::open(path)?;
+        Self::check_whole(&conn, path)?;
+        Self::init(conn)
+    }
+
+    /// Makes a whole new state at `path`, atomically: built under another name, then linked into
+    /// place. A run killed while creating it leaves no half state behind (a state file that is
+    /// empty is then always someone's truncation, and refused), and of two runs creating it at
+    /// once, one wins and the other opens the winner's.
+    fn create(path: &Path) -> Result<(), StateError> {
+        let dir_err = |source| StateError::Dir { path: path.to_path_buf(), source };
+        let tmp = path.with_file_name(format!(
+            ".{}.creating-{}-{}",
+            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        drop(Self::init(Connection::open(&tmp)?)?);
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(dir_err(e)),
+        }
+    }
+
+    /// The tables every state has had since its first version, and its one `meta` row.
+    fn check_whole(conn: &Connection, path: &Path) -> Result<(), StateError> {
+        let damaged = |problem: String| StateError::Damaged { path: path.to_path_buf(), problem };
+        if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == 0 {
+            return Err(damaged("the file is empty".into()));
+        }
+        for table in ["meta", "resources", "lock", "intents", "history"] {
+            let found: Option<String> = conn
+                .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| r.get(0))
+                .optional()
+                .map_err(|e| damaged(format!("it is not a readable SQLite database ({e})")))?;
+            if found.is_none() {
+                return Err(damaged(format!("it has no `{table}` table")));
+            }
+        }
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM meta WHERE id = 1", [], |r| r.get(0))
+            .map_err(|e| damaged(format!("its `meta` table cannot be read ({e})")))?;
+        if rows != 1 {
+            return Err(damaged("it has no `meta` row: its lineage and serial are lost".into()));
+        }
+        Ok(())
     }
 
     pub fn in_memory() -> Result<Self, StateError> {
