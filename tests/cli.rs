@@ -28,6 +28,26 @@ impl Workdir {
         c
     }
 
+    /// Starts a quickstart apply (JSON lines on stdout) at 0.01 × real durations, so that control
+    /// planes take seconds, sends `signal` (`-TERM`, `-KILL`) mid-apply and waits for it.
+    fn apply_and_signal(&self, signal: &str) -> std::process::Output {
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tessera"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("TESSERA_STATE", format!("sqlite://{}", self.path("state.db").display()))
+            .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
+            .env("TESSERA_SIM_TIME_SCALE", "0.01")
+            .env("NO_COLOR", "1")
+            .args(["--output", "json", "apply", QUICKSTART, "--auto-approve"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let sent = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        child.wait_with_output().unwrap()
+    }
+
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, text).expect("write");
@@ -280,21 +300,7 @@ fn postgres_state_through_the_cli() {
 #[test]
 fn sigterm_mid_apply_leaves_no_lock_and_no_open_intent() {
     let w = Workdir::new();
-    // 0.01 × real durations: control planes take seconds, so the signal lands mid-apply.
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tessera"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("TESSERA_STATE", format!("sqlite://{}", w.path("state.db").display()))
-        .env("TESSERA_SIM_CLOUD", w.path("sim.db"))
-        .env("TESSERA_SIM_TIME_SCALE", "0.01")
-        .env("NO_COLOR", "1")
-        .args(["--output", "json", "apply", QUICKSTART, "--auto-approve"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
+    let out = w.apply_and_signal("-TERM");
     assert_eq!(out.status.code(), Some(1), "an interrupted apply exits 1");
     let lines = stdout(&out);
     assert!(lines.contains("\"interrupted\""), "the run saw the signal as an interruption: {lines}");
@@ -383,20 +389,7 @@ fn kind_without_kind_or_docker_is_refused_before_anything_is_recorded() {
 #[test]
 fn an_apply_right_after_a_sigkill_takes_the_dead_local_lock_over_at_once() {
     let w = Workdir::new();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tessera"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("TESSERA_STATE", format!("sqlite://{}", w.path("state.db").display()))
-        .env("TESSERA_SIM_CLOUD", w.path("sim.db"))
-        .env("TESSERA_SIM_TIME_SCALE", "0.01")
-        .args(["apply", QUICKSTART, "--auto-approve"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let killed = std::process::Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
-    assert!(killed.success());
-    let _ = child.wait_with_output();
+    w.apply_and_signal("-KILL");
 
     let started = std::time::Instant::now();
     // No --lock-timeout: with the 2-minute lease still running, only a takeover lets this start.
