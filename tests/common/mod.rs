@@ -1,6 +1,7 @@
 //! Shared test harness: an in-memory sim cloud, SQLite state, and an engine over both.
 #![allow(dead_code)]
 
+pub mod chaos;
 pub mod moto;
 
 use std::collections::BTreeSet;

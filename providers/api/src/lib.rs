@@ -19,6 +19,7 @@ pub mod poll;
 mod provider;
 pub mod reference;
 mod resource;
+pub mod serial;
 mod template;
 
 pub use address::{Address, AddressError};

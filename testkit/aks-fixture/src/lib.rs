@@ -1,0 +1,1 @@
+//! Test-only: an Azure Resource Manager fixture for AKS (being built).

@@ -1,0 +1,1 @@
+//! Test-only: a GKE fixture (being built).
