@@ -36,6 +36,33 @@ impl Default for PollPolicy {
     }
 }
 
+/// Names the first poll delay for every backend: for emulators and fixtures whose operations
+/// take milliseconds, where the default 2 s would dominate a run. A humantime duration (`50ms`).
+pub const POLL_INTERVAL_ENV: &str = "TESSERA_POLL_INTERVAL";
+
+impl PollPolicy {
+    /// The default policy, with the first delay from [`POLL_INTERVAL_ENV`] when it is set (and the
+    /// longest delay eight times that, at most the default's). A malformed value is an error that
+    /// names the variable, never silently the default.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(POLL_INTERVAL_ENV) {
+            Err(_) => Ok(Self::default()),
+            Ok(text) => Self::with_interval(&text),
+        }
+    }
+
+    fn with_interval(text: &str) -> Result<Self, String> {
+        let base = Self::default();
+        let min_delay = humantime::parse_duration(text.trim())
+            .ok()
+            .filter(|d| !d.is_zero() && *d <= base.max_delay)
+            .ok_or_else(|| {
+                format!("{POLL_INTERVAL_ENV}={text:?} is not a duration from 1ms to 30s (for example `50ms`)")
+            })?;
+        Ok(Self { min_delay, max_delay: (min_delay * 8).min(base.max_delay), ..base })
+    }
+}
+
 /// What one poll saw.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen<T> {
@@ -115,6 +142,16 @@ mod tests {
             min_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(4),
             total: Duration::from_secs(600),
+        }
+    }
+
+    #[test]
+    fn the_interval_from_the_environment_is_checked() {
+        let p = PollPolicy::with_interval("50ms").unwrap();
+        assert_eq!((p.min_delay, p.max_delay), (Duration::from_millis(50), Duration::from_millis(400)));
+        assert_eq!(p.total, PollPolicy::default().total);
+        for bad in ["", "0s", "fast", "5m"] {
+            assert!(PollPolicy::with_interval(bad).unwrap_err().contains(POLL_INTERVAL_ENV), "{bad}");
         }
     }
 
