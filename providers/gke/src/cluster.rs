@@ -1,0 +1,219 @@
+//! The cluster: create (with its first pool), read, in-place updates (version, logging,
+//! monitoring, release channel, resource labels), delete.
+//!
+//! Statuses: `PROVISIONING` and `RECONCILING` are waited through; `RUNNING` is done;
+//! `DEGRADED` is usable and reported with its `statusMessage`; `ERROR` is fatal with it;
+//! `STOPPING` means it is being deleted.
+
+use std::collections::BTreeMap;
+
+use google_cloud_container_v1::model::cluster::Status;
+use google_cloud_container_v1::model::{Cluster, CreateClusterRequest, SetLabelsRequest, UpdateClusterRequest};
+use serde_json::{Value, json};
+use tessera_provider_api::poll::{Seen, until};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
+
+use crate::error::{found, status_text};
+use crate::ops::{Outcome, parent_location};
+use crate::{GkeProvider, labels, lower, minor, not_ours, ours, request, text};
+
+/// The id a spec's cluster has.
+pub fn id(spec: &ResourceSpec) -> Result<String, ProviderError> {
+    let a = &spec.attrs;
+    Ok(lower::cluster_id(text(a, "project")?, text(a, "location")?, text(a, "name")?))
+}
+
+async fn get(p: &GkeProvider, id: &str) -> Result<Option<Cluster>, ProviderError> {
+    found(p.client().await?.get_cluster().set_name(id).send().await, "clusters.get")
+}
+
+pub async fn read(p: &GkeProvider, id: &str) -> Result<Option<Observed>, ProviderError> {
+    Ok(get(p, id).await?.map(|cl| observed(&cl, id)))
+}
+
+/// The cluster's status, with GKE's message when it has one to say.
+fn status(cl: &Cluster) -> String {
+    #[allow(deprecated)]
+    status_text(cl.status.name(), &cl.status_message, cl.conditions.iter().map(|c| c.message.as_str()))
+}
+
+fn components<T>(list: &[T], name: impl Fn(&T) -> Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = list.iter().filter_map(|c| name(c).map(str::to_string)).collect();
+    out.sort();
+    out
+}
+
+/// What `read` reports of a cluster.
+fn observed(cl: &Cluster, id: &str) -> Observed {
+    let parts: Vec<&str> = id.split('/').collect();
+    let project = parts.get(1).copied().unwrap_or_default();
+    let mut zones = cl.locations.clone();
+    zones.sort();
+    let logging = cl
+        .logging_config
+        .as_ref()
+        .and_then(|l| l.component_config.as_ref())
+        .map(|c| components(&c.enable_components, |x| x.name()))
+        .unwrap_or_default();
+    let monitoring = cl
+        .monitoring_config
+        .as_ref()
+        .and_then(|m| m.component_config.as_ref())
+        .map(|c| components(&c.enable_components, |x| x.name()))
+        .unwrap_or_default();
+    let channel = cl.release_channel.as_ref().and_then(|r| r.channel.name()).unwrap_or("UNSPECIFIED");
+    let network = match &cl.ip_allocation_policy {
+        Some(ip) if ip.create_subnetwork => json!({ "cidr": ip.node_ipv4_cidr_block }),
+        _ => json!({ "network": cl.network, "subnetwork": cl.subnetwork }),
+    };
+    let endpoint = if cl.endpoint.is_empty() || cl.endpoint.contains("://") {
+        cl.endpoint.clone()
+    } else {
+        format!("https://{}", cl.endpoint)
+    };
+    let mut attrs = Attrs::new();
+    attrs.insert("name".into(), json!(cl.name));
+    attrs.insert("project".into(), json!(project));
+    attrs.insert("location".into(), json!(cl.location));
+    attrs.insert("nodeLocations".into(), json!(zones));
+    attrs.insert("version".into(), json!(minor(&cl.current_master_version)));
+    attrs.insert("releaseChannel".into(), json!(if channel == "UNSPECIFIED" { "none" } else { channel }));
+    attrs.insert("loggingComponents".into(), json!(logging));
+    attrs.insert("monitoringComponents".into(), json!(monitoring));
+    attrs.insert("network".into(), network);
+    attrs.insert(TAGS_ATTR.into(), labels::to_tags(&cl.resource_labels));
+    attrs.insert("endpoint".into(), json!(endpoint));
+    attrs.insert(
+        "certificateAuthority".into(),
+        json!(cl.master_auth.as_ref().map(|m| m.cluster_ca_certificate.clone()).filter(|c| !c.is_empty())),
+    );
+    attrs.insert("currentMasterVersion".into(), json!(cl.current_master_version));
+    Observed { id: id.to_string(), status: status(cl), attrs }
+}
+
+/// GCP labels for a spec's canonical tags, checked before sending.
+pub(crate) fn gcp_labels(tags: Option<&Value>) -> Result<BTreeMap<String, String>, ProviderError> {
+    let labels = labels::to_labels(tags.unwrap_or(&Value::Null));
+    labels::legal(&labels).map_err(ProviderError::Fatal)?;
+    Ok(labels)
+}
+
+/// Waits until the cluster can take work: RUNNING (or DEGRADED, which still serves).
+async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, ProviderError> {
+    until(&p.poll, &format!("cluster {id}"), || async {
+        let cl = get(p, id).await?.ok_or_else(|| ProviderError::NotFound(format!("cluster {id}")))?;
+        match cl.status {
+            Status::Running | Status::Degraded => Ok(Seen::Done(observed(&cl, id))),
+            Status::Error => Err(ProviderError::Fatal(format!("cluster {id} is {}", status(&cl)))),
+            Status::Stopping => Err(ProviderError::Fatal(format!("cluster {id} is being deleted ({})", status(&cl)))),
+            _ => Ok(Seen::Pending(status(&cl))),
+        }
+    })
+    .await
+}
+
+fn create_body(spec: &ResourceSpec, parent: &str) -> Result<Value, ProviderError> {
+    let a = &spec.attrs;
+    let components = |key: &str| a.get(key).cloned().ok_or_else(|| crate::missing(key));
+    let mut cluster = json!({
+        "name": text(a, "name")?,
+        "initialClusterVersion": text(a, "version")?,
+        "locations": a.get("nodeLocations").cloned().unwrap_or_else(|| json!([])),
+        "resourceLabels": gcp_labels(a.get(TAGS_ATTR))?,
+        // No release channel: Tessera owns the version and its upgrades.
+        "releaseChannel": { "channel": "UNSPECIFIED" },
+        "loggingConfig": { "componentConfig": { "enableComponents": components("loggingComponents")? } },
+        "monitoringConfig": { "componentConfig": { "enableComponents": components("monitoringComponents")? } },
+    });
+    let network = a.get("network").cloned().unwrap_or(Value::Null);
+    if let Some(cidr) = network.get("cidr").and_then(Value::as_str) {
+        // A managed network: GKE creates the nodes' subnetwork from the fleet's CIDR.
+        cluster["ipAllocationPolicy"] =
+            json!({ "useIpAliases": true, "createSubnetwork": true, "nodeIpv4CidrBlock": cidr });
+    } else {
+        cluster["network"] = network.get("network").cloned().unwrap_or(Value::Null);
+        cluster["subnetwork"] = network.get("subnetwork").cloned().unwrap_or(Value::Null);
+        cluster["ipAllocationPolicy"] = json!({ "useIpAliases": true });
+    }
+    if let Some(initial) = a.get("initialPool").and_then(Value::as_object) {
+        let initial: Attrs = initial.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        cluster["nodePools"] = json!([crate::nodepool::pool_body(&initial)?]);
+    }
+    Ok(json!({ "parent": parent, "cluster": cluster }))
+}
+
+pub async fn create(p: &GkeProvider, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+    let id = id(spec)?;
+    let parent = parent_location(&id)?.to_string();
+    let req: CreateClusterRequest = request("clusters.create", create_body(spec, &parent)?)?;
+    let c = p.client().await?;
+    let outcome = p.mutate(&id, "clusters.create", || c.create_cluster().with_request(req.clone()).send()).await?;
+    if outcome == Outcome::AlreadyExists {
+        // Ours from an interrupted attempt (this generation of this address): adopt it.
+        let existing = read(p, &id).await?.ok_or_else(|| ProviderError::Conflict(format!("cluster {id}")))?;
+        if !ours(spec, &existing.attrs) {
+            return Err(not_ours(spec, &format!("GKE cluster {id}")));
+        }
+    }
+    settle(p, &id).await
+}
+
+pub async fn update(
+    p: &GkeProvider,
+    id: &str,
+    spec: &ResourceSpec,
+    changed: &[String],
+) -> Result<Observed, ProviderError> {
+    let a = &spec.attrs;
+    let has = |f: &str| changed.iter().any(|c| c == f);
+    let c = p.client().await?;
+    let mut updates: Vec<(&str, Value)> = Vec::new();
+    // The control plane first: node pools follow in their own updates (they depend on it).
+    if has("version") {
+        updates.push(("desiredMasterVersion", json!(text(a, "version")?)));
+    }
+    if has("loggingComponents") {
+        updates.push((
+            "desiredLoggingConfig",
+            json!({ "componentConfig": { "enableComponents": a["loggingComponents"] } }),
+        ));
+    }
+    if has("monitoringComponents") {
+        updates.push((
+            "desiredMonitoringConfig",
+            json!({ "componentConfig": { "enableComponents": a["monitoringComponents"] } }),
+        ));
+    }
+    if has("releaseChannel") {
+        updates.push(("desiredReleaseChannel", json!({ "channel": "UNSPECIFIED" })));
+    }
+    // GKE applies one `desired*` field per update.
+    for (field, value) in updates {
+        let req: UpdateClusterRequest = request("clusters.update", json!({ "name": id, "update": { field: value } }))?;
+        p.mutate(id, &format!("clusters.update ({field})"), || c.update_cluster().with_request(req.clone()).send())
+            .await?;
+    }
+    if has(TAGS_ATTR) {
+        let labels = gcp_labels(a.get(TAGS_ATTR))?;
+        p.mutate(id, "clusters.setResourceLabels", || async {
+            // The fingerprint of the labels being replaced, read afresh on every attempt.
+            let live = c.get_cluster().set_name(id).send().await?;
+            let req = SetLabelsRequest::new()
+                .set_name(id)
+                .set_resource_labels(labels.clone())
+                .set_label_fingerprint(live.label_fingerprint);
+            c.set_labels().with_request(req).send().await
+        })
+        .await?;
+    }
+    settle(p, id).await
+}
+
+pub async fn delete(p: &GkeProvider, id: &str) -> Result<(), ProviderError> {
+    let c = p.client().await?;
+    p.mutate(id, "clusters.delete", || c.delete_cluster().set_name(id).send()).await?;
+    match get(p, id).await? {
+        None => Ok(()),
+        Some(cl) => Err(ProviderError::unavailable(format!("cluster {id} is still {} after its delete", status(&cl)))),
+    }
+}
