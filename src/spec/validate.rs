@@ -928,7 +928,12 @@ impl Validator<'_> {
                 SpecField::Scope(key) => p.scope.as_ref().and_then(|s| s.get(key)).map_or(p.name.loc(), |v| v.loc()),
             };
             let where_ = format!(" (placement `{}`, {})", p.name.get(), backend.kind());
-            self.push(Problem::at(at, format!("{}{where_}", v.message)).help(v.help));
+            let problem = Problem::at(at, format!("{}{where_}", v.message)).help(v.help);
+            if v.warning {
+                self.warnings.push(problem);
+            } else {
+                self.push(problem);
+            }
         }
         Some(Placement { name: p.name.get().clone(), provider, cluster })
     }

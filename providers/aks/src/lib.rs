@@ -1,133 +1,190 @@
-//! `aks`: Azure Kubernetes Service.
+//! `aks`: Azure Kubernetes Service over Azure Resource Manager's REST API, version 2024-09-01.
 //!
-//! What exists today is the backend's description: its catalog, the limits AKS enforces (checked
-//! at validation, so a spec that validates does not fail at apply), the placement's scope (an
-//! Azure subscription and, optionally, an existing resource group) and the `azure` section of the
-//! sealed credentials. Its cloud calls, over Azure Resource Manager 2024-09-01, come with their
-//! own issue; until then it lowers to the shared shapes and refuses to apply ([`PlanOnly`]).
+//! ## Overview
+//!
+//! No maintained Rust SDK covers ARM's container service (TESTBED.md), so this backend speaks
+//! REST itself: reqwest, serde models of the bodies it uses ([`model`]), bearer tokens from
+//! `azure_identity` behind a small trait ([`auth`]), and ARM's long-running operations polled
+//! through the shared poller ([`arm`]).
+//!
+//! A placement lowers to a resource group (unless it names one), the managed cluster with its
+//! system pool, and one agent pool per further pool ([`lower`] says why the system pool belongs
+//! to the cluster resource).
+//!
+//! ## Safe to repeat
+//!
+//! - A create sends `If-None-Match: *`: a repeat after a crash never overwrites. Its 412 means
+//!   the object exists, which is adopted when its ownership tags (fleet, address, generation) are
+//!   this spec's and refused otherwise. [`Provider::find`] (recovery) applies the same rule to the
+//!   deterministic names.
+//! - An update reads the object and sends `If-Match` with the eTag it read: a change made in
+//!   between is a conflict (retried, with a fresh read), never overwritten blindly.
+//! - One mutating operation per cluster at a time ([`Serial`], held from the request until the
+//!   operation has settled); AKS's own 409 `OperationNotAllowed`, for what the lock cannot see,
+//!   is a retryable conflict.
+//! - Deletes of what is gone are `NotFound`.
+//!
+//! `AZURE_ENDPOINT` (or [`AksSettings::endpoint`]) points the backend at another endpoint, such
+//! as the test fixture.
+
+pub mod arm;
+pub mod auth;
+pub mod backend;
+mod cluster;
+pub mod error;
+mod group;
+pub mod lower;
+pub mod model;
+mod pool;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use async_trait::async_trait;
+use serde_json::Value;
+use tessera_provider_api::poll::PollPolicy;
+use tessera_provider_api::serial::Serial;
 use tessera_provider_api::{
-    Backend, BuildContext, BuildError, Catalog, ClusterTemplate, CredentialSection, Provider, ProviderRef, ScopeKey,
-    SpecField, Violation, catalogs,
+    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
+    ResourceSpec, catalogs,
 };
-use tessera_sim::PlanOnly;
 
-pub const KIND: &str = "aks";
+pub use auth::{StaticToken, TokenSource};
+pub use backend::{AksBackend, is_pool_name};
 
-/// AKS names node pools with 1 to 12 lowercase letters and digits, starting with a letter.
-pub const MAX_POOL_NAME: usize = 12;
+/// The ARM API version of every managed-cluster and agent-pool call.
+pub const API: &str = "2024-09-01";
 
-pub struct AksBackend;
+/// The AAD application of the AKS API server, which `kubelogin` asks a token for.
+pub const AKS_SERVER_ID: &str = "6dae42f8-4368-4678-94ff-3960e28e3630";
 
-fn subscription(v: &str) -> Result<(), String> {
-    let groups: Vec<&str> = v.split('-').collect();
-    let shape = [8, 4, 4, 4, 12];
-    let ok = groups.len() == shape.len()
-        && groups.iter().zip(shape).all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
-    if ok { Ok(()) } else { Err("a subscription id is a GUID".into()) }
+/// How to reach ARM. Unset fields come from the environment (see [`backend`]).
+#[derive(Clone, Default)]
+pub struct AksSettings {
+    pub endpoint: Option<String>,
+    pub token: Option<Arc<dyn TokenSource>>,
+    pub poll: Option<PollPolicy>,
 }
 
-fn resource_group(v: &str) -> Result<(), String> {
-    let ok = (1..=90).contains(&v.len())
-        && v.chars().all(|c| c.is_alphanumeric() || "-_.()".contains(c))
-        && !v.ends_with('.');
-    if ok { Ok(()) } else { Err("1 to 90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'".into()) }
+pub struct AksProvider {
+    subscription: String,
+    catalog: Catalog,
+    arm: arm::Arm,
+    serial: Serial,
 }
 
-const SCOPE: &[ScopeKey] = &[
-    ScopeKey {
-        name: "subscription",
-        required: true,
-        example: "subscription: 00000000-0000-0000-0000-000000000000",
-        check: subscription,
-    },
-    ScopeKey { name: "resourceGroup", required: false, example: "resourceGroup: rg-platform", check: resource_group },
-];
-
-/// Whether `name` is a valid AKS node pool name.
-pub fn is_pool_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.len() <= MAX_POOL_NAME
+impl AksProvider {
+    pub fn new(subscription: String, settings: AksSettings) -> Result<Self, ProviderError> {
+        let token = settings
+            .token
+            .ok_or_else(|| ProviderError::Fatal("the aks provider has no way to sign in to Azure".into()))?;
+        let endpoint = settings.endpoint.unwrap_or_else(|| backend::PUBLIC_CLOUD.to_string());
+        let arm = arm::Arm::new(&endpoint, token, settings.poll.unwrap_or_default())?;
+        Ok(Self { subscription, catalog: catalogs::aks(), arm, serial: Serial::new() })
+    }
 }
 
-impl Backend for AksBackend {
-    fn kind(&self) -> &'static str {
-        KIND
+pub(crate) fn fatal_attrs(what: &str, e: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Fatal(format!("{what} is malformed: {e}"))
+}
+
+pub(crate) fn ours(spec: &ResourceSpec, observed: &Attrs) -> bool {
+    spec.is_ours(observed)
+}
+
+pub(crate) fn not_ours(spec: &ResourceSpec, what: &str) -> ProviderError {
+    spec.not_ours(what)
+}
+
+fn unknown_type(rtype: &str) -> ProviderError {
+    ProviderError::Fatal(format!("the aks backend has no resource type `{rtype}`"))
+}
+
+fn text<'a>(spec: &'a ResourceSpec, key: &str) -> Result<&'a str, ProviderError> {
+    spec.attrs
+        .get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| fatal_attrs(&spec.address.to_string(), format!("no `{key}`")))
+}
+
+#[async_trait]
+impl Provider for AksProvider {
+    fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
-    fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {
-        Some(catalogs::aks())
+    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
+        lower::lower(&self.catalog, cluster, provider)
     }
 
-    fn scope_keys(&self) -> &'static [ScopeKey] {
-        SCOPE
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        Some(lower::kube_access(cluster, provider))
     }
 
-    fn credentials(&self) -> Option<CredentialSection> {
-        Some(CredentialSection {
-            name: "azure",
-            required: &["tenantId", "clientId"],
-            one_of: &[&["clientSecret", "federatedTokenFile"]],
+    fn estimate(&self, rtype: &str, op: Operation) -> Duration {
+        let (create, update, delete) = match rtype {
+            lower::CLUSTER => (600, 600, 600),
+            lower::POOL => (300, 300, 300),
+            lower::GROUP => (5, 5, 120),
+            _ => (5, 5, 5),
+        };
+        Duration::from_secs(match op {
+            Operation::Create => create,
+            Operation::Update => update,
+            Operation::Delete => delete,
         })
     }
 
-    fn validate(&self, cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<Violation> {
-        cluster
-            .pools
-            .iter()
-            .filter(|p| !is_pool_name(&p.name))
-            .map(|p| {
-                Violation::new(
-                    SpecField::Pool(p.name.clone()),
-                    format!("AKS cannot name a node pool `{}`", p.name),
-                    format!(
-                        "AKS pool names are 1 to {MAX_POOL_NAME} lowercase letters and digits, starting with a letter \
-                         (e.g. `{}`)",
-                        suggestion(&p.name)
-                    ),
-                )
-            })
-            .collect()
+    fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<Value> {
+        (rtype == lower::CLUSTER).then(|| cluster::kubeconfig(attrs)).flatten()
     }
 
-    fn build(&self, _ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
-        Ok(Arc::new(PlanOnly::new(KIND)?))
-    }
-}
-
-/// The name with what AKS refuses taken out, for the hint.
-fn suggestion(name: &str) -> String {
-    let kept: String = name.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect();
-    let kept = kept.trim_start_matches(|c: char| c.is_ascii_digit());
-    let short: String = kept.chars().take(MAX_POOL_NAME).collect();
-    if short.is_empty() { "pool1".into() } else { short }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pool_names_follow_aks() {
-        for ok in ["system", "infra2", "a", "abcdefghijkl"] {
-            assert!(is_pool_name(ok), "{ok}");
+    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
+        match rtype {
+            lower::GROUP => group::read(self, id).await,
+            lower::CLUSTER => cluster::read(self, id).await,
+            lower::POOL => pool::read(self, id).await,
+            other => Err(unknown_type(other)),
         }
-        for bad in ["", "system-pool", "Infra", "1pool", "abcdefghijklm"] {
-            assert!(!is_pool_name(bad), "{bad}");
-        }
-        assert_eq!(suggestion("system-pool-x"), "systempoolx");
-        assert!(is_pool_name(&suggestion("2-Batch-Workers-Long")));
     }
 
-    #[test]
-    fn scopes_are_checked() {
-        assert!(subscription("6f1c2a3b-0d4e-4f5a-8b9c-0123456789ab").is_ok());
-        assert!(subscription("my-subscription").is_err());
-        assert!(resource_group("rg-platform_1").is_ok());
-        assert!(resource_group("bad/name").is_err() && resource_group("").is_err());
+    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        let found = match spec.rtype() {
+            lower::GROUP => group::read(self, &group::id(&self.subscription, text(spec, "name")?)).await?,
+            lower::CLUSTER => {
+                let id = cluster::id(&self.subscription, text(spec, "resourceGroup")?, text(spec, "name")?);
+                cluster::read(self, &id).await?
+            }
+            lower::POOL => pool::read(self, &pool::id(text(spec, "cluster")?, text(spec, "name")?)).await?,
+            other => return Err(unknown_type(other)),
+        };
+        Ok(found.filter(|o| ours(spec, &o.attrs)))
+    }
+
+    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        match spec.rtype() {
+            lower::GROUP => group::create(self, spec).await,
+            lower::CLUSTER => cluster::create(self, spec).await,
+            lower::POOL => pool::create(self, spec).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
+        match spec.rtype() {
+            lower::GROUP => group::update(self, spec, id).await,
+            lower::CLUSTER => cluster::update(self, spec, id, changed).await,
+            lower::POOL => pool::update(self, spec, id).await,
+            other => Err(unknown_type(other)),
+        }
+    }
+
+    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
+        match rtype {
+            lower::GROUP => group::delete(self, id).await,
+            lower::CLUSTER => cluster::delete(self, id).await,
+            lower::POOL => pool::delete(self, id).await,
+            other => Err(unknown_type(other)),
+        }
     }
 }

@@ -41,17 +41,24 @@ pub enum SpecField {
     Scope(String),
 }
 
-/// A limit of the cloud that a placement's cluster breaks.
+/// A limit of the cloud that a placement's cluster breaks, or (a warning) what the backend does
+/// about one that the user should know of before applying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
     pub field: SpecField,
     pub message: String,
     pub help: String,
+    /// Reported, but the spec stays valid.
+    pub warning: bool,
 }
 
 impl Violation {
     pub fn new(field: SpecField, message: impl Into<String>, help: impl Into<String>) -> Self {
-        Self { field, message: message.into(), help: help.into() }
+        Self { field, message: message.into(), help: help.into(), warning: false }
+    }
+
+    pub fn warning(field: SpecField, message: impl Into<String>, help: impl Into<String>) -> Self {
+        Self { warning: true, ..Self::new(field, message, help) }
     }
 }
 

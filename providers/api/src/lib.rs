@@ -15,6 +15,7 @@ pub mod backend;
 mod catalog;
 pub mod catalogs;
 mod error;
+pub mod kubeconfig;
 pub mod poll;
 mod provider;
 pub mod reference;

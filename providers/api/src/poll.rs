@@ -53,12 +53,10 @@ impl PollPolicy {
 
     fn with_interval(text: &str) -> Result<Self, String> {
         let base = Self::default();
-        let min_delay = humantime::parse_duration(text.trim())
-            .ok()
-            .filter(|d| !d.is_zero() && *d <= base.max_delay)
-            .ok_or_else(|| {
-                format!("{POLL_INTERVAL_ENV}={text:?} is not a duration from 1ms to 30s (for example `50ms`)")
-            })?;
+        let min_delay =
+            humantime::parse_duration(text.trim()).ok().filter(|d| !d.is_zero() && *d <= base.max_delay).ok_or_else(
+                || format!("{POLL_INTERVAL_ENV}={text:?} is not a duration from 1ms to 30s (for example `50ms`)"),
+            )?;
         Ok(Self { min_delay, max_delay: (min_delay * 8).min(base.max_delay), ..base })
     }
 }

@@ -162,6 +162,24 @@ impl ResourceSpec {
         tag(observed) == tag(&self.attrs) && generation_of(observed) == self.generation()
     }
 
+    /// Whether an object found by its tags or its name is the one this spec makes: the same
+    /// fleet, address and generation in its ownership tags. Addresses repeat across fleets, and a
+    /// replacement carries the next generation, so neither alone is enough.
+    pub fn is_ours(&self, observed: &Attrs) -> bool {
+        let fleet = |a: &Attrs| a.get(TAGS_ATTR).and_then(|t| t.get(TAG_FLEET)).cloned();
+        self.owns(observed) && fleet(observed) == fleet(&self.attrs)
+    }
+
+    /// The refusal when `what` (a cloud object named as this spec names it) is not ours.
+    pub fn not_ours(&self, what: &str) -> crate::ProviderError {
+        crate::ProviderError::Fatal(format!(
+            "{what} already exists and is not {} generation {} (its ownership tags differ); delete or rename it, \
+             or import it",
+            self.address,
+            self.generation()
+        ))
+    }
+
     pub fn attr(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.attrs.insert(key.to_string(), value.into());
         self

@@ -43,10 +43,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_eks::config::{Credentials, Region};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tessera_provider_api::{
     Attrs, Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
-    TAG_FLEET, TAGS_ATTR, catalogs,
+    catalogs,
 };
 use tokio::sync::OnceCell;
 
@@ -133,22 +133,12 @@ pub(crate) fn request_token(spec: &ResourceSpec) -> String {
     format!("tessera-{h:016x}")
 }
 
-/// Whether an object found by its tags or its name is the one `spec` makes: the same fleet,
-/// address and generation in its ownership tags. Addresses repeat across fleets, and a
-/// replacement carries the next generation, so neither alone is enough.
 pub(crate) fn ours(spec: &ResourceSpec, observed: &Attrs) -> bool {
-    let fleet = |a: &Attrs| a.get(TAGS_ATTR).and_then(|t| t.get(TAG_FLEET)).cloned();
-    spec.owns(observed) && fleet(observed) == fleet(&spec.attrs)
+    spec.is_ours(observed)
 }
 
-/// The refusal when a name is taken by an object that is not this spec's.
 pub(crate) fn not_ours(spec: &ResourceSpec, what: &str) -> ProviderError {
-    let generation = spec.generation();
-    ProviderError::Fatal(format!(
-        "{what} already exists and is not {} generation {generation} (its ownership tags differ); \
-         delete or rename it, or import it",
-        spec.address
-    ))
+    spec.not_ours(what)
 }
 
 fn unknown_type(rtype: &str) -> ProviderError {
@@ -160,20 +150,8 @@ pub fn kubeconfig(cluster: &Attrs, region: &str) -> Option<Value> {
     let name = cluster.get("name")?.as_str()?;
     let server = cluster.get("endpoint")?.as_str()?;
     let ca = cluster.get("certificateAuthority")?.as_str()?;
-    let context = format!("eks-{name}");
-    Some(json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{ "name": context, "cluster": { "server": server, "certificate-authority-data": ca } }],
-        "users": [{ "name": context, "user": { "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"],
-            "interactiveMode": "Never"
-        } } }],
-        "contexts": [{ "name": context, "context": { "cluster": context, "user": context } }],
-        "current-context": context,
-    }))
+    let args = ["eks", "get-token", "--cluster-name", name, "--region", region, "--output", "json"];
+    Some(tessera_provider_api::kubeconfig::exec(&format!("eks-{name}"), server, ca, "aws", &args))
 }
 
 #[async_trait]

@@ -223,15 +223,9 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
 /// The EKS cluster seen from inside: the `kube` provider, authenticating with
 /// `aws eks get-token` (in the placement's profile, if it names one), once the node groups exist.
 pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAccess {
-    use tessera_kube::contract::{AUTH_AWS, KIND, SCOPE_AUTH};
     let p = cluster.placement.as_str();
-    let control_plane = Address::new(p, CLUSTER, "main");
-    let mut kube = ProviderRef::connected(KIND, control_plane.clone());
-    kube.region = provider.region.clone();
-    kube.scope = provider.scope.clone();
-    kube.scope.insert(SCOPE_AUTH.into(), AUTH_AWS.into());
     let after = cluster.pools.iter().map(|pool| Address::new(p, NODEGROUP, pool.name.clone())).collect();
-    KubeAccess { cluster: control_plane, provider: kube, after }
+    tessera_kube::contract::access(Address::new(p, CLUSTER, "main"), provider, tessera_kube::contract::AUTH_AWS, after)
 }
 
 #[cfg(test)]

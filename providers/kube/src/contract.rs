@@ -123,6 +123,22 @@ pub fn id_of(manifest: &serde_json::Value) -> Option<String> {
     Some(object_id(api_version, kind, meta.get("namespace").and_then(|n| n.as_str()), name))
 }
 
+/// How core services reach a cloud's cluster: the `kube` provider connected through
+/// `control_plane`'s outputs, in the placement's region and scope, authenticating with `auth`,
+/// once `after` (the node pools) exist.
+pub fn access(
+    control_plane: tessera_provider_api::Address,
+    placement_provider: &tessera_provider_api::ProviderRef,
+    auth: &str,
+    after: Vec<tessera_provider_api::Address>,
+) -> tessera_provider_api::KubeAccess {
+    let mut kube = tessera_provider_api::ProviderRef::connected(KIND, control_plane.clone());
+    kube.region = placement_provider.region.clone();
+    kube.scope = placement_provider.scope.clone();
+    kube.scope.insert(SCOPE_AUTH.into(), auth.into());
+    tessera_provider_api::KubeAccess { cluster: control_plane, provider: kube, after }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
