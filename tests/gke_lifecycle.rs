@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::chaos::Run;
 use serde_json::{Value, json};
-use tessera_gke_fixture::{GkeFixture, RecordedRequest};
+use tessera_gke_fixture::{Fault, GkeFixture, RecordedRequest};
 
 const CLUSTER: &str = "projects/acme-platform/locations/europe-west4/clusters/gke-life-gcp-eu";
 
@@ -48,6 +48,21 @@ pub fn run(dir: &Path, fixture: &GkeFixture) -> Run {
     }
 }
 
+/// A working directory for one fleet: its temporary directory (kept alive), the CLI's run
+/// environment pointed at `fixture`, and where the spec goes.
+pub struct Workdir {
+    _dir: tempfile::TempDir,
+    pub run: Run,
+    pub file: std::path::PathBuf,
+}
+
+pub fn workdir(fixture: &GkeFixture) -> Workdir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = run(dir.path(), fixture);
+    let file = dir.path().join("fleet.yaml");
+    Workdir { _dir: dir, run, file }
+}
+
 pub fn tessera(run: &Run, args: &[&str]) -> Output {
     run.tessera().stdout(Stdio::piped()).args(args).output().expect("spawn tessera")
 }
@@ -78,15 +93,14 @@ fn calls<'a>(requests: &'a [RecordedRequest], from: usize, method: &str) -> Vec<
 #[test]
 fn gke_lifecycle_through_the_cli() {
     let fixture = GkeFixture::builder().operation_time(Duration::from_millis(60)).start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let r = run(dir.path(), &fixture);
-    let file = dir.path().join("fleet.yaml");
+    let w = workdir(&fixture);
+    let (r, file) = (&w.run, w.file.clone());
     let write = |text: String| std::fs::write(&file, text).unwrap();
     let path = file.to_str().unwrap();
 
     // 1. Apply: one regional cluster with its first pool in the create body, one more pool.
     write(spec("gke-life", "1.31", 4, 10, ""));
-    ok(&tessera(&r, &["apply", path, "--auto-approve"]));
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
     let cluster = fixture.cluster(CLUSTER).expect("the cluster exists");
     assert_eq!(cluster["status"], "RUNNING");
     assert_eq!(cluster["location"], "europe-west4");
@@ -126,13 +140,13 @@ fn gke_lifecycle_through_the_cli() {
     assert_eq!(fixture.conflicts(), 0, "Tessera's own operations never collide");
 
     // 2. Re-plan: nothing to do.
-    let clean = tessera(&r, &["plan", path, "--detailed-exitcode"]);
+    let clean = tessera(r, &["plan", path, "--detailed-exitcode"]);
     assert_eq!(clean.status.code(), Some(0), "{}", ok(&clean));
 
     // 3. Scale in place: setAutoscaling, no new pool.
     let before = fixture.requests().len();
     write(spec("gke-life", "1.31", 4, 12, ""));
-    ok(&tessera(&r, &["apply", path, "--auto-approve"]));
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
     let requests = fixture.requests();
     assert_eq!(calls(&requests, before, "setAutoscaling").len(), 1);
     assert!(calls(&requests, before, "nodePools.create").is_empty());
@@ -144,7 +158,7 @@ fn gke_lifecycle_through_the_cli() {
     let before = fixture.requests().len();
     let old_system = system["name"].as_str().unwrap().to_string();
     write(spec("gke-life", "1.31", 8, 12, ""));
-    ok(&tessera(&r, &["apply", path, "--auto-approve"]));
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
     let requests = fixture.requests();
     let created = calls(&requests, before, "nodePools.create");
     let deleted = calls(&requests, before, "nodePools.delete");
@@ -157,12 +171,12 @@ fn gke_lifecycle_through_the_cli() {
     assert_eq!(system["config"]["machineType"], "e2-standard-8");
     assert_ne!(system["name"], old_system.as_str());
     assert_eq!(system["config"]["resourceLabels"]["tessera-dev_generation"], "1");
-    assert_eq!(tessera(&r, &["plan", path, "--detailed-exitcode"]).status.code(), Some(0));
+    assert_eq!(tessera(r, &["plan", path, "--detailed-exitcode"]).status.code(), Some(0));
 
     // 5. Upgrade: the control plane first, then each pool.
     let before = fixture.requests().len();
     write(spec("gke-life", "1.32", 8, 12, ""));
-    ok(&tessera(&r, &["apply", path, "--auto-approve"]));
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
     let requests = fixture.requests();
     let master = calls(&requests, before, "clusters.update");
     let nodes: Vec<_> = calls(&requests, before, "nodePools.update")
@@ -176,24 +190,205 @@ fn gke_lifecycle_through_the_cli() {
     let cluster = fixture.cluster(CLUSTER).unwrap();
     assert_eq!(cluster["currentMasterVersion"], "1.32.1-gke.1357000");
     assert!(fixture.node_pools(CLUSTER).iter().all(|p| p["version"] == "1.32.1-gke.1357000"));
-    assert_eq!(tessera(&r, &["plan", path, "--detailed-exitcode"]).status.code(), Some(0));
+    assert_eq!(tessera(r, &["plan", path, "--detailed-exitcode"]).status.code(), Some(0));
 
     // 6. Out-of-band changes are drift: a pool's bounds and labels, the cluster's labels.
     let batch_name = pool(&fixture.node_pools(CLUSTER), "batch")["name"].as_str().unwrap().to_string();
     assert!(fixture.edit_node_pool(CLUSTER, &batch_name, |p| p["autoscaling"]["totalMaxNodeCount"] = json!(3)));
-    let drift = tessera(&r, &["drift", path]);
+    let drift = tessera(r, &["drift", path]);
     assert_eq!(drift.status.code(), Some(2), "{}", String::from_utf8_lossy(&drift.stdout));
-    ok(&tessera(&r, &["apply", path, "--auto-approve"]));
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
     assert_eq!(pool(&fixture.node_pools(CLUSTER), "batch")["autoscaling"]["totalMaxNodeCount"], 12);
     assert!(fixture.edit_cluster(CLUSTER, |c| c["resourceLabels"]["team"] = json!("payments")));
-    assert_eq!(tessera(&r, &["drift", path]).status.code(), Some(2));
-    ok(&tessera(&r, &["apply", path, "--auto-approve"]));
+    assert_eq!(tessera(r, &["drift", path]).status.code(), Some(2));
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
     assert!(fixture.cluster(CLUSTER).unwrap()["resourceLabels"].get("team").is_none(), "set back");
-    assert_eq!(tessera(&r, &["drift", path]).status.code(), Some(0));
+    assert_eq!(tessera(r, &["drift", path]).status.code(), Some(0));
 
     // 7. Destroy: nothing left.
-    ok(&tessera(&r, &["destroy", path, "--auto-approve"]));
+    ok(&tessera(r, &["destroy", path, "--auto-approve"]));
     assert!(fixture.clusters().is_empty(), "{:#?}", fixture.clusters());
     assert_eq!(fixture.conflicts(), 0);
+    fixture.assert_no_rejections();
+}
+
+const INFRA: &str = "    - name: infra
+      machine: { vcpu: 4, memoryGiB: 16, arch: amd64 }
+      scale: { min: 1, max: 3 }
+      labels: { tier: infra }
+";
+
+/// Three pools on one cluster: the engine starts their creates together, and Tessera's
+/// per-cluster lock makes them take turns: no operation overlaps another, and the fixture never
+/// had to refuse one. Then another tool holds the cluster: Tessera's call is refused with
+/// FAILED_PRECONDITION, retried, and lands once the other operation ends.
+#[test]
+fn three_pools_take_turns_and_a_foreign_operation_is_waited_out() {
+    let fixture = GkeFixture::builder().operation_time(Duration::from_millis(80)).start().unwrap();
+    let w = workdir(&fixture);
+    let (r, file) = (&w.run, w.file.clone());
+    let path = file.to_str().unwrap();
+    std::fs::write(&file, spec("gke-three", "1.31", 4, 10, INFRA)).unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let cluster = "projects/acme-platform/locations/europe-west4/clusters/gke-three-gcp-eu";
+    assert_eq!(fixture.node_pools(cluster).len(), 3);
+    let ops = fixture.operations();
+    assert_eq!(ops.len(), 3, "the cluster (with its first pool) and two pool creates: {ops:#?}");
+    for pair in ops.windows(2) {
+        assert!(pair[1].started >= pair[0].ends, "{} overlapped {}: {ops:#?}", pair[1].kind, pair[0].kind);
+    }
+    assert_eq!(fixture.conflicts(), 0, "Tessera never collided with itself");
+
+    let foreign = fixture.begin_operation(cluster, Duration::from_millis(700)).unwrap();
+    // And the first attempts that get through are answered 503 UNAVAILABLE: retried as well.
+    fixture.fail_next(Fault { method: Some("POST".into()), path: ":setAutoscaling".into(), count: 2 });
+    std::fs::write(&file, spec("gke-three", "1.31", 4, 12, INFRA)).unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    assert!(fixture.conflicts() >= 1, "the busy cluster refused at least once");
+    let ops = fixture.operations();
+    let other = ops.iter().find(|o| o.id == foreign).unwrap();
+    let scaled = ops.iter().rfind(|o| !o.foreign).unwrap();
+    assert!(scaled.started >= other.ends, "retried until the other operation ended");
+    let unavailable = fixture.requests().iter().filter(|r| r.status == 503).count();
+    assert_eq!(unavailable, 2, "both injected faults were met and retried");
+    let refused = fixture.requests().iter().filter(|r| r.status == 400).count();
+    assert_eq!(refused, fixture.conflicts(), "every 400 was a conflict, none a bad body");
+    assert_eq!(pool(&fixture.node_pools(cluster), "batch")["autoscaling"]["totalMaxNodeCount"], 12);
+    fixture.assert_no_rejections();
+}
+
+/// Two clusters of one project against a limit of one operation per project: the second create
+/// is refused with 429 RESOURCE_EXHAUSTED, which is throttling, and lands later.
+#[test]
+fn the_projects_operation_limit_is_throttling_and_is_waited_out() {
+    let fixture =
+        GkeFixture::builder().operation_time(Duration::from_millis(80)).max_concurrent_operations(1).start().unwrap();
+    let w = workdir(&fixture);
+    let (r, file) = (&w.run, w.file.clone());
+    let two = spec("gke-two", "1.31", 4, 10, "").replace(
+        "  placements:\n",
+        "  placements:\n    - { name: gcp-us, provider: gke, region: us-central1, scope: { project: acme-platform } }\n",
+    );
+    std::fs::write(&file, two).unwrap();
+    ok(&tessera(r, &["apply", file.to_str().unwrap(), "--auto-approve"]));
+    assert_eq!(fixture.clusters().len(), 2);
+    assert!(fixture.throttled() >= 1, "the project's limit was reached");
+    assert!(fixture.clusters().iter().all(|c| c["nodePools"].as_array().map(Vec::len) == Some(2)));
+    fixture.assert_no_rejections();
+}
+
+/// The shipped multi-cloud spec's GKE placement (`gcp-eu`), alone and without core services
+/// (reaching the cluster's Kubernetes API is the kube provider's, tested against its own
+/// fixture), applies, plans clean and is destroyed.
+#[test]
+fn the_multi_cloud_specs_gke_placement_applies() {
+    let fixture = GkeFixture::builder().operation_time(Duration::from_millis(40)).start().unwrap();
+    let w = workdir(&fixture);
+    let (r, file) = (&w.run, w.file.clone());
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/multi-cloud.yaml")).unwrap();
+    let head = &text[..text.find("  placements:\n").expect("placements")];
+    let gcp = text.lines().find(|l| l.contains("name: gcp-eu")).expect("the gcp-eu placement");
+    std::fs::write(&file, common::without_core_services(&format!("{head}  placements:\n{gcp}\n"))).unwrap();
+    let path = file.to_str().unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let cluster =
+        fixture.cluster("projects/acme-platform/locations/europe-west4/clusters/core-services-gcp-eu").unwrap();
+    let pools = cluster["nodePools"].as_array().unwrap();
+    assert_eq!(pools.len(), 2);
+    assert_eq!(pool(pools, "batch")["config"]["spot"], true);
+    assert_eq!(pool(pools, "system")["config"]["taints"][0]["effect"], "NO_SCHEDULE");
+    assert_eq!(tessera(r, &["plan", path, "--detailed-exitcode"]).status.code(), Some(0));
+    ok(&tessera(r, &["destroy", path, "--auto-approve"]));
+    assert!(fixture.clusters().is_empty());
+    fixture.assert_no_rejections();
+}
+
+/// The chaos harness against the fixture: `tessera apply` SIGKILLed at 20 seeded points, then
+/// run again. Every run converges with nothing orphaned or duplicated, as the fixture holds it.
+#[test]
+fn killed_applies_converge_against_the_gke_fixture() {
+    use common::chaos::{Tally, census, report};
+    use rand::{Rng, SeedableRng, rngs::SmallRng};
+    const RUNS: u64 = 20;
+    let fixture = GkeFixture::builder().operation_time(Duration::from_millis(150)).start().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut t = Tally::default();
+    let mut failures = Vec::new();
+    for seed in 0..RUNS {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = format!("chaos{seed}");
+        let file = dir.path().join("fleet.yaml");
+        std::fs::write(&file, spec(&fleet, "1.31", 4, 10, "")).unwrap();
+        let r = run(dir.path(), &fixture);
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let killed = r.apply_and_kill(&file, Duration::from_millis(rng.random_range(30..500)));
+        let converged = r.apply(&file).and_then(|()| {
+            r.plan_is_empty(&file).then_some(()).ok_or_else(|| "plan not empty after converging".to_string())
+        });
+        // Everything carrying this fleet's labels, as the fixture holds it.
+        let mut objects: Vec<(String, String)> = Vec::new();
+        let address = |labels: &Value| -> Option<String> {
+            let labels: std::collections::BTreeMap<String, String> = serde_json::from_value(labels.clone()).ok()?;
+            let tags = tessera_gke::labels::to_tags(&labels);
+            (tags["tessera.dev/fleet"] == fleet.as_str())
+                .then(|| tags["tessera.dev/address"].as_str().map(str::to_string))?
+        };
+        for c in fixture.clusters() {
+            let Some(a) = address(&c["resourceLabels"]) else { continue };
+            let id = format!(
+                "projects/acme-platform/locations/{}/clusters/{}",
+                c["location"].as_str().unwrap(),
+                c["name"].as_str().unwrap()
+            );
+            for p in c["nodePools"].as_array().into_iter().flatten() {
+                if let Some(pa) = address(&p["config"]["resourceLabels"]) {
+                    objects.push((format!("{id}/nodePools/{}", p["name"].as_str().unwrap()), pa));
+                }
+            }
+            objects.push((id, a));
+        }
+        let (duplicates, cloud_ids) = census(&objects);
+        let (state_ids, open) = rt.block_on(r.state());
+        let orphans = cloud_ids.difference(&state_ids).count();
+        t.runs += 1;
+        t.killed_mid_run += usize::from(killed);
+        t.duplicates += duplicates;
+        t.orphans += orphans;
+        match converged {
+            Ok(()) if state_ids == cloud_ids && open == 0 && cloud_ids.len() == 3 => t.converged += 1,
+            Ok(()) => {
+                failures.push(format!("seed {seed}: state {state_ids:?} vs cloud {cloud_ids:?}, {open} open intents"))
+            }
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
+    }
+    report("gke fixture", &t);
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(t.killed_mid_run >= RUNS as usize / 2, "most kills must land mid-apply to mean anything: {t:?}");
+    assert_eq!((t.runs, t.converged, t.orphans, t.duplicates), (RUNS as usize, RUNS as usize, 0, 0));
+    fixture.assert_no_rejections();
+}
+
+/// A pool GKE reports in ERROR fails the apply that waits for it, with GKE's `statusMessage`;
+/// RUNNING_WITH_ERROR still serves and is shown with its message.
+#[test]
+fn an_error_status_is_reported_with_its_message() {
+    let fixture = GkeFixture::builder().operation_time(Duration::from_millis(40)).start().unwrap();
+    let w = workdir(&fixture);
+    let (r, file) = (&w.run, w.file.clone());
+    let path = file.to_str().unwrap();
+    std::fs::write(&file, spec("gke-err", "1.31", 4, 10, "")).unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let cluster = "projects/acme-platform/locations/europe-west4/clusters/gke-err-gcp-eu";
+    let batch = pool(&fixture.node_pools(cluster), "batch")["name"].as_str().unwrap().to_string();
+    assert!(fixture.edit_node_pool(cluster, &batch, |p| {
+        p["status"] = json!("ERROR");
+        p["statusMessage"] = json!("Quota 'CPUS' exceeded. Limit: 24.0 in region europe-west4.");
+    }));
+    std::fs::write(&file, spec("gke-err", "1.31", 4, 12, "")).unwrap();
+    let out = tessera(r, &["apply", path, "--auto-approve"]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("is ERROR: Quota 'CPUS' exceeded"), "{text}");
     fixture.assert_no_rejections();
 }

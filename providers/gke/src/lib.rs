@@ -43,9 +43,9 @@ use serde_json::{Value, json};
 use tessera_provider_api::poll::PollPolicy;
 use tessera_provider_api::serial::Serial;
 use tessera_provider_api::{
-    Attrs, Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, CredentialSection, KubeAccess,
-    Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec, ScopeKey, SpecField, TAG_ADDRESS,
-    TAG_FLEET, TAGS_ATTR, Violation, catalogs, generation_of,
+    Attrs, Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, CredentialSection, Credentials,
+    KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec, ScopeKey, SpecField,
+    TAG_ADDRESS, TAG_FLEET, TAGS_ATTR, Violation, catalogs, generation_of,
 };
 use tokio::sync::OnceCell;
 
@@ -275,6 +275,26 @@ pub fn minor(version: &str) -> String {
     version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
+/// How a provider authenticates: sealed pipeline credentials replace the ambient ones entirely;
+/// without them, an endpoint override is anonymous and GCP itself gets Application Default
+/// Credentials.
+fn auth_for(credentials: Option<&Credentials>, endpoint: bool) -> Result<Auth, BuildError> {
+    let Some(creds) = credentials else { return Ok(if endpoint { Auth::Anonymous } else { Auth::Default }) };
+    let json = |key: &str| -> Result<Option<Value>, BuildError> {
+        creds
+            .expose(key)
+            .map(|text| {
+                serde_json::from_str(text).map_err(|e| BuildError::Invalid(format!("gcp.{key} is not JSON: {e}")))
+            })
+            .transpose()
+    };
+    Ok(match (json("serviceAccountKey")?, json("workloadIdentityConfig")?) {
+        (Some(key), _) => Auth::ServiceAccountKey(key),
+        (None, Some(config)) => Auth::ExternalAccount(config),
+        (None, None) => Auth::Default,
+    })
+}
+
 pub struct GkeBackend;
 
 /// GCP project ids: 6 to 30 lowercase letters, digits and hyphens, starting with a letter and not
@@ -346,27 +366,7 @@ impl Backend for GkeBackend {
                 poll: PollPolicy::from_env().map_err(BuildError::Invalid)?,
             },
         };
-        let auth = match ctx.credentials {
-            // Sealed pipeline credentials replace the ambient ones entirely.
-            Some(creds) => {
-                let json = |key: &str| -> Result<Option<Value>, BuildError> {
-                    creds
-                        .expose(key)
-                        .map(|text| {
-                            serde_json::from_str(text)
-                                .map_err(|e| BuildError::Invalid(format!("gcp.{key} is not JSON: {e}")))
-                        })
-                        .transpose()
-                };
-                match (json("serviceAccountKey")?, json("workloadIdentityConfig")?) {
-                    (Some(key), _) => Auth::ServiceAccountKey(key),
-                    (None, Some(config)) => Auth::ExternalAccount(config),
-                    (None, None) => Auth::Default,
-                }
-            }
-            None if settings.endpoint.is_some() => Auth::Anonymous,
-            None => Auth::Default,
-        };
+        let auth = auth_for(ctx.credentials, settings.endpoint.is_some())?;
         Ok(Arc::new(GkeProvider::with_auth(settings, auth)))
     }
 }
@@ -397,6 +397,25 @@ mod tests {
         assert_eq!(k["users"][0]["user"]["exec"]["command"], "gke-gcloud-auth-plugin");
         assert_eq!(k["current-context"], "gke_acme-platform_europe-west4_core-gcp-eu");
         assert!(!k.to_string().contains("token"), "{k}");
+    }
+
+    #[test]
+    fn sealed_credentials_choose_the_authentication_and_bad_json_is_refused() {
+        let creds = |k: &str, v: &str| {
+            let mut c = Credentials::default();
+            c.insert(k, v.to_string().into());
+            c
+        };
+        let key =
+            creds("serviceAccountKey", r#"{"type": "service_account", "client_email": "x@p.iam.gserviceaccount.com"}"#);
+        assert!(matches!(auth_for(Some(&key), true), Ok(Auth::ServiceAccountKey(v)) if v["type"] == "service_account"));
+        let wif = creds("workloadIdentityConfig", r#"{"type": "external_account"}"#);
+        assert!(matches!(auth_for(Some(&wif), false), Ok(Auth::ExternalAccount(_))));
+        let bad = creds("serviceAccountKey", "not json");
+        let err = auth_for(Some(&bad), false).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("gcp.serviceAccountKey is not JSON") && !err.contains("not json"), "{err}");
+        assert!(matches!(auth_for(None, true), Ok(Auth::Anonymous)));
+        assert!(matches!(auth_for(None, false), Ok(Auth::Default)));
     }
 
     #[test]

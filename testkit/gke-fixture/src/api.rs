@@ -187,9 +187,9 @@ impl State {
                 }
                 Effect::PoolRunning(pool) => {
                     if let Some(c) = self.clusters.get_mut(&key) {
-                        c["status"] = json!("RUNNING");
+                        settled(c);
                         if let Some(p) = pool_mut(c, &pool) {
-                            p["status"] = json!("RUNNING");
+                            settled(p);
                         }
                     }
                 }
@@ -206,7 +206,7 @@ impl State {
                 }
                 Effect::Nothing => {
                     if let Some(c) = self.clusters.get_mut(&key) {
-                        c["status"] = json!("RUNNING");
+                        settled(c);
                     }
                 }
             }
@@ -589,7 +589,9 @@ impl State {
                     Ok(op) => op,
                     Err(a) => return a,
                 };
-                pool["status"] = json!(status);
+                if pool["status"] != "ERROR" {
+                    pool["status"] = json!(status);
+                }
                 if let Some(p) = self.clusters.get_mut(&key).and_then(|c| pool_mut(c, &pool_name)) {
                     *p = pool;
                 }
@@ -614,6 +616,14 @@ impl State {
             }
             other => error(501, "UNIMPLEMENTED", format!("the fixture does not serve {other}")),
         }
+    }
+}
+
+/// An object whose operation ended is RUNNING again, unless it is in ERROR: an operation does
+/// not mend what broke (set through the test API, with its `statusMessage`).
+fn settled(object: &mut Value) {
+    if object["status"] != "ERROR" {
+        object["status"] = json!("RUNNING");
     }
 }
 
