@@ -187,24 +187,165 @@ fn a_busy_cluster_and_throttling_are_waited_out() {
     std::fs::write(&file, spec("1.31", 8, 10)).unwrap();
     r.apply(&file).unwrap();
 
-    // Another tool keeps the cluster busy, and ARM throttles: the scale still lands.
+    // Another operation holds the cluster (the fixture's 409 OperationNotAllowed, twice), and ARM
+    // throttles reads (429, twice): the scale still lands.
     let cluster = fixture.clusters()[0]["id"].as_str().unwrap().to_string();
-    fixture.busy(&cluster, Duration::from_secs(3));
-    fixture.fail_next(Fault {
+    fixture.busy(&cluster, Duration::from_millis(300));
+    let conflict = |method: &str| Fault {
         path: "/agentPools/".into(),
-        method: Some("GET".into()),
+        method: Some(method.into()),
         times: 2,
-        status: 429,
+        status: 409,
         retry_after: 0,
-    });
+    };
+    fixture.fail_next(conflict("PUT"));
+    fixture.fail_next(Fault { status: 429, ..conflict("GET") });
     std::fs::write(&file, spec("1.31", 8, 11)).unwrap();
     let before = fixture.requests().len();
     r.apply(&file).unwrap();
     let log = fixture.requests();
     let refused: Vec<&Logged> = log[before..].iter().filter(|l| l.status == 409).collect();
     let throttled = log[before..].iter().filter(|l| l.status == 429).count();
-    assert!(!refused.is_empty(), "the busy cluster refused at least once");
+    assert!(refused.len() >= 2, "the busy cluster refused: {refused:?}");
     assert_eq!(throttled, 2);
     assert_eq!(pool(&fixture.pools(), "batch")[0]["properties"]["maxCount"], 11);
     fixture.assert_no_rejections();
+}
+
+#[test]
+fn three_pools_of_one_cluster_never_overlap_their_operations() {
+    let fixture = AksFixture::builder().operation_time(Duration::from_millis(150)).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &fixture);
+    let file = dir.path().join("aks.yaml");
+    let three = spec("1.31", 8, 10).replace(
+        "  coreServices:",
+        "    - { name: b1, machine: { vcpu: 4, memoryGiB: 16 }, scale: { min: 1, max: 2 } }
+    - { name: b2, machine: { vcpu: 4, memoryGiB: 16 }, scale: { min: 1, max: 2 } }
+  coreServices:",
+    );
+    std::fs::write(&file, three).unwrap();
+    r.apply(&file).unwrap();
+    assert_eq!(fixture.pools().len(), 4, "the system pool and three agent pools");
+    let log = fixture.requests();
+    // The fixture answers 409 to any mutation of a busy cluster: none means none overlapped.
+    let conflicts: Vec<&Logged> = log.iter().filter(|l| l.status == 409).collect();
+    assert!(conflicts.is_empty(), "overlapping operations were sent: {conflicts:#?}");
+    assert_eq!(log.iter().filter(|l| l.method == "PUT" && l.path.contains("/agentPools/")).count(), 3);
+    fixture.assert_no_rejections();
+}
+
+#[test]
+fn the_kubeconfig_authenticates_through_kubelogin_and_holds_no_token() {
+    let fixture = AksFixture::builder().operation_time(Duration::from_millis(50)).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &fixture);
+    let file = dir.path().join("aks.yaml");
+    std::fs::write(&file, spec("1.31", 8, 10)).unwrap();
+    r.apply(&file).unwrap();
+    let out = r.tessera().stdout(std::process::Stdio::piped()).args(["kubeconfig", "az"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kubelogin") && text.contains("azf-az-dns.hcp.westeurope.azmk8s.io"), "{text}");
+    assert!(text.contains(tessera_aks_fixture::CA_DATA), "the CA from listClusterUserCredential");
+    assert!(!text.contains("fixture-token") && !text.contains("token:"), "{text}");
+    assert!(fixture.requests().iter().any(|l| l.path.ends_with("/listClusterUserCredential")));
+    fixture.assert_no_rejections();
+}
+
+/// `specs/multi-cloud.yaml`, its AKS placement alone (infrastructure: the fixture's clusters
+/// have no Kubernetes API), in the resource group the placement names.
+#[test]
+fn the_multi_cloud_spec_applies_its_aks_placement() {
+    let fixture = AksFixture::builder().operation_time(Duration::from_millis(50)).start().unwrap();
+    fixture.add_group(SUBSCRIPTION, "rg-platform", "westeurope");
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &fixture);
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/multi-cloud.yaml")).unwrap();
+    let start = text.find("  placements:").unwrap();
+    let azure = text.find("    - name: azure-eu").unwrap();
+    let local = text.find("    - name: local").unwrap();
+    let only_aks = format!("{}  placements:\n{}", &text[..start], &text[azure..local]);
+    let file = dir.path().join("multi.yaml");
+    std::fs::write(&file, common::without_core_services(&only_aks)).unwrap();
+
+    let validate = r.tessera().arg("validate").arg(&file).output().unwrap();
+    let said = String::from_utf8_lossy(&validate.stderr).to_string() + &String::from_utf8_lossy(&validate.stdout);
+    assert!(validate.status.success(), "{said}");
+    assert!(said.contains("no pool can be AKS's system pool"), "the added system pool is reported: {said}");
+
+    r.apply(&file).unwrap();
+    assert_eq!(fixture.groups().len(), 1, "the named group is used, none made");
+    let clusters = fixture.clusters();
+    assert_eq!(clusters.len(), 1);
+    assert!(clusters[0]["id"].as_str().unwrap().contains("/resourceGroups/rg-platform/"));
+    let pools = fixture.pools();
+    let systems: Vec<&Value> = pools.iter().filter(|p| p["properties"]["mode"] == "System").collect();
+    assert_eq!(systems.len(), 1);
+    assert_eq!(systems[0]["properties"]["nodeTaints"], serde_json::json!(["CriticalAddonsOnly=true:NoSchedule"]));
+    assert_eq!(pools.len(), 3, "the dedicated system pool, and system and batch as user pools");
+    assert!(r.plan_is_empty(&file));
+    fixture.assert_no_rejections();
+}
+
+/// The chaos harness against the fixture: an apply SIGKILLed at a seeded random moment, then run
+/// again, 20 times. Every run converges, with nothing orphaned or duplicated. The system pool
+/// belongs to its cluster (it carries the cluster's tags), so the census counts it with it.
+#[test]
+fn killed_applies_converge_against_the_fixture() {
+    use common::chaos::{Tally, census, report};
+    use rand::{Rng, SeedableRng, rngs::SmallRng};
+    const RUNS: u64 = 20;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut t = Tally::default();
+    let mut failures = Vec::new();
+    for seed in 0..RUNS {
+        let fixture = AksFixture::builder().operation_time(Duration::from_millis(300)).start().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = run(dir.path(), &fixture);
+        r.env.push(("TESSERA_LOCK_TTL".into(), "1s".into()));
+        let file = dir.path().join("aks.yaml");
+        std::fs::write(&file, spec("1.31", 8, 10)).unwrap();
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let killed = r.apply_and_kill(&file, Duration::from_millis(rng.random_range(50..1200)));
+        let converged = r.apply(&file).and_then(|()| {
+            r.plan_is_empty(&file).then_some(()).ok_or_else(|| {
+                let plan = r.tessera().stdout(std::process::Stdio::piped()).arg("plan").arg(&file).output();
+                let shown = plan.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+                format!("plan not empty after converging:\n{shown}")
+            })
+        });
+        let mut objects: Vec<(String, String)> = Vec::new();
+        let tag = |v: &Value| v["tags"]["tessera.dev/address"].as_str().unwrap_or_default().to_string();
+        for g in fixture.groups() {
+            objects.push((g["id"].as_str().unwrap_or_default().into(), tag(&g)));
+        }
+        for c in fixture.clusters() {
+            objects.push((c["id"].as_str().unwrap_or_default().into(), tag(&c)));
+        }
+        for p in fixture.pools().iter().filter(|p| p["properties"]["mode"] != "System") {
+            objects.push((p["id"].as_str().unwrap_or_default().into(), tag(&p["properties"])));
+        }
+        let (duplicates, cloud_ids) = census(&objects);
+        let (state_ids, open) = rt.block_on(r.state());
+        let orphans = cloud_ids.difference(&state_ids).count();
+        t.runs += 1;
+        t.killed_mid_run += usize::from(killed);
+        t.duplicates += duplicates;
+        t.orphans += orphans;
+        match converged {
+            Ok(()) if state_ids == cloud_ids && open == 0 && cloud_ids.len() == 3 => t.converged += 1,
+            Ok(()) => {
+                failures.push(format!("seed {seed}: state {state_ids:?} vs cloud {cloud_ids:?}, {open} open intents"))
+            }
+            Err(e) => failures.push(format!("seed {seed}: {e}")),
+        }
+        if !fixture.rejections().is_empty() {
+            failures.push(format!("seed {seed}: {:?}", fixture.rejections()));
+        }
+    }
+    report("aks fixture", &t);
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(t.killed_mid_run >= RUNS as usize / 2, "most kills must land mid-apply to mean anything: {t:?}");
+    assert_eq!((t.runs, t.converged, t.orphans, t.duplicates), (RUNS as usize, RUNS as usize, 0, 0));
 }

@@ -158,7 +158,16 @@ impl Provider for AksProvider {
             lower::POOL => pool::read(self, &pool::id(text(spec, "cluster")?, text(spec, "name")?)).await?,
             other => return Err(unknown_type(other)),
         };
-        Ok(found.filter(|o| ours(spec, &o.attrs)))
+        let Some(found) = found.filter(|o| ours(spec, &o.attrs)) else { return Ok(None) };
+        if matches!(found.status.as_str(), "Succeeded" | "Failed" | "Canceled" | "") {
+            return Ok(Some(found));
+        }
+        // An operation a crash left running: adopt the object once it has settled, so what
+        // recovery records is what the object is (a cluster's endpoint and CA come at the end).
+        let path = found.id.clone();
+        let api = if spec.rtype() == lower::GROUP { group::GROUPS_API } else { API };
+        self.arm.settle(&arm::Reply::empty(), &path, api, &format!("{} (recovering)", spec.address)).await?;
+        self.read(spec.rtype(), &path).await
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {

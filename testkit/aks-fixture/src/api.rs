@@ -96,11 +96,12 @@ impl Shared {
             .iter_mut()
             .find(|f| f.times > 0 && path.contains(&f.path) && f.method.as_deref().is_none_or(|m| m == method))?;
         f.times -= 1;
-        let mut out = error(
-            f.status,
-            if f.status == 429 { "TooManyRequests" } else { "InternalServerError" },
-            "injected by the fixture",
-        );
+        let code = match f.status {
+            429 => "TooManyRequests",
+            409 => "OperationNotAllowed",
+            _ => "InternalServerError",
+        };
+        let mut out = error(f.status, code, "injected by the fixture");
         out.headers.push(("retry-after", f.retry_after.to_string()));
         Some(out)
     }
