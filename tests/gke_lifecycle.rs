@@ -392,3 +392,51 @@ fn an_error_status_is_reported_with_its_message() {
     assert!(text.contains("is ERROR: Quota 'CPUS' exceeded"), "{text}");
     fixture.assert_no_rejections();
 }
+
+/// Naming one zone moves the placement to a zonal cluster: a new cluster id, so the cluster is
+/// replaced (deleted first: names are unique) and its pools with it. The new cluster's create
+/// body makes the first pool with generation-0 labels; that pool's resource (generation 1)
+/// adopts it and relabels it, and the re-plan is clean.
+#[test]
+fn naming_one_zone_replaces_the_cluster_and_its_first_pool_is_adopted() {
+    let fixture = GkeFixture::builder().operation_time(Duration::from_millis(40)).start().unwrap();
+    let w = workdir(&fixture);
+    let (r, file) = (&w.run, w.file.clone());
+    let path = file.to_str().unwrap();
+    std::fs::write(&file, spec("gke-zone", "1.31", 4, 10, "")).unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let zonal = spec("gke-zone", "1.31", 4, 10, "")
+        .replace("region: europe-west4,", "region: europe-west4, zones: [europe-west4-b],");
+    std::fs::write(&file, zonal).unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let clusters = fixture.clusters();
+    assert_eq!(clusters.len(), 1, "the regional cluster is gone: {clusters:#?}");
+    assert_eq!(clusters[0]["location"], "europe-west4-b");
+    let pools = clusters[0]["nodePools"].as_array().unwrap();
+    assert_eq!(pools.len(), 2);
+    for p in pools {
+        assert_eq!(p["config"]["resourceLabels"]["tessera-dev_generation"], "1", "{p:#}");
+    }
+    assert_eq!(pool(pools, "system")["initialNodeCount"], 3, "3 nodes in one zone");
+    assert_eq!(tessera(r, &["plan", path, "--detailed-exitcode"]).status.code(), Some(0));
+    fixture.assert_no_rejections();
+}
+
+/// A scale GKE's per-zone counts cannot express is refused at validation, naming the pool.
+#[test]
+fn a_scale_per_zone_counts_cannot_express_is_refused_at_validation() {
+    let fixture = GkeFixture::start().unwrap();
+    let w = workdir(&fixture);
+    std::fs::write(
+        &w.file,
+        spec("gke-bad", "1.31", 4, 10, "").replace("scale: { min: 3, max: 6 }", "scale: { min: 1, max: 2 }"),
+    )
+    .unwrap();
+    let out = tessera(&w.run, &["--output", "json", "validate", w.file.to_str().unwrap()]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("pool `system` cannot start within 1..2 nodes"), "{text}");
+    assert!(text.contains("1 per zone in 3 zones is 3"), "{text}");
+    assert!(text.contains("\"line\":7"), "reported at the pool, line 7: {text}");
+    assert!(fixture.requests().is_empty(), "validation makes no call");
+}
