@@ -440,3 +440,40 @@ fn a_scale_per_zone_counts_cannot_express_is_refused_at_validation() {
     assert!(text.contains("\"line\":7"), "reported at the pool, line 7: {text}");
     assert!(fixture.requests().is_empty(), "validation makes no call");
 }
+
+/// The cluster's own settings changed out of band (enrolled in a release channel, logging and
+/// monitoring components trimmed) are drift, and one apply sets each back with its own
+/// `clusters.update`.
+#[test]
+fn cluster_settings_changed_out_of_band_are_drift_and_set_back() {
+    let fixture = GkeFixture::builder().operation_time(Duration::from_millis(40)).start().unwrap();
+    let w = workdir(&fixture);
+    let (r, path) = (&w.run, w.file.to_str().unwrap());
+    std::fs::write(&w.file, spec("gke-set", "1.31", 4, 10, "")).unwrap();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let cluster = "projects/acme-platform/locations/europe-west4/clusters/gke-set-gcp-eu";
+    assert!(fixture.edit_cluster(cluster, |c| {
+        c["releaseChannel"] = json!({ "channel": "REGULAR" });
+        c["loggingConfig"] = json!({ "componentConfig": { "enableComponents": ["SYSTEM_COMPONENTS"] } });
+        c["monitoringConfig"] = json!({ "componentConfig": { "enableComponents": [] } });
+    }));
+    assert_eq!(tessera(r, &["drift", path]).status.code(), Some(2));
+    let before = fixture.requests().len();
+    ok(&tessera(r, &["apply", path, "--auto-approve"]));
+    let requests = fixture.requests();
+    let mut fields: Vec<String> = calls(&requests, before, "clusters.update")
+        .iter()
+        .filter_map(|(_, r)| r.body["update"].as_object().and_then(|u| u.keys().next().cloned()))
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["desiredLoggingConfig", "desiredMonitoringConfig", "desiredReleaseChannel"]);
+    let c = fixture.cluster(cluster).unwrap();
+    assert_eq!(c["releaseChannel"], json!({}), "back to no channel (UNSPECIFIED, not written)");
+    assert_eq!(
+        c["loggingConfig"]["componentConfig"]["enableComponents"],
+        json!(["APISERVER", "SYSTEM_COMPONENTS", "WORKLOADS"])
+    );
+    assert_eq!(c["monitoringConfig"]["componentConfig"]["enableComponents"], json!(["SYSTEM_COMPONENTS"]));
+    assert_eq!(tessera(r, &["drift", path]).status.code(), Some(0));
+    fixture.assert_no_rejections();
+}
