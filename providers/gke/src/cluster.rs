@@ -15,7 +15,7 @@ use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_AT
 
 use crate::error::{found, status_text};
 use crate::ops::{Outcome, parent_location};
-use crate::{GkeProvider, labels, lower, minor, not_ours, ours, request, text};
+use crate::{GkeProvider, labels, lower, minor, request, text};
 
 /// The id a spec's cluster has.
 pub fn id(spec: &ResourceSpec) -> Result<String, ProviderError> {
@@ -151,8 +151,8 @@ pub async fn create(p: &GkeProvider, spec: &ResourceSpec) -> Result<Observed, Pr
     if outcome == Outcome::AlreadyExists {
         // Ours from an interrupted attempt (this generation of this address): adopt it.
         let existing = read(p, &id).await?.ok_or_else(|| ProviderError::Conflict(format!("cluster {id}")))?;
-        if !ours(spec, &existing.attrs) {
-            return Err(not_ours(spec, &format!("GKE cluster {id}")));
+        if !spec.is_ours(&existing.attrs) {
+            return Err(spec.not_ours(&format!("GKE cluster {id}")));
         }
     }
     settle(p, &id).await

@@ -13,7 +13,7 @@
 //!
 //! Everything Tessera creates carries the ownership tags as GCP labels (cluster
 //! `resourceLabels`, a pool's `config.resourceLabels`), in the legal form [`labels`] derives. An
-//! object found by name is ours only if fleet, address and generation match ([`ours`]). The
+//! object found by name is ours only if fleet, address and generation match (`ResourceSpec::is_ours`). The
 //! exception is the first pool, made by the cluster's create body: its labels carry the address
 //! but not a later generation (a replaced cluster's first pool is new, the pool spec's generation
 //! is not), so a pool create adopts a pool of its own address and an older generation on its own
@@ -45,7 +45,7 @@ use tessera_provider_api::serial::Serial;
 use tessera_provider_api::{
     Attrs, Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, CredentialSection, Credentials,
     KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec, ScopeKey, SpecField,
-    TAG_ADDRESS, TAG_FLEET, TAGS_ATTR, Violation, catalogs, generation_of,
+    TAG_ADDRESS, TAG_FLEET, TAGS_ATTR, Violation, catalogs,
 };
 use tokio::sync::OnceCell;
 
@@ -130,26 +130,11 @@ pub(crate) fn request<T: serde::de::DeserializeOwned>(what: &str, body: Value) -
     serde_json::from_value(body).map_err(|e| ProviderError::Fatal(format!("{what}: building the request: {e}")))
 }
 
-/// Whether an object found by name is the one `spec` makes: the same fleet, address and
-/// generation in its ownership tags.
-pub(crate) fn ours(spec: &ResourceSpec, observed: &Attrs) -> bool {
-    same_owner(spec, observed) && generation_of(observed) == spec.generation()
-}
-
 /// The same fleet and address, whatever the generation.
 pub(crate) fn same_owner(spec: &ResourceSpec, observed: &Attrs) -> bool {
     let tag = |a: &Attrs, k: &str| a.get(TAGS_ATTR).and_then(|t| t.get(k)).cloned();
     tag(observed, TAG_FLEET) == tag(&spec.attrs, TAG_FLEET)
         && tag(observed, TAG_ADDRESS) == tag(&spec.attrs, TAG_ADDRESS)
-}
-
-/// The refusal when a name is taken by an object that is not this spec's.
-pub(crate) fn not_ours(spec: &ResourceSpec, what: &str) -> ProviderError {
-    ProviderError::Fatal(format!(
-        "{what} already exists and is not {} generation {} (its ownership labels differ); delete or rename it, or import it",
-        spec.address,
-        spec.generation()
-    ))
 }
 
 fn unknown_type(rtype: &str) -> ProviderError {
@@ -166,20 +151,14 @@ pub fn kubeconfig(cluster: &Attrs) -> Option<Value> {
     let location = cluster.get("location").and_then(Value::as_str).unwrap_or_default();
     // gcloud's own naming, so the context reads the same as one from `gcloud container clusters get-credentials`.
     let context = format!("gke_{project}_{location}_{name}");
-    Some(json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{ "name": context, "cluster": { "server": server, "certificate-authority-data": ca } }],
-        "users": [{ "name": context, "user": { "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "gke-gcloud-auth-plugin",
-            "installHint": "Install gke-gcloud-auth-plugin: https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin",
-            "provideClusterInfo": true,
-            "interactiveMode": "Never"
-        } } }],
-        "contexts": [{ "name": context, "context": { "cluster": context, "user": context } }],
-        "current-context": context,
-    }))
+    let mut config = tessera_provider_api::kubeconfig::exec(&context, server, ca, "gke-gcloud-auth-plugin", &[]);
+    // What gcloud writes beside the plugin: where to get it, and the cluster's info for it.
+    let exec = &mut config["users"][0]["user"]["exec"];
+    exec["installHint"] = json!(
+        "Install gke-gcloud-auth-plugin: https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin"
+    );
+    exec["provideClusterInfo"] = json!(true);
+    Some(config)
 }
 
 #[async_trait]
@@ -228,7 +207,7 @@ impl Provider for GkeProvider {
             other => return Err(unknown_type(other)),
         };
         // Found by name: ours only if fleet, address and generation all match.
-        Ok(found.filter(|o| ours(spec, &o.attrs)))
+        Ok(found.filter(|o| spec.is_ours(&o.attrs)))
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {

@@ -203,15 +203,9 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
 /// The GKE cluster seen from inside: the `kube` provider, authenticating with
 /// `gke-gcloud-auth-plugin`, once the node pools exist.
 pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAccess {
-    use tessera_kube::contract::{AUTH_GCP, KIND, SCOPE_AUTH};
     let p = cluster.placement.as_str();
-    let control_plane = Address::new(p, CLUSTER, "main");
-    let mut kube = ProviderRef::connected(KIND, control_plane.clone());
-    kube.region = provider.region.clone();
-    kube.scope = provider.scope.clone();
-    kube.scope.insert(SCOPE_AUTH.into(), AUTH_GCP.into());
     let after = cluster.pools.iter().map(|pool| Address::new(p, NODEPOOL, pool.name.clone())).collect();
-    KubeAccess { cluster: control_plane, provider: kube, after }
+    tessera_kube::contract::access(Address::new(p, CLUSTER, "main"), provider, tessera_kube::contract::AUTH_GCP, after)
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_AT
 use crate::cluster::gcp_labels;
 use crate::error::{found, status_text};
 use crate::ops::{Outcome, cluster_of};
-use crate::{GkeProvider, int, labels, minor, not_ours, ours, request, same_owner, text};
+use crate::{GkeProvider, int, labels, minor, request, same_owner, text};
 
 /// Node pools are identified as `projects/P/locations/L/clusters/C/nodePools/N`.
 pub fn id(spec: &ResourceSpec) -> Result<String, ProviderError> {
@@ -127,8 +127,8 @@ pub async fn create(p: &GkeProvider, spec: &ResourceSpec) -> Result<Observed, Pr
         // Ours from an interrupted attempt, or the first pool that the cluster's create body
         // made (its address, and an older generation than a replacement's): adopt it.
         let first_pool = same_owner(spec, &existing.attrs) && generation_of(&existing.attrs) < spec.generation();
-        if !ours(spec, &existing.attrs) && !first_pool {
-            return Err(not_ours(spec, &format!("node pool {id}")));
+        if !spec.is_ours(&existing.attrs) && !first_pool {
+            return Err(spec.not_ours(&format!("node pool {id}")));
         }
     }
     let live = settle(p, &id).await?;
