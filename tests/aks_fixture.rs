@@ -293,7 +293,7 @@ fn the_multi_cloud_spec_applies_its_aks_placement() {
 /// belongs to its cluster (it carries the cluster's tags), so the census counts it with it.
 #[test]
 fn killed_applies_converge_against_the_fixture() {
-    use common::chaos::{Tally, census, report};
+    use common::chaos::{Tally, report};
     use rand::{Rng, SeedableRng, rngs::SmallRng};
     const RUNS: u64 = 20;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -326,20 +326,8 @@ fn killed_applies_converge_against_the_fixture() {
         for p in fixture.pools().iter().filter(|p| p["properties"]["mode"] != "System") {
             objects.push((p["id"].as_str().unwrap_or_default().into(), tag(&p["properties"])));
         }
-        let (duplicates, cloud_ids) = census(&objects);
         let (state_ids, open) = rt.block_on(r.state());
-        let orphans = cloud_ids.difference(&state_ids).count();
-        t.runs += 1;
-        t.killed_mid_run += usize::from(killed);
-        t.duplicates += duplicates;
-        t.orphans += orphans;
-        match converged {
-            Ok(()) if state_ids == cloud_ids && open == 0 && cloud_ids.len() == 3 => t.converged += 1,
-            Ok(()) => {
-                failures.push(format!("seed {seed}: state {state_ids:?} vs cloud {cloud_ids:?}, {open} open intents"))
-            }
-            Err(e) => failures.push(format!("seed {seed}: {e}")),
-        }
+        failures.extend(t.count(seed, killed, converged, &objects, &state_ids, open, Some(3)));
         if !fixture.rejections().is_empty() {
             failures.push(format!("seed {seed}: {:?}", fixture.rejections()));
         }

@@ -18,6 +18,54 @@ pub struct Tally {
     pub killed_mid_run: usize,
 }
 
+impl Tally {
+    /// Counts one run: whether the kill landed mid-run, how the run after it ended, what the cloud
+    /// holds (`(id, address tag)`), what state records and how many intents are open, and, if
+    /// known, how many objects the fleet has. Returns why the run did not converge, if it did not.
+    #[allow(clippy::too_many_arguments)]
+    pub fn count(
+        &mut self,
+        seed: u64,
+        killed: bool,
+        converged: Result<(), String>,
+        objects: &[(String, String)],
+        state: &BTreeSet<String>,
+        open: usize,
+        expected: Option<usize>,
+    ) -> Option<String> {
+        let (duplicates, cloud) = census(objects);
+        self.runs += 1;
+        self.killed_mid_run += usize::from(killed);
+        self.duplicates += duplicates;
+        self.orphans += cloud.difference(state).count();
+        match converged {
+            Ok(()) if *state == cloud && open == 0 && expected.is_none_or(|n| n == cloud.len()) => {
+                self.converged += 1;
+                None
+            }
+            Ok(()) => Some(format!("seed {seed}: state {state:?} vs cloud {cloud:?}, {open} open intents")),
+            Err(e) => Some(format!("seed {seed}: {e}")),
+        }
+    }
+}
+
+/// What a chaos run does to the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Apply,
+    Destroy,
+}
+
+impl Verb {
+    fn args(self) -> [&'static str; 4] {
+        let verb = match self {
+            Verb::Apply => "apply",
+            Verb::Destroy => "destroy",
+        };
+        [verb, "--auto-approve", "--lock-timeout", "30s"]
+    }
+}
+
 pub struct Run {
     pub dir: PathBuf,
     pub env: Vec<(String, String)>,
@@ -42,8 +90,12 @@ impl Run {
 
     /// Starts an apply and SIGKILLs it after `after`; true if it was still running.
     pub fn apply_and_kill(&self, spec: &Path, after: Duration) -> bool {
-        let mut child =
-            self.tessera().args(["apply", "--auto-approve", "--lock-timeout", "30s"]).arg(spec).spawn().expect("spawn");
+        self.run_and_kill(Verb::Apply, spec, after)
+    }
+
+    /// Starts `verb` on `spec` and SIGKILLs it after `after`; true if it was still running.
+    pub fn run_and_kill(&self, verb: Verb, spec: &Path, after: Duration) -> bool {
+        let mut child = self.tessera().args(verb.args()).arg(spec).spawn().expect("spawn");
         std::thread::sleep(after);
         let running = child.try_wait().ok().flatten().is_none();
         let _ = child.kill(); // SIGKILL
@@ -52,12 +104,12 @@ impl Run {
     }
 
     pub fn apply(&self, spec: &Path) -> Result<(), String> {
-        let out = self
-            .tessera()
-            .args(["apply", "--auto-approve", "--lock-timeout", "30s"])
-            .arg(spec)
-            .output()
-            .expect("spawn");
+        self.run(Verb::Apply, spec)
+    }
+
+    /// Runs `verb` on `spec` to the end; its stderr when it fails.
+    pub fn run(&self, verb: Verb, spec: &Path) -> Result<(), String> {
+        let out = self.tessera().args(verb.args()).arg(spec).output().expect("spawn");
         if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
     }
 

@@ -104,15 +104,18 @@ impl Store {
         Ok(format!("{prefix}-{n:06}"))
     }
 
+    /// The resource as the cloud shows it now ([`settled`]): an operation whose process died
+    /// still finishes on time, as a real cloud's does.
     pub(crate) fn get(&self, id: &str) -> Result<Option<SimResource>, StoreError> {
-        match self {
-            Self::Memory { resources, .. } => Ok(resources.get(id).cloned()),
+        let stored = match self {
+            Self::Memory { resources, .. } => resources.get(id).cloned(),
             Self::File(conn) => {
                 let body: Option<String> =
                     conn.query_row("SELECT body FROM resources WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-                Ok(body.map(|b| serde_json::from_str(&b)).transpose()?)
+                body.map(|b| serde_json::from_str(&b)).transpose()?
             }
-        }
+        };
+        Ok(stored.and_then(settled))
     }
 
     pub(crate) fn put(&mut self, r: &SimResource) -> Result<(), StoreError> {
