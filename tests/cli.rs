@@ -204,7 +204,8 @@ fn graph_renders_dot_and_mermaid() {
     let mermaid = stdout(&out);
     assert!(mermaid.starts_with("flowchart LR") && mermaid.contains("-->"), "{mermaid}");
     // Between infrastructure nodes (core services come after, and have their own tests):
-    // gke, aks: (network → cluster → 2 pools) = 3 edges each; kind: one cluster; eks: vpc → 3 subnets (3),
+    // gke, aks: cluster → 2 pools = 2 edges each (GKE makes the subnetwork; AKS uses the named
+    // resource group); kind: one cluster; eks: vpc → 3 subnets (3),
     // cluster ← cluster role + 3 subnets (4), each of 2 node groups ← cluster, node role, 3 subnets (10).
     let core: Vec<&str> = mermaid
         .lines()
@@ -216,41 +217,47 @@ fn graph_renders_dot_and_mermaid() {
         .filter_map(|l| l.trim().split_once(" --> "))
         .filter(|(a, b)| !core.contains(a) && !core.contains(b))
         .count();
-    assert_eq!(infra_edges, 2 * 3 + 3 + 4 + 10);
+    assert_eq!(infra_edges, 2 * 2 + 3 + 4 + 10);
     assert!(core.len() == 4 * CORE_SERVICES, "every placement gets its core services: {}", core.len());
 }
 
 #[test]
-fn multi_cloud_plans_but_unbuilt_backends_refuse_to_apply() {
+fn multi_cloud_plans_every_cloud_and_a_missing_kind_refuses_the_run() {
     let w = Workdir::new();
     let out = w.tessera().args(["plan", "specs/multi-cloud.yaml", "--output", "json"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let actions = v["plan"]["actions"].as_array().unwrap();
     let eks = 1 + 3 + 2 + 1 + 2; // vpc, 3 subnets, 2 roles, cluster, 2 node groups
+    let aks = 1 + 2; // the cluster (with the system pool Tessera adds) and 2 agent pools, in the named group
+    let gke = 1 + 2; // the cluster and 2 node pools
     assert_eq!(
         actions.len(),
-        eks + 2 * 4 + 1 + 4 * CORE_SERVICES,
-        "eks, (network, cluster, 2 pools) on gke and aks, one kind cluster, and core services on each"
+        eks + aks + gke + 1 + 4 * CORE_SERVICES,
+        "eks, aks, gke, one kind cluster, and core services on each"
     );
-    // Without the cloud placement (which would reach for AWS), the rest is refused cleanly.
-    let spec = std::fs::read_to_string("specs/multi-cloud.yaml").unwrap().replace(
-        "    - { name: aws-eu, provider: eks, region: eu-west-1, scope: { account: \"123456789012\" } }\n",
-        "",
+    // Without kind, the whole run is refused before anything starts (and before any cloud is
+    // called: the cloud placements are taken out, since they would reach for AWS, Azure and GCP).
+    let text = std::fs::read_to_string("specs/multi-cloud.yaml").unwrap();
+    let spec = format!(
+        "{}{}",
+        &text[..text.find("  placements:").unwrap()],
+        &text[text.find("  placements:").unwrap()..]
+            .lines()
+            .scan(false, |keep, line| {
+                if line.starts_with("    - ") {
+                    *keep = line.contains("name: local");
+                }
+                Some((*keep || !line.starts_with("    ")).then(|| format!("{line}\n")).unwrap_or_default())
+            })
+            .collect::<String>()
     );
-    assert!(!spec.contains("provider: eks"), "the EKS placement is gone");
-    let path = w.write("three.yaml", &spec);
-    // Without kind, the whole run is refused before anything starts.
+    assert!(!spec.contains("provider: eks") && spec.contains("provider: kind"), "{spec}");
+    let path = w.write("local.yaml", &spec);
     let no_kind = w.path("no-such-kind");
     let out = w.tessera().env("TESSERA_KIND", &no_kind).args(["apply", "--auto-approve"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("kind is not installed"), "{}", stderr(&out));
-    // Without kind, what is left is refused by the backends not built yet.
-    let start = spec.find("    - name: local").unwrap();
-    let path = w.write("two.yaml", &spec[..start]);
-    let out = w.tessera().args(["apply", "--auto-approve"]).arg(&path).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stdout(&out).contains("backend is not built yet"), "{}", stdout(&out));
 }
 
 #[test]

@@ -307,7 +307,7 @@ fn the_multi_cloud_specs_gke_placement_applies() {
 /// run again. Every run converges with nothing orphaned or duplicated, as the fixture holds it.
 #[test]
 fn killed_applies_converge_against_the_gke_fixture() {
-    use common::chaos::{Tally, census, report};
+    use common::chaos::{Tally, report};
     use rand::{Rng, SeedableRng, rngs::SmallRng};
     const RUNS: u64 = 20;
     let fixture = GkeFixture::builder().operation_time(Duration::from_millis(150)).start().unwrap();
@@ -347,20 +347,8 @@ fn killed_applies_converge_against_the_gke_fixture() {
             }
             objects.push((id, a));
         }
-        let (duplicates, cloud_ids) = census(&objects);
         let (state_ids, open) = rt.block_on(r.state());
-        let orphans = cloud_ids.difference(&state_ids).count();
-        t.runs += 1;
-        t.killed_mid_run += usize::from(killed);
-        t.duplicates += duplicates;
-        t.orphans += orphans;
-        match converged {
-            Ok(()) if state_ids == cloud_ids && open == 0 && cloud_ids.len() == 3 => t.converged += 1,
-            Ok(()) => {
-                failures.push(format!("seed {seed}: state {state_ids:?} vs cloud {cloud_ids:?}, {open} open intents"))
-            }
-            Err(e) => failures.push(format!("seed {seed}: {e}")),
-        }
+        failures.extend(t.count(seed, killed, converged, &objects, &state_ids, open, Some(3)));
     }
     report("gke fixture", &t);
     assert!(failures.is_empty(), "{failures:#?}");
