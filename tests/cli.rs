@@ -239,19 +239,9 @@ fn multi_cloud_plans_every_cloud_and_a_missing_kind_refuses_the_run() {
     // Without kind, the whole run is refused before anything starts (and before any cloud is
     // called: the cloud placements are taken out, since they would reach for AWS, Azure and GCP).
     let text = std::fs::read_to_string("specs/multi-cloud.yaml").unwrap();
-    let spec = format!(
-        "{}{}",
-        &text[..text.find("  placements:").unwrap()],
-        &text[text.find("  placements:").unwrap()..]
-            .lines()
-            .scan(false, |keep, line| {
-                if line.starts_with("    - ") {
-                    *keep = line.contains("name: local");
-                }
-                Some((*keep || !line.starts_with("    ")).then(|| format!("{line}\n")).unwrap_or_default())
-            })
-            .collect::<String>()
-    );
+    // `local` is the last placement: its entry runs to the end of the file.
+    let (placements, local) = (text.find("  placements:").unwrap(), text.find("    - name: local").unwrap());
+    let spec = format!("{}  placements:\n{}", &text[..placements], &text[local..]);
     assert!(!spec.contains("provider: eks") && spec.contains("provider: kind"), "{spec}");
     let path = w.write("local.yaml", &spec);
     let no_kind = w.path("no-such-kind");
@@ -429,4 +419,45 @@ fn an_emptied_state_is_refused_and_builds_nothing_a_second_time() {
     let after =
         tessera_sim::SimCloud::durable(&w.path("sim.db"), Default::default()).unwrap().resources().unwrap().len();
     assert_eq!(before, after, "nothing was created a second time");
+}
+
+/// Kubernetes moves a control plane one minor at a time and never down: against what state
+/// records, `plan` refuses a skip and a downgrade at the version's line, and takes the next minor.
+#[test]
+fn upgrades_move_one_minor_at_a_time_and_never_down() {
+    let w = Workdir::new();
+    let spec = |version: &str| {
+        format!(
+            "apiVersion: tessera.dev/v1alpha1
+kind: Fleet
+metadata: {{ name: versions }}
+spec:
+  kubernetes: {{ version: \"{version}\" }}
+  nodePools:
+    - {{ name: system, machine: {{ vcpu: 4, memoryGiB: 16 }}, scale: {{ min: 1, max: 2 }} }}
+  coreServices:
+    monitoring: {{ enabled: false }}
+    logging: {{ enabled: false, auditLogs: true }}
+  placements:
+    - {{ name: aws, provider: sim, sim: {{ profile: eks }}, region: eu-west-1 }}
+"
+        )
+    };
+    let path = w.write("v.yaml", &spec("1.30"));
+    let out = w.tessera().args(["apply", "--auto-approve"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (version, says) in
+        [("1.32", "from 1.30 to 1.32 in one step"), ("1.29", "would downgrade Kubernetes from 1.30 to 1.29")]
+    {
+        std::fs::write(&path, spec(version)).unwrap();
+        let out = w.tessera().arg("plan").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{version}: {}", stdout(&out));
+        // Words, whatever the terminal width wrapped.
+        let err = stderr(&out).split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+        assert!(err.contains(says), "{version}: {err}");
+        assert!(err.contains("v.yaml:5:"), "at the version's line: {err}");
+    }
+    std::fs::write(&path, spec("1.31")).unwrap();
+    let out = w.tessera().args(["plan", "--detailed-exitcode"]).arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "the next minor plans as an update: {}", stderr(&out));
 }

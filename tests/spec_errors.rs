@@ -349,9 +349,16 @@ fn scope_errors() {
 
 #[test]
 fn each_clouds_limits_are_refused_at_their_field() {
-    // AKS: node pool names are at most 12 lowercase letters and digits.
+    // AKS: any pool name will do (AKS's names are derived from it), and a spec whose pools cannot
+    // be AKS's system pool is valid, with a warning at the first pool saying what Tessera adds.
     let src = with_placement(AKS, &[("    - name: system\n", "    - name: system-pool\n")]);
-    expect_at(&src, "system-pool", "AKS cannot name a node pool `system-pool` (placement `az`, aks)");
+    let fleet = spec::load_str(Path::new("f.yaml"), &src).expect("valid");
+    let warned: Vec<&str> = fleet.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        warned.iter().any(|w| w.contains("no pool can be AKS's system pool")
+            && w.contains("`system-pool`: it has a NoSchedule or NoExecute taint")),
+        "{warned:?}"
+    );
 
     // GKE: cluster names (`{fleet}-{placement}`) are at most 40 characters.
     let long = "a-placement-name-that-is-long";
@@ -469,6 +476,12 @@ fn versions_cidrs_and_zones_are_strict() {
         "region: eu-west-1, zones: [eu-west-1a, eu-west-1a] }",
         "[eu-west-1a",
         "zone `eu-west-1a` is listed twice",
+    );
+    expect(
+        "network: { cidr: 10.0.0.0/16 }",
+        "network: { existing: { id: vpc-1, subnets: [subnet-a, subnet-b, subnet-a] } }",
+        "[subnet-a",
+        "subnet `subnet-a` is listed twice",
     );
 }
 

@@ -40,6 +40,7 @@ mod diff;
 mod file;
 mod refresh;
 mod render;
+mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -188,6 +189,10 @@ pub enum PlanError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     State(#[from] StateError),
+    /// The spec asks for what the recorded fleet cannot become (a version two minors ahead).
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
     Provider(#[from] UnknownProvider),
 }
@@ -210,6 +215,11 @@ pub async fn make_plan(
         Mode::Apply => graph.in_order(),
         Mode::Destroy => Vec::new(),
     };
+    let problems = versions::check(fleet, &desired, &records);
+    if !problems.is_empty() {
+        let source = crate::bounded::read_to_string(&fleet.source, crate::bounded::SPEC).unwrap_or_default();
+        return Err(crate::spec::SpecError::invalid(&fleet.source, &source, problems).into());
+    }
     let mut d = Decider::new(&records, refresh::direct(&records, registry, retry).await?);
     for want in &desired {
         d.decide(want, registry, retry).await?;

@@ -17,11 +17,30 @@ pub struct Problem {
     pub help: Option<String>,
 }
 
-impl Problem {
-    pub fn at(loc: Location, message: impl Into<String>) -> Self {
+/// Where a value is in the spec, kept past validation for problems found later, against state
+/// (a version that would move two minors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Site {
+    pub line: u64,
+    pub column: u64,
+    pub span: (usize, usize),
+}
+
+impl From<Location> for Site {
+    fn from(loc: Location) -> Self {
         let offset = loc.span().byte_offset().unwrap_or(0) as usize;
         let len = loc.span().byte_len().unwrap_or(1).max(1) as usize;
-        Self { line: loc.line(), column: loc.column(), span: (offset, len), message: message.into(), help: None }
+        Self { line: loc.line(), column: loc.column(), span: (offset, len) }
+    }
+}
+
+impl Problem {
+    pub fn at(loc: Location, message: impl Into<String>) -> Self {
+        Self::at_site(Site::from(loc), message)
+    }
+
+    pub fn at_site(site: Site, message: impl Into<String>) -> Self {
+        Self { line: site.line, column: site.column, span: site.span, message: message.into(), help: None }
     }
 
     pub fn help(mut self, help: impl Into<String>) -> Self {

@@ -12,7 +12,7 @@ mod validate;
 
 use std::path::Path;
 
-pub use diagnostic::{Problem, SpecDiagnostic, SpecError};
+pub use diagnostic::{Problem, Site, SpecDiagnostic, SpecError};
 pub use model::{Fleet, Placement};
 pub use raw::{API_VERSION, KIND, RawFleet};
 

@@ -23,6 +23,9 @@ pub struct Placement {
     pub name: String,
     pub provider: ProviderRef,
     pub cluster: ClusterTemplate,
+    /// Where the placement's Kubernetes version is written (the template's or its override).
+    #[serde(skip)]
+    pub version_site: crate::spec::Site,
 }
 
 impl Fleet {

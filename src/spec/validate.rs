@@ -161,6 +161,13 @@ impl Validator<'_> {
                             .help("list the subnet ids to use"),
                     );
                 }
+                let mut seen = HashSet::new();
+                for dup in e.subnets.get().iter().filter(|s| !seen.insert(s.as_str())) {
+                    self.push(
+                        Problem::at(e.subnets.loc(), format!("subnet `{dup}` is listed twice"))
+                            .help("list each subnet once; a cluster spreads over distinct subnets"),
+                    );
+                }
                 Network::Existing { id: e.id.get().clone(), subnets: e.subnets.get().clone() }
             }
             (Some(cidr), Some(_)) => {
@@ -911,7 +918,7 @@ impl Validator<'_> {
             placement: p.name.get().clone(),
             region: p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default(),
             zones: zones?,
-            kubernetes_version: version.0,
+            kubernetes_version: version.0.clone(),
             network,
             pools: pools.iter().map(|lp| lp.pool.clone()).collect(),
             core_services: template.core_services.clone(),
@@ -935,7 +942,7 @@ impl Validator<'_> {
                 self.push(problem);
             }
         }
-        Some(Placement { name: p.name.get().clone(), provider, cluster })
+        Some(Placement { name: p.name.get().clone(), provider, cluster, version_site: version.1.into() })
     }
 }
 

@@ -200,6 +200,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("name", name.clone())
         .attr("location", cluster.region.clone())
         .attr("kubernetesVersion", cluster.kubernetes_version.clone())
+        .versioned("kubernetesVersion")
         .attr("dnsPrefix", name)
         .attr("network", network)
         .attr("systemPool", system.profile())

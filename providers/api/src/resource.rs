@@ -84,6 +84,10 @@ pub struct ResourceSpec {
     pub outputs: Vec<String>,
     #[serde(default, skip_serializing_if = "Replacement::is_default")]
     pub replacement: Replacement,
+    /// The attribute holding the cluster's Kubernetes version, on a control plane that upgrades
+    /// in place: Kubernetes moves one minor at a time and never down, which the plan enforces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_attr: Option<String>,
 }
 
 impl ResourceSpec {
@@ -97,6 +101,7 @@ impl ResourceSpec {
             replace_on: Vec::new(),
             outputs: Vec::new(),
             replacement: Replacement::default(),
+            version_attr: None,
         }
     }
 
@@ -119,6 +124,12 @@ impl ResourceSpec {
     /// Declares what other resources may reference.
     pub fn outputs(mut self, names: &[&str]) -> Self {
         self.outputs.extend(names.iter().map(|n| n.to_string()));
+        self
+    }
+
+    /// Marks `key` as the control plane's Kubernetes version (see [`ResourceSpec::version_attr`]).
+    pub fn versioned(mut self, key: &str) -> Self {
+        self.version_attr = Some(key.to_string());
         self
     }
 

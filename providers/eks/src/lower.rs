@@ -170,6 +170,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
     let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", cluster_name.clone())
         .attr("version", cluster.kubernetes_version.clone())
+        .versioned("version")
         .attr("logTypes", log_types)
         .attr("endpointPublicAccess", true)
         .attr("endpointPrivateAccess", true)

@@ -156,6 +156,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("location", location)
         .attr("nodeLocations", json!(zones))
         .attr("version", version.clone())
+        .versioned("version")
         .attr("releaseChannel", "none")
         .attr("loggingComponents", json!(logging))
         .attr("monitoringComponents", json!(MONITORING))

@@ -53,6 +53,7 @@ pub fn lower_shapes(
         .attr("name", cluster_name.clone())
         .attr("region", cluster.region.clone())
         .attr("version", cluster.kubernetes_version.clone())
+        .versioned("version")
         .attr("logTypes", log_types)
         .attr("tags", tags(cluster, &control_plane))
         .outputs(&["name", "endpoint", "certificateAuthority"])
