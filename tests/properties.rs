@@ -147,3 +147,98 @@ proptest! {
         }
     }
 }
+
+/// Applies `edits` (replace, insert or remove a byte) to `base`: the near-misses of a file a
+/// person, a truncating copy or a hostile pull request produces.
+fn mutate(base: &[u8], edits: &[(prop::sample::Index, u8, u8)]) -> String {
+    let mut bytes = base.to_vec();
+    for (at, op, b) in edits {
+        let i = at.index(bytes.len().max(1));
+        match op {
+            0 if i < bytes.len() => bytes[i] = *b,
+            1 => bytes.insert(i.min(bytes.len()), *b),
+            _ if i < bytes.len() => {
+                bytes.remove(i);
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn edits() -> impl Strategy<Value = Vec<(prop::sample::Index, u8, u8)>> {
+    prop::collection::vec(
+        (any::<prop::sample::Index>(), 0u8..3, prop::sample::select(b" :,{}[]\"'#\n0aZ-".to_vec())),
+        1..8,
+    )
+}
+
+/// A real plan file: the quickstart planned on an empty state.
+fn plan_file_text() -> String {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        let h = Harness::new(Faults::default());
+        let fleet = common::load(&common::fleet_yaml("fuzz", &[("a", "eks", "eu-west-1")]));
+        let plan = paused_runtime().block_on(h.plan(&fleet));
+        tessera::plan::PlanFile::new(plan).to_json()
+    })
+    .clone()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Plan files come from CI artifacts and approvers' machines: parsing one never panics,
+    /// whatever was done to it, and a changed plan never passes for the original.
+    #[test]
+    fn plan_files_never_panic_and_a_changed_one_is_not_taken(edits in edits()) {
+        let base = plan_file_text();
+        let text = mutate(base.as_bytes(), &edits);
+        let parsed = tessera::plan::PlanFile::parse(Path::new("fuzz.plan"), &text);
+        if text != base {
+            if let Ok(file) = parsed {
+                // Whitespace may change and still parse; the plan it carries must be the same.
+                let original = tessera::plan::PlanFile::parse(Path::new("base.plan"), &base).unwrap();
+                prop_assert_eq!(tessera::plan::digest(&file.plan), tessera::plan::digest(&original.plan));
+            }
+        }
+    }
+
+    #[test]
+    fn plan_files_never_panic_on_arbitrary_text(text in "\\PC{0,300}") {
+        let _ = tessera::plan::PlanFile::parse(Path::new("fuzz.plan"), &text);
+    }
+
+    /// Policy files arrive through pull requests.
+    #[test]
+    fn policy_files_never_panic(edits in edits()) {
+        let base = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy.yaml")).unwrap();
+        let _ = tessera::pipeline::policy::Policy::parse(Path::new("policy.yaml"), &mutate(base.as_bytes(), &edits));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// State rows are read back from a file anyone with access can edit: whatever a row holds,
+    /// reading state returns rows or an error, never a panic.
+    #[test]
+    fn state_rows_never_panic(
+        address in "\\PC{0,40}", provider in "\\PC{0,60}", status in "\\PC{0,12}",
+        attrs in "\\PC{0,80}", deps in "\\PC{0,40}", deposed in any::<i64>(), serial in any::<i64>()
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        drop(tessera::state::SqliteStore::open(&path).unwrap());
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO resources (address, id, deposed, provider, status, attrs, deps, serial) VALUES (?1, 'id', ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![address, deposed, provider, status, attrs, deps, serial],
+        ).unwrap();
+        drop(conn);
+        if let Ok(store) = tessera::state::SqliteStore::open(&path) {
+            use tessera::state::StateStore;
+            let _ = paused_runtime().block_on(store.resources());
+        }
+    }
+}

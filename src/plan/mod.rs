@@ -56,7 +56,7 @@ use crate::spec::Fleet;
 use crate::state::{ResourceRecord, StateError, StateStore};
 
 pub use diff::{Change, Drift, changes, created, drift};
-pub use file::{Approval, PlanFile, PlanFileError};
+pub use file::{Approval, PlanFile, PlanFileError, digest};
 pub use render::render_human;
 
 pub const PLAN_FORMAT: &str = "tessera.plan/v1";
