@@ -253,18 +253,41 @@ impl Engine {
         }
     }
 
-    /// Keeps the lease alive while the run lasts: renewed at a third of its TTL.
-    fn spawn_renewer(&self, lease: Lease) -> tokio::task::JoinHandle<()> {
+    /// Keeps the lease alive while the run lasts: renewed at a third of its TTL. A renewal that
+    /// fails with a retryable error (the database unreachable for a moment) is retried with
+    /// backoff for as long as the last renewed lease still holds; past that the lease may be
+    /// another's, the renewer stops, and the fencing token refuses this run's next write.
+    pub fn spawn_renewer(&self, lease: Lease) -> tokio::task::JoinHandle<()> {
+        use backon::{ExponentialBuilder, Retryable};
         let store = self.store.clone();
         let ttl = self.lock_ttl;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval((ttl / 3).max(Duration::from_millis(100)));
+            let period = (ttl / 3).max(Duration::from_millis(100));
+            let mut tick = tokio::time::interval(period);
             tick.tick().await;
+            let mut holds_until = tokio::time::Instant::now() + ttl;
             loop {
                 tick.tick().await;
-                if let Err(e) = store.renew(&lease, ttl.as_secs().max(1)).await {
-                    tracing::warn!("could not renew the state lock: {e}");
-                    return;
+                let left = holds_until.saturating_duration_since(tokio::time::Instant::now());
+                let backoff = ExponentialBuilder::default()
+                    .with_jitter()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(period)
+                    .with_total_delay(Some(left))
+                    .without_max_times();
+                let renewed = (|| store.renew(&lease, ttl.as_secs().max(1)))
+                    .retry(backoff)
+                    .when(StateError::is_retryable)
+                    .notify(|e: &StateError, d: Duration| {
+                        tracing::warn!("could not renew the state lock ({e}); trying again in {d:?}")
+                    })
+                    .await;
+                match renewed {
+                    Ok(_) => holds_until = tokio::time::Instant::now() + ttl,
+                    Err(e) => {
+                        tracing::warn!("could not renew the state lock before it expires: {e}");
+                        return;
+                    }
                 }
             }
         })

@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod plan;
 pub mod providers;
 pub mod read_only;
+pub mod reconcile;
 pub mod recover;
 pub mod retry;
 pub mod spec;

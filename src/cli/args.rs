@@ -117,6 +117,11 @@ pub enum Command {
     /// Check that every node of every cluster runs its core services (monitoring, logging), per
     /// pool; exits 2 naming each uncovered node, its pool and the DaemonSet it lacks.
     Verify { spec: PathBuf },
+    /// Follow a spec (a file, or a path in a git repository at a ref) and report drift, pending
+    /// changes and coverage as metrics and JSON-lines events, correcting drift where the policy
+    /// allows. Runs until stopped; `--once` runs one tick (exit 0 in sync, 2 drift or pending,
+    /// 1 error).
+    Reconcile(ReconcileArgs),
     /// Print the resource graph.
     Graph {
         spec: PathBuf,
@@ -169,6 +174,33 @@ pub enum Command {
     Schema,
     /// Print shell completions.
     Completions { shell: Shell },
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReconcileArgs {
+    /// The fleet spec: a file, or with --git the path inside the repository.
+    pub spec: PathBuf,
+    /// Follow this git repository (a local path or a URL) instead of a file.
+    #[arg(long, env = "TESSERA_RECONCILE_GIT")]
+    pub git: Option<String>,
+    /// The branch, tag or commit to follow.
+    #[arg(long = "ref", env = "TESSERA_RECONCILE_REF", default_value = "main", requires = "git")]
+    pub git_ref: String,
+    /// How often to tick (jittered by ±10%).
+    #[arg(long, env = "TESSERA_RECONCILE_INTERVAL", value_parser = humantime::parse_duration, default_value = "5m")]
+    pub interval: std::time::Duration,
+    /// Run a single tick and exit: 0 in sync, 2 drift or pending, 1 error (for a scheduled job).
+    #[arg(long)]
+    pub once: bool,
+    /// Serve /metrics, /healthz and /readyz here (not with --once).
+    #[arg(long, env = "TESSERA_RECONCILE_LISTEN", default_value = "127.0.0.1:9464")]
+    pub listen: std::net::SocketAddr,
+    /// Write plan files for drift on pipeline-only placements here (lanes with `reconcile: correct-drift`).
+    #[arg(long, env = "TESSERA_RECONCILE_PLAN_DIR")]
+    pub plan_dir: Option<PathBuf>,
+    /// Where the git mirror is kept.
+    #[arg(long, env = "TESSERA_RECONCILE_WORK_DIR", default_value = ".tessera/reconcile")]
+    pub work_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -16,8 +16,8 @@ use serde_json::json;
 use tessera_sim::{Faults, SimCloud};
 
 pub use args::{
-    AuditCommand, Cli, Command, CredsCommand, Global, OutputFormat, PipelineCommand, PolicyCommand, RunArgs,
-    StateCommand,
+    AuditCommand, Cli, Command, CredsCommand, Global, OutputFormat, PipelineCommand, PolicyCommand, ReconcileArgs,
+    RunArgs, StateCommand,
 };
 
 use crate::engine::Engine;
@@ -85,6 +85,7 @@ async fn run(cli: Cli) -> Result<u8> {
             confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "destroy", &run).await
         }
         Command::Verify { spec } => verify(g, &spec).await,
+        Command::Reconcile(args) => reconcile(g, args).await,
         Command::Drift { spec } => {
             let fleet = load(&spec)?;
             let plan = engine(g).await?.plan(&fleet, Mode::Apply).await?;
@@ -199,6 +200,44 @@ async fn verify(g: &Global, path: &Path) -> Result<u8> {
     } else {
         0
     })
+}
+
+/// `tessera reconcile`: the loop lives in [`crate::reconcile`]; this wires it to the command line.
+async fn reconcile(g: &Global, args: ReconcileArgs) -> Result<u8> {
+    use crate::reconcile::{Config, GitSource, ReconcilePolicy, Reconciler, Source};
+    let engine = engine(g).await?;
+    let policy = match enforced_policy(g, engine.store.as_ref()).await? {
+        Some(e) => ReconcilePolicy::new(Some(e.policy), ReconcilePolicy::modes_from_text(&e.text)?),
+        None => ReconcilePolicy::default(),
+    };
+    let source = match args.git {
+        Some(repo) => Source::Git(GitSource { repo, git_ref: args.git_ref, path: args.spec, work_dir: args.work_dir }),
+        None => Source::File(args.spec),
+    };
+    let config = Config { interval: args.interval, plan_dir: args.plan_dir, ..Default::default() };
+    let events = Arc::new(crate::reconcile::Stdout);
+    let r = Reconciler::new(Arc::new(engine), source, policy, config, events);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        if stop_requested().await {
+            let _ = stop_tx.send(true);
+        }
+    });
+    if args.once {
+        return Ok(r.tick(stop_rx).await.result.exit_code());
+    }
+    let listener = crate::reconcile::http::bind(args.listen)
+        .await
+        .into_diagnostic()
+        .wrap_err_with(|| format!("listening on {}", args.listen))?;
+    if let Ok(addr) = listener.local_addr() {
+        r.events.emit(&crate::reconcile::Event::Listening(addr.to_string()));
+    }
+    let server =
+        tokio::spawn(crate::reconcile::http::serve(listener, r.metrics.clone(), r.health.clone(), stop_rx.clone()));
+    r.run(stop_rx).await;
+    server.abort();
+    Ok(0)
 }
 
 fn validate(g: &Global, path: &Path) -> Result<u8> {
