@@ -261,3 +261,46 @@ fn a_damaged_state_file_is_refused_never_reinitialised() {
     refused(&path, "not a readable SQLite database");
     assert_eq!(std::fs::read(&path).unwrap(), b"SQLite format 3\0 truncated", "the file is left as it was");
 }
+
+/// Both backends record their schema version; a state written by a newer Tessera is refused
+/// with what to do, and one written before versions were recorded is taken as the base schema.
+#[tokio::test]
+async fn schema_versions_are_recorded_and_a_newer_state_is_refused() {
+    use tessera::state::schema::CURRENT;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let version = |p: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(p)
+            .unwrap()
+            .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(version(&path), CURRENT);
+    // Unversioned (as every state before versions were recorded): opened and stamped.
+    rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE schema_version").unwrap();
+    drop(SqliteStore::open(&path).unwrap());
+    assert_eq!(version(&path), CURRENT);
+    // Newer: refused, and left as it was.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE schema_version SET version = ?1", [CURRENT + 1])
+        .unwrap();
+    let err = SqliteStore::open(&path).err().expect("refused");
+    assert!(matches!(&err, StateError::Schema { .. }), "{err}");
+    assert!(err.to_string().contains("written by a newer Tessera"), "{err}");
+    assert_eq!(version(&path), CURRENT + 1, "nothing was changed");
+
+    let url = pg_url();
+    drop(PostgresStore::connect(&url).await.unwrap());
+    let schema = url.rsplit("schema=").next().unwrap().to_string();
+    let (client, conn) =
+        tokio_postgres::connect("host=127.0.0.1 user=postgres dbname=test", tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let found: i64 =
+        client.query_one(&format!("SELECT version FROM {schema}.schema_version"), &[]).await.unwrap().get(0);
+    assert_eq!(found, CURRENT);
+    client.execute(&format!("UPDATE {schema}.schema_version SET version = {}", CURRENT + 1), &[]).await.unwrap();
+    let err = PostgresStore::connect(&url).await.err().expect("refused");
+    assert!(err.to_string().contains("written by a newer Tessera"), "{err}");
+}

@@ -19,6 +19,7 @@
 pub mod audit;
 mod postgres;
 mod record;
+pub mod schema;
 mod signed;
 mod sqlite;
 
@@ -184,6 +185,12 @@ pub enum StateError {
         )
     )]
     Damaged { path: PathBuf, problem: String },
+    #[error("state {state} cannot be opened by this Tessera: {problem}")]
+    #[diagnostic(
+        code(tessera::state::schema),
+        help("run the Tessera version that wrote this state (or a newer one); nothing was changed")
+    )]
+    Schema { state: String, problem: String },
     #[error("cannot create state directory {path}: {source}")]
     Dir { path: PathBuf, source: std::io::Error },
     #[error("the state's policy is {}, not {expected}: another policy change was applied first", found.as_deref().unwrap_or("(none)"))]

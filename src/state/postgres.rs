@@ -121,11 +121,33 @@ impl PostgresStore {
                         &[&uuid::Uuid::new_v4().to_string()],
                     )
                     .await?;
-                    Ok(())
+                    Self::migrate(&tx).await
                 })
             })
             .await?;
         Ok(Self { session })
+    }
+
+    /// Brings the schema to [`schema::CURRENT`] inside the connecting transaction (under its
+    /// advisory lock), or refuses a newer one.
+    async fn migrate(tx: &Client) -> Result<(), StateError> {
+        use super::schema;
+        tx.batch_execute(schema::VERSION_TABLE).await?;
+        let row = tx.query_opt("SELECT version FROM schema_version WHERE id = 1", &[]).await?;
+        let found: Option<i64> = row.as_ref().map(|r| Cells::new(r, "schema_version").get("version")).transpose()?;
+        let pending =
+            schema::pending(found).map_err(|problem| StateError::Schema { state: "(PostgreSQL)".into(), problem })?;
+        for m in pending {
+            tx.batch_execute(m.postgres).await?;
+        }
+        if found != Some(schema::CURRENT) {
+            tx.execute(
+                "INSERT INTO schema_version (id, version) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET version = $1",
+                &[&schema::CURRENT],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Takes the writers' row lock, then checks the fencing token.

@@ -85,7 +85,7 @@ impl SqliteStore {
         if path.exists() {
             let conn = Connection::open(path)?;
             Self::check_whole(&conn, path)?;
-            return Self::init(conn);
+            return Self::init(conn, path);
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StateError::Dir { path: dir.to_path_buf(), source })?;
@@ -93,7 +93,7 @@ impl SqliteStore {
         Self::create(path)?;
         let conn = Connection::open(path)?;
         Self::check_whole(&conn, path)?;
-        Self::init(conn)
+        Self::init(conn, path)
     }
 
     /// Makes a whole new state at `path`, atomically: built under another name, then linked into
@@ -108,7 +108,7 @@ impl SqliteStore {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         ));
-        drop(Self::init(Connection::open(&tmp)?)?);
+        drop(Self::init(Connection::open(&tmp)?, path)?);
         let linked = std::fs::hard_link(&tmp, path);
         let _ = std::fs::remove_file(&tmp);
         match linked {
@@ -143,10 +143,10 @@ impl SqliteStore {
     }
 
     pub fn in_memory() -> Result<Self, StateError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, Path::new(":memory:"))
     }
 
-    fn init(conn: Connection) -> Result<Self, StateError> {
+    fn init(conn: Connection, path: &Path) -> Result<Self, StateError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
         conn.execute_batch(SCHEMA)?;
@@ -154,7 +154,30 @@ impl SqliteStore {
             "INSERT OR IGNORE INTO meta (id, lineage, serial) VALUES (1, ?1, 0)",
             [uuid::Uuid::new_v4().to_string()],
         )?;
+        Self::migrate(&conn, path)?;
         Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    /// Brings the schema to [`super::schema::CURRENT`], or refuses a newer one.
+    fn migrate(conn: &Connection, path: &Path) -> Result<(), StateError> {
+        conn.execute_batch(super::schema::VERSION_TABLE)?;
+        let found: Option<i64> =
+            conn.query_row("SELECT version FROM schema_version WHERE id = 1", [], |r| r.get(0)).optional()?;
+        let pending = super::schema::pending(found)
+            .map_err(|problem| StateError::Schema { state: path.display().to_string(), problem })?;
+        if found == Some(super::schema::CURRENT) {
+            return Ok(());
+        }
+        let tx = conn.unchecked_transaction()?;
+        for m in pending {
+            tx.execute_batch(m.sqlite)?;
+        }
+        tx.execute(
+            "INSERT INTO schema_version (id, version) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET version = excluded.version",
+            [super::schema::CURRENT],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
