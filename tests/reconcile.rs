@@ -17,9 +17,7 @@ use tessera::engine::Engine;
 use tessera::pipeline::Policy;
 use tessera::plan::{ActionKind, PlanFile};
 use tessera::providers::Registry;
-use tessera::reconcile::{
-    Config, GitSource, LaneMode, ReconcilePolicy, Reconciler, Recorded, Source, TickResult, http,
-};
+use tessera::reconcile::{Config, GitSource, ReconcilePolicy, Reconciler, Recorded, Source, TickResult, http};
 use tessera::state::{PostgresStore, StateStore};
 use tessera_sim::{Faults, SimCloud};
 
@@ -206,20 +204,17 @@ async fn correct_drift_restores_a_placement_and_leaves_a_pipeline_only_one_to_a_
     let yaml = two_placements();
     h.apply(&load(&yaml)).await;
     let policy = test_policy(
-        "lanes:\n- { name: local, approvals: 1, placements: [aws] }\n- { name: infra, approvals: 1, placements: [gcp] }\npipelineOnly: { placements: [gcp] }\n",
+        "lanes:\n- { name: local, approvals: 1, placements: [aws], reconcile: correct-drift }\n- { name: infra, approvals: 1, placements: [gcp], reconcile: correct-drift }\npipelineOnly: { placements: [gcp] }\n",
     );
     let guard = policy.clone();
     let registry =
         Registry::new(h.cloud.clone(), 1.0).with_read_only(Arc::new(move |p, k| guard.is_pipeline_only(p, k)));
     let engine = Engine::new(Arc::new(registry), h.store.clone());
-    let modes =
-        BTreeMap::from([("local".to_string(), LaneMode::CorrectDrift), ("infra".to_string(), LaneMode::CorrectDrift)]);
     let plans = dir.path().join("plans");
     // The spec also has a change git wants (infra max 3 → 4): pending, never applied by the loop.
     let changed = yaml.replace("scale: { min: 1, max: 3 }", "scale: { min: 1, max: 4 }");
     let spec = write(dir.path(), "fleet.yaml", &changed);
-    let (r, events) =
-        reconciler(engine, Source::File(spec), ReconcilePolicy::new(Some(policy), modes), Some(plans.clone()));
+    let (r, events) = reconciler(engine, Source::File(spec), ReconcilePolicy::new(Some(policy)), Some(plans.clone()));
 
     h.cloud.console_edit("aws/sim.nodepool/system", "maxSize", json!(12)).unwrap();
     h.cloud.console_edit("gcp/sim.nodepool/system", "maxSize", json!(12)).unwrap();
@@ -255,13 +250,13 @@ async fn correct_drift_recreates_a_pool_deleted_outside_tessera() {
     let h = Harness::new(Faults::default());
     let yaml = fleet_yaml("core", &[("aws", "eks", "eu-west-1")]);
     h.apply(&load(&yaml)).await;
-    let policy =
-        test_policy("lanes:\n- { name: local, approvals: 1 }\n- { name: infra, approvals: 1, providers: [eks] }\n");
-    let modes = BTreeMap::from([("local".to_string(), LaneMode::CorrectDrift)]);
+    let policy = test_policy(
+        "lanes:\n- { name: local, approvals: 1, reconcile: correct-drift }\n- { name: infra, approvals: 1, providers: [eks] }\n",
+    );
     let (r, _) = reconciler(
         engine_of(&h),
         Source::File(write(dir.path(), "f.yaml", &yaml)),
-        ReconcilePolicy::new(Some(policy), modes),
+        ReconcilePolicy::new(Some(policy)),
         None,
     );
     h.cloud.console_delete("aws/sim.nodepool/infra").unwrap();

@@ -116,3 +116,28 @@ fn sigterm_finishes_the_tick_and_exits_0_with_the_lock_released() {
         store.lock("next", "apply", 60).await.expect("the loop left no lock behind");
     });
 }
+
+/// `reconcile: correct-drift` on a lane of `policy.yaml` (here the example policy's `local` lane,
+/// which covers the sim): a console edit is undone by the tick that finds it, and the next tick
+/// is in sync.
+#[test]
+fn a_correct_drift_lane_of_the_policy_file_undoes_a_console_edit() {
+    let w = applied();
+    let policy =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policy.yaml")).unwrap();
+    let lane = "  - { name: local, approvals: 1, providers: [kind, sim] }";
+    assert!(policy.contains(lane));
+    let policy =
+        policy.replace(lane, "  - { name: local, approvals: 1, providers: [kind, sim], reconcile: correct-drift }");
+    std::fs::write(w.path("no-policy.yaml"), policy).unwrap();
+    let cloud = tessera_sim::SimCloud::durable(&w.path("sim.db"), Default::default()).unwrap();
+    cloud.console_edit("sim-gcp/sim.nodepool/system", "maxSize", serde_json::json!(20)).unwrap();
+    let (code, events, err) = w.once(QUICKSTART);
+    let tick = events.last().unwrap();
+    assert_eq!(tick["corrected"], serde_json::json!(["sim-gcp/sim.nodepool/system"]), "{events:?} {err}");
+    assert_eq!(code, Some(2), "drift was found (and undone)");
+    let live = cloud.find_by_address("sim-gcp/sim.nodepool/system").unwrap().attrs;
+    assert_eq!(live["maxSize"], 6, "back to the spec");
+    let (code, events, _) = w.once(QUICKSTART);
+    assert_eq!((code, events.last().unwrap()["result"].as_str()), (Some(0), Some("in_sync")));
+}

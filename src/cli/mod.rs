@@ -207,7 +207,7 @@ async fn reconcile(g: &Global, args: ReconcileArgs) -> Result<u8> {
     use crate::reconcile::{Config, GitSource, ReconcilePolicy, Reconciler, Source};
     let engine = engine(g).await?;
     let policy = match enforced_policy(g, engine.store.as_ref()).await? {
-        Some(e) => ReconcilePolicy::new(Some(e.policy), ReconcilePolicy::modes_from_text(&e.text)?),
+        Some(e) => ReconcilePolicy::new(Some(e.policy)),
         None => ReconcilePolicy::default(),
     };
     let source = match args.git {

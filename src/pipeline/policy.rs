@@ -74,6 +74,20 @@ pub struct Lane {
     pub providers: Option<Vec<String>>,
     #[serde(default)]
     pub placements: Option<Vec<String>>,
+    /// What `tessera reconcile` may do about drift on this lane's placements.
+    #[serde(default)]
+    pub reconcile: LaneMode,
+}
+
+/// A lane's `reconcile`: report drift (the default), or undo it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LaneMode {
+    /// Report drift; change nothing.
+    #[default]
+    Report,
+    /// Apply the actions that undo drift (never spec changes, never on a pipeline-only placement).
+    CorrectDrift,
 }
 
 #[derive(Debug, Clone, Deserialize)]

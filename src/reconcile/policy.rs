@@ -10,21 +10,8 @@
 //! a policy, or for a placement no lane covers, the mode is `report`. A pipeline-only placement is
 //! never corrected, whatever its lane says: its drift becomes a plan file for the pipeline.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
-
 use crate::pipeline::Policy;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LaneMode {
-    /// Report drift; change nothing.
-    #[default]
-    Report,
-    /// Apply the actions that undo drift (never spec changes, never on a pipeline-only placement).
-    CorrectDrift,
-}
+pub use crate::pipeline::policy::LaneMode;
 
 /// What to do with one placement's drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,49 +22,19 @@ pub enum Treatment {
     PlanFile,
 }
 
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("policy: {0}")]
-#[diagnostic(code(tessera::reconcile::policy), help("a lane's `reconcile` is `report` or `correct-drift`"))]
-pub struct LaneModeError(String);
-
 #[derive(Debug, Clone, Default)]
 pub struct ReconcilePolicy {
     pub policy: Option<Policy>,
-    /// Lane name → mode; lanes not named are `report`.
-    pub modes: BTreeMap<String, LaneMode>,
 }
 
 impl ReconcilePolicy {
-    pub fn new(policy: Option<Policy>, modes: BTreeMap<String, LaneMode>) -> Self {
-        Self { policy, modes }
-    }
-
-    /// Reads each lane's `reconcile:` from a policy's text, ignoring everything else (the policy
-    /// itself is parsed and checked by [`Policy::parse`]).
-    pub fn modes_from_text(text: &str) -> Result<BTreeMap<String, LaneMode>, LaneModeError> {
-        #[derive(Deserialize)]
-        struct Lanes {
-            #[serde(default)]
-            lanes: Vec<LaneEntry>,
-        }
-        #[derive(Deserialize)]
-        struct LaneEntry {
-            name: String,
-            #[serde(default)]
-            reconcile: LaneMode,
-        }
-        let lanes: Lanes = serde_saphyr::from_str(text).map_err(|e| LaneModeError(e.to_string()))?;
-        Ok(lanes.lanes.into_iter().map(|l| (l.name, l.reconcile)).collect())
+    pub fn new(policy: Option<Policy>) -> Self {
+        Self { policy }
     }
 
     pub fn mode(&self, placement: &str, provider: &str) -> LaneMode {
         let Some(policy) = &self.policy else { return LaneMode::Report };
-        policy
-            .lanes
-            .iter()
-            .find(|l| l.covers(placement, provider))
-            .and_then(|l| self.modes.get(&l.name).copied())
-            .unwrap_or_default()
+        policy.lanes.iter().find(|l| l.covers(placement, provider)).map(|l| l.reconcile).unwrap_or_default()
     }
 
     pub fn is_pipeline_only(&self, placement: &str, provider: &str) -> bool {
@@ -95,16 +52,19 @@ impl ReconcilePolicy {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]
     fn lane_modes_are_read_from_the_lanes_and_default_to_report() {
-        let text = "apiVersion: x\nlanes:\n- { name: local, approvals: 1, reconcile: correct-drift }\n- { name: infra, approvals: 2 }\n";
-        let modes = ReconcilePolicy::modes_from_text(text).unwrap();
-        assert_eq!(modes["local"], LaneMode::CorrectDrift);
-        assert_eq!(modes["infra"], LaneMode::Report);
-        let err = ReconcilePolicy::modes_from_text("lanes:\n- { name: a, reconcile: fix-everything }\n");
-        assert!(err.is_err());
+        let text = "apiVersion: tessera.dev/v1alpha1\nkind: Policy\napprovers:\n- { name: alice, key: 7b597afd99adf72cb7a3b38b6081f785b44a6d3847039f0957d6753f1e35871b, lanes: [local, infra] }\nlanes:\n- { name: local, approvals: 1, providers: [sim], reconcile: correct-drift }\n- { name: infra, approvals: 1 }\n";
+        let policy = Policy::parse(Path::new("policy.yaml"), text).unwrap();
+        let r = ReconcilePolicy::new(Some(policy));
+        assert_eq!(r.mode("a", "sim"), LaneMode::CorrectDrift);
+        assert_eq!(r.mode("a", "eks"), LaneMode::Report);
+        let bad = text.replace("correct-drift", "fix-everything");
+        assert!(Policy::parse(Path::new("policy.yaml"), &bad).is_err());
         assert_eq!(ReconcilePolicy::default().treatment("any", "sim"), Treatment::Report);
     }
 }
