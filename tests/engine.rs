@@ -357,3 +357,30 @@ async fn a_version_upgrade_updates_the_control_plane_before_its_pools() {
         assert!(cluster.finished <= pool.started, "control plane first, then {}", pool.address);
     }
 }
+
+/// The sim makes each change and then, 30% of the time, loses its answer (a 504): the retry of a
+/// create finds the object by its tags, an update repeats harmlessly, a delete finds it gone.
+/// Apply and destroy converge with one object per address and nothing left.
+#[tokio::test(start_paused = true)]
+async fn lost_answers_after_the_change_was_made_converge_without_duplicates() {
+    let h = Harness::new(Faults { lost_response_rate: 0.3, seed: 11, ..Default::default() });
+    let yaml = three_clouds();
+    let fleet = load(&yaml);
+    let report = h.apply(&fleet).await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(h.cloud.stats().lost_responses > 0, "answers were lost");
+    assert_eq!(h.cloud_ids(), h.state_ids().await, "one object per address, all recorded");
+    assert!(!h.plan(&fleet).await.has_changes());
+
+    let changed = load(&yaml.replace("scale: { min: 1, max: 3 }", "scale: { min: 1, max: 4 }"));
+    assert!(h.plan(&changed).await.has_changes(), "the change is an update in place");
+    let report = h.apply(&changed).await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(!h.plan(&changed).await.has_changes());
+
+    let lost = h.cloud.stats().lost_responses;
+    let report = h.destroy(&changed).await;
+    assert!(report.is_success(), "{report:?}");
+    assert!(h.cloud.stats().lost_responses > lost, "deletes lost answers too");
+    assert!(h.cloud_ids().is_empty() && h.state_ids().await.is_empty());
+}

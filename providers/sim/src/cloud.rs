@@ -23,6 +23,9 @@ pub struct Faults {
     pub failure_rate: f64,
     /// Addresses whose create or update always fails fatally, as a cloud's validation would.
     pub fail_addresses: BTreeSet<String>,
+    /// Probability that a mutating call *takes effect* and then its answer is lost (a 503, as a
+    /// dropped connection or a gateway timeout gives): the retry must find what the call did.
+    pub lost_response_rate: f64,
     pub seed: u64,
 }
 
@@ -44,6 +47,8 @@ pub struct CallStats {
     pub deletes: u64,
     pub throttled: u64,
     pub failed: u64,
+    /// Mutations that took effect and whose answers were lost.
+    pub lost_responses: u64,
 }
 
 struct Inner {
@@ -177,6 +182,18 @@ impl SimCloud {
         Ok(())
     }
 
+    /// After a mutation took effect: its answer lost, sometimes.
+    fn answer(&self, op: &'static str, address: &str) -> Result<(), ProviderError> {
+        let mut inner = self.lock();
+        if self.faults.lost_response_rate > 0.0 && inner.rng.random_bool(self.faults.lost_response_rate.min(1.0)) {
+            inner.stats.lost_responses += 1;
+            return Err(ProviderError::unavailable(format!(
+                "504 Gateway Timeout ({op} {address}: the change was made, its answer lost)"
+            )));
+        }
+        Ok(())
+    }
+
     fn store_err(e: impl std::fmt::Display) -> ProviderError {
         ProviderError::Fatal(format!("sim cloud storage failed: {e}"))
     }
@@ -260,6 +277,7 @@ impl SimCloud {
         r.settles_at = None;
         self.lock().store.put(&r).map_err(Self::store_err)?;
         self.record("create", &r.id, address, started);
+        self.answer("create", address)?;
         Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
     }
 
@@ -296,6 +314,7 @@ impl SimCloud {
         r.pending = None;
         self.lock().store.put(&r).map_err(Self::store_err)?;
         self.record("update", id, address, started);
+        self.answer("update", address)?;
         Ok(Observed { id: r.id, status: r.status, attrs: r.attrs })
     }
 
@@ -315,6 +334,7 @@ impl SimCloud {
         tokio::time::sleep(latency).await;
         self.lock().store.remove(id).map_err(Self::store_err)?;
         self.record("delete", id, &address, started);
+        self.answer("delete", &address)?;
         Ok(())
     }
 
