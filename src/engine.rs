@@ -297,7 +297,9 @@ impl Engine {
 /// Refuses a plan made against another state, an older serial, or a different spec.
 pub async fn check_fresh(plan: &Plan, fleet: Option<&Fleet>, store: &dyn StateStore) -> Result<(), EngineError> {
     let meta = store.meta().await?;
-    if meta.lineage != plan.lineage {
+    // A plan made before any state existed applies to a state nothing has written yet.
+    let unwritten = plan.lineage == crate::state::NO_STATE_LINEAGE && meta.serial == 0;
+    if meta.lineage != plan.lineage && !unwritten {
         return Err(EngineError::Stale(format!(
             "it was made against another state (lineage {}), not this one ({})",
             plan.lineage, meta.lineage

@@ -461,3 +461,34 @@ spec:
     let out = w.tessera().args(["plan", "--detailed-exitcode"]).arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "the next minor plans as an update: {}", stderr(&out));
 }
+
+/// Only `apply` makes a state: plan, drift, graph, verify and `state list` read a state that does
+/// not exist as empty and leave no file (nor directory) behind, and a plan saved then applies to
+/// the state that `apply` creates.
+#[test]
+fn only_apply_creates_a_state() {
+    let w = Workdir::new();
+    let state = w.path("not-yet/state.db");
+    let url = format!("sqlite://{}", state.display());
+    let run = |args: &[&str]| w.tessera().env("TESSERA_STATE", &url).args(args).output().unwrap();
+    let plan = w.path("first.plan");
+    for args in [
+        vec!["plan", QUICKSTART],
+        vec!["drift", QUICKSTART],
+        vec!["graph", QUICKSTART],
+        vec!["state", "list"],
+        vec!["plan", QUICKSTART, "-o", plan.to_str().unwrap()],
+    ] {
+        let out = run(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(!state.exists() && !w.path("not-yet").exists(), "{args:?} made a state");
+    }
+    let out = run(&["apply", "--plan", plan.to_str().unwrap()]);
+    assert!(out.status.success(), "a plan made before the state existed applies: {}", stderr(&out));
+    assert!(state.exists());
+    let out = run(&["plan", QUICKSTART, "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // Once written, the state is not a stranger's: that old plan is stale now.
+    let out = run(&["apply", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+}

@@ -58,7 +58,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Validate { spec } => validate(g, &spec),
         Command::Plan { spec, out, destroy, detailed_exitcode } => {
             let fleet = load(&spec)?;
-            let engine = engine(g).await?;
+            let engine = reading_engine(g).await?;
             let mode = if destroy { Mode::Destroy } else { Mode::Apply };
             let plan = engine.plan(&fleet, mode).await?;
             let file = PlanFile::new(plan);
@@ -88,7 +88,7 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::Reconcile(args) => reconcile(g, args).await,
         Command::Drift { spec } => {
             let fleet = load(&spec)?;
-            let plan = engine(g).await?.plan(&fleet, Mode::Apply).await?;
+            let plan = reading_engine(g).await?.plan(&fleet, Mode::Apply).await?;
             match g.output {
                 OutputFormat::Json => {
                     println!("{}", serde_json::to_string_pretty(&json!({ "drift": plan.drift })).into_diagnostic()?)
@@ -121,7 +121,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::Graph { spec, format } => {
             let fleet = load(&spec)?;
-            let graph = engine(g).await?.compile(&fleet)?;
+            let graph = reading_engine(g).await?.compile(&fleet)?;
             print!("{}", graph.render(format));
             Ok(0)
         }
@@ -161,7 +161,7 @@ fn load(path: &Path) -> Result<Fleet> {
 
 async fn verify(g: &Global, path: &Path) -> Result<u8> {
     let fleet = load(path)?;
-    let engine = engine(g).await?;
+    let engine = reading_engine(g).await?;
     let coverage = crate::verify::verify(&fleet, &engine.registry, engine.store.as_ref(), &engine.retry).await?;
     let gaps: usize = coverage.iter().map(|c| c.uncovered()).sum();
     let errors = coverage.iter().filter(|c| c.error.is_some()).count();
@@ -301,6 +301,17 @@ pub(crate) fn base_registry(g: &Global) -> Result<Registry> {
 
 pub(crate) async fn engine(g: &Global) -> Result<Engine> {
     let store: Arc<dyn StateStore> = Arc::from(state::open(&g.state).await?);
+    engine_on(g, store).await
+}
+
+/// [`engine`] for a command that only reads: a state that does not exist is read as empty and
+/// not created.
+async fn reading_engine(g: &Global) -> Result<Engine> {
+    let store: Arc<dyn StateStore> = Arc::from(state::open_for_reading(&g.state).await?);
+    engine_on(g, store).await
+}
+
+async fn engine_on(g: &Global, store: Arc<dyn StateStore>) -> Result<Engine> {
     let policy = enforced_policy(g, store.as_ref()).await?.map(|e| e.policy);
     let mut engine = Engine::new(Arc::new(registry(g, policy)?), store);
     engine.lock_ttl = g.lock_ttl;
@@ -497,7 +508,7 @@ pub(crate) fn summarize(g: &Global, report: &Report) {
 }
 
 async fn kubeconfig(g: &Global, placement: &str) -> Result<u8> {
-    let store = state::open(&g.state).await?;
+    let store = state::open_for_reading(&g.state).await?;
     let records = store.resources().await?;
     let cluster = records
         .iter()
@@ -519,7 +530,7 @@ async fn kubeconfig(g: &Global, placement: &str) -> Result<u8> {
 }
 
 async fn state_command(g: &Global, command: StateCommand) -> Result<u8> {
-    let store = state::open(&g.state).await?;
+    let store = state::open_for_reading(&g.state).await?;
     let json_out = g.output == OutputFormat::Json;
     let print_json = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     match command {

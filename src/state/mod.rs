@@ -300,6 +300,23 @@ pub trait StateStore: Send + Sync {
 
 /// Opens the store named by `url`: `postgres://…` (or `postgresql://…`), `sqlite://PATH`, or
 /// a bare path (SQLite).
+/// The lineage of a state that does not exist yet, as a read-only command sees it. A plan made
+/// against it applies to a state that has never been written (serial 0), whatever lineage that
+/// state was given when `apply` created it.
+pub const NO_STATE_LINEAGE: &str = "none (no state yet)";
+
+/// [`open`] for commands that only read (plan, drift, verify, state list…): a SQLite state that
+/// does not exist is read as empty and not created, so only `apply` makes a state, and a typo in
+/// a path never leaves a stray state behind.
+pub async fn open_for_reading(url: &str) -> Result<Box<dyn StateStore>, StateError> {
+    let is_sqlite = !url.contains("://") || url.starts_with("sqlite://");
+    let path = url.strip_prefix("sqlite://").unwrap_or(url);
+    if is_sqlite && !url.is_empty() && !std::path::Path::new(path).exists() {
+        return Ok(Box::new(SqliteStore::absent()?));
+    }
+    open(url).await
+}
+
 pub async fn open(url: &str) -> Result<Box<dyn StateStore>, StateError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Box::new(PostgresStore::connect(url).await?));

@@ -142,6 +142,14 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// An empty state standing for one that does not exist yet: in memory, with
+    /// [`super::NO_STATE_LINEAGE`].
+    pub fn absent() -> Result<Self, StateError> {
+        let store = Self::in_memory()?;
+        store.conn().execute("UPDATE meta SET lineage = ?1 WHERE id = 1", [super::NO_STATE_LINEAGE])?;
+        Ok(store)
+    }
+
     pub fn in_memory() -> Result<Self, StateError> {
         Self::init(Connection::open_in_memory()?, Path::new(":memory:"))
     }
