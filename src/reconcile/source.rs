@@ -69,7 +69,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Self::File(p) => p.display().to_string(),
-            Self::Git(g) => format!("{}@{}:{}", g.repo, g.git_ref, g.path.display()),
+            Self::Git(g) => format!("{}@{}:{}", redact(&g.repo), g.git_ref, g.path.display()),
         }
     }
 
@@ -118,21 +118,93 @@ impl GitSource {
     }
 }
 
-/// Runs git (in `git_dir` when given), returning stdout; never prompts for credentials.
+/// How long one git command may run: a fetch that stalls must not stop the loop for good.
+const GIT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `text` with the credentials of any URL in it taken out (`https://user:token@host` →
+/// `https://host`): repository URLs reach events, metrics and plan files.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail.find(|c: char| c == '/' || c.is_whitespace()).unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => rest = &tail[at + 1..],
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs git (in `git_dir` when given), returning stdout; never prompts for credentials, gives up
+/// on a transfer slower than 1 KB/s for a minute, and is killed after [`GIT_DEADLINE`].
 fn git(git_dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, SourceError> {
+    use std::io::Read;
     let mut cmd = Command::new("git");
     if let Some(dir) = git_dir {
         cmd.arg("--git-dir").arg(dir);
     }
-    let out = cmd
+    let mut child = cmd
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
+        .env("GIT_HTTP_LOW_SPEED_TIME", "60")
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(SourceError::Spawn)?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(SourceError::Git { args: args.join(" "), stderr: stderr.trim().lines().take(5).collect() });
+    // Drained on threads, so a large output never blocks git while the deadline is watched.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait().map_err(SourceError::Spawn)? {
+            Some(status) => break status,
+            None if started.elapsed() > GIT_DEADLINE => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(SourceError::Git {
+                    args: redact(&args.join(" ")),
+                    stderr: format!("killed after {} s", GIT_DEADLINE.as_secs()),
+                });
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    };
+    let out = stdout.join().unwrap_or_default();
+    let err = stderr.join().unwrap_or_default();
+    if !status.success() {
+        let stderr = redact(&String::from_utf8_lossy(&err));
+        return Err(SourceError::Git {
+            args: redact(&args.join(" ")),
+            stderr: stderr.trim().lines().take(5).collect(),
+        });
     }
-    Ok(out.stdout)
+    Ok(out)
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redact;
+
+    #[test]
+    fn credentials_in_urls_are_taken_out() {
+        assert_eq!(redact("https://bot:ghp_secret@github.com/o/r.git"), "https://github.com/o/r.git");
+        assert_eq!(redact("fetch https://x@h/r and ssh://git@host:22/r"), "fetch https://h/r and ssh://host:22/r");
+        assert_eq!(redact("git@github.com:o/r.git"), "git@github.com:o/r.git", "scp-like ssh names a user, no secret");
+        assert_eq!(redact("/srv/repo"), "/srv/repo");
+    }
 }

@@ -360,7 +360,7 @@ impl Reconciler {
     fn source_note(&self) -> String {
         match &self.source {
             super::Source::File(_) => String::new(),
-            super::Source::Git(g) => format!(" (following {} at {})", g.repo, g.git_ref),
+            super::Source::Git(g) => format!(" (following {} at {})", super::source::redact(&g.repo), g.git_ref),
         }
     }
 }

@@ -157,35 +157,39 @@ impl SqliteStore {
     fn init(conn: Connection, path: &Path) -> Result<Self, StateError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.execute(
+        // One writer at a time from the first read of the version to the last migration: two
+        // processes opening an old state never both migrate it, and a state that is refused is
+        // refused before anything in it changes.
+        let tx = rusqlite::Transaction::new_unchecked(&conn, rusqlite::TransactionBehavior::Immediate)?;
+        let versioned: Option<String> = tx
+            .query_row("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let found: Option<i64> = match versioned {
+            Some(_) => tx.query_row("SELECT version FROM schema_version WHERE id = 1", [], |r| r.get(0)).optional()?,
+            None => None,
+        };
+        let pending = super::schema::pending(found)
+            .map_err(|problem| StateError::Schema { state: path.display().to_string(), problem })?;
+        tx.execute_batch(SCHEMA)?;
+        tx.execute(
             "INSERT OR IGNORE INTO meta (id, lineage, serial) VALUES (1, ?1, 0)",
             [uuid::Uuid::new_v4().to_string()],
         )?;
-        Self::migrate(&conn, path)?;
-        Ok(Self { conn: Mutex::new(conn) })
-    }
-
-    /// Brings the schema to [`super::schema::CURRENT`], or refuses a newer one.
-    fn migrate(conn: &Connection, path: &Path) -> Result<(), StateError> {
-        conn.execute_batch(super::schema::VERSION_TABLE)?;
-        let found: Option<i64> =
-            conn.query_row("SELECT version FROM schema_version WHERE id = 1", [], |r| r.get(0)).optional()?;
-        let pending = super::schema::pending(found)
-            .map_err(|problem| StateError::Schema { state: path.display().to_string(), problem })?;
-        if found == Some(super::schema::CURRENT) {
-            return Ok(());
+        if found != Some(super::schema::CURRENT) {
+            tx.execute_batch(super::schema::VERSION_TABLE)?;
+            for m in pending {
+                tx.execute_batch(m.sqlite)?;
+            }
+            tx.execute(
+                "INSERT INTO schema_version (id, version) VALUES (1, ?1) \
+                 ON CONFLICT(id) DO UPDATE SET version = excluded.version",
+                [super::schema::CURRENT],
+            )?;
         }
-        let tx = conn.unchecked_transaction()?;
-        for m in pending {
-            tx.execute_batch(m.sqlite)?;
-        }
-        tx.execute(
-            "INSERT INTO schema_version (id, version) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET version = excluded.version",
-            [super::schema::CURRENT],
-        )?;
         tx.commit()?;
-        Ok(())
+        Ok(Self { conn: Mutex::new(conn) })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

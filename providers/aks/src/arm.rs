@@ -106,6 +106,15 @@ impl Arm {
         condition: Condition<'_>,
     ) -> Result<Reply, ProviderError> {
         let mut url = if path.starts_with("http://") || path.starts_with("https://") {
+            // A status URL ARM handed out: the token goes to ARM's own host, never elsewhere.
+            let origin = |u: &str| u.splitn(4, '/').take(3).collect::<Vec<_>>().join("/").to_ascii_lowercase();
+            if origin(path) != origin(&self.endpoint) {
+                return Err(ProviderError::Fatal(format!(
+                    "ARM asked to poll {}, which is not {}: refused (the token goes to ARM only)",
+                    origin(path),
+                    origin(&self.endpoint)
+                )));
+            }
             path.to_string()
         } else {
             format!("{}{path}", self.endpoint)

@@ -15,7 +15,8 @@ use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError, ResourceSpec
 
 use crate::arm::{Condition, Ends, Reply};
 use crate::model::{
-    ClusterProperties, CredentialResults, Identity, ManagedCluster, NetworkProfile, PoolProfile, Sku, Tags, TagsObject,
+    AadProfile, ClusterProperties, CredentialResults, Identity, ManagedCluster, NetworkProfile, PoolProfile, Sku, Tags,
+    TagsObject,
 };
 use crate::{API, AksProvider, fatal_attrs, not_ours, ours, pool};
 
@@ -112,6 +113,17 @@ async fn certificate_authority(aks: &AksProvider, id: &str) -> Result<Option<Str
 }
 
 pub async fn read(aks: &AksProvider, id: &str) -> Result<Option<Observed>, ProviderError> {
+    read_knowing(aks, id, None).await
+}
+
+/// [`read`], given the CA state recorded: the CA is asked of `listClusterUserCredential` (a POST
+/// that Azure's Reader role may not make) only when it is not known yet; a refusal (403) keeps
+/// what is known.
+pub async fn read_knowing(
+    aks: &AksProvider,
+    id: &str,
+    known_ca: Option<&str>,
+) -> Result<Option<Observed>, ProviderError> {
     let Some((cluster, _)) = get(aks, id).await? else { return Ok(None) };
     let props = &cluster.properties;
     let state = props.provisioning_state.clone().unwrap_or_default();
@@ -123,7 +135,15 @@ pub async fn read(aks: &AksProvider, id: &str) -> Result<Option<Observed>, Provi
         "networkPluginMode": props.network_profile.as_ref().and_then(|n| n.network_plugin_mode.clone()),
         "vnetSubnetID": system.and_then(|s| s.properties.vnet_subnet_id.clone()),
     });
-    let ca = if state == "Succeeded" && props.fqdn.is_some() { certificate_authority(aks, id).await? } else { None };
+    let ca = match known_ca {
+        Some(ca) => Some(ca.to_string()),
+        None if state == "Succeeded" && props.fqdn.is_some() => match certificate_authority(aks, id).await {
+            Ok(ca) => ca,
+            Err(ProviderError::Fatal(m)) if m.contains("AuthorizationFailed") || m.contains("403") => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
     let mut attrs = Attrs::new();
     attrs.insert("name".into(), name.into());
     attrs.insert("resourceGroup".into(), json!(group_of(id)));
@@ -152,6 +172,10 @@ pub async fn create(aks: &AksProvider, spec: &ResourceSpec) -> Result<Observed, 
             kubernetes_version: Some(d.version.clone()),
             dns_prefix: Some(d.dns_prefix.clone()),
             enable_rbac: Some(true),
+            // Entra ID with Azure RBAC and no local accounts: the kubeconfig signs in through
+            // kubelogin, and listClusterUserCredential never hands out a client key.
+            aad_profile: Some(AadProfile { managed: true, enable_azure_rbac: true }),
+            disable_local_accounts: Some(true),
             agent_pool_profiles: Some(vec![system_profile(&d, d.system_count)?]),
             network_profile: Some(network_profile(&d)),
             ..ClusterProperties::default()
@@ -187,16 +211,17 @@ pub async fn update(
     let _one_at_a_time = aks.serial.lock(&id.to_ascii_lowercase()).await;
     let what = format!("managed cluster {}", d.name);
     let has = |f: &str| changed.iter().any(|c| c == f);
-    let (live, etag) = get(aks, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
-    let condition = etag.as_deref().map_or(Condition::None, Condition::Matches);
+    let live = aks.arm.get(id, API).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
+    let etag = live.etag().ok_or_else(|| {
+        ProviderError::Conflict(format!("{what} was read without an eTag; it is read again before it is changed"))
+    })?;
+    let condition = Condition::Matches(&etag);
     if has("kubernetesVersion") {
-        // Every pool as it is, at its current version: the control plane moves alone.
-        let mut body = live.clone();
-        body.tags = Some(d.tags.clone());
-        body.properties.kubernetes_version = Some(d.version.clone());
-        body.properties.provisioning_state = None;
-        body.properties.fqdn = None;
-        let body = serde_json::to_value(body).map_err(|e| fatal_attrs("the managed cluster body", e))?;
+        // The cluster exactly as read (every setting Tessera does not manage kept), every pool
+        // at its current version, read-only fields taken out: the control plane moves alone.
+        let mut body = writable(live.body.clone());
+        body["tags"] = json!(d.tags);
+        body["properties"]["kubernetesVersion"] = json!(d.version);
         let reply = aks.arm.send(Method::PUT, id, API, Some(&body), condition).await?;
         aks.arm.settle(&reply, id, API, &format!("upgrading {what}")).await?;
     } else if has("tags") {
@@ -208,6 +233,44 @@ pub async fn update(
         converge_system_pool(aks, id, &d).await?;
     }
     read(aks, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))
+}
+
+/// A cluster as read, without what ARM reports but never takes (`readOnly` in the description).
+fn writable(mut body: Value) -> Value {
+    const CLUSTER: [&str; 4] = ["id", "name", "type", "systemData"];
+    const PROPERTIES: [&str; 8] = [
+        "provisioningState",
+        "powerState",
+        "maxAgentPools",
+        "currentKubernetesVersion",
+        "fqdn",
+        "privateFQDN",
+        "azurePortalFQDN",
+        "resourceUID",
+    ];
+    const POOLS: [&str; 4] = ["provisioningState", "currentOrchestratorVersion", "nodeImageVersion", "eTag"];
+    if let Some(o) = body.as_object_mut() {
+        for k in CLUSTER.iter().chain(&["eTag"]) {
+            o.remove(*k);
+        }
+    }
+    if let Some(identity) = body.get_mut("identity").and_then(Value::as_object_mut) {
+        identity.remove("principalId");
+        identity.remove("tenantId");
+    }
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        for k in PROPERTIES {
+            p.remove(k);
+        }
+        for pool in p.get_mut("agentPoolProfiles").and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(pool) = pool.as_object_mut() {
+                for k in POOLS {
+                    pool.remove(k);
+                }
+            }
+        }
+    }
+    body
 }
 
 /// Brings the system pool to the spec: in place when its name is the same, else (a new
@@ -234,7 +297,11 @@ async fn converge_system_pool(aks: &AksProvider, id: &str, d: &Desired) -> Resul
         }
         None => pool::put(aks, &pool_id, body, Condition::Absent).await?,
     }
-    for old in systems.iter().filter(|p| p.name != want) {
+    // Only the system pools this cluster's spec made (its tags): one someone added stays.
+    let address = d.tags.get(tessera_provider_api::TAG_ADDRESS);
+    let ours =
+        |p: &&PoolProfile| p.properties.tags.as_ref().and_then(|t| t.get(tessera_provider_api::TAG_ADDRESS)) == address;
+    for old in systems.iter().filter(|p| p.name != want).filter(ours) {
         pool::remove(aks, &pool::id(id, &old.name)).await?;
     }
     Ok(())

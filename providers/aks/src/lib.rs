@@ -148,6 +148,21 @@ impl Provider for AksProvider {
         }
     }
 
+    async fn read_recorded(
+        &self,
+        rtype: &str,
+        id: &CloudId,
+        recorded: &Attrs,
+    ) -> Result<Option<Observed>, ProviderError> {
+        match rtype {
+            lower::CLUSTER => {
+                let known = recorded.get("certificateAuthority").and_then(Value::as_str);
+                cluster::read_knowing(self, id, known).await
+            }
+            _ => self.read(rtype, id).await,
+        }
+    }
+
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
         let found = match spec.rtype() {
             lower::GROUP => group::read(self, &group::id(&self.subscription, text(spec, "name")?)).await?,

@@ -89,6 +89,10 @@ pub struct ClusterProperties {
     pub dns_prefix: Option<String>,
     #[serde(rename = "enableRBAC", skip_serializing_if = "Option::is_none")]
     pub enable_rbac: Option<bool>,
+    #[serde(rename = "aadProfile", skip_serializing_if = "Option::is_none")]
+    pub aad_profile: Option<AadProfile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disable_local_accounts: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_pool_profiles: Option<Vec<PoolProfile>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,6 +101,15 @@ pub struct ClusterProperties {
     pub provisioning_state: Option<String>,
     #[serde(skip_serializing)]
     pub fqdn: Option<String>,
+}
+
+/// `ManagedClusterAADProfile`: Entra ID, managed by AKS, with Azure RBAC.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AadProfile {
+    pub managed: bool,
+    #[serde(rename = "enableAzureRBAC")]
+    pub enable_azure_rbac: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -175,13 +175,13 @@ pub async fn update(
     if has("loggingComponents") {
         updates.push((
             "desiredLoggingConfig",
-            json!({ "componentConfig": { "enableComponents": a["loggingComponents"] } }),
+            json!({ "componentConfig": { "enableComponents": a.get("loggingComponents").cloned().ok_or_else(|| crate::missing("loggingComponents"))? } }),
         ));
     }
     if has("monitoringComponents") {
         updates.push((
             "desiredMonitoringConfig",
-            json!({ "componentConfig": { "enableComponents": a["monitoringComponents"] } }),
+            json!({ "componentConfig": { "enableComponents": a.get("monitoringComponents").cloned().ok_or_else(|| crate::missing("monitoringComponents"))? } }),
         ));
     }
     if has("releaseChannel") {
