@@ -89,7 +89,17 @@ impl TokenSource for AzureIdentity {
             .await
             // A failed sign-in is worth retrying only when the identity endpoint was unreachable;
             // azure_identity does not say which, and its own client already retried.
-            .map_err(|e| ProviderError::Fatal(format!("cannot get an Azure Resource Manager token: {e}")))?;
+            .map_err(|e| {
+                use azure_core::error::ErrorKind;
+                let text = format!("cannot get an Azure Resource Manager token: {e}");
+                // The identity endpoint unreachable or failing is worth retrying; a refusal is not.
+                let transient = match e.kind() {
+                    ErrorKind::Connection | ErrorKind::Io => true,
+                    ErrorKind::HttpResponse { status, .. } => u16::from(*status) >= 500 || u16::from(*status) == 429,
+                    _ => false,
+                };
+                if transient { ProviderError::unavailable(text) } else { ProviderError::Fatal(text) }
+            })?;
         Ok(SecretString::from(token.token.secret().to_string()))
     }
 }

@@ -11,10 +11,14 @@ use crate::model::CloudError;
 /// The conflict codes: another operation on the cluster, or an eTag that changed under us.
 const CONFLICTS: [&str; 4] = ["OperationNotAllowed", "EtagMismatch", "Conflict", "AnotherOperationInProgress"];
 const GONE: [&str; 4] = ["ResourceNotFound", "ResourceGroupNotFound", "NotFound", "NotFoundError"];
+/// 409s that no wait clears: a lock on the scope, a provider the subscription never registered.
+const NEVER_CLEARS: [&str; 3] = ["ScopeLocked", "MissingSubscriptionRegistration", "SubscriptionNotRegistered"];
+/// The longest `Retry-After` taken as is: a larger one (or a mistaken one) waits this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// `Retry-After` in seconds (ARM's form; an HTTP date is not used by ARM and is ignored).
 pub fn retry_after(value: Option<&str>) -> Option<Duration> {
-    value.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+    value.and_then(|v| v.trim().parse::<u64>().ok()).map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))
 }
 
 /// Code and message from a body of either shape; the status line when the body is not ARM's.
@@ -33,6 +37,7 @@ pub fn classify(what: &str, status: u16, body: &str, retry: Option<Duration>) ->
     match status {
         429 => ProviderError::throttled(text).with_retry_after(retry),
         500..=599 => ProviderError::unavailable(text).with_retry_after(retry),
+        _ if NEVER_CLEARS.contains(&code.as_str()) => ProviderError::Fatal(text),
         409 | 412 => ProviderError::Conflict(text),
         404 => ProviderError::NotFound(text),
         _ if CONFLICTS.contains(&code.as_str()) => ProviderError::Conflict(text),
@@ -68,5 +73,8 @@ mod tests {
             ProviderError::Conflict(_)
         ));
         assert_eq!(parse_body(502, "<html>bad gateway</html>").0, "HTTP502");
+        let locked = classify("put", 409, r#"{"error":{"code":"ScopeLocked","message":"read-only lock"}}"#, None);
+        assert!(matches!(locked, ProviderError::Fatal(_)), "no wait clears a lock: {locked}");
+        assert_eq!(retry_after(Some("86400")), Some(MAX_RETRY_AFTER));
     }
 }

@@ -54,7 +54,17 @@ pub async fn create(aks: &AksProvider, spec: &ResourceSpec) -> Result<Observed, 
         }
         return Ok(live);
     }
-    aks.arm.send(Method::PUT, &id, GROUPS_API, Some(&body), Condition::None).await?;
+    match aks.arm.send(Method::PUT, &id, GROUPS_API, Some(&body), Condition::Absent).await {
+        Ok(_) => {}
+        // Made between the read and the PUT: ours (a repeat) is adopted, anyone else's refused.
+        Err(ProviderError::Conflict(_)) => {
+            let live = read(aks, &id).await?.ok_or_else(|| ProviderError::Conflict(format!("{id} is changing")))?;
+            if !ours(spec, &live.attrs) {
+                return Err(not_ours(spec, &format!("resource group {name}")));
+            }
+        }
+        Err(e) => return Err(e),
+    }
     read(aks, &id).await?.ok_or(ProviderError::NotFound(id))
 }
 

@@ -99,7 +99,7 @@ pub(crate) fn gcp_labels(tags: Option<&Value>) -> Result<BTreeMap<String, String
 }
 
 /// Waits until the cluster can take work: RUNNING (or DEGRADED, which still serves).
-async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, ProviderError> {
+pub(crate) async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, ProviderError> {
     until(&p.poll, &format!("cluster {id}"), || async {
         let cl = get(p, id).await?.ok_or_else(|| ProviderError::NotFound(format!("cluster {id}")))?;
         match cl.status {

@@ -207,7 +207,17 @@ impl Provider for GkeProvider {
             other => return Err(unknown_type(other)),
         };
         // Found by name: ours only if fleet, address and generation all match.
-        Ok(found.filter(|o| spec.is_ours(&o.attrs)))
+        let Some(found) = found.filter(|o| spec.is_ours(&o.attrs)) else { return Ok(None) };
+        let status = found.status.split(':').next().unwrap_or_default();
+        if !matches!(status, "PROVISIONING" | "RECONCILING") {
+            return Ok(Some(found));
+        }
+        // An operation a crash left running: adopt the object once it has settled, so what
+        // recovery records is what the object is (a cluster's endpoint and CA come at the end).
+        match spec.rtype() {
+            lower::CLUSTER => cluster::settle(self, &found.id).await.map(Some),
+            _ => nodepool::settle(self, &found.id).await.map(Some),
+        }
     }
 
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {

@@ -98,7 +98,7 @@ fn observed(np: &NodePool, id: &str) -> Observed {
 }
 
 /// Waits until the pool serves: RUNNING (or RUNNING_WITH_ERROR, which still does).
-async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, ProviderError> {
+pub(crate) async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, ProviderError> {
     until(&p.poll, &format!("node pool {id}"), || async {
         let np = get(p, id).await?.ok_or_else(|| ProviderError::NotFound(format!("node pool {id}")))?;
         match np.status {

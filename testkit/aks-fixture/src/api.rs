@@ -205,7 +205,7 @@ impl Shared {
                             return error(400, "InvalidRequestContent", "tags are strings");
                         }
                     }
-                    match cloud.put_group(&id, seg(4), &b) {
+                    match cloud.put_group(&id, seg(4), &b, req.if_none_match.as_deref()) {
                         Ok((status, served)) => Outgoing { status, body: Some(served), headers: Vec::new() },
                         Err(r) => refused(r),
                     }

@@ -207,7 +207,14 @@ impl Cloud {
         Ok(())
     }
 
-    pub fn put_group(&mut self, id: &str, name: &str, body: &Value) -> Result<(u16, Value), Refusal> {
+    pub fn put_group(
+        &mut self,
+        id: &str,
+        name: &str,
+        body: &Value,
+        if_none_match: Option<&str>,
+    ) -> Result<(u16, Value), Refusal> {
+        Self::conditions(self.groups.get(&key(id)), None, if_none_match)?;
         let location = body
             .get("location")
             .and_then(Value::as_str)

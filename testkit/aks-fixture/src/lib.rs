@@ -117,7 +117,7 @@ impl AksFixture {
     /// A resource group that exists before the test (one a placement names).
     pub fn add_group(&self, subscription: &str, name: &str, location: &str) {
         let id = format!("/subscriptions/{subscription}/resourcegroups/{name}");
-        let _ = self.cloud().put_group(&id, name, &serde_json::json!({ "location": location }));
+        let _ = self.cloud().put_group(&id, name, &serde_json::json!({ "location": location }), None);
     }
 
     /// Resource groups, as served.
