@@ -1,23 +1,15 @@
-//! The HTTP server: plain HTTP/1.1 on 127.0.0.1 and a random port, on a runtime of its own
-//! thread, so a test can use the fixture from synchronous code or any runtime, and dropping it
-//! never drops a runtime inside another one.
+//! From HTTP to the fixture's routes and back, on the shared test server
+//! (`tessera-http-fixture`).
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::api::{self, RecordedRequest, State};
 use crate::schema::Discovery;
@@ -33,50 +25,11 @@ impl Shared {
     }
 }
 
-pub struct Running {
-    pub address: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub use tessera_http_fixture::Running;
 
 pub fn start(shared: Arc<Shared>) -> std::io::Result<Running> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    listener.set_nonblocking(true)?;
-    let address = listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let (tx, rx) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name(format!("gke-fixture-{}", address.port()))
-        .spawn(move || runtime.block_on(serve(listener, shared, rx)))?;
-    Ok(Running { address, shutdown: Some(tx), thread: Some(thread) })
-}
-
-async fn serve(std_listener: std::net::TcpListener, shared: Arc<Shared>, mut shutdown: oneshot::Receiver<()>) {
-    let Ok(listener) = TcpListener::from_std(std_listener) else { return };
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| respond(Arc::clone(&shared), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        }
-    }
+    let (listener, _) = tessera_http_fixture::bind()?;
+    tessera_http_fixture::serve("gke-fixture", 2, listener, move |req| respond(Arc::clone(&shared), req))
 }
 
 fn reply(status: u16, body: &Value) -> Response<Full<Bytes>> {

@@ -1,89 +1,34 @@
-//! The HTTP server: plain HTTP/1.1 on 127.0.0.1 and a random port, on a runtime of its own.
-//!
-//! ## Overview
-//! The server runs on a dedicated thread with its own tokio runtime, so that a test can use the
-//! fixture from synchronous code or from any async runtime, and dropping the fixture (which
-//! stops the thread) never drops a runtime inside another one. Watches are answered with a
-//! body that streams their lines as they come.
+//! From HTTP to the fixture's API and back, on the shared test server (`tessera-http-fixture`:
+//! 127.0.0.1, a random port, a thread and runtime of its own). Watches are answered with a body
+//! that streams their lines as they come.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming as Body};
 use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER, USER_AGENT};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::api::{self, Incoming, Shared};
 use crate::error::FixtureError;
 
-pub struct Running {
-    pub address: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+pub use tessera_http_fixture::Running;
 
 /// A listener on 127.0.0.1 and a random port.
 pub fn bind() -> Result<(std::net::TcpListener, SocketAddr), FixtureError> {
-    let start_err = |e: std::io::Error| FixtureError::Start(e.to_string());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(start_err)?;
-    listener.set_nonblocking(true).map_err(start_err)?;
-    let address = listener.local_addr().map_err(start_err)?;
-    Ok((listener, address))
+    tessera_http_fixture::bind().map_err(|e| FixtureError::Start(e.to_string()))
 }
 
 /// Serves `shared` on `listener` until the returned handle is dropped.
 pub fn start(listener: std::net::TcpListener, shared: Arc<Shared>) -> Result<Running, FixtureError> {
-    let address = listener.local_addr().map_err(|e| FixtureError::Start(e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| FixtureError::Start(e.to_string()))?;
-    let (tx, rx) = oneshot::channel();
-    let thread = std::thread::Builder::new()
-        .name(format!("kube-fixture-{}", address.port()))
-        .spawn(move || runtime.block_on(serve(listener, shared, rx)))
-        .map_err(|e| FixtureError::Start(e.to_string()))?;
-    Ok(Running { address, shutdown: Some(tx), thread: Some(thread) })
-}
-
-async fn serve(std_listener: std::net::TcpListener, shared: Arc<Shared>, mut shutdown: oneshot::Receiver<()>) {
-    let Ok(listener) = TcpListener::from_std(std_listener) else { return };
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| respond(Arc::clone(&shared), req));
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-                });
-            }
-        }
-    }
+    tessera_http_fixture::serve("kube-fixture", 2, listener, move |req| respond(Arc::clone(&shared), req))
+        .map_err(|e| FixtureError::Start(e.to_string()))
 }
 
 /// A response body: whole, or the lines of a watch as they come.
