@@ -97,6 +97,17 @@ pub enum Operation {
     Delete,
 }
 
+impl Operation {
+    /// The value for this operation out of one per operation (a backend's table of estimates).
+    pub fn pick<T>(self, create: T, update: T, delete: T) -> T {
+        match self {
+            Self::Create => create,
+            Self::Update => update,
+            Self::Delete => delete,
+        }
+    }
+}
+
 /// A cloud backend. Lowering is pure; the async calls talk to the cloud.
 ///
 /// Every mutating call must be safe to repeat after a crash: `create` tags what it makes with

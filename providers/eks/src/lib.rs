@@ -179,11 +179,7 @@ impl Provider for EksProvider {
             lower::VPC | lower::SUBNET => (10, 5, 20),
             _ => (5, 5, 5),
         };
-        Duration::from_secs(match op {
-            Operation::Create => create,
-            Operation::Update => update,
-            Operation::Delete => delete,
-        })
+        Duration::from_secs(op.pick(create, update, delete))
     }
 
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<Value> {

@@ -159,11 +159,7 @@ impl Provider for KindProvider {
         if rtype != lower::CLUSTER {
             return Duration::ZERO;
         }
-        Duration::from_secs(match op {
-            Operation::Create => 90,
-            Operation::Update => 1,
-            Operation::Delete => 15,
-        })
+        Duration::from_secs(op.pick(90, 1, 15))
     }
 
     /// One kind command at a time: a create starts several node containers and pulls images,
