@@ -158,9 +158,7 @@ fn moto_run(moto: &Moto, dir: &Path) -> Run {
 async fn killed_updates_replacements_and_destroys_converge_against_moto() {
     const RUNS: u64 = 10;
     let moto = Moto::start();
-    let conf = moto.sdk("eu-west-1").await;
-    let (eks, ec2, iam) =
-        (aws_sdk_eks::Client::new(&conf), aws_sdk_ec2::Client::new(&conf), aws_sdk_iam::Client::new(&conf));
+    let (eks, ec2, iam) = moto_clients(&moto).await;
     let mut t = Tally::default();
     let mut failures = Vec::new();
     for seed in 0..RUNS {
@@ -214,9 +212,7 @@ async fn killed_applies_converge_against_moto() {
     const RUNS: u64 = 20;
     let moto = Moto::start();
     let base = one_eks_cluster();
-    let conf = moto.sdk("eu-west-1").await;
-    let (eks, ec2, iam) =
-        (aws_sdk_eks::Client::new(&conf), aws_sdk_ec2::Client::new(&conf), aws_sdk_iam::Client::new(&conf));
+    let (eks, ec2, iam) = moto_clients(&moto).await;
     let mut t = Tally::default();
     let mut failures = Vec::new();
     for seed in 0..RUNS {
@@ -239,6 +235,12 @@ async fn killed_applies_converge_against_moto() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(t.killed_mid_run >= RUNS as usize / 2, "most kills must land mid-apply to mean anything: {t:?}");
     assert_eq!((t.runs, t.converged, t.orphans, t.duplicates), (RUNS as usize, RUNS as usize, 0, 0));
+}
+
+/// The clients the census lists objects with.
+async fn moto_clients(moto: &Moto) -> (aws_sdk_eks::Client, aws_sdk_ec2::Client, aws_sdk_iam::Client) {
+    let conf = moto.sdk("eu-west-1").await;
+    (aws_sdk_eks::Client::new(&conf), aws_sdk_ec2::Client::new(&conf), aws_sdk_iam::Client::new(&conf))
 }
 
 /// Everything carrying `fleet`'s tags, as AWS (moto) reports it: `(id, address tag)`.
