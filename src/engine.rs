@@ -32,6 +32,9 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Recover(#[from] RecoverError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Binding(#[from] crate::pipeline::bound::BindError),
     #[error("this plan was already applied (digest {0}); a plan is applied once")]
     #[diagnostic(code(tessera::pipeline::replay), help("make, review and approve a new plan"))]
     Replayed(String),
@@ -63,6 +66,8 @@ pub struct Engine {
     /// How long to wait for a lock held by someone else; zero fails fast.
     pub lock_timeout: Duration,
     pub holder: String,
+    /// An audit head published outside the state: every apply checks the chain contains it.
+    pub audit_head: Option<String>,
 }
 
 impl Engine {
@@ -73,7 +78,8 @@ impl Engine {
             retry: RetryPolicy::default(),
             lock_ttl: Duration::from_secs(120),
             lock_timeout: Duration::ZERO,
-            holder: default_holder(),
+            holder: crate::state::holder::describe_current(),
+            audit_head: None,
         }
     }
 
@@ -165,8 +171,10 @@ impl Engine {
         cancel: watch::Receiver<bool>,
         audit: Option<(&str, &[String])>,
     ) -> Result<Report, EngineError> {
+        // The rules this state runs under are checked before anything is written.
+        crate::pipeline::bound::check_chain(self.store.as_ref(), self.audit_head.as_deref()).await?;
         if let Some((digest, _)) = audit
-            && !self.store.claim_plan(lease, digest).await?
+            && self.store.is_plan_applied(digest).await?
         {
             return Err(EngineError::Replayed(digest.to_string()));
         }
@@ -180,6 +188,13 @@ impl Engine {
             recover::recover(self.store.as_ref(), &self.registry, lease, &self.retry).await?;
         }
         check_fresh(plan, fleet, self.store.as_ref()).await?;
+        // The plan is used up by its first write, not before: a refusal above (stale, preflight,
+        // a held lock) leaves its approvals usable.
+        if let Some((digest, _)) = audit
+            && !self.store.claim_plan(lease, digest).await?
+        {
+            return Err(EngineError::Replayed(digest.to_string()));
+        }
         self.store.bind_fleet(&plan.fleet).await?;
         let renewer = self.spawn_renewer(lease.clone());
         let report = exec::execute(plan, self.store.clone(), lease, self.registry.clone(), opts, events, cancel).await;
@@ -236,10 +251,12 @@ impl Engine {
         loop {
             match self.store.lock(&self.holder, command, self.lock_ttl.as_secs().max(1)).await {
                 Ok(lease) => return Ok(lease),
-                // A holder on this host whose process is gone (SIGKILL, a crash) renews nothing:
-                // take its lock over at once instead of waiting out the TTL, and say so in history.
-                Err(StateError::Locked { holder, lock_id, .. }) if holder_is_dead_here(&holder, &self.holder) => {
-                    let by = format!("{} (took over from {holder}: no such process on this host)", self.holder);
+                // A holder whose process is provably gone (same machine, boot and pid namespace,
+                // no such process: see `state::holder`) renews nothing: take its lock over at once
+                // instead of waiting out the TTL, and say so in history.
+                Err(StateError::Locked { holder, lock_id, .. }) if crate::state::holder::is_gone(&holder) => {
+                    let by =
+                        format!("{} (took over from {holder}: that process is gone from this machine)", self.holder);
                     match self.store.force_unlock(&lock_id, &by).await {
                         Ok(()) | Err(StateError::NoSuchLock(_)) => {}
                         Err(e) => return Err(e.into()),
@@ -317,41 +334,4 @@ pub async fn check_fresh(plan: &Plan, fleet: Option<&Fleet>, store: &dyn StateSt
         return Err(EngineError::Stale(format!("the spec {} has changed since the plan was made", f.source.display())));
     }
     Ok(())
-}
-
-/// Whether `holder` (as [`default_holder`] writes it) is a process of this host that no longer
-/// exists. Anything else (another host, an unreadable holder, a live or reused pid) is not.
-fn holder_is_dead_here(holder: &str, me: &str) -> bool {
-    let host_of =
-        |h: &str| h.split_once('@').and_then(|(_, rest)| rest.split_once(" (pid ")).map(|(host, _)| host.to_string());
-    let pid =
-        holder.rsplit_once(" (pid ").and_then(|(_, rest)| rest.strip_suffix(')')).and_then(|p| p.parse::<u32>().ok());
-    let (Some(theirs), Some(mine), Some(pid)) = (host_of(holder), host_of(me), pid) else { return false };
-    let proc_fs = std::path::Path::new("/proc/self");
-    theirs == mine
-        && pid != std::process::id()
-        && proc_fs.exists()
-        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-fn default_holder() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
-    let host =
-        std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host} (pid {})", std::process::id())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::holder_is_dead_here;
-
-    #[test]
-    fn only_a_vanished_process_of_this_host_is_taken_over() {
-        let me = format!("me@box (pid {})", std::process::id());
-        assert!(holder_is_dead_here("ci@box (pid 4000000)", &me), "no such pid on this host");
-        assert!(!holder_is_dead_here(&format!("ci@box (pid {})", std::process::id()), &me), "this very process");
-        assert!(!holder_is_dead_here("ci@box (pid 1)", &me), "pid 1 is alive");
-        assert!(!holder_is_dead_here("ci@elsewhere (pid 4000000)", &me), "another host waits for expiry");
-        assert!(!holder_is_dead_here("someone", &me), "a holder of another form is never taken over");
-    }
 }

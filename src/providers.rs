@@ -19,8 +19,8 @@ use tokio::sync::Semaphore;
 use crate::read_only::ReadOnly;
 use crate::throttle::{AdaptiveRate, Aimd, Throttled};
 
-/// Says, for a placement and a provider kind, whether mutations are refused here.
-pub type MutationGuard = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+/// Says, for a placement and the provider acting for it, whether mutations are refused here.
+pub type MutationGuard = Arc<dyn Fn(&str, &ProviderRef) -> bool + Send + Sync>;
 
 /// No provider can be built for a reference: an unknown kind, or a backend that refused.
 #[derive(Debug, thiserror::Error)]
@@ -178,7 +178,7 @@ impl Registry {
 
     fn guard(&self, r: &ProviderRef, placement: &str, provider: Arc<dyn Provider>) -> Arc<dyn Provider> {
         match &self.read_only {
-            Some(refuses) if refuses(placement, &r.kind) => {
+            Some(refuses) if refuses(placement, r) => {
                 Arc::new(ReadOnly { inner: provider, name: format!("{placement} ({r})") })
             }
             _ => provider,

@@ -7,6 +7,10 @@
 //! a little back (additive increase) until the limit lifts. Retries themselves are bounded by the
 //! [`crate::retry::RetryPolicy`]. The token bucket is `leaky-bucket`, which paces on tokio's
 //! clock, so the sim's paused-clock tests see exactly the same behaviour.
+//!
+//! Being the one decorator every built provider passes through, it is also where what providers
+//! report has its URL user-info redacted ([`Observed::redacted`]), so no credential read back
+//! from a cloud or cluster reaches a plan, state or an event.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -191,7 +195,7 @@ impl Provider for Throttled {
         self.inner.preflight().await
     }
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        self.call(self.inner.read(rtype, id)).await
+        self.call(self.inner.read(rtype, id)).await.map(|o| o.map(Observed::redacted))
     }
     async fn read_recorded(
         &self,
@@ -199,16 +203,16 @@ impl Provider for Throttled {
         id: &CloudId,
         recorded: &Attrs,
     ) -> Result<Option<Observed>, ProviderError> {
-        self.call(self.inner.read_recorded(rtype, id, recorded)).await
+        self.call(self.inner.read_recorded(rtype, id, recorded)).await.map(|o| o.map(Observed::redacted))
     }
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        self.call(self.inner.find(spec)).await
+        self.call(self.inner.find(spec)).await.map(|o| o.map(Observed::redacted))
     }
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        self.call(self.inner.create(spec)).await
+        self.call(self.inner.create(spec)).await.map(Observed::redacted)
     }
     async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
-        self.call(self.inner.update(spec, id, changed)).await
+        self.call(self.inner.update(spec, id, changed)).await.map(Observed::redacted)
     }
     async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
         self.call(self.inner.delete(rtype, id)).await

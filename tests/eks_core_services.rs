@@ -261,7 +261,16 @@ struct Env {
     h: Harness,
     registry: Registry,
     fleet: Fleet,
+    settings: (tessera_eks::EksSettings, KubeClientSettings),
     _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// Another registry on the same moto, fixture and sim cloud, as another run would build it.
+    fn registry_with(&self, f: impl FnOnce(Registry) -> Registry) -> Registry {
+        let (eks, kube) = self.settings.clone();
+        f(Registry::new(self.h.cloud.clone(), 1.0).with_eks(eks).with_kube(kube))
+    }
 }
 
 /// moto, the fixture (answering only the token), and an engine whose EKS backend is moto and
@@ -274,11 +283,11 @@ fn env() -> Env {
     let store = Arc::new(SqliteStore::open(&dir.path().join("state.db")).unwrap());
     let (eks, kube) = (moto.eks_settings(), kube_settings(&fixture));
     let h = Harness::with_registry(Faults::default(), store, |r| r.with_eks(eks.clone()).with_kube(kube.clone()));
-    let registry = Registry::new(h.cloud.clone(), 1.0).with_eks(eks).with_kube(kube);
+    let registry = Registry::new(h.cloud.clone(), 1.0).with_eks(eks.clone()).with_kube(kube.clone());
     let spec_path = dir.path().join("eks-core.yaml");
     std::fs::write(&spec_path, SPEC).unwrap();
     let fleet = spec::load(&spec_path).unwrap();
-    Env { moto, fixture, h, registry, fleet, _dir: dir }
+    Env { moto, fixture, h, registry, fleet, settings: (eks, kube), _dir: dir }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -431,4 +440,49 @@ async fn the_plan_shows_the_clusters_endpoint_and_ca_as_known_after_apply() {
         shown.matches(through).count() >= 11,
         "every Kubernetes-side action connects through the new cluster:\n{shown}"
     );
+}
+
+/// Issue 21: authority belongs to the placement. Under a policy that names only `eks` as
+/// pipeline-only, a laptop apply that changes nothing but the cluster's log output (a
+/// Kubernetes-side change) is refused in the provider layer: the fixture sees no write, and the
+/// cluster's ClusterOutput still points where the pipeline put it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_laptop_cannot_change_the_core_services_of_a_pipeline_only_eks_cluster() {
+    let e = env();
+    let report = with_cluster_running(&e.fixture, e.h.apply(&e.fleet)).await;
+    assert!(report.is_success(), "{report:#?}");
+    let output_id = "logging.banzaicloud.io/v1beta1/ClusterOutput/logging/tessera";
+    let before = e.fixture.get_id(output_id).unwrap();
+
+    let key = hex::encode(ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes());
+    let policy = tessera::pipeline::Policy::parse(
+        std::path::Path::new("policy.yaml"),
+        &format!(
+            "apiVersion: tessera.dev/v1alpha1\nkind: Policy\napprovers:\n- {{ name: a, key: {key}, lanes: [infra] }}\n\
+             lanes:\n- {{ name: infra, approvals: 1, providers: [eks] }}\npipelineOnly: {{ providers: [eks] }}\n"
+        ),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("eks-core.yaml");
+    std::fs::write(&path, SPEC.replace("http://loki.logging.svc:3100", "http://attacker.example:3100")).unwrap();
+    let fleet = spec::load(&path).unwrap();
+    let laptop = tessera::engine::Engine::new(
+        Arc::new(e.registry_with(|r| r.with_read_only(policy.read_only_guard()))),
+        e.h.store.clone(),
+    );
+    let plan = laptop.plan(&fleet, tessera::plan::Mode::Apply).await.unwrap();
+    assert!(!plan.actions.is_empty(), "the log output changes");
+    assert!(plan.actions.iter().all(|a| a.provider.kind == tessera_kube::contract::KIND), "only the cluster's inside");
+    let writes_before = e.fixture.requests().iter().filter(|r| r.method != "GET").count();
+    let (_tx, rx) = tessera::exec::cancel_signal();
+    let report = laptop
+        .apply(&plan, Some(&fleet), "apply", &Default::default(), Arc::new(tessera::exec::Quiet), rx)
+        .await
+        .unwrap();
+    assert_eq!(report.succeeded(), 0, "{report:#?}");
+    assert!(report.failed() > 0, "{report:#?}");
+    let writes_after = e.fixture.requests().iter().filter(|r| r.method != "GET").count();
+    assert_eq!(writes_before, writes_after, "no write reached the cluster");
+    assert_eq!(e.fixture.get_id(output_id).unwrap()["spec"], before["spec"]);
 }

@@ -6,244 +6,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use assert_cmd::Command;
 use common::moto::Moto;
+use common::pipe::*;
 use tessera::state::{AuditRow, SqliteStore, StateStore};
-
-struct Pipe {
-    dir: tempfile::TempDir,
-    state: String,
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-/// The test repository's pipeline-only providers: the sim (and its Kubernetes objects) stand in
-/// for a cloud.
-const PIPELINE_ONLY: &str = "sim, simkube, eks, kube";
-
-/// Which state backend a test runs on.
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh schema in the local PostgreSQL (as tests/state.rs makes them).
-fn postgres_url() -> String {
-    let base =
-        std::env::var("TESSERA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    format!("{base}?schema=t_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// The policy of the test repository: infra (alice, bob, dave) needs 2 approvals for the sim and
-/// eks, 3 to delete or replace a cluster; local (carol) needs 1 for kind.
-fn policy_text(keys: &[String; 4], pipeline_only: &str, recipient: &str, audit_key: &str) -> String {
-    format!(
-        "apiVersion: tessera.dev/v1alpha1
-kind: Policy
-approvers:
-  - {{ name: alice, key: {}, lanes: [infra] }}
-  - {{ name: bob, key: {}, lanes: [infra] }}
-  - {{ name: carol, key: {}, lanes: [local] }}
-  - {{ name: dave, key: {}, lanes: [infra] }}
-lanes:
-  - {{ name: infra, approvals: 2, providers: [sim, simkube, eks, kube], placements: [\"*\"] }}
-  - {{ name: local, approvals: 1, providers: [kind] }}
-escalations:
-  - {{ actions: [delete, replace], types: [sim.cluster, eks.cluster], approvals: 3 }}
-pipelineOnly:
-  providers: [{pipeline_only}]
-pipeline: {{ recipient: {recipient}, auditKey: {audit_key}, policyLane: infra }}
-",
-        keys[0], keys[1], keys[2], keys[3]
-    )
-}
-
-/// `tessera creds identity` prints the recipient and audit key to pin.
-fn pinned(out: &Output) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let field =
-        |name: &str| stdout.lines().find_map(|l| l.trim().strip_prefix(name)).map(|v| v.trim().to_string()).unwrap();
-    (field("recipient:"), field("auditKey:"))
-}
-
-impl Pipe {
-    /// A repository with four approvers, a policy that makes the sim placements pipeline-only
-    /// (so that the sim stands in for a cloud) and pins the pipeline's identity.
-    fn new() -> Self {
-        Self::with(Backend::Sqlite, PIPELINE_ONLY)
-    }
-
-    fn with(backend: Backend, pipeline_only: &str) -> Self {
-        let state = match backend {
-            Backend::Sqlite => "sqlite://state.db".to_string(),
-            Backend::Postgres => postgres_url(),
-        };
-        let p = Self { dir: tempfile::tempdir().unwrap(), state };
-        for who in ["alice", "bob", "carol", "dave"] {
-            p.run(&["keygen", "--out", who]).assert().success();
-        }
-        let key = |who: &str| std::fs::read_to_string(p.path(&format!("{who}.pub"))).unwrap().trim().to_string();
-        let identity = p.run(&["creds", "identity", "--out", "pipeline.key"]).output().unwrap();
-        assert!(identity.status.success(), "{}", text(&identity));
-        let (recipient, audit_key) = pinned(&identity);
-        let keys = [key("alice"), key("bob"), key("carol"), key("dave")];
-        std::fs::write(p.path("policy.yaml"), policy_text(&keys, pipeline_only, &recipient, &audit_key)).unwrap();
-        std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/quickstart.yaml"), p.path("fleet.yaml"))
-            .unwrap();
-        p
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn run(&self, args: &[&str]) -> Command {
-        self.run_in(self.dir.path(), args)
-    }
-
-    /// The CLI run from `dir`, on this repository's state and sim cloud.
-    fn run_in(&self, dir: &Path, args: &[&str]) -> Command {
-        let state = match self.state.strip_prefix("sqlite://") {
-            Some(file) => format!("sqlite://{}", self.path(file).display()),
-            None => self.state.clone(),
-        };
-        let mut c = Command::cargo_bin("tessera").unwrap();
-        c.current_dir(dir)
-            .args(args)
-            .env("TESSERA_STATE", state)
-            .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
-            .env("TESSERA_SIM_TIME_SCALE", "0")
-            .env_remove("TESSERA_PIPELINE_IDENTITY")
-            .env_remove("TESSERA_POLICY")
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    /// Approved by `who` and applied by the pipeline.
-    fn approved_apply(&self, plan: &str, who: &[&str]) {
-        for w in who {
-            self.approve(plan, w);
-        }
-        let o = self.pipeline_apply(plan);
-        assert!(o.status.success(), "{}", text(&o));
-    }
-
-    fn audit_verify(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["audit", "verify"];
-        args.extend_from_slice(extra);
-        self.run(&args).output().unwrap()
-    }
-
-    fn plan(&self, name: &str) -> String {
-        self.run(&["plan", "fleet.yaml", "-o", name]).assert().success();
-        name.to_string()
-    }
-
-    fn approve(&self, plan: &str, who: &str) {
-        self.run(&["approve", plan, "--key", who]).assert().success();
-    }
-
-    fn pipeline_apply(&self, plan: &str) -> Output {
-        self.run(&["pipeline", "apply", plan, "--identity-file", "pipeline.key"]).output().unwrap()
-    }
-
-    /// What the cloud holds and the state's serial: a refusal must change neither.
-    fn snapshot(&self) -> (Vec<String>, serde_json::Value) {
-        let sim = self.path("sim.db");
-        let mut ids: Vec<String> = if sim.exists() {
-            tessera_sim::SimCloud::durable(&sim, Default::default())
-                .unwrap()
-                .resources()
-                .unwrap()
-                .into_iter()
-                .map(|r| r.id)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        ids.sort();
-        let out = self.run(&["state", "list", "--output", "json"]).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (ids, v["meta"]["serial"].clone())
-    }
-
-    /// Raw SQL on the state, as someone with write access to the database would run it.
-    fn sql(&self, statements: &str) {
-        match self.state.strip_prefix("sqlite://") {
-            Some(file) => rusqlite::Connection::open(self.path(file)).unwrap().execute_batch(statements).unwrap(),
-            None => {
-                let (base, query) = self.state.split_once('?').unwrap();
-                let schema = query.trim_start_matches("schema=").to_string();
-                tokio::runtime::Runtime::new().unwrap().block_on(async {
-                    let (client, conn) = tokio_postgres::connect(base, tokio_postgres::NoTls).await.unwrap();
-                    tokio::spawn(conn);
-                    client.batch_execute(&format!("SET search_path TO {schema}; {statements}")).await.unwrap();
-                });
-            }
-        }
-    }
-
-    fn store_url(&self) -> String {
-        match self.state.strip_prefix("sqlite://") {
-            Some(file) => format!("sqlite://{}", self.path(file).display()),
-            None => self.state.clone(),
-        }
-    }
-
-    fn audit_rows(&self) -> Vec<AuditRow> {
-        let url = self.store_url();
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(async { tessera::state::open(&url).await.unwrap().audit_log().await.unwrap().0 })
-    }
-
-    /// Replaces the whole chain and its head, as an attacker with write access would.
-    fn write_chain(&self, rows: &[AuditRow]) {
-        let q = |s: &str| format!("'{}'", s.replace('\'', "''"));
-        let mut sql = String::from("DELETE FROM audit;");
-        for r in rows {
-            sql += &format!(
-                "INSERT INTO audit (seq, record, prev, hash) VALUES ({}, {}, {}, {});",
-                r.seq,
-                q(&r.record),
-                q(&r.prev),
-                q(&r.hash)
-            );
-        }
-        let head = rows.last().map_or("NULL".to_string(), |r| q(&r.hash));
-        sql += &format!("UPDATE meta SET audit_head = {head} WHERE id = 1;");
-        self.sql(&sql);
-    }
-
-    /// Nothing in the cloud, nothing in state.
-    fn untouched(&self) -> bool {
-        let sim = self.path("sim.db");
-        let cloud_empty = !sim.exists()
-            || tessera_sim::SimCloud::durable(&sim, Default::default()).unwrap().resources().unwrap().is_empty();
-        let out = self.run(&["state", "list", "--output", "json"]).output().unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        cloud_empty && v["resources"].as_array().unwrap().is_empty()
-    }
-}
-
-/// Without whitespace and miette's margins: diagnostics wrap long lines anywhere.
-fn unwrapped(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace() && *c != '│').collect()
-}
-
-#[track_caller]
-fn refused(o: &Output, needle: &str) {
-    assert_eq!(o.status.code(), Some(1), "{}", text(o));
-    assert!(unwrapped(&text(o)).contains(&unwrapped(needle)), "expected `{needle}` in:\n{}", text(o));
-}
 
 #[test]
 fn unsigned_bad_signature_too_few_and_wrong_lane_are_refused() {
@@ -294,7 +64,10 @@ fn tampered_stale_replayed_workloads_and_no_identity_are_refused() {
         format!("{spec}---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{ name: web }}\n"),
     )
     .unwrap();
-    refused(&p.pipeline_apply(&plan), "application workload");
+    // Reported by location only (the plan names the file; its content is not echoed), and
+    // `validate` says why.
+    refused(&p.pipeline_apply(&plan), "is not a valid fleet spec");
+    refused(&p.run(&["validate", "fleet.yaml"]).output().unwrap(), "application workload");
     std::fs::write(p.path("fleet.yaml"), &spec).unwrap();
     assert!(p.untouched(), "no refusal touched anything");
 
@@ -413,13 +186,16 @@ fn attack_3_a_rewritten_or_truncated_audit_chain_is_refused(backend: Backend) {
     assert!(alone.status.success(), "a rewound chain is consistent in itself: {}", text(&alone));
     refused(&p.audit_verify(&["--head", &head]), "is not in the audit chain");
 
-    // The state's policy binding removed: the chain still names the policy it was made under.
+    // The state's policy binding removed: the chain still names the policy it was made under, and
+    // no command writes to the state until the binding is restored (from a backup).
     p.write_chain(&rows);
+    let binding = p.bound_policy_row();
     p.sql("DELETE FROM policy");
     refused(&p.audit_verify(&[]), "state is bound to no policy");
+    refused(&p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap(), "no policy binding");
+    p.sql(&binding);
 
-    // Bound again by the next apply (nothing to change): intact, and the published head is the
-    // newest record.
+    // Restored: intact, and the published head is the newest record.
     let again = p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap();
     assert!(again.status.success(), "{}", text(&again));
     let o = p.audit_verify(&["--head", &head]);
@@ -487,7 +263,8 @@ fn eks_registry(url: &str) -> tessera::providers::Registry {
 async fn read_only_providers_send_no_request() {
     let (url, count) = counting_server();
     // Provider layer: a mutation is refused before any request.
-    let registry = eks_registry(&url).with_read_only(Arc::new(|_placement: &str, kind: &str| kind == "eks"));
+    let registry = eks_registry(&url)
+        .with_read_only(Arc::new(|_placement: &str, r: &tessera_provider_api::ProviderRef| r.kind == "eks"));
     let provider = tessera_provider_api::ProviderRef::new("eks", "eu-west-1");
     let eks = registry.for_placement(&provider, "a").unwrap();
     let spec = tessera_provider_api::ResourceSpec::new("a/eks.vpc/main".parse().unwrap(), provider.clone())
@@ -523,8 +300,7 @@ async fn a_destroy_of_existing_pipeline_only_resources_is_refused_in_both_layers
 
     let policy = Arc::new(tessera::pipeline::Policy::load(&p.path("policy.yaml")).unwrap());
     let cloud = Arc::new(tessera_sim::SimCloud::durable(&p.path("sim.db"), Default::default()).unwrap());
-    let registry = tessera::providers::Registry::new(cloud, 0.0)
-        .with_read_only(Arc::new(move |placement: &str, kind: &str| policy.is_pipeline_only(placement, kind)));
+    let registry = tessera::providers::Registry::new(cloud, 0.0).with_read_only(policy.read_only_guard());
     let store = Arc::new(SqliteStore::open(&p.path("state.db")).unwrap());
     let engine = tessera::engine::Engine::new(Arc::new(registry), store);
     let fleet = tessera::spec::load(&p.path("fleet.yaml")).unwrap();
@@ -798,15 +574,15 @@ fn the_policy_changes_only_through_an_approved_pipeline_apply() {
 fn approve_refuses_a_public_key_and_warns_about_a_key_outside_the_policy() {
     let p = Pipe::new();
     let plan = p.plan("plan.json");
-    let o = p.run(&["approve", &plan, "--key", "alice.pub"]).output().unwrap();
+    let o = p.run(&["approve", &plan, "--key", "alice.pub", "--yes"]).output().unwrap();
     refused(&o, "is not a private key");
     assert!(!std::fs::read_to_string(p.path(&plan)).unwrap().contains("\"approvals\""), "nothing was signed");
 
     p.run(&["keygen", "--out", "eve"]).assert().success();
-    let o = p.run(&["approve", &plan, "--key", "eve"]).output().unwrap();
+    let o = p.run(&["approve", &plan, "--key", "eve", "--yes"]).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not an approver in policy.yaml"), "{}", text(&o));
-    let o = p.run(&["approve", &plan, "--key", "alice"]).output().unwrap();
+    let o = p.run(&["approve", &plan, "--key", "alice", "--yes"]).output().unwrap();
     assert!(o.status.success() && !text(&o).contains("warning"), "{}", text(&o));
 }
 
@@ -910,8 +686,7 @@ async fn a_pipeline_only_placement_pattern_is_enforced_in_the_provider_layer() {
         Err(e) => panic!("{e}"),
     };
     let guard = policy.clone();
-    let registry = eks_registry(&url)
-        .with_read_only(Arc::new(move |placement: &str, kind: &str| guard.is_pipeline_only(placement, kind)));
+    let registry = eks_registry(&url).with_read_only(guard.read_only_guard());
     let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("specs/eks-two-clusters.yaml"))
         .unwrap()
         .replace("    - { name: us, provider: eks, region: us-east-2 }\n", "");

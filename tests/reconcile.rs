@@ -207,8 +207,7 @@ async fn correct_drift_restores_a_placement_and_leaves_a_pipeline_only_one_to_a_
         "lanes:\n- { name: local, approvals: 1, placements: [aws], reconcile: correct-drift }\n- { name: infra, approvals: 1, placements: [gcp], reconcile: correct-drift }\npipelineOnly: { placements: [gcp] }\n",
     );
     let guard = policy.clone();
-    let registry =
-        Registry::new(h.cloud.clone(), 1.0).with_read_only(Arc::new(move |p, k| guard.is_pipeline_only(p, k)));
+    let registry = Registry::new(h.cloud.clone(), 1.0).with_read_only(guard.read_only_guard());
     let engine = Engine::new(Arc::new(registry), h.store.clone());
     let plans = dir.path().join("plans");
     // The spec also has a change git wants (infra max 3 → 4): pending, never applied by the loop.

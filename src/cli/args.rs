@@ -45,6 +45,11 @@ pub struct Global {
     /// pipeline-only: read-only everywhere but `tessera pipeline apply`.
     #[arg(long, global = true, env = "TESSERA_POLICY", default_value = "policy.yaml")]
     pub policy: PathBuf,
+    /// The audit chain's head as published outside the state (`tessera audit head` after each
+    /// pipeline apply). Before any write, the state's chain must contain it and its policy
+    /// binding must match the chain.
+    #[arg(long, global = true, env = "TESSERA_AUDIT_HEAD")]
+    pub audit_head: Option<String>,
     /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,
@@ -140,7 +145,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Sign a saved plan's (or policy change's) digest with an approver's private key.
+    /// Sign a saved plan's (or policy change's) digest with an approver's private key. Shows
+    /// what is signed first (as `show` does) and asks; without a terminal, `--yes` is needed.
     Approve {
         /// A plan from `tessera plan -o`, or a policy change from `tessera policy plan`.
         plan: PathBuf,
@@ -149,6 +155,15 @@ pub enum Command {
         /// Approver name recorded with the signature (default: the key file's name).
         #[arg(long)]
         name: Option<String>,
+        /// Sign without asking (required when stdin is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Render a saved plan (actions and diffs), the approvals the policy asks of it, and who has
+    /// signed; or a policy change and the policy it installs.
+    Show {
+        /// A plan from `tessera plan -o`, or a policy change from `tessera policy plan`.
+        plan: PathBuf,
     },
     /// What only the pipeline runs.
     Pipeline {
@@ -238,6 +253,10 @@ pub enum CredsCommand {
     Identity {
         #[arg(long)]
         out: PathBuf,
+        /// The policy's lane whose approvals a change of the policy itself needs (printed into
+        /// the `pipeline:` block).
+        #[arg(long, default_value = "infra")]
+        policy_lane: String,
     },
     /// Seal a credentials file (`aws: {accessKeyId, secretAccessKey}`) to the pipeline's recipient.
     Seal {

@@ -4,6 +4,7 @@
 
 mod args;
 mod pipeline_cli;
+mod show;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use args::{
 
 use crate::engine::Engine;
 use crate::exec::{EventSink, ExecOptions, JsonLines, Progress, Report};
+use crate::pipeline::Authority;
 use crate::pipeline::bound::Enforced;
 use crate::plan::{Mode, Plan, PlanFile, render_human};
 use crate::providers::Registry;
@@ -128,7 +130,8 @@ async fn run(cli: Cli) -> Result<u8> {
         Command::State { command } => state_command(g, command).await,
         Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,
         Command::Keygen { out } => pipeline_cli::keygen(&out),
-        Command::Approve { plan, key, name } => pipeline_cli::approve(g, &plan, &key, name),
+        Command::Approve { plan, key, name, yes } => pipeline_cli::approve(g, &plan, &key, name, yes).await,
+        Command::Show { plan } => show::show(g, &plan).await,
         Command::Pipeline { command: PipelineCommand::Apply { plan, identity_file, creds, run } } => {
             pipeline_cli::pipeline_apply(g, &plan, identity_file.as_deref(), creds.as_deref(), &run).await
         }
@@ -280,7 +283,7 @@ pub(crate) async fn enforced_policy(g: &Global, store: &dyn StateStore) -> Resul
 fn registry(g: &Global, policy: Option<crate::pipeline::Policy>) -> Result<Registry> {
     let registry = base_registry(g)?;
     Ok(match policy {
-        Some(p) => registry.with_read_only(Arc::new(move |placement, kind| p.is_pipeline_only(placement, kind))),
+        Some(p) => registry.with_read_only(p.read_only_guard()),
         None => registry,
     })
 }
@@ -315,6 +318,7 @@ async fn engine_on(g: &Global, store: Arc<dyn StateStore>) -> Result<Engine> {
     let policy = enforced_policy(g, store.as_ref()).await?.map(|e| e.policy);
     let mut engine = Engine::new(Arc::new(registry(g, policy)?), store);
     engine.lock_ttl = g.lock_ttl;
+    engine.audit_head = g.audit_head.clone();
     Ok(engine)
 }
 
@@ -337,18 +341,16 @@ async fn apply(
     match (spec, plan_path) {
         (_, Some(plan_path)) => {
             let file = PlanFile::load(&plan_path)?;
-            let spec_path = PathBuf::from(&file.plan.spec_path);
-            let fleet = spec::load(&spec_path).wrap_err_with(|| {
-                format!("the plan was made from {}; it must still be there, unchanged", spec_path.display())
-            })?;
             // A saved plan was reviewed already: applying it is the approval. Under a policy it
-            // must carry an approver's signature: its digest only detects corruption, since
-            // anyone who edits a plan can recompute it.
-            if let Some(policy) = enforce_policy(g, &engine, &file.plan, "apply").await? {
+            // must carry an approver's signature (its digest only detects corruption, since
+            // anyone who edits a plan can recompute it), checked before the spec it names is
+            // opened.
+            if let Some(policy) = enforce_policy(g, &engine, &file.plan, None, "apply").await? {
                 crate::pipeline::check_signed(&policy.policy, &file).wrap_err(
                     "under a policy, `apply --plan` needs a plan signed by one of its approvers (`tessera approve`)",
                 )?;
             }
+            let fleet = crate::pipeline::plan_spec::load(&file.plan.spec_path, &pipeline_cli::working_dir()?)?;
             execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
         }
         (Some(spec), None) => {
@@ -363,22 +365,34 @@ async fn apply(
     }
 }
 
-/// Outside the pipeline: the policy in force is bound to state if it is not yet (the first apply
-/// under a policy), and a plan that changes a pipeline-only placement is refused up front.
-async fn enforce_policy(g: &Global, engine: &Engine, plan: &Plan, command: &str) -> Result<Option<Enforced>> {
+/// Outside the pipeline: a plan that changes a pipeline-only placement is refused up front, and
+/// the policy in force is bound to state if it is not yet (the first apply under a policy).
+/// A placement is pipeline-only through any provider that acts for it ([`Authority`]): its
+/// Kubernetes objects are as much the placement's as its cluster.
+async fn enforce_policy(
+    g: &Global,
+    engine: &Engine,
+    plan: &Plan,
+    fleet: Option<&Fleet>,
+    command: &str,
+) -> Result<Option<Enforced>> {
+    // The state's rules are checked against its signed audit chain before anything else.
+    crate::pipeline::bound::check_chain(engine.store.as_ref(), g.audit_head.as_deref()).await?;
     let Some(enforced) = enforced_policy(g, engine.store.as_ref()).await? else { return Ok(None) };
-    crate::pipeline::bound::bind(engine.store.as_ref(), &enforced, &g.policy).await?;
     let policy = &enforced.policy;
-    if let Some(a) = plan.actions.iter().find(|a| policy.is_pipeline_only(&a.address.placement, &a.provider.kind)) {
+    let records = engine.store.resources().await?;
+    let authority = Authority::gather(fleet, &records, &plan.actions);
+    if let Some(a) = plan.actions.iter().find(|a| policy.pipeline_only_placement(&authority, &a.address.placement)) {
         return Err(miette!(
             help = "make a plan (`tessera plan SPEC -o PLAN`), have it approved (`tessera approve`), and let the pipeline run `tessera pipeline apply PLAN`",
-            "refusing to {command}: placement `{}` is pipeline-only under the policy bound to this state ({}, {}) (it would change {})",
+            "refusing to {command}: placement `{}` is pipeline-only under the policy ({}, {}): it would change {}, and every resource of a pipeline-only placement, its Kubernetes objects included, changes only through the pipeline",
             a.address.placement,
             g.policy.display(),
             &enforced.digest[..16],
             a.address
         ));
     }
+    crate::pipeline::bound::bind(engine.store.as_ref(), &enforced, &g.policy).await?;
     Ok(Some(enforced))
 }
 
@@ -398,28 +412,35 @@ async fn confirm_and_run(
             println!("{}", json!({ "event": "plan", "digest": file.digest, "summary": plan.summary(), "plan": plan }));
         }
     }
-    enforce_policy(g, engine, &plan, command).await?;
+    enforce_policy(g, engine, &plan, fleet, command).await?;
     if !plan.has_changes() {
         return Ok(0);
     }
-    if !auto_approve {
-        if !std::io::stdin().is_terminal() {
-            return Err(miette!(
-                help = "pass --auto-approve, or save a plan with `tessera plan -o PLAN` and run `tessera apply --plan PLAN`",
-                "refusing to {command} without confirmation: stdin is not a terminal"
-            ));
-        }
-        // The prompt is for the person at the terminal, never part of what stdout carries.
-        eprint!("\nDo you want to {command} these changes? Only 'yes' is accepted: ");
-        std::io::stderr().flush().into_diagnostic()?;
-        let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
-        if answer.trim() != "yes" {
-            println!("Cancelled; nothing was changed.");
-            return Ok(1);
-        }
+    if !auto_approve
+        && !confirmed(
+            &format!("Do you want to {command} these changes?"),
+            &format!("refusing to {command} without confirmation: stdin is not a terminal"),
+            "pass --auto-approve, or save a plan with `tessera plan -o PLAN` and run `tessera apply --plan PLAN`",
+        )?
+    {
+        println!("Cancelled; nothing was changed.");
+        return Ok(1);
     }
     execute(g, engine, plan, fleet, command, run).await
+}
+
+/// Asks the person at the terminal; only `yes` is a yes. Without a terminal there is nobody to
+/// ask, so that is an error (`refusal`, with `help` saying how to go on without asking).
+pub(crate) fn confirmed(question: &str, refusal: &str, help: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(help = help.to_string(), "{refusal}"));
+    }
+    // The prompt is for the person at the terminal, never part of what stdout carries.
+    eprint!("\n{question} Only 'yes' is accepted: ");
+    std::io::stderr().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    Ok(answer.trim() == "yes")
 }
 
 async fn execute(

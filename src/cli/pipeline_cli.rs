@@ -14,10 +14,9 @@ use crate::engine::Engine;
 use crate::pipeline::bound::{self, Enforced};
 use crate::pipeline::change::{self, PolicyChange};
 use crate::pipeline::creds::{self, PipelineIdentity};
-use crate::pipeline::{self, Policy, keys};
+use crate::pipeline::{self, Authority, Policy, keys, plan_spec};
 use crate::plan::{Approval, PlanFile};
 use crate::providers::Registry;
-use crate::spec;
 use crate::state::audit::{self, Anchors, AuditSigner, Body, Handoff, PolicyChangeRecord, SignedEntry};
 use crate::state::{self, BoundPolicy, SignedAuditStore, StateStore};
 
@@ -47,9 +46,9 @@ pub fn keygen(out: &Path) -> Result<u8> {
     Ok(0)
 }
 
-/// Signs a plan or a policy change. The key must be a private key; a key the policy file does not
-/// list is warned about, since its signature will not count.
-pub fn approve(g: &Global, doc_path: &Path, key_path: &Path, name: Option<String>) -> Result<u8> {
+/// Signs a plan or a policy change, after showing what is signed. The key must be a private key;
+/// a key the policy file does not list is warned about, since its signature will not count.
+pub async fn approve(g: &Global, doc_path: &Path, key_path: &Path, name: Option<String>, yes: bool) -> Result<u8> {
     let key = keys::load_signing(key_path)?;
     let public = keys::public_hex(&key);
     let policy = match bound::read_file(&g.policy)? {
@@ -73,6 +72,8 @@ pub fn approve(g: &Global, doc_path: &Path, key_path: &Path, name: Option<String
     let text = crate::bounded::read_to_string(doc_path, crate::bounded::PLAN)
         .into_diagnostic()
         .wrap_err_with(|| format!("reading {}", doc_path.display()))?;
+    print!("{}", super::show::summary(g, doc_path, &text).await?);
+    confirm_signing(&approver, yes)?;
     let sign = |approvals: &mut Vec<Approval>, digest: &str| {
         approvals.retain(|a| a.key != public);
         approvals.push(Approval {
@@ -95,6 +96,23 @@ pub fn approve(g: &Global, doc_path: &Path, key_path: &Path, name: Option<String
     };
     println!("{approver} approved {what} {} ({count} approval(s) now).", &digest[..16.min(digest.len())]);
     Ok(0)
+}
+
+/// Where a plan's relative spec path is resolved: the directory the command runs in.
+pub(crate) fn working_dir() -> Result<std::path::PathBuf> {
+    std::env::current_dir().into_diagnostic().wrap_err("reading the working directory")
+}
+
+/// Signing is a decision: asked at a terminal, or given with `--yes`.
+fn confirm_signing(approver: &str, yes: bool) -> Result<()> {
+    let asked = || {
+        super::confirmed(
+            &format!("Sign this as {approver}?"),
+            "refusing to sign without confirmation: stdin is not a terminal",
+            "read the summary above, then pass --yes to sign without a terminal",
+        )
+    };
+    if yes || asked()? { Ok(()) } else { Err(miette!("not signed")) }
 }
 
 /// The policy's pinned pipeline, proven: the identity opens a challenge sealed to the pinned
@@ -135,9 +153,9 @@ fn sealed_only(
         }
         unsealed.insert(backend.kind().to_string());
     }
-    Ok(registry
-        .with_credentials(sections)
-        .with_read_only(Arc::new(move |_placement: &str, kind: &str| unsealed.contains(kind))))
+    Ok(registry.with_credentials(sections).with_read_only(Arc::new(
+        move |_placement: &str, r: &tessera_provider_api::ProviderRef| unsealed.contains(&r.kind),
+    )))
 }
 
 pub async fn pipeline_apply(
@@ -165,9 +183,12 @@ pub async fn pipeline_apply(
         )
     })?;
     let audit_key = prove_pipeline(&identity, &enforced.policy)?;
-    let spec_path = Path::new(&file.plan.spec_path);
-    let fleet = spec::load(spec_path).wrap_err("the plan's spec is refused")?;
-    let approvers = pipeline::check(&enforced.policy, &file)?;
+    bound::check_chain(store.as_ref(), g.audit_head.as_deref()).await?;
+    // Signatures and lanes are checked on the plan and state alone: no file the plan names is
+    // opened for a plan nobody approved.
+    let records = store.resources().await?;
+    let approvers = pipeline::check(&enforced.policy, &file, &Authority::gather(None, &records, &[]))?;
+    let fleet = plan_spec::load(&file.plan.spec_path, &working_dir()?)?;
 
     let registry = base_registry(g)?;
     let sealed = match sealed {
@@ -182,7 +203,7 @@ pub async fn pipeline_apply(
     };
     let mut kinds: BTreeSet<String> = file.plan.actions.iter().map(|a| a.provider.kind.clone()).collect();
     kinds.extend(fleet.placements.iter().map(|p| p.provider.kind.clone()));
-    kinds.extend(store.resources().await?.into_iter().map(|r| r.provider.kind));
+    kinds.extend(records.into_iter().map(|r| r.provider.kind));
     kinds.extend(store.open_intents().await?.into_iter().map(|i| i.provider.kind));
     let registry = sealed_only(registry, &kinds, sealed)?;
 
@@ -191,6 +212,7 @@ pub async fn pipeline_apply(
         Arc::new(SignedAuditStore::new(store, AuditSigner::new(audit_key, enforced.digest.clone())));
     let mut engine = Engine::new(Arc::new(registry), signed);
     engine.lock_ttl = g.lock_ttl;
+    engine.audit_head = g.audit_head.clone();
     if let Some(t) = run.lock_timeout {
         engine.lock_timeout = t;
     }
@@ -302,12 +324,13 @@ async fn apply_policy_change(
 
 pub fn creds(command: CredsCommand) -> Result<u8> {
     match command {
-        CredsCommand::Identity { out } => {
+        CredsCommand::Identity { out, policy_lane: lane } => {
             let (secret, recipient, audit_key) = PipelineIdentity::generate();
             write_private(&out, &format!("{}\n", secret.expose_secret()))?;
             println!(
                 "Identity written to {} (store it as the pipeline's secret, then delete it).\n\
-                 Pin it in policy.yaml:\n  pipeline:\n    recipient: {recipient}\n    auditKey: {audit_key}",
+                 Pin it in policy.yaml (policyLane: the lane whose approvals a change of the policy needs):\n\
+                 pipeline:\n  recipient: {recipient}\n  auditKey: {audit_key}\n  policyLane: {lane}",
                 out.display()
             );
         }

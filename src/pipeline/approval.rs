@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use super::authority::Authority;
 use super::keys;
 use super::policy::Policy;
 use crate::plan::{ActionKind, Approval, PlanFile};
@@ -74,12 +75,28 @@ pub fn check_lane(policy: &Policy, digest: &str, approvals: &[Approval], lane: &
     Ok(valid.into_iter().map(str::to_string).collect())
 }
 
-/// The approvers whose signatures count, if the plan is sufficiently approved.
-pub fn check(policy: &Policy, file: &PlanFile) -> Result<Vec<String>, Refusal> {
-    let valid = signers(policy, &file.digest, &file.approvals)?;
-    for action in &file.plan.actions {
+/// What one lane must give a plan: the most approvals any of its actions needs (the lane's own
+/// count, or an escalation's), and the action that needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneNeed {
+    pub lane: String,
+    pub need: usize,
+    /// The action that needs the most.
+    pub address: String,
+}
+
+/// Per lane, what a plan needs. Every lane that covers an action's placement (through any
+/// provider that acts for it, see [`Authority`]) must approve it, so the strictest lane always
+/// has its way. An action no lane covers is refused.
+pub fn needs(policy: &Policy, plan: &crate::plan::Plan, authority: &Authority) -> Result<Vec<LaneNeed>, Refusal> {
+    let mut authority = authority.clone();
+    for action in &plan.actions {
+        authority.add(&action.address.placement, &action.provider);
+    }
+    let mut by_lane: std::collections::BTreeMap<String, LaneNeed> = std::collections::BTreeMap::new();
+    for action in &plan.actions {
         let (placement, provider, rtype) = (&action.address.placement, &action.provider.kind, &action.address.rtype);
-        let lanes: Vec<_> = policy.lanes.iter().filter(|l| l.covers(placement, provider)).collect();
+        let lanes = policy.lanes_for(&authority, placement);
         if lanes.is_empty() {
             return Err(Refusal::NoLane {
                 address: action.address.to_string(),
@@ -94,19 +111,46 @@ pub fn check(policy: &Policy, file: &PlanFile) -> Result<Vec<String>, Refusal> {
             .map(|e| e.approvals)
             .max()
             .unwrap_or(0);
-        let mut best = None;
         for lane in lanes {
             let need = lane.approvals.max(escalated);
-            let have = policy.members(&lane.name).filter(|m| valid.contains(m.name.as_str())).count();
-            if have >= need {
-                best = None;
-                break;
+            let entry = by_lane.entry(lane.name.clone()).or_insert_with(|| LaneNeed {
+                lane: lane.name.clone(),
+                need: 0,
+                address: action.address.to_string(),
+            });
+            if need > entry.need {
+                entry.need = need;
+                entry.address = action.address.to_string();
             }
-            best = Some(Refusal::TooFew { address: action.address.to_string(), lane: lane.name.clone(), need, have });
         }
-        if let Some(refusal) = best {
-            return Err(refusal);
+    }
+    Ok(by_lane.into_values().collect())
+}
+
+/// How many of `lane`'s approvers are among `signers`.
+pub fn have(policy: &Policy, lane: &str, signers: &BTreeSet<&str>) -> usize {
+    policy.members(lane).filter(|m| signers.contains(m.name.as_str())).count()
+}
+
+/// The approvers whose signatures count, if the plan is sufficiently approved (see [`needs`]).
+pub fn check(policy: &Policy, file: &PlanFile, authority: &Authority) -> Result<Vec<String>, Refusal> {
+    let valid = signers(policy, &file.digest, &file.approvals)?;
+    for n in needs(policy, &file.plan, authority)? {
+        let have = have(policy, &n.lane, &valid);
+        if have < n.need {
+            return Err(Refusal::TooFew { address: n.address, lane: n.lane, need: n.need, have });
         }
     }
     Ok(valid.into_iter().map(str::to_string).collect())
+}
+
+/// Each signature on a document, for showing: who, and whether it counts (`None`) or why not.
+pub fn signatures(policy: &Policy, digest: &str, approvals: &[Approval]) -> Vec<(String, Option<Refusal>)> {
+    approvals
+        .iter()
+        .map(|a| match signers(policy, digest, std::slice::from_ref(a)) {
+            Ok(names) => (names.into_iter().next().unwrap_or_default().to_string(), None),
+            Err(e) => (a.approver.clone(), Some(e)),
+        })
+        .collect()
 }

@@ -55,6 +55,24 @@ pub enum BindError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     State(#[from] StateError),
+    #[error(
+        "this state has {records} signed audit record(s) but no policy binding: the binding was removed outside Tessera"
+    )]
+    #[diagnostic(
+        code(tessera::policy::binding_removed),
+        help(
+            "restore the state from a backup (its audit chain names the policy it ran under); nothing is written to a state whose rules were removed"
+        )
+    )]
+    BindingRemoved { records: usize },
+    #[error("the state's policy binding does not match its signed audit chain: {0}")]
+    #[diagnostic(
+        code(tessera::policy::binding_tampered),
+        help(
+            "the binding or the chain was changed outside an approved policy change; `tessera audit verify` shows the chain, and nothing is written until it holds"
+        )
+    )]
+    Chain(#[from] crate::state::audit::AuditError),
 }
 
 fn short(digest: &str) -> &str {
@@ -121,8 +139,32 @@ pub async fn resolve(store: &dyn StateStore, path: &Path) -> Result<Option<Enfor
     }
 }
 
+/// Checks the state's policy binding against its signed audit chain, before anything is written:
+/// a state with audit records must be bound to the policy the chain ends under, and the binding
+/// must hash to its text; with `head` (a head published outside the state, as `audit verify
+/// --head` takes it) the chain must contain it. A state writer who swaps, edits or removes the
+/// binding to lift the rules is refused here rather than found by a later `audit verify`.
+pub async fn check_chain(store: &dyn StateStore, head: Option<&str>) -> Result<(), BindError> {
+    let (rows, state_head) = store.audit_log().await?;
+    let bound = store.bound_policy().await?;
+    if rows.is_empty() && head.is_none() {
+        return Ok(());
+    }
+    let (key, digest) = match &bound {
+        Some(b) => {
+            let policy = parse_recorded(b)?;
+            (policy.pipeline.map(|p| p.audit_key.trim().to_string()), Some(b.digest.clone()))
+        }
+        None if !rows.is_empty() => return Err(BindError::BindingRemoved { records: rows.len() }),
+        None => (None, None),
+    };
+    let anchors = crate::state::audit::Anchors { key: key.as_deref(), policy: digest.as_deref(), head };
+    crate::state::audit::verify(&rows, state_head.as_deref(), anchors)?;
+    Ok(())
+}
+
 /// Records `enforced` in state if nothing is recorded yet. Two first applies racing with
-/// different policies: the second is refused.
+/// different policies: the second is refused. Callers check the chain first ([`check_chain`]).
 pub async fn bind(store: &dyn StateStore, enforced: &Enforced, path: &Path) -> Result<(), BindError> {
     if enforced.bound {
         return Ok(());

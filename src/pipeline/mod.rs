@@ -20,12 +20,15 @@
 //! ones; audit records are signed with a key derived from that identity.
 
 pub mod approval;
+pub mod authority;
 pub mod bound;
 pub mod change;
 pub mod creds;
 pub mod identity;
 pub mod keys;
+pub mod plan_spec;
 pub mod policy;
 
 pub use approval::{Refusal, check, check_lane, check_signed};
+pub use authority::Authority;
 pub use policy::Policy;

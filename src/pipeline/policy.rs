@@ -171,11 +171,19 @@ impl Policy {
         }
         let lanes: HashSet<&str> = p.lanes.iter().map(|l| l.name.as_str()).collect();
         let mut names = HashSet::new();
+        let mut keys_seen = std::collections::HashMap::new();
         for a in &p.approvers {
             if !names.insert(a.name.as_str()) {
                 return Err(invalid(format!("approver `{}` is listed twice", a.name)));
             }
-            keys::parse_public(&a.key).map_err(|e| invalid(format!("approver `{}`: {e}", a.name)))?;
+            let key = keys::parse_public(&a.key).map_err(|e| invalid(format!("approver `{}`: {e}", a.name)))?;
+            // Compared decoded: the same key in another hex case is the same approver.
+            if let Some(first) = keys_seen.insert(key.to_bytes(), a.name.as_str()) {
+                return Err(invalid(format!(
+                    "approvers `{first}` and `{}` have the same key: one key is one approver, and its signature counts once",
+                    a.name
+                )));
+            }
             if let Some(l) = a.lanes.iter().find(|l| !lanes.contains(l.as_str())) {
                 return Err(invalid(format!("approver `{}` is in lane `{l}`, which is not defined", a.name)));
             }
@@ -235,8 +243,10 @@ impl Policy {
         self.lanes.iter().find(|l| l.name == name)
     }
 
+    /// The approver whose key this is, compared as decoded key bytes (never as text).
     pub fn approver_by_key(&self, key: &str) -> Option<&Approver> {
-        self.approvers.iter().find(|a| a.key.trim() == key.trim())
+        let wanted = keys::parse_public(key).ok()?.to_bytes();
+        self.approvers.iter().find(|a| keys::parse_public(&a.key).is_ok_and(|k| k.to_bytes() == wanted))
     }
 
     pub fn members(&self, lane: &str) -> impl Iterator<Item = &Approver> {

@@ -19,6 +19,7 @@ use super::policy::Treatment;
 use super::{Reconciler, events::Event};
 use crate::engine::EngineError;
 use crate::exec::{ExecOptions, Quiet};
+use crate::pipeline::Authority;
 use crate::plan::{ActionKind, Mode, Plan, PlanFile};
 use crate::spec::Fleet;
 use crate::state::{ResourceRecord, StateError};
@@ -160,9 +161,7 @@ impl Reconciler {
         report.commit = fetched.commit;
         let found = self.look(fetched.fleet).await?;
         let split = split(&found.plan, &found.records);
-        let placement_kind = |name: &str| {
-            found.fleet.placements.iter().find(|p| p.name == name).map(|p| p.provider.kind.clone()).unwrap_or_default()
-        };
+        let authority = Authority::gather(Some(&found.fleet), &found.records, &found.plan.actions);
 
         // Per placement: drift, pending, coverage.
         let mut placements: BTreeMap<String, PlacementReport> = found
@@ -217,9 +216,8 @@ impl Reconciler {
         let mut for_pipeline: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for &i in &split.corrections {
             let a = &found.plan.actions[i];
-            let kind = placement_kind(&a.address.placement);
-            let pipeline_only = self.policy.is_pipeline_only(&a.address.placement, &a.provider.kind);
-            match self.policy.treatment(&a.address.placement, &kind) {
+            let pipeline_only = self.policy.is_pipeline_only(&authority, &a.address.placement);
+            match self.policy.treatment(&authority, &a.address.placement) {
                 Treatment::Report => {}
                 Treatment::PlanFile => for_pipeline.entry(a.address.placement.clone()).or_default().push(i),
                 Treatment::Correct if pipeline_only => {
@@ -233,7 +231,7 @@ impl Reconciler {
             }
         }
         if let Some(dir) = &self.config.plan_dir {
-            report.plan_files = self.write_plan_files(dir, &found, &for_pipeline, &placement_kind)?;
+            report.plan_files = self.write_plan_files(dir, &found, &for_pipeline, &authority)?;
         }
         if !corrections.is_empty() {
             let mut subset = found.plan.clone();
@@ -321,14 +319,12 @@ impl Reconciler {
         dir: &std::path::Path,
         found: &Found,
         for_pipeline: &BTreeMap<String, Vec<usize>>,
-        placement_kind: &dyn Fn(&str) -> String,
+        authority: &Authority,
     ) -> Result<Vec<PathBuf>, TickError> {
         std::fs::create_dir_all(dir).map_err(|e| TickError::Failed(format!("creating {}: {e}", dir.display())))?;
         let mut written = Vec::new();
         for p in &found.fleet.placements {
-            if self.policy.treatment(&p.name, &placement_kind(&p.name)) != Treatment::PlanFile
-                && !for_pipeline.contains_key(&p.name)
-            {
+            if self.policy.treatment(authority, &p.name) != Treatment::PlanFile && !for_pipeline.contains_key(&p.name) {
                 continue;
             }
             let path = dir.join(format!("drift-{}.plan.json", p.name));

@@ -8,6 +8,7 @@ mod diagnostic;
 mod model;
 mod parse;
 mod raw;
+pub mod secrets;
 mod validate;
 
 use std::path::Path;

@@ -291,9 +291,13 @@ pub struct RawMonitoring {
     /// The node-exporter DaemonSet, via prometheus-operator. Default true.
     #[serde(default)]
     pub node_exporter: Option<bool>,
-    /// Send every sample to this Prometheus `remoteWrite` URL.
+    /// Send every sample to this Prometheus `remoteWrite` URL (no user-info in it).
     #[serde(default)]
     pub remote_write: Option<S<String>>,
+    /// Credentials for `remoteWrite`, as references to keys of Secrets in the monitoring
+    /// namespace, never values.
+    #[serde(default)]
+    pub remote_write_auth: Option<RawRemoteWriteAuth>,
     #[serde(default)]
     pub exporters: Vec<RawExporter>,
     /// Default: tolerate every taint, so that every node is monitored.
@@ -305,6 +309,29 @@ pub struct RawMonitoring {
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub values: Option<S<serde_json::Value>>,
+}
+
+/// `basicAuth: { username: REF, password: REF }` or `bearerToken: REF`, each REF
+/// `{ secretRef: { name: SECRET, key: KEY } }`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRemoteWriteAuth {
+    #[serde(default)]
+    pub basic_auth: Option<RawBasicAuth>,
+    /// Read as any value (as are the basic auth's), so that a plain value is refused at its line
+    /// with the way to reference it rather than as a type error.
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub bearer_token: Option<S<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    #[schemars(with = "serde_json::Value")]
+    pub username: S<serde_json::Value>,
+    #[schemars(with = "serde_json::Value")]
+    pub password: S<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

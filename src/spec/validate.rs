@@ -8,13 +8,14 @@ use std::sync::Arc;
 use serde_saphyr::Location;
 use tessera_provider_api::{
     Arch, Backend, Catalog, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, ProviderRef, SpecField, Taint, TaintEffect, Toleration, TolerationOperator,
-    nearest_names,
+    Monitoring, Network, PoolTemplate, ProviderRef, RemoteWriteAuth, SecretKeyRef, SpecField, Taint, TaintEffect,
+    Toleration, TolerationOperator, nearest_names,
 };
 
 use super::diagnostic::{Problem, did_you_mean};
 use super::model::{Fleet, Placement};
 use super::raw::*;
+use super::secrets;
 use crate::backends;
 
 const DEFAULT_CIDR: &str = "10.0.0.0/16";
@@ -362,11 +363,13 @@ impl Validator<'_> {
             "node-exporter would not run there, leaving those nodes unmonitored",
         );
         let remote_write = raw.and_then(|m| m.remote_write.as_ref()).and_then(|u| self.url(u, "remoteWrite"));
+        let remote_write_auth = raw.and_then(|m| m.remote_write_auth.as_ref()).and_then(|a| self.remote_write_auth(a));
         let mut m = Monitoring {
             node_exporter: raw.and_then(|m| m.node_exporter).unwrap_or(true),
             exporters,
             tolerations,
             remote_write,
+            remote_write_auth,
             chart: self.chart(raw.and_then(|m| m.chart.as_ref()), tessera_kube::charts::kube_prometheus_stack()),
             values: serde_json::json!({}),
         };
@@ -441,6 +444,13 @@ impl Validator<'_> {
 
     fn url(&mut self, u: &S<String>, what: &str) -> Option<String> {
         let url = u.get();
+        if secrets::has_userinfo(url) {
+            self.push(
+                Problem::at(u.loc(), format!("{what} `{}` carries a user name or password", secrets::redact_userinfo(url)))
+                    .help("a spec never holds a secret: drop them from the URL and reference a Secret's keys with `remoteWriteAuth: { basicAuth: { username: { secretRef: { name: SECRET, key: KEY } }, password: { secretRef: … } } }` (or `bearerToken: { secretRef: … }`)"),
+            );
+            return None;
+        }
         if url.starts_with("https://") || url.starts_with("http://") {
             return Some(url.clone());
         }
@@ -507,6 +517,9 @@ impl Validator<'_> {
                     .help(format!("Tessera sets `{path}` so that every node is covered; use the core service's own setting (such as `tolerations`) instead")),
             );
         }
+        for found in secrets::in_chart_values(raw.get(), "values") {
+            self.push(Problem::at(raw.loc(), found.message).help(found.help));
+        }
         raw.get().clone()
     }
 
@@ -539,7 +552,48 @@ impl Validator<'_> {
             self.push(Problem::at(raw.loc(), format!("the `{plugin}` output's settings must be a mapping")));
             return nullout;
         }
+        for found in secrets::in_log_output(settings, &format!("output.{plugin}")) {
+            self.push(Problem::at(raw.loc(), found.message).help(found.help));
+        }
         LogOutput { plugin: plugin.clone(), settings: settings.clone() }
+    }
+
+    /// `remoteWriteAuth`: Secret references only, one kind of authentication.
+    fn remote_write_auth(&mut self, raw: &RawRemoteWriteAuth) -> Option<RemoteWriteAuth> {
+        match (&raw.basic_auth, &raw.bearer_token) {
+            (Some(basic), None) => Some(RemoteWriteAuth::Basic {
+                username: self.secret_ref(&basic.username, "remoteWriteAuth.basicAuth.username")?,
+                password: self.secret_ref(&basic.password, "remoteWriteAuth.basicAuth.password")?,
+            }),
+            (None, Some(token)) => {
+                Some(RemoteWriteAuth::Bearer { token: self.secret_ref(token, "remoteWriteAuth.bearerToken")? })
+            }
+            _ => {
+                self.push(
+                    Problem::at(self.fleet_loc, "remoteWriteAuth takes exactly one of `basicAuth` and `bearerToken`")
+                        .help("e.g. `remoteWriteAuth: { bearerToken: { secretRef: { name: remote-write, key: token } } }`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `{ secretRef: { name, key } }`: anything else (above all a plain value) is refused here.
+    fn secret_ref(&mut self, raw: &S<serde_json::Value>, what: &str) -> Option<SecretKeyRef> {
+        let r = &raw.get()["secretRef"];
+        let name = r["name"].as_str().filter(|s| !s.is_empty());
+        let key = r["key"].as_str().filter(|s| !s.is_empty());
+        let only = raw.get().as_object().is_some_and(|m| m.len() == 1) && r.as_object().is_some_and(|m| m.len() == 2);
+        match (name, key, only) {
+            (Some(name), Some(key), true) => Some(SecretKeyRef { name: name.into(), key: key.into() }),
+            _ => {
+                self.push(
+                    Problem::at(raw.loc(), format!("`{what}` must reference a Secret's key, not hold a value"))
+                        .help("a spec never holds a secret: put it in a Secret in the monitoring namespace and write `{ secretRef: { name: SECRET, key: KEY } }`"),
+                );
+                None
+            }
+        }
     }
 
     /// Every taint of every pool must be tolerated, or some nodes go unmonitored or unlogged.

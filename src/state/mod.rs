@@ -17,6 +17,7 @@
 //!   ([`SignedAuditStore`]).
 
 pub mod audit;
+pub mod holder;
 mod postgres;
 mod record;
 pub mod schema;
@@ -267,6 +268,9 @@ pub trait StateStore: Send + Sync {
     /// Records that the plan with this digest is being applied. `false` if it was already: a
     /// replay.
     async fn claim_plan(&self, lease: &Lease, digest: &str) -> Result<bool, StateError>;
+    /// Whether the plan with this digest was claimed already (read only: a replay is refused
+    /// before anything else is checked, while the claim itself waits for the first write).
+    async fn is_plan_applied(&self, digest: &str) -> Result<bool, StateError>;
     /// Appends a record to the audit chain; returns its hash (the new head).
     async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
         self.append_audit_with(lease, &|_prev: &str| record.to_string()).await

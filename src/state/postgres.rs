@@ -528,6 +528,17 @@ impl StateStore for PostgresStore {
             .await
     }
 
+    async fn is_plan_applied(&self, digest: &str) -> Result<bool, StateError> {
+        self.session
+            .read(|c| {
+                Box::pin(async move {
+                    let rows = c.query("SELECT 1 FROM applied_plans WHERE digest = $1", &[&digest]).await?;
+                    Ok(!rows.is_empty())
+                })
+            })
+            .await
+    }
+
     async fn append_audit_with(&self, lease: &Lease, make: &RecordMaker<'_>) -> Result<String, StateError> {
         self.session
             .write(|tx| {

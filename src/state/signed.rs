@@ -62,6 +62,9 @@ impl StateStore for SignedAuditStore {
     async fn claim_plan(&self, lease: &Lease, digest: &str) -> Result<bool, StateError> {
         self.inner.claim_plan(lease, digest).await
     }
+    async fn is_plan_applied(&self, digest: &str) -> Result<bool, StateError> {
+        self.inner.is_plan_applied(digest).await
+    }
     async fn append_audit(&self, lease: &Lease, record: &str) -> Result<String, StateError> {
         self.inner.append_audit_with(lease, &|prev: &str| self.signer.entry(prev, record, None)).await
     }

@@ -487,6 +487,13 @@ impl StateStore for SqliteStore {
         Ok(inserted == 1)
     }
 
+    async fn is_plan_applied(&self, digest: &str) -> Result<bool, StateError> {
+        let conn = self.conn();
+        let n: i64 =
+            conn.query_row("SELECT COUNT(*) FROM applied_plans WHERE digest = ?1", params![digest], |r| r.get(0))?;
+        Ok(n > 0)
+    }
+
     async fn append_audit_with(&self, lease: &Lease, make: &RecordMaker<'_>) -> Result<String, StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -3,6 +3,7 @@
 
 pub mod chaos;
 pub mod moto;
+pub mod pipe;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -18,6 +18,7 @@ mod error;
 pub mod kubeconfig;
 pub mod poll;
 mod provider;
+pub mod redact;
 pub mod reference;
 mod resource;
 pub mod serial;
@@ -37,5 +38,5 @@ pub use resource::{
 };
 pub use template::{
     Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
-    Network, PoolTemplate, Taint, TaintEffect, Toleration, TolerationOperator,
+    Network, PoolTemplate, RemoteWriteAuth, SecretKeyRef, Taint, TaintEffect, Toleration, TolerationOperator,
 };

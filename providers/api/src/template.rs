@@ -146,9 +146,28 @@ pub struct Monitoring {
     pub exporters: Vec<Exporter>,
     pub tolerations: Vec<Toleration>,
     pub remote_write: Option<String>,
+    /// Credentials for `remote_write`: references to Secret keys, never values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_write_auth: Option<RemoteWriteAuth>,
     pub chart: Chart,
     /// Extra chart values from the spec, merged under the computed ones.
     pub values: serde_json::Value,
+}
+
+/// A key of a Kubernetes Secret in the namespace of the workload that reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretKeyRef {
+    pub name: String,
+    pub key: String,
+}
+
+/// How Prometheus authenticates to its `remoteWrite` endpoint: from Secret keys, so that no
+/// credential is in the spec, the plan or state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RemoteWriteAuth {
+    Basic { username: SecretKeyRef, password: SecretKeyRef },
+    Bearer { token: SecretKeyRef },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

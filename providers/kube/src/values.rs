@@ -8,7 +8,7 @@
 //! silently winning or losing. [`merge`] lays the computed values over the spec's.
 
 use serde_json::{Map, Value, json};
-use tessera_provider_api::{Logging, Monitoring, Toleration, TolerationOperator};
+use tessera_provider_api::{Logging, Monitoring, RemoteWriteAuth, SecretKeyRef, Toleration, TolerationOperator};
 
 /// Kubernetes' JSON for a toleration.
 pub fn toleration_json(t: &Toleration) -> Value {
@@ -56,7 +56,19 @@ pub fn monitoring(m: &Monitoring) -> Value {
         "probeSelectorNilUsesHelmValues": false,
     });
     if let Some(url) = &m.remote_write {
-        prometheus_spec["remoteWrite"] = json!([{ "url": url }]);
+        // The Prometheus resource reads credentials from Secrets in its own namespace.
+        let selector = |r: &SecretKeyRef| json!({ "name": r.name, "key": r.key });
+        let mut target = json!({ "url": url });
+        match &m.remote_write_auth {
+            Some(RemoteWriteAuth::Basic { username, password }) => {
+                target["basicAuth"] = json!({ "username": selector(username), "password": selector(password) });
+            }
+            Some(RemoteWriteAuth::Bearer { token }) => {
+                target["authorization"] = json!({ "type": "Bearer", "credentials": selector(token) });
+            }
+            None => {}
+        }
+        prometheus_spec["remoteWrite"] = json!([target]);
     }
     json!({
         "nodeExporter": { "enabled": m.node_exporter },
@@ -147,6 +159,7 @@ mod tests {
             exporters: vec![],
             tolerations: vec![Toleration::everything()],
             remote_write: Some("https://prom.example/api/v1/write".into()),
+            remote_write_auth: None,
             chart: crate::charts::kube_prometheus_stack(),
             values: json!({}),
         };

@@ -21,6 +21,7 @@ fn monitoring() -> Monitoring {
         exporters: vec![],
         tolerations: vec![Toleration::everything()],
         remote_write: Some("https://prom.example/api/v1/write".into()),
+        remote_write_auth: None,
         chart: charts::kube_prometheus_stack(),
         values: json!({}),
     }

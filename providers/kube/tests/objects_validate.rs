@@ -52,6 +52,7 @@ fn cluster(output: LogOutput) -> ClusterTemplate {
                 }],
                 tolerations: vec![Toleration::everything()],
                 remote_write: None,
+                remote_write_auth: None,
                 chart: charts::kube_prometheus_stack(),
                 values: json!({}),
             }),

@@ -46,6 +46,7 @@ fn cluster(monitoring_tolerations: Vec<Toleration>) -> ClusterTemplate {
                 }],
                 tolerations: monitoring_tolerations,
                 remote_write: None,
+                remote_write_auth: None,
                 chart: tessera_kube::charts::kube_prometheus_stack(),
                 values: json!({}),
             }),
