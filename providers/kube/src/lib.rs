@@ -7,7 +7,8 @@
 //! - [`manifests`]: the objects Tessera writes itself; [`journal`]: where each OS keeps its
 //!   journal;
 //! - [`lower`]: a placement's core services as resources;
-//! - [`coverage`]: which nodes each core DaemonSet covers, as the scheduler decides it.
+//! - [`coverage`]: which nodes each core DaemonSet covers; [`scheduler`]: the scheduler's rule
+//!   (node selector, required node affinity, taints, OS) that decides it.
 
 pub mod charts;
 pub mod contract;
@@ -15,4 +16,5 @@ pub mod coverage;
 pub mod journal;
 pub mod lower;
 pub mod manifests;
+pub mod scheduler;
 pub mod values;
