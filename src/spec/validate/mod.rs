@@ -1,4 +1,15 @@
 //! Raw spec → normalized [`Fleet`]: every semantic check, all problems collected at once.
+//!
+//! This module holds the walk over the spec; checks with a model of their own live beside it:
+//! [`labels`] (pool labels by the kubelet's rules, taints and tolerations by Kubernetes'),
+//! [`exporters`] (custom exporters and their mount policy), [`placements`] (providers, regions,
+//! overrides) and [`outcome`] (coverage and the
+//! security floor checked on the core-service DaemonSets as they will be built).
+
+mod exporters;
+mod labels;
+mod outcome;
+mod placements;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -7,15 +18,14 @@ use std::sync::Arc;
 
 use serde_saphyr::Location;
 use tessera_provider_api::{
-    Arch, Backend, Catalog, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, ProviderRef, SpecField, Taint, TaintEffect, Toleration, TolerationOperator,
-    nearest_names,
+    Arch, Backend, Chart, CoreServices, JournalPath, LogOutput, Logging, Machine, Monitoring, Network, PoolTemplate,
+    Taint, nearest_names,
 };
 
+use self::labels::is_dns_label;
 use super::diagnostic::{Problem, did_you_mean};
-use super::model::{Fleet, Placement};
+use super::model::Fleet;
 use super::raw::*;
-use crate::backends;
 
 const DEFAULT_CIDR: &str = "10.0.0.0/16";
 const DEFAULT_SIM_PROFILE: &str = "eks";
@@ -41,7 +51,13 @@ pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> R
     };
     let network_loc = spec.network.as_ref().and_then(network_loc);
     let pools = v.pools(spec.node_pools.get(), spec.node_pools.loc());
-    let core_services = v.core_services(spec.core_services.as_ref(), &pools);
+    let core_services = v.core_services(spec.core_services.as_ref());
+    let cs = spec.core_services.as_ref();
+    let sites = outcome::ServiceSites {
+        monitoring_values: cs.and_then(|c| c.monitoring.as_ref()).and_then(|m| m.values.as_ref()),
+        logging_values: cs.and_then(|c| c.logging.as_ref()).and_then(|l| l.values.as_ref()),
+    };
+    v.outcome(&pools, &core_services, &sites);
 
     let template =
         Template { version, version_loc: spec.kubernetes.version.loc(), network, network_loc, pools, core_services };
@@ -247,7 +263,8 @@ impl Validator<'_> {
                 );
             }
             labels.insert(tessera_kube::coverage::POOL_LABEL.into(), p.name.get().clone());
-            let taints: Vec<Taint> = p.taints.iter().filter_map(|t| self.taint(t)).collect();
+            let mut seen_taints = HashSet::new();
+            let taints: Vec<Taint> = p.taints.iter().filter_map(|t| self.taint(t, &mut seen_taints)).collect();
             out.push(LocatedPool {
                 pool: PoolTemplate { name: p.name.get().clone(), machine, min, max, labels, taints },
                 name_loc: p.name.loc(),
@@ -258,75 +275,12 @@ impl Validator<'_> {
         out
     }
 
-    fn labels(&mut self, labels: &S<BTreeMap<String, String>>) -> BTreeMap<String, String> {
-        for (k, val) in labels.get() {
-            if !is_qualified_name(k) {
-                self.push(Problem::at(labels.loc(), format!("invalid label key `{k}`")).help(
-                    "keys are `[prefix/]name`: name of 1-63 alphanumerics, '-', '_' or '.', optional DNS prefix",
-                ));
-            }
-            if !(val.is_empty() || is_label_name(val)) {
-                self.push(
-                    Problem::at(labels.loc(), format!("invalid value `{val}` for label `{k}`")).help(
-                        "values are empty or 1-63 alphanumerics, '-', '_' or '.', starting and ending alphanumeric",
-                    ),
-                );
-            }
-        }
-        labels.get().clone()
-    }
-
-    fn taint(&mut self, t: &RawTaint) -> Option<Taint> {
-        if !is_qualified_name(t.key.get()) {
-            self.push(
-                Problem::at(t.key.loc(), format!("invalid taint key `{}`", t.key.get()))
-                    .help("taint keys follow label-key syntax, e.g. `dedicated` or `nvidia.com/gpu`"),
-            );
-        }
-        let effect = self.effect(&t.effect)?;
-        Some(Taint { key: t.key.get().clone(), value: t.value.clone(), effect })
-    }
-
-    fn effect(&mut self, effect: &S<String>) -> Option<TaintEffect> {
-        let parsed = TaintEffect::parse(effect.get());
-        if parsed.is_none() {
-            let hint = did_you_mean(&nearest_names(TaintEffect::ALL, effect.get(), 1))
-                .unwrap_or_else(|| format!("use one of: {}", TaintEffect::ALL.join(", ")));
-            self.push(Problem::at(effect.loc(), format!("invalid taint effect `{}`", effect.get())).help(hint));
-        }
-        parsed
-    }
-
-    fn tolerations(&mut self, raw: Option<&Vec<RawToleration>>) -> Vec<Toleration> {
-        let Some(raw) = raw else { return vec![Toleration::everything()] };
-        raw.iter()
-            .filter_map(|t| {
-                let operator = match t.operator.as_ref().map(|o| (o, o.get().as_str())) {
-                    None | Some((_, "Equal")) => TolerationOperator::Equal,
-                    Some((_, "Exists")) => TolerationOperator::Exists,
-                    Some((o, other)) => {
-                        self.push(
-                            Problem::at(o.loc(), format!("invalid toleration operator `{other}`"))
-                                .help("use `Exists` or `Equal`"),
-                        );
-                        return None;
-                    }
-                };
-                let effect = match &t.effect {
-                    Some(e) => Some(self.effect(e)?),
-                    None => None,
-                };
-                Some(Toleration { key: t.key.clone(), operator, value: t.value.clone(), effect })
-            })
-            .collect()
-    }
-
-    fn core_services(&mut self, raw: Option<&RawCoreServices>, pools: &[LocatedPool]) -> CoreServices {
+    fn core_services(&mut self, raw: Option<&RawCoreServices>) -> CoreServices {
         let monitoring = raw.and_then(|r| r.monitoring.as_ref());
         let logging = raw.and_then(|r| r.logging.as_ref());
         CoreServices {
-            monitoring: self.monitoring(monitoring, pools),
-            logging: self.logging(logging, pools),
+            monitoring: self.monitoring(monitoring),
+            logging: self.logging(logging),
             // The cloud keeps the audit log whether or not logs are shipped from the nodes.
             audit_logs: logging.and_then(|l| l.audit_logs).unwrap_or(true),
         }
@@ -346,7 +300,7 @@ impl Validator<'_> {
         }
     }
 
-    fn monitoring(&mut self, raw: Option<&RawMonitoring>, pools: &[LocatedPool]) -> Option<Monitoring> {
+    fn monitoring(&mut self, raw: Option<&RawMonitoring>) -> Option<Monitoring> {
         let off = "no node of any placement will be monitored";
         if self.turned_off(raw.and_then(|m| m.enabled.as_ref()), "coreServices.monitoring", off) {
             return None;
@@ -355,12 +309,6 @@ impl Validator<'_> {
         let exporters = raw.map_or(&[][..], |m| &m.exporters[..]);
         let exporters = exporters.iter().filter_map(|e| self.exporter(e, &mut seen)).collect();
         let tolerations = self.tolerations(raw.and_then(|m| m.tolerations.as_ref()));
-        self.coverage(
-            pools,
-            &tolerations,
-            "coreServices.monitoring",
-            "node-exporter would not run there, leaving those nodes unmonitored",
-        );
         let remote_write = raw.and_then(|m| m.remote_write.as_ref()).and_then(|u| self.url(u, "remoteWrite"));
         let mut m = Monitoring {
             node_exporter: raw.and_then(|m| m.node_exporter).unwrap_or(true),
@@ -372,17 +320,34 @@ impl Validator<'_> {
         };
         let values = raw.and_then(|m| m.values.as_ref());
         m.values = self.extra_values(values, &tessera_kube::values::monitoring(&m), "kube-prometheus-stack");
+        if let Some(v) = values {
+            self.additions(v, &tessera_kube::values::MONITORING_GUARD, "kube-prometheus-stack");
+        }
         Some(m)
     }
 
-    fn logging(&mut self, raw: Option<&RawLogging>, pools: &[LocatedPool]) -> Option<Logging> {
+    fn logging(&mut self, raw: Option<&RawLogging>) -> Option<Logging> {
         let off = "no node's journal or kubelet logs will be shipped (control-plane audit logs follow `auditLogs`)";
         if self.turned_off(raw.and_then(|l| l.enabled.as_ref()), "coreServices.logging", off) {
             return None;
         }
         let journald = raw.and_then(|l| l.journald.as_ref());
         let units = match journald.and_then(|j| j.units.as_ref()) {
-            Some(units) => units.iter().filter_map(|u| self.unit(u)).collect(),
+            Some(units) => {
+                let mut seen: Vec<String> = Vec::new();
+                for u in units {
+                    match self.unit(u) {
+                        // `kubelet` and `kubelet.service` are one unit, tailed twice otherwise.
+                        Some(name) if seen.contains(&name) => self.push(
+                            Problem::at(u.loc(), format!("journald unit `{name}` is listed twice (as `{}`)", u.get()))
+                                .help("list each unit once; `.service` is implied"),
+                        ),
+                        Some(name) => seen.push(name),
+                        None => {}
+                    }
+                }
+                seen
+            }
             None => DEFAULT_JOURNALD_UNITS.iter().map(|u| u.to_string()).collect(),
         };
         let journal_path = match journald.and_then(|j| j.path.as_ref()) {
@@ -401,12 +366,6 @@ impl Validator<'_> {
             },
         };
         let tolerations = self.tolerations(raw.and_then(|l| l.tolerations.as_ref()));
-        self.coverage(
-            pools,
-            &tolerations,
-            "coreServices.logging",
-            "host tailers would not run there, so those nodes' journals would not be shipped",
-        );
         let output = self.log_output(raw.and_then(|l| l.output.as_ref()));
         let mut l = Logging {
             journald_units: units,
@@ -419,6 +378,9 @@ impl Validator<'_> {
         };
         let values = raw.and_then(|l| l.values.as_ref());
         l.values = self.extra_values(values, &tessera_kube::values::logging(&l), "logging-operator");
+        if let Some(v) = values {
+            self.additions(v, &tessera_kube::values::LOGGING_GUARD, "logging-operator");
+        }
         Some(l)
     }
 
@@ -489,25 +451,27 @@ impl Validator<'_> {
     /// Extra chart values: a mapping that sets none of the values Tessera computes.
     fn extra_values(
         &mut self,
-        raw: Option<&S<serde_json::Value>>,
+        raw: Option<&S<Located>>,
         computed: &serde_json::Value,
         chart: &str,
     ) -> serde_json::Value {
         let Some(raw) = raw else { return serde_json::json!({}) };
-        if !raw.get().is_object() {
+        let values = raw.get().to_json();
+        if !values.is_object() {
             self.push(
                 Problem::at(raw.loc(), format!("{chart} values must be a mapping"))
                     .help("e.g. `values: { grafana: { enabled: false } }`"),
             );
             return serde_json::json!({});
         }
-        for path in tessera_kube::values::conflicts(raw.get(), computed) {
+        for path in tessera_kube::values::conflicts(&values, computed) {
+            let at = raw.loc_of(&path.split('.').collect::<Vec<_>>());
             self.push(
-                Problem::at(raw.loc(), format!("`{path}` is computed by Tessera for {chart} and cannot be set here"))
+                Problem::at(at, format!("`{path}` is computed by Tessera for {chart} and cannot be set here"))
                     .help(format!("Tessera sets `{path}` so that every node is covered; use the core service's own setting (such as `tolerations`) instead")),
             );
         }
-        raw.get().clone()
+        values
     }
 
     /// The log output: one supported plugin whose settings are a mapping.
@@ -540,453 +504,5 @@ impl Validator<'_> {
             return nullout;
         }
         LogOutput { plugin: plugin.clone(), settings: settings.clone() }
-    }
-
-    /// Every taint of every pool must be tolerated, or some nodes go unmonitored or unlogged.
-    fn coverage(&mut self, pools: &[LocatedPool], tolerations: &[Toleration], section: &str, consequence: &str) {
-        for lp in pools {
-            for (taint, loc) in lp.pool.taints.iter().zip(&lp.taint_locs) {
-                if !tolerations.iter().any(|t| t.tolerates(taint)) {
-                    self.push(
-                        Problem::at(
-                            *loc,
-                            format!("taint `{}` of pool `{}` is not tolerated by {section}.tolerations", taint.key, lp.pool.name),
-                        )
-                        .help(format!(
-                            "{consequence}; add `{{key: {}, operator: Exists}}` to {section}.tolerations, or drop the list to tolerate everything",
-                            taint.key
-                        )),
-                    );
-                }
-            }
-        }
-    }
-
-    fn exporter(&mut self, e: &RawExporter, seen: &mut HashSet<String>) -> Option<Exporter> {
-        self.dns_label(&e.name, "exporter name");
-        if !seen.insert(e.name.get().clone()) {
-            self.push(
-                Problem::at(e.name.loc(), format!("two exporters are named `{}`", e.name.get()))
-                    .help("exporter names name their DaemonSets and must be unique"),
-            );
-        }
-        let image = e.image.get();
-        let last = image.rsplit('/').next().unwrap_or(image);
-        let pinned = image.contains("@sha256:")
-            || last.split_once(':').is_some_and(|(_, tag)| !tag.is_empty() && tag != "latest");
-        if !pinned {
-            self.push(
-                Problem::at(e.image.loc(), format!("exporter image `{image}` is not pinned"))
-                    .help("pin a version tag or digest (e.g. `repo/exporter:1.2.3`); `latest` changes under you"),
-            );
-        }
-        for m in &e.host_mounts {
-            if !m.get().starts_with('/') || m.get().split('/').any(|part| part == "..") {
-                self.push(Problem::at(m.loc(), format!("host mount `{}` is not an absolute path", m.get())));
-            }
-        }
-        let port = match u16::try_from(e.port.get().0) {
-            Ok(p) if p > 0 => p,
-            _ => {
-                self.push(
-                    Problem::at(e.port.loc(), format!("port {} is not a TCP port", e.port.get()))
-                        .help("use 1 to 65535"),
-                );
-                return None;
-            }
-        };
-        let path = e.path.as_ref().map_or_else(|| "/metrics".to_string(), |p| p.get().clone());
-        if !path.starts_with('/') {
-            self.push(Problem::at(
-                e.path.as_ref().map_or(e.name.loc(), |p| p.loc()),
-                format!("scrape path `{path}` does not start with `/`"),
-            ));
-        }
-        let interval = e.interval.as_ref().map_or_else(|| "30s".to_string(), |i| i.get().clone());
-        let valid_interval = interval
-            .strip_suffix(['s', 'm', 'h'])
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && n != "0");
-        if !valid_interval {
-            self.push(
-                Problem::at(
-                    e.interval.as_ref().map_or(e.name.loc(), |i| i.loc()),
-                    format!("scrape interval `{interval}` is not a duration"),
-                )
-                .help("e.g. `30s`, `1m`"),
-            );
-        }
-        Some(Exporter {
-            name: e.name.get().clone(),
-            image: image.clone(),
-            privileged: e.privileged,
-            host_mounts: e.host_mounts.iter().map(|m| m.get().clone()).collect(),
-            port,
-            path,
-            interval,
-        })
-    }
-
-    fn placements(
-        &mut self,
-        fleet: &str,
-        raw: &[RawPlacement],
-        list_loc: Location,
-        template: &Template,
-    ) -> Vec<Placement> {
-        if raw.is_empty() {
-            self.push(
-                Problem::at(list_loc, "a fleet needs at least one placement")
-                    .help("add e.g. `- { name: local, provider: kind }`"),
-            );
-        }
-        let mut seen = HashSet::new();
-        let mut out = Vec::new();
-        for p in raw {
-            if self.dns_label(&p.name, "placement name") {
-                let cluster_name = format!("{fleet}-{}", p.name.get());
-                if cluster_name.len() > MAX_CLUSTER_NAME {
-                    self.push(
-                        Problem::at(
-                            p.name.loc(),
-                            format!("cluster name `{cluster_name}` is longer than {MAX_CLUSTER_NAME} characters"),
-                        )
-                        .help("shorten the fleet or placement name"),
-                    );
-                }
-            }
-            if !seen.insert(p.name.get().clone()) {
-                self.push(
-                    Problem::at(p.name.loc(), format!("duplicate placement name `{}`", p.name.get()))
-                        .help("each placement is one cluster and needs its own name"),
-                );
-            }
-            if let Some(placement) = self.placement(fleet, p, template) {
-                out.push(placement);
-            }
-        }
-        out
-    }
-
-    fn provider_ref(&mut self, p: &RawPlacement) -> Option<(ProviderRef, Arc<dyn Backend>)> {
-        let kind = p.provider.get().as_str();
-        let kinds = backends::placement_kinds(self.backends);
-        let Some(backend) = backends::find(self.backends, kind).filter(|_| kinds.contains(&kind)) else {
-            let hint = did_you_mean(&nearest_names(kinds.iter().copied(), kind, 2))
-                .unwrap_or_else(|| format!("use one of: {}", kinds.join(", ")));
-            self.push(Problem::at(p.provider.loc(), format!("unknown provider `{kind}`")).help(hint));
-            return None;
-        };
-        let profile = match (&p.sim, kind) {
-            (Some(sim), "sim") => {
-                let name = sim.profile.get().as_str();
-                if tessera_sim::Profile::named(name).is_none() {
-                    self.push(
-                        Problem::at(sim.profile.loc(), format!("unknown sim profile `{name}`"))
-                            .help(format!("use one of: {}", tessera_sim::Profile::NAMES.join(", "))),
-                    );
-                    return None;
-                }
-                Some(name.to_string())
-            }
-            (None, "sim") => Some(DEFAULT_SIM_PROFILE.to_string()),
-            (Some(sim), _) => {
-                self.push(
-                    Problem::at(
-                        sim.profile.loc(),
-                        format!("`sim` options apply only to `provider: sim`, not `{kind}`"),
-                    )
-                    .help("remove the `sim` block"),
-                );
-                None
-            }
-            (None, _) => None,
-        };
-        let profile = match (&p.kind, kind) {
-            (None, _) => profile,
-            (Some(k), "kind") => match k.control_planes.get().0 {
-                1 => None,
-                // The kind backend's HA topology (three control-plane nodes).
-                3 => Some("ha".to_string()),
-                n => {
-                    self.push(
-                        Problem::at(k.control_planes.loc(), format!("{n} control-plane nodes: kind supports 1 or 3"))
-                            .help("use 1 (default) or 3 (a highly available topology)"),
-                    );
-                    return None;
-                }
-            },
-            (Some(k), _) => {
-                self.push(
-                    Problem::at(
-                        k.control_planes.loc(),
-                        format!("`kind` options apply only to `provider: kind`, not `{kind}`"),
-                    )
-                    .help("remove the `kind` block"),
-                );
-                return None;
-            }
-        };
-        let region = p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default();
-        let scope = self.scope(p, backend.as_ref())?;
-        Some((ProviderRef { kind: kind.to_string(), region, profile, connection: None, scope }, backend))
-    }
-
-    /// The placement's `scope`, checked against the keys its backend takes.
-    fn scope(&mut self, p: &RawPlacement, backend: &dyn Backend) -> Option<BTreeMap<String, String>> {
-        let keys = backend.scope_keys();
-        let given = p.scope.clone().unwrap_or_default();
-        let mut ok = true;
-        for (key, value) in &given {
-            let Some(spec) = keys.iter().find(|k| k.name == key) else {
-                ok = false;
-                let names: Vec<&str> = keys.iter().map(|k| k.name).collect();
-                let hint = did_you_mean(&nearest_names(names.iter().copied(), key, 2)).unwrap_or_else(|| {
-                    if names.is_empty() {
-                        format!("{} takes no scope: remove it", backend.kind())
-                    } else {
-                        format!("{} takes: {}", backend.kind(), names.join(", "))
-                    }
-                });
-                self.push(
-                    Problem::at(value.loc(), format!("unknown scope key `{key}` for {}", backend.kind())).help(hint),
-                );
-                continue;
-            };
-            if let Err(why) = (spec.check)(value.get()) {
-                ok = false;
-                self.push(
-                    Problem::at(value.loc(), format!("invalid {} `{}`: {why}", key, value.get()))
-                        .help(format!("e.g. `{}`", spec.example)),
-                );
-            }
-        }
-        for missing in keys.iter().filter(|k| k.required && !given.contains_key(k.name)) {
-            ok = false;
-            self.push(
-                Problem::at(
-                    p.name.loc(),
-                    format!("placement `{}` needs `scope.{}` for {}", p.name.get(), missing.name, backend.kind()),
-                )
-                .help(format!("add `scope: {{ {} }}` to the placement", missing.example)),
-            );
-        }
-        ok.then(|| given.into_iter().map(|(k, v)| (k, v.get().clone())).collect())
-    }
-
-    fn region(&mut self, p: &RawPlacement, catalog: &Catalog) -> Option<Vec<String>> {
-        if !catalog.needs_region() {
-            if let Some(r) = &p.region {
-                self.push(
-                    Problem::at(r.loc(), format!("{} has no regions", catalog.provider))
-                        .help("remove `region` from this placement"),
-                );
-            }
-            return Some(vec![]);
-        }
-        let Some(region) = &p.region else {
-            self.push(
-                Problem::at(p.name.loc(), format!("placement `{}` needs a region", p.name.get()))
-                    .help(format!("e.g. `region: {}`", catalog.regions[0].name)),
-            );
-            return None;
-        };
-        let Some(found) = catalog.region(region.get()) else {
-            let hint = did_you_mean(&catalog.nearest_regions(region.get(), 3))
-                .unwrap_or_else(|| "run `tessera validate` on a spec with a known region".into());
-            self.push(
-                Problem::at(region.loc(), format!("unknown {} region `{}`", catalog.provider, region.get())).help(hint),
-            );
-            return None;
-        };
-        match &p.zones {
-            None => Some(found.zones.iter().take(3).cloned().collect()),
-            Some(zones) => {
-                let mut ok = true;
-                let mut seen = HashSet::new();
-                for z in zones.get() {
-                    if !seen.insert(z) {
-                        ok = false;
-                        self.push(
-                            Problem::at(zones.loc(), format!("zone `{z}` is listed twice"))
-                                .help("each zone gets one subnet; list it once"),
-                        );
-                    }
-                    if !found.zones.contains(z) {
-                        ok = false;
-                        let hint = did_you_mean(&nearest_names(found.zones.iter().map(String::as_str), z, 3))
-                            .unwrap_or_else(|| format!("zones of {}: {}", found.name, found.zones.join(", ")));
-                        self.push(
-                            Problem::at(zones.loc(), format!("zone `{z}` is not in region `{}`", found.name))
-                                .help(hint),
-                        );
-                    }
-                }
-                if zones.get().is_empty() {
-                    ok = false;
-                    self.push(
-                        Problem::at(zones.loc(), "`zones` is empty")
-                            .help("list at least one zone, or drop `zones` for the default"),
-                    );
-                }
-                ok.then(|| zones.get().clone())
-            }
-        }
-    }
-
-    fn placement(&mut self, fleet: &str, p: &RawPlacement, template: &Template) -> Option<Placement> {
-        let (provider, backend) = self.provider_ref(p)?;
-        let catalog = backend.catalog(&provider)?;
-        let zones = self.region(p, &catalog);
-
-        let mut version = (template.version.clone(), template.version_loc);
-        let mut network = template.network.clone();
-        let mut network_at = template.network_loc;
-        let mut pools = template.pools.clone();
-        if let Some(o) = &p.overrides {
-            if let Some(k) = &o.kubernetes {
-                version = (self.version_format(&k.version), k.version.loc());
-            }
-            if let Some(n) = &o.network {
-                network = self.network(n);
-                network_at = network_loc(n);
-            }
-            for po in &o.node_pools {
-                let Some(target) = pools.iter_mut().find(|lp| lp.pool.name == *po.name.get()) else {
-                    let names: Vec<&str> = template.pools.iter().map(|lp| lp.pool.name.as_str()).collect();
-                    let hint = did_you_mean(&nearest_names(names.iter().copied(), po.name.get(), 2))
-                        .unwrap_or_else(|| "overrides change existing pools; add new pools to spec.nodePools".into());
-                    self.push(
-                        Problem::at(
-                            po.name.loc(),
-                            format!("override names pool `{}`, which the template does not have", po.name.get()),
-                        )
-                        .help(hint),
-                    );
-                    continue;
-                };
-                if let Some(m) = &po.machine {
-                    target.pool.machine = self.machine(m);
-                    target.machine_loc = m.vcpu.loc();
-                }
-                if let Some(s) = &po.scale {
-                    (target.pool.min, target.pool.max) = self.scale(s);
-                }
-            }
-        }
-
-        if !catalog.supports_version(&version.0) {
-            let hint = did_you_mean(&catalog.nearest_versions(&version.0, 2))
-                .unwrap_or_else(|| format!("supported: {}", catalog.versions.join(", ")));
-            self.push(
-                Problem::at(version.1, format!("{} does not offer Kubernetes {}", catalog.provider, version.0))
-                    .help(hint),
-            );
-        }
-        for lp in &pools {
-            let m = &lp.pool.machine;
-            if catalog.machine_type(m).is_none() {
-                let near: Vec<String> = catalog
-                    .nearest_machines(m, 3)
-                    .iter()
-                    .map(|t| format!("{{vcpu: {}, memoryGiB: {}}} ({})", t.vcpu, t.memory_gib, t.name))
-                    .collect();
-                let hint = if near.is_empty() {
-                    format!("{} has no {} machines", catalog.provider, m.arch)
-                } else {
-                    format!("nearest sizes on {}: {}", catalog.provider, near.join(", "))
-                };
-                self.push(
-                    Problem::at(
-                        lp.machine_loc,
-                        format!(
-                            "{} has no {} machine with {} vCPU and {} GiB for pool `{}` (placement `{}`)",
-                            catalog.provider,
-                            m.arch,
-                            m.vcpu,
-                            m.memory_gib,
-                            lp.pool.name,
-                            p.name.get()
-                        ),
-                    )
-                    .help(hint),
-                );
-            }
-        }
-
-        let cluster = ClusterTemplate {
-            fleet: fleet.to_string(),
-            placement: p.name.get().clone(),
-            region: p.region.as_ref().map(|r| r.get().clone()).unwrap_or_default(),
-            zones: zones?,
-            kubernetes_version: version.0.clone(),
-            network,
-            pools: pools.iter().map(|lp| lp.pool.clone()).collect(),
-            core_services: template.core_services.clone(),
-        };
-        // The cloud's own limits, each at the field it concerns.
-        for v in backend.validate(&cluster, &provider) {
-            let at = match &v.field {
-                SpecField::FleetName => self.fleet_loc,
-                SpecField::PlacementName => p.name.loc(),
-                SpecField::Network => network_at.unwrap_or(p.name.loc()),
-                SpecField::Pool(name) => {
-                    pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.name_loc)
-                }
-                SpecField::Scope(key) => p.scope.as_ref().and_then(|s| s.get(key)).map_or(p.name.loc(), |v| v.loc()),
-            };
-            let where_ = format!(" (placement `{}`, {})", p.name.get(), backend.kind());
-            let problem = Problem::at(at, format!("{}{where_}", v.message)).help(v.help);
-            if v.warning {
-                self.warnings.push(problem);
-            } else {
-                self.push(problem);
-            }
-        }
-        Some(Placement { name: p.name.get().clone(), provider, cluster, version_site: version.1.into() })
-    }
-}
-
-pub fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-fn is_label_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
-
-/// Kubernetes label-key syntax: `[dns-subdomain/]name`.
-fn is_qualified_name(s: &str) -> bool {
-    match s.split_once('/') {
-        None => is_label_name(s),
-        Some((prefix, name)) => {
-            prefix.len() <= 253 && !prefix.is_empty() && prefix.split('.').all(is_dns_label) && is_label_name(name)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_syntax() {
-        assert!(is_dns_label("aws-eu"));
-        assert!(!is_dns_label("AWS"));
-        assert!(!is_dns_label("-a"));
-        assert!(!is_dns_label(&"a".repeat(64)));
-        assert!(is_qualified_name("nvidia.com/gpu"));
-        assert!(is_qualified_name("tier"));
-        assert!(!is_qualified_name("bad key"));
-        assert!(!is_qualified_name("/x"));
     }
 }
