@@ -401,7 +401,10 @@ fn an_apply_right_after_a_sigkill_takes_the_dead_local_lock_over_at_once() {
         .iter()
         .find(|e| e["change"].as_str().is_some_and(|c| c.starts_with("force-unlock")));
     let by = takeover.map(|e| e["run_id"].to_string()).unwrap_or_default();
-    assert!(by.contains("that process is gone from this machine"), "the takeover is recorded, with who took over: {history}");
+    assert!(
+        by.contains("that process is gone from this machine"),
+        "the takeover is recorded, with who took over: {history}"
+    );
 }
 
 #[test]

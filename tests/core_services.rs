@@ -139,3 +139,36 @@ fn a_deleted_daemonset_is_drift_and_apply_puts_it_back() {
     let (code, out) = w.run(&["plan", "specs/quickstart.yaml", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn with_node_exporter_off_and_no_exporter_every_node_is_not_monitored_and_verify_exits_2() {
+    let w = Workdir::new();
+    let exporters = "      exporters:\n        - name: smartctl\n          image: quay.io/prometheuscommunity/smartctl-exporter:v0.14.0\n          privileged: true\n          hostMounts: [/dev]\n          port: 9633\n";
+    let quickstart = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    assert!(quickstart.contains(exporters), "the quickstart's exporter block moved");
+    let path = w.path("fleet.yaml");
+    std::fs::write(&path, quickstart.replace(exporters, "      nodeExporter: false\n")).unwrap();
+    let spec = path.to_str().unwrap();
+    let (code, out) = w.run(&["validate", spec]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("runs nothing"), "validate warns: {out}");
+    let (code, out) = w.run(&["apply", spec, "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+
+    let (code, out) = w.run(&["verify", spec]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("(pool batch) is not monitored"), "{out}");
+    let (code, v) = verify_json(&w, spec);
+    assert_eq!(code, Some(2));
+    let pools: Vec<&Value> =
+        v["placements"].as_array().unwrap().iter().flat_map(|p| p["pools"].as_array().unwrap()).collect();
+    assert!(!pools.is_empty() && pools.iter().all(|p| p["monitored"] == 0 && p["logged"] == p["nodes"]), "{pools:?}");
+    let gaps: Vec<&Value> =
+        v["placements"].as_array().unwrap().iter().flat_map(|p| p["gaps"].as_array().unwrap()).collect();
+    let nodes: u64 = pools.iter().map(|p| p["nodes"].as_u64().unwrap()).sum();
+    assert_eq!(gaps.len() as u64, nodes, "one gap per node: {gaps:?}");
+    assert!(
+        gaps.iter().all(|g| g["reason"] == "not monitored" && g["daemonset"] == coverage::NO_DAEMONSET),
+        "{gaps:?}"
+    );
+}

@@ -413,7 +413,7 @@ fn core_service_settings_are_checked_where_they_are_written() {
     expect(
         "monitoring: { nodeExporter: true }",
         "monitoring: { values: { prometheus-node-exporter: { tolerations: [] } } }",
-        "{ prometheus-node-exporter",
+        "tolerations: []",
         "`prometheus-node-exporter.tolerations` is computed by Tessera",
     );
     expect(

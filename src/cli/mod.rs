@@ -185,8 +185,7 @@ async fn verify(g: &Global, path: &Path) -> Result<u8> {
                     println!("  {:<16} {:>5} {:>10} {:>7}", p.pool, p.nodes, p.monitored, p.logged);
                 }
                 for gap in &r.gaps {
-                    let pod = if gap.reason == "missing" { "pod" } else { "ready pod" };
-                    println!("  uncovered: node {} (pool {}) has no {pod} of {}", gap.node, gap.pool, gap.daemonset);
+                    println!("  uncovered: {}", gap.describe());
                 }
             }
             match (gaps, errors) {

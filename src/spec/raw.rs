@@ -187,7 +187,7 @@ pub struct RawScale {
 pub struct RawTaint {
     pub key: S<String>,
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<S<String>>,
     /// `NoSchedule`, `PreferNoSchedule` or `NoExecute`.
     pub effect: S<String>,
 }
@@ -302,13 +302,13 @@ pub struct RawMonitoring {
     pub exporters: Vec<RawExporter>,
     /// Default: tolerate every taint, so that every node is monitored.
     #[serde(default)]
-    pub tolerations: Option<Vec<RawToleration>>,
+    pub tolerations: Option<Vec<S<RawToleration>>>,
     #[serde(default)]
     pub chart: Option<RawChart>,
     /// Extra kube-prometheus-stack values. A value Tessera computes cannot be set here.
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub values: Option<S<serde_json::Value>>,
+    pub values: Option<S<Located>>,
 }
 
 /// `basicAuth: { username: REF, password: REF }` or `bearerToken: REF`, each REF
@@ -342,7 +342,8 @@ pub struct RawExporter {
     pub image: S<String>,
     #[serde(default)]
     pub privileged: bool,
-    /// Host paths mounted read-only at `/host<path>`.
+    /// Host paths mounted read-only at `/host<path>`: only hardware paths (`/dev`, `/sys`,
+    /// `/proc`, `/run/udev`, `/lib/modules` and below; see the README's exporter mount policy).
     #[serde(default)]
     pub host_mounts: Vec<S<String>>,
     /// The container port that serves metrics.
@@ -380,13 +381,13 @@ pub struct RawLogging {
     pub output: Option<S<serde_json::Value>>,
     /// Default: tolerate every taint, so that every node's logs are shipped.
     #[serde(default)]
-    pub tolerations: Option<Vec<RawToleration>>,
+    pub tolerations: Option<Vec<S<RawToleration>>>,
     #[serde(default)]
     pub chart: Option<RawChart>,
     /// Extra logging-operator values. A value Tessera computes cannot be set here.
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
-    pub values: Option<S<serde_json::Value>>,
+    pub values: Option<S<Located>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -404,14 +405,113 @@ pub struct RawJournald {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawToleration {
     #[serde(default)]
-    pub key: Option<String>,
+    pub key: Option<S<String>>,
     /// `Exists` or `Equal` (default).
     #[serde(default)]
     pub operator: Option<S<String>>,
     #[serde(default)]
-    pub value: Option<String>,
+    pub value: Option<S<String>>,
     #[serde(default)]
     pub effect: Option<S<String>>,
+}
+
+/// Free-form YAML (chart values) with the location of every node, so that a refusal points at
+/// the key that causes it rather than at the whole mapping.
+#[derive(Debug, Clone)]
+pub enum Located {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Seq(Vec<S<Located>>),
+    Map(Vec<(S<String>, S<Located>)>),
+}
+
+impl Located {
+    /// The value as JSON (what the chart receives).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            Self::Null => Value::Null,
+            Self::Bool(b) => Value::Bool(*b),
+            Self::Number(n) => Value::Number(n.clone()),
+            Self::String(s) => Value::String(s.clone()),
+            Self::Seq(items) => Value::Array(items.iter().map(|i| i.get().to_json()).collect()),
+            Self::Map(entries) => {
+                Value::Object(entries.iter().map(|(k, v)| (k.get().clone(), v.get().to_json())).collect())
+            }
+        }
+    }
+}
+
+impl S<Located> {
+    /// Where the deepest key of `path` that exists is written (the value's own place when not
+    /// even the first does).
+    pub fn loc_of(&self, path: &[&str]) -> serde_saphyr::Location {
+        let mut at = self;
+        let mut loc = self.loc();
+        for key in path {
+            let Located::Map(entries) = at.get() else { break };
+            let Some((k, v)) = entries.iter().find(|(k, _)| k.get() == key) else { break };
+            loc = k.loc();
+            at = v;
+        }
+        loc
+    }
+}
+
+impl<'de> Deserialize<'de> for Located {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Any;
+        impl<'de> serde::de::Visitor<'de> for Any {
+            type Value = Located;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E>(self) -> Result<Located, E> {
+                Ok(Located::Null)
+            }
+            fn visit_none<E>(self) -> Result<Located, E> {
+                Ok(Located::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Located, E> {
+                Ok(Located::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Located, E> {
+                Ok(Located::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Located, E> {
+                Ok(Located::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Located, E> {
+                serde_json::Number::from_f64(v)
+                    .map(Located::Number)
+                    .ok_or_else(|| E::custom(format!("{v} is not a finite number")))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Located, E> {
+                Ok(Located::String(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Located, E> {
+                Ok(Located::String(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Located, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<S<Located>>()? {
+                    items.push(item);
+                }
+                Ok(Located::Seq(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Located, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(key) = map.next_key::<S<String>>()? {
+                    let value = map.next_value::<S<Located>>()?;
+                    entries.push((key, value));
+                }
+                Ok(Located::Map(entries))
+            }
+        }
+        d.deserialize_any(Any)
+    }
 }
 
 /// Just enough of any YAML document to tell what it is, without rejecting anything.

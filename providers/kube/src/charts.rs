@@ -23,3 +23,14 @@ pub const MONITORING_NAMESPACE: &str = "monitoring";
 pub const MONITORING_RELEASE: &str = "kube-prometheus-stack";
 pub const LOGGING_NAMESPACE: &str = "logging";
 pub const LOGGING_RELEASE: &str = "logging-operator";
+
+/// Whether an object named `name` in the monitoring namespace could be one the monitoring chart
+/// renders (or its operator makes from them): the chart names everything after its release
+/// (`<release>`, `<release>-…`), and prometheus-operator names its StatefulSets
+/// `prometheus-<release>-…` and `alertmanager-<release>-…`. A custom exporter of such a name
+/// would share the object with the chart: two owners, and a plan that never converges.
+pub fn monitoring_chart_may_render(name: &str) -> bool {
+    let release = MONITORING_RELEASE;
+    let prefixed = |p: &str| name == p || name.starts_with(&format!("{p}-"));
+    prefixed(release) || prefixed(&format!("prometheus-{release}")) || prefixed(&format!("alertmanager-{release}"))
+}

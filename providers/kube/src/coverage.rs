@@ -4,15 +4,22 @@
 //!
 //! A Kubernetes provider reports the cluster's nodes through the read-only [`NODES`] type: each
 //! node's labels, taints, and the DaemonSet pods on it with their readiness. [`expected`] says
-//! which DaemonSets a placement's core services must have on every Linux node, and [`report`]
-//! compares the two per pool. [`schedules`] is the scheduler's rule for a DaemonSet pod (node
-//! selector and taints), which the sim uses to place pods as a real cluster would.
+//! which DaemonSets a placement's core services must have on every node, and [`report`] compares
+//! the two per pool. [`schedules`] is the scheduler's rule for a DaemonSet pod
+//! ([`crate::scheduler`]), which the sim uses to place pods as a real cluster would.
+//!
+//! A node is *covered* for a service only by ready pods of that service's DaemonSets; nothing is
+//! skipped. A service that is on but runs no DaemonSet (monitoring with node-exporter off and no
+//! exporter) leaves every node "not monitored"; a node whose OS the core services do not run on
+//! (they are Linux binaries) is "unsupported OS", whatever pods it reports. Both are gaps, so
+//! `tessera verify` exits 2 on them. A service turned off (`enabled: false`, which validation
+//! reports) expects nothing and counts no node as covered.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tessera_provider_api::ClusterTemplate;
+use tessera_provider_api::{ClusterTemplate, PoolTemplate};
 
 use crate::charts::{LOGGING_NAMESPACE, MONITORING_NAMESPACE, MONITORING_RELEASE};
 use crate::contract::object_id;
@@ -23,8 +30,7 @@ pub const NODES: &str = "kube.nodes";
 /// The node label that names a node's pool; every pool sets it (see the spec's validation).
 pub const POOL_LABEL: &str = "tessera.dev/pool";
 
-/// What a node covers is judged for Linux nodes only; core services are Linux DaemonSets.
-const OS_LABEL: &str = "kubernetes.io/os";
+use crate::scheduler::{OS_LABEL, SUPPORTED_OS};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,12 +59,27 @@ pub enum Service {
     Logging,
 }
 
-/// A DaemonSet that must run on every node.
+/// A DaemonSet that must run on every node. An empty `id` ([`Expected::nothing`]) says that the
+/// service is on but runs no DaemonSet at all, so no node can be covered by it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
     pub id: String,
     pub service: Service,
 }
+
+impl Expected {
+    /// The service is on, and nothing of it would run on any node.
+    pub fn nothing(service: Service) -> Self {
+        Self { id: String::new(), service }
+    }
+
+    pub fn is_nothing(&self) -> bool {
+        self.id.is_empty()
+    }
+}
+
+/// What a gap's `daemonset` says when the service runs none.
+pub const NO_DAEMONSET: &str = "(none)";
 
 fn daemonset(namespace: &str, name: &str) -> String {
     object_id("apps/v1", "DaemonSet", Some(namespace), name)
@@ -93,6 +114,9 @@ pub fn expected(cluster: &ClusterTemplate) -> Vec<Expected> {
         for e in &m.exporters {
             out.push(Expected { id: exporter_id(&e.name), service: Service::Monitoring });
         }
+        if !m.node_exporter && m.exporters.is_empty() {
+            out.push(Expected::nothing(Service::Monitoring));
+        }
     }
     if cluster.core_services.logging.is_some() {
         out.push(Expected { id: fluentbit_id(), service: Service::Logging });
@@ -101,38 +125,28 @@ pub fn expected(cluster: &ClusterTemplate) -> Vec<Expected> {
     out
 }
 
-/// Whether the scheduler puts a DaemonSet pod with this pod spec on `node`: every entry of its
-/// `nodeSelector` matches a label, and every `NoSchedule` or `NoExecute` taint is tolerated
-/// (`PreferNoSchedule` only discourages).
-pub fn schedules(pod_spec: &Value, node: &Node) -> bool {
-    let selector_ok = match pod_spec.get("nodeSelector").and_then(Value::as_object) {
-        Some(sel) => sel.iter().all(|(k, v)| node.labels.get(k).map(String::as_str) == v.as_str()),
-        None => true,
-    };
-    let empty = Vec::new();
-    let tolerations = pod_spec.get("tolerations").and_then(Value::as_array).unwrap_or(&empty);
-    let taints_ok = node
+pub use crate::scheduler::{schedules, tolerates};
+
+/// The node a pool's machines register as, for the scheduler's rule before any node exists: the
+/// pool's labels, plus what every node gets (the pool label, `kubernetes.io/os: linux` and the
+/// machine's architecture, which the kubelet adds), and the pool's taints.
+pub fn pool_node(pool: &PoolTemplate) -> Node {
+    let mut labels = pool.labels.clone();
+    labels.insert(POOL_LABEL.into(), pool.name.clone());
+    labels.insert(OS_LABEL.into(), SUPPORTED_OS.into());
+    labels.insert("kubernetes.io/arch".into(), pool.machine.arch.to_string());
+    let taints = pool
         .taints
         .iter()
-        .filter(|t| matches!(t.get("effect").and_then(Value::as_str), Some("NoSchedule" | "NoExecute")))
-        .all(|taint| tolerations.iter().any(|tol| tolerates(tol, taint)));
-    selector_ok && taints_ok
-}
-
-/// Kubernetes' toleration rule, on the JSON forms.
-pub fn tolerates(toleration: &Value, taint: &Value) -> bool {
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).filter(|x| !x.is_empty()).map(str::to_string);
-    if let Some(effect) = s(toleration, "effect") {
-        if Some(effect) != s(taint, "effect") {
-            return false;
-        }
-    }
-    let exists = s(toleration, "operator").as_deref() == Some("Exists");
-    match s(toleration, "key") {
-        None => exists,
-        Some(k) if Some(&k) != s(taint, "key").as_ref() => false,
-        Some(_) => exists || s(toleration, "value") == s(taint, "value"),
-    }
+        .map(|t| {
+            let mut v = serde_json::json!({ "key": t.key, "effect": t.effect });
+            if let Some(value) = &t.value {
+                v["value"] = serde_json::json!(value);
+            }
+            v
+        })
+        .collect();
+    Node { name: format!("{}-node", pool.name), labels, taints, daemon_pods: Default::default() }
 }
 
 /// One pool's coverage.
@@ -144,14 +158,29 @@ pub struct PoolCoverage {
     pub logged: usize,
 }
 
-/// A node that lacks a ready pod of a DaemonSet it must have.
+/// A node that a service does not cover, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Gap {
     pub node: String,
     pub pool: String,
+    /// The DaemonSet that should cover it, or [`NO_DAEMONSET`] when the service runs none.
     pub daemonset: String,
-    /// `missing` (no pod) or `not ready`.
+    /// `missing` (no pod), `not ready`, `not monitored`/`not logged` (the service runs no
+    /// DaemonSet), or `unsupported OS` (core services run on Linux nodes only).
     pub reason: &'static str,
+}
+
+impl Gap {
+    /// One line for people: what the node lacks.
+    pub fn describe(&self) -> String {
+        let at = format!("node {} (pool {})", self.node, self.pool);
+        match self.reason {
+            "missing" => format!("{at} has no pod of {}", self.daemonset),
+            "not ready" => format!("{at} has no ready pod of {}", self.daemonset),
+            "unsupported OS" => format!("{at} runs an OS {} does not run on (Linux only)", self.daemonset),
+            other => format!("{at} is {other}: nothing of its service runs there"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -160,12 +189,14 @@ pub struct Report {
     pub gaps: Vec<Gap>,
 }
 
-/// Coverage per pool of the Linux nodes: a node is monitored (or logged) when every expected
-/// DaemonSet of that service has a ready pod on it.
+/// Coverage per pool of every node: a node is monitored (or logged) when every expected
+/// DaemonSet of that service has a ready pod on it, the service runs at least one, and the node
+/// runs Linux. A node without an OS label counts as Linux (the kubelet always sets it; the sim's
+/// and older fixtures' nodes may not).
 pub fn report(nodes: &[Node], expected: &[Expected]) -> Report {
     let mut pools: BTreeMap<String, PoolCoverage> = BTreeMap::new();
     let mut gaps = Vec::new();
-    for node in nodes.iter().filter(|n| n.labels.get(OS_LABEL).is_none_or(|os| os == "linux")) {
+    for node in nodes {
         let pool = node.pool().to_string();
         let entry = pools.entry(pool.clone()).or_insert_with(|| PoolCoverage {
             pool: pool.clone(),
@@ -174,16 +205,25 @@ pub fn report(nodes: &[Node], expected: &[Expected]) -> Report {
             logged: 0,
         });
         entry.nodes += 1;
+        let supported = node.labels.get(OS_LABEL).is_none_or(|os| os == SUPPORTED_OS);
         let mut covered = |service: Service| {
-            let mut all = true;
-            for e in expected.iter().filter(|e| e.service == service) {
-                let reason = match node.daemon_pods.get(&e.id) {
-                    Some(true) => continue,
-                    Some(false) => "not ready",
-                    None => "missing",
+            let wanted: Vec<&Expected> = expected.iter().filter(|e| e.service == service).collect();
+            let mut all = !wanted.is_empty();
+            for e in wanted {
+                let reason = if e.is_nothing() {
+                    if service == Service::Monitoring { "not monitored" } else { "not logged" }
+                } else if !supported {
+                    "unsupported OS"
+                } else {
+                    match node.daemon_pods.get(&e.id) {
+                        Some(true) => continue,
+                        Some(false) => "not ready",
+                        None => "missing",
+                    }
                 };
                 all = false;
-                gaps.push(Gap { node: node.name.clone(), pool: pool.clone(), daemonset: e.id.clone(), reason });
+                let daemonset = if e.is_nothing() { NO_DAEMONSET.to_string() } else { e.id.clone() };
+                gaps.push(Gap { node: node.name.clone(), pool: pool.clone(), daemonset, reason });
             }
             all
         };
@@ -211,32 +251,6 @@ mod tests {
     }
 
     #[test]
-    fn no_execute_taints_need_a_toleration_and_prefer_no_schedule_does_not() {
-        let gpu = node("n1", "gpu", json!([{"key": "gpu", "effect": "NoExecute"}]));
-        let chart_default = json!({"tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]});
-        assert!(!schedules(&chart_default, &gpu), "the chart's NoSchedule-only default misses NoExecute");
-        assert!(schedules(&json!({"tolerations": [{"operator": "Exists"}]}), &gpu));
-        let soft = node("n2", "soft", json!([{"key": "x", "effect": "PreferNoSchedule"}]));
-        assert!(schedules(&json!({}), &soft));
-    }
-
-    #[test]
-    fn node_selector_must_match_labels() {
-        let n = node("n1", "system", json!([]));
-        assert!(schedules(&json!({"nodeSelector": {"kubernetes.io/os": "linux"}}), &n));
-        assert!(!schedules(&json!({"nodeSelector": {"kubernetes.io/os": "windows"}}), &n));
-    }
-
-    #[test]
-    fn toleration_with_key_and_value_matches_only_that_taint() {
-        let taint = json!({"key": "dedicated", "value": "infra", "effect": "NoSchedule"});
-        assert!(tolerates(&json!({"key": "dedicated", "operator": "Equal", "value": "infra"}), &taint));
-        assert!(!tolerates(&json!({"key": "dedicated", "operator": "Equal", "value": "gpu"}), &taint));
-        assert!(tolerates(&json!({"key": "dedicated", "operator": "Exists"}), &taint));
-        assert!(!tolerates(&json!({"key": "dedicated", "operator": "Exists", "effect": "NoExecute"}), &taint));
-    }
-
-    #[test]
     fn report_counts_per_pool_and_names_each_gap() {
         let ne = Expected { id: node_exporter_id(), service: Service::Monitoring };
         let fb = Expected { id: fluentbit_id(), service: Service::Logging };
@@ -253,5 +267,27 @@ mod tests {
         assert_eq!(r.gaps.len(), 1);
         assert_eq!((r.gaps[0].node.as_str(), r.gaps[0].daemonset.as_str()), ("b", ne.id.as_str()));
         assert_eq!(r.gaps[0].reason, "not ready");
+    }
+
+    #[test]
+    fn a_service_that_runs_nothing_covers_no_node_and_each_node_is_a_gap() {
+        let a = node("a", "system", json!([]));
+        let r = report(&[a], &[Expected::nothing(Service::Monitoring)]);
+        assert_eq!((r.pools[0].monitored, r.pools[0].logged), (0, 0), "logging off counts nothing either");
+        assert_eq!(r.gaps.len(), 1);
+        assert_eq!((r.gaps[0].reason, r.gaps[0].daemonset.as_str()), ("not monitored", NO_DAEMONSET));
+        assert!(r.gaps[0].describe().contains("not monitored"), "{}", r.gaps[0].describe());
+    }
+
+    #[test]
+    fn a_node_of_another_os_is_uncovered_not_skipped() {
+        let ne = Expected { id: node_exporter_id(), service: Service::Monitoring };
+        let mut win = node("w", "win", json!([]));
+        win.labels.insert(OS_LABEL.into(), "windows".into());
+        // Even a pod reported on it does not make a Linux exporter cover it.
+        win.daemon_pods.insert(ne.id.clone(), true);
+        let r = report(&[win], &[ne]);
+        assert_eq!((r.pools[0].nodes, r.pools[0].monitored), (1, 0));
+        assert_eq!(r.gaps.iter().map(|g| g.reason).collect::<Vec<_>>(), ["unsupported OS"]);
     }
 }

@@ -7,12 +7,18 @@
 //! - [`manifests`]: the objects Tessera writes itself; [`journal`]: where each OS keeps its
 //!   journal;
 //! - [`lower`]: a placement's core services as resources;
-//! - [`coverage`]: which nodes each core DaemonSet covers, as the scheduler decides it.
+//! - [`workloads`]: the core DaemonSets as they will run; [`floor`]: the security floor they
+//!   are held to;
+//! - [`coverage`]: which nodes each core DaemonSet covers; [`scheduler`]: the scheduler's rule
+//!   (node selector, required node affinity, taints, OS) that decides it.
 
 pub mod charts;
 pub mod contract;
 pub mod coverage;
+pub mod floor;
 pub mod journal;
 pub mod lower;
 pub mod manifests;
+pub mod scheduler;
 pub mod values;
+pub mod workloads;

@@ -5,7 +5,11 @@
 //! Computed values are what makes a core service cover every node (tolerations, node selector,
 //! the host root mount) and work across releases (monitor selectors). A spec may pass any other
 //! value; one that sets a computed leaf is refused at validation ([`conflicts`]) rather than
-//! silently winning or losing. [`merge`] lays the computed values over the spec's.
+//! silently winning or losing. Nor may a spec add keys beside computed ones where that changes
+//! which nodes run the pods or what they touch ([`additions`]: a node-selector entry, an
+//! affinity, `hostPID`, extra host mounts, another image, a narrower monitor selector).
+//! [`merge`] lays the computed values over the spec's. These are guards on the input; the
+//! guarantee is checked on the outcome, the built objects ([`crate::workloads`]).
 
 use serde_json::{Map, Value, json};
 use tessera_provider_api::{Logging, Monitoring, RemoteWriteAuth, SecretKeyRef, Toleration, TolerationOperator};
@@ -114,6 +118,80 @@ fn walk_conflicts(extra: &Value, computed: &Value, path: String, out: &mut Vec<S
     }
 }
 
+/// Where a spec may not add keys: maps it may add nothing under, and keys it may not add in a
+/// map, by dotted path (`""` is the top level).
+pub struct Guard {
+    pub sealed: &'static [&'static str],
+    pub guarded: &'static [(&'static str, &'static [&'static str])],
+}
+
+/// kube-prometheus-stack: node-exporter's placement, host access and image, and the operator's
+/// selectors (a narrowed `podMonitorSelector` would stop the exporters being scraped).
+pub const MONITORING_GUARD: Guard = Guard {
+    sealed: &[
+        "nodeExporter",
+        "prometheus-node-exporter.nodeSelector",
+        "prometheus-node-exporter.hostRootFsMount",
+        "prometheusOperator.admissionWebhooks",
+        "prometheusOperator.tls",
+    ],
+    guarded: &[
+        (
+            "prometheus-node-exporter",
+            &[
+                "affinity",
+                "hostPID",
+                "hostNetwork",
+                "hostIPC",
+                "hostUsers",
+                "image",
+                "extraHostVolumeMounts",
+                "sidecarHostVolumeMounts",
+                "sidecars",
+                "extraInitContainers",
+                "securityContext",
+                "containerSecurityContext",
+            ],
+        ),
+        (
+            "prometheus.prometheusSpec",
+            &[
+                "podMonitorSelector",
+                "podMonitorNamespaceSelector",
+                "serviceMonitorSelector",
+                "serviceMonitorNamespaceSelector",
+                "ruleSelector",
+                "ruleNamespaceSelector",
+                "probeSelector",
+                "probeNamespaceSelector",
+            ],
+        ),
+    ],
+};
+
+/// logging-operator: its Deployment's placement (it must run where the logging DaemonSets do).
+pub const LOGGING_GUARD: Guard = Guard { sealed: &["nodeSelector"], guarded: &[("", &["affinity"])] };
+
+/// Dotted paths of the keys `extra` adds where `guard` forbids it.
+pub fn additions(extra: &Value, guard: &Guard) -> Vec<String> {
+    let at = |path: &str| {
+        if path.is_empty() { Some(extra) } else { path.split('.').try_fold(extra, |v, k| v.get(k)) }
+    };
+    let join = |path: &str, k: &str| if path.is_empty() { k.to_string() } else { format!("{path}.{k}") };
+    let mut out = Vec::new();
+    for path in guard.sealed {
+        if let Some(Value::Object(m)) = at(path) {
+            out.extend(m.keys().map(|k| join(path, k)));
+        }
+    }
+    for (path, keys) in guard.guarded {
+        if let Some(Value::Object(m)) = at(path) {
+            out.extend(keys.iter().filter(|k| m.contains_key(**k)).map(|k| join(path, k)));
+        }
+    }
+    out
+}
+
 /// `computed` laid over `extra`: maps merge, and a computed leaf wins (validation has refused a
 /// spec that sets one).
 pub fn merge(extra: &Value, computed: &Value) -> Value {
@@ -144,6 +222,25 @@ mod tests {
         assert_eq!(conflicts(&json!({"a": {"b": 9}}), &computed), vec!["a.b"]);
         assert_eq!(conflicts(&json!({"a": {"c": "flat"}}), &computed), vec!["a.c"]);
         assert_eq!(conflicts(&json!({"e": {"deep": 1}}), &computed), vec!["e"]);
+    }
+
+    #[test]
+    fn additions_name_keys_added_under_sealed_maps_and_guarded_keys() {
+        let extra = json!({
+            "prometheus-node-exporter": {"nodeSelector": {"gpu": "true"}, "affinity": {}, "resources": {}},
+            "prometheus": {"prometheusSpec": {"podMonitorSelector": {}, "retention": "10d"}},
+        });
+        let mut got = additions(&extra, &MONITORING_GUARD);
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "prometheus-node-exporter.affinity",
+                "prometheus-node-exporter.nodeSelector.gpu",
+                "prometheus.prometheusSpec.podMonitorSelector"
+            ]
+        );
+        assert_eq!(additions(&json!({"affinity": {}}), &LOGGING_GUARD), ["affinity"]);
     }
 
     #[test]

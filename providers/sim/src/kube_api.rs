@@ -8,19 +8,20 @@
 //! the cloud resources, under `<cluster id>|<object id>`.
 //!
 //! Three things happen here that a real cluster's controllers do:
-//! - a Helm release creates the workloads its chart would (no chart is pulled: the sim knows the
-//!   pinned charts' DaemonSets, with the tolerations and node selector the values give them);
+//! - a Helm release creates the workloads its chart would (no chart is pulled: the sim uses
+//!   Tessera's model of the pinned charts, [`tessera_kube::workloads::chart_workloads`], the same
+//!   one validation checks coverage on);
 //! - logging-operator, once its release is installed, turns a `FluentbitAgent` into the
 //!   `<name>-fluentbit` DaemonSet and a `HostTailer` into `<name>-host-tailer`, and puts them back
 //!   when they are deleted, as the operator's reconcile loop does;
 //! - the scheduler places each DaemonSet's pods on the nodes whose labels match its node selector
-//!   and whose taints it tolerates ([`tessera_kube::coverage::schedules`]); pods are ready at
-//!   once.
+//!   and required node affinity and whose taints it tolerates
+//!   ([`tessera_kube::coverage::schedules`]); pods are ready at once.
 
 use serde_json::{Value, json};
-use tessera_kube::charts::LOGGING_NAMESPACE;
 use tessera_kube::contract::{self, id_of};
 use tessera_kube::coverage::{self, Node};
+use tessera_kube::workloads;
 use tessera_provider_api::{Attrs, ProviderError, TAG_ADDRESS};
 
 use crate::cloud::SimCloud;
@@ -143,7 +144,8 @@ impl KubeApi<'_> {
         let (ns, name) = (str_attr(release, "namespace"), str_attr(release, "name"));
         let release_id = format!("release/{ns}/{name}");
         let key = self.key(&release_id);
-        let manifests = chart_workloads(release);
+        let values = release.get("values").cloned().unwrap_or(Value::Null);
+        let manifests = workloads::chart_workloads(str_attr(release, "chart"), name, ns, &values);
         let inventory = self.own(&key, &manifests)?;
         let mut attrs = release.clone();
         attrs.insert("inventory".into(), json!(inventory));
@@ -198,19 +200,7 @@ impl KubeApi<'_> {
         }
         for cr in all.iter().filter(|r| r.rtype == contract::OBJECT) {
             let Some(m) = cr.attrs.get(MANIFEST) else { continue };
-            let workload = match m.get("kind").and_then(Value::as_str) {
-                Some("FluentbitAgent") => {
-                    let name = format!("{}-fluentbit", meta_name(m));
-                    Some(daemonset(LOGGING_NAMESPACE, &name, &m["spec"]["tolerations"], &m["spec"]["nodeSelector"]))
-                }
-                Some("HostTailer") => {
-                    let ns = m["metadata"]["namespace"].as_str().unwrap_or(LOGGING_NAMESPACE);
-                    let name = format!("{}-host-tailer", meta_name(m));
-                    let o = &m["spec"]["workloadOverrides"];
-                    Some(daemonset(ns, &name, &o["tolerations"], &o["nodeSelector"]))
-                }
-                _ => None,
-            };
+            let workload = workloads::operator_daemonset(m);
             if let Some(w) = workload {
                 let current = self.owned_by(&cr.id)?;
                 let applied = current.first().and_then(|c| c.attrs.get(MANIFEST));
@@ -287,59 +277,9 @@ fn str_attr<'a>(attrs: &'a Attrs, key: &str) -> &'a str {
     attrs.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-fn meta_name(m: &Value) -> &str {
-    m["metadata"]["name"].as_str().unwrap_or_default()
-}
-
 fn strip_nulls(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|_, x| !x.is_null());
     }
     v
-}
-
-/// A DaemonSet as a chart or an operator makes it; only what scheduling needs.
-fn daemonset(namespace: &str, name: &str, tolerations: &Value, node_selector: &Value) -> Value {
-    let mut pod = json!({ "containers": [{ "name": name, "image": "sim" }] });
-    if !tolerations.is_null() {
-        pod["tolerations"] = tolerations.clone();
-    }
-    if !node_selector.is_null() {
-        pod["nodeSelector"] = node_selector.clone();
-    }
-    json!({
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": { "name": name, "namespace": namespace },
-        "spec": { "selector": { "matchLabels": { "app.kubernetes.io/name": name } }, "template": { "spec": pod } },
-    })
-}
-
-/// The workloads a pinned chart creates from these values; an unknown chart creates none.
-fn chart_workloads(release: &Attrs) -> Vec<Value> {
-    let chart = str_attr(release, "chart");
-    let (ns, name) = (str_attr(release, "namespace"), str_attr(release, "name"));
-    let values = release.get("values").cloned().unwrap_or(Value::Null);
-    let deployment = |n: String| json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": { "name": n, "namespace": ns } });
-    if chart.ends_with("/kube-prometheus-stack") {
-        let mut out = vec![deployment(format!("{name}-operator"))];
-        if values["nodeExporter"]["enabled"] != json!(false) {
-            let ne = &values["prometheus-node-exporter"];
-            // The chart's defaults, where the values say nothing: NoSchedule only, Linux only.
-            let tolerations = match &ne["tolerations"] {
-                Value::Null => json!([{ "effect": "NoSchedule", "operator": "Exists" }]),
-                t => t.clone(),
-            };
-            let selector = match &ne["nodeSelector"] {
-                Value::Null => json!({ "kubernetes.io/os": "linux" }),
-                s => s.clone(),
-            };
-            out.push(daemonset(ns, &format!("{name}-prometheus-node-exporter"), &tolerations, &selector));
-        }
-        out
-    } else if chart.ends_with("/logging-operator") {
-        vec![deployment(name.to_string())]
-    } else {
-        Vec::new()
-    }
 }

@@ -155,3 +155,35 @@ async fn a_deleted_chart_daemonset_leaves_the_release_out_of_sync_and_the_operat
     assert!(report.gaps.iter().all(|g| g.daemonset == coverage::node_exporter_id()), "{:?}", report.gaps);
     assert_eq!(report.gaps.len(), 3, "node-exporter is missing on every node; fluent-bit came back");
 }
+
+/// Values that validation refuses, installed anyway: what the sim runs and what validation's
+/// model predicts (the same built DaemonSets, the same scheduler rule) agree pool by pool.
+#[tokio::test]
+async fn the_sim_runs_what_validation_judges_pool_by_pool() {
+    let mut template = cluster(vec![Toleration::everything()]);
+    let affinity = json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": coverage::POOL_LABEL, "operator": "NotIn", "values": ["gpu"]}]}
+    ]}}});
+    if let Some(m) = template.core_services.monitoring.as_mut() {
+        m.values = json!({"prometheus-node-exporter": {"affinity": affinity}});
+    }
+    let (_, nodes) = install(&template).await;
+    let report = coverage::report(&nodes, &coverage::expected(&template));
+    let built = tessera_kube::workloads::build(&template.core_services);
+    for pool in &template.pools {
+        let predicted: Vec<String> = built
+            .iter()
+            .filter(|w| !tessera_kube::scheduler::schedules(w.pod_spec(), &coverage::pool_node(pool)))
+            .map(|w| {
+                format!("apps/v1/DaemonSet/{}/{}", w.daemonset["metadata"]["namespace"].as_str().unwrap(), w.name())
+            })
+            .collect();
+        let mut seen: Vec<String> =
+            report.gaps.iter().filter(|g| g.pool == pool.name).map(|g| g.daemonset.clone()).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(predicted, seen, "pool {}", pool.name);
+    }
+    let gpu: Vec<&str> = report.gaps.iter().filter(|g| g.pool == "gpu").map(|g| g.daemonset.as_str()).collect();
+    assert_eq!(gpu, [coverage::node_exporter_id()], "the affinity keeps node-exporter off the gpu pool only");
+}
