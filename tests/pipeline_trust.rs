@@ -385,3 +385,31 @@ fn a_live_holder_in_another_pid_namespace_keeps_its_lock() {
     refused(&o, "state is locked by");
     assert!(!text(&o).contains("took over"), "{}", text(&o));
 }
+
+/// A credential a console edit puts into a URL never reaches the drift report, a plan file or
+/// state: what providers report has its URL user-info redacted.
+#[test]
+fn url_credentials_read_back_from_the_cloud_are_redacted_everywhere() {
+    let p = Pipe::new();
+    std::fs::remove_file(p.path("policy.yaml")).unwrap();
+    let o = p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cloud = tessera_sim::SimCloud::durable(&p.path("sim.db"), Default::default()).unwrap();
+    let url = serde_json::json!({ "tier": "https://ops:hunter2@evil.example/x" });
+    cloud.console_edit("sim-aws/sim.nodepool/system", "labels", url).unwrap();
+    drop(cloud);
+
+    let drift = p.run(&["drift", "fleet.yaml"]).output().unwrap();
+    assert_eq!(drift.status.code(), Some(2), "{}", text(&drift));
+    for o in [drift, p.run(&["plan", "fleet.yaml", "-o", "fix.json"]).output().unwrap()] {
+        let shown = text(&o);
+        assert!(shown.contains("redacted@evil.example") && !shown.contains("hunter2"), "{shown}");
+    }
+    assert!(!std::fs::read_to_string(p.path("fix.json")).unwrap().contains("hunter2"));
+    let o = p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for file in ["state.db", "state.db-wal"] {
+        let bytes = std::fs::read(p.path(file)).unwrap_or_default();
+        assert!(!bytes.windows(7).any(|w| w == b"hunter2"), "{file} holds no credential");
+    }
+}

@@ -154,3 +154,35 @@ pub fn signatures(policy: &Policy, digest: &str, approvals: &[Approval]) -> Vec<
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+
+    #[test]
+    fn one_key_counts_once_however_often_and_in_whatever_case_it_signs() {
+        let alice = SigningKey::from_bytes(&[1; 32]);
+        let bob = SigningKey::from_bytes(&[2; 32]);
+        let hex_of = |k: &SigningKey| hex::encode(k.verifying_key().to_bytes());
+        let text = format!(
+            "apiVersion: tessera.dev/v1alpha1\nkind: Policy\napprovers:\n- {{ name: alice, key: {}, lanes: [infra] }}\n\
+             - {{ name: bob, key: {}, lanes: [infra] }}\nlanes:\n- {{ name: infra, approvals: 2 }}\n",
+            hex_of(&alice),
+            hex_of(&bob)
+        );
+        let policy = Policy::parse(Path::new("policy.yaml"), &text).unwrap();
+        let digest = "d".repeat(64);
+        let by =
+            |k: &SigningKey, key: String| Approval { approver: "x".into(), key, signature: keys::sign(k, &digest) };
+        let twice = [by(&alice, hex_of(&alice)), by(&alice, hex_of(&alice).to_uppercase())];
+        let counted = signers(&policy, &digest, &twice).unwrap();
+        assert_eq!(counted.len(), 1, "{counted:?}");
+        assert_eq!(have(&policy, "infra", &counted), 1);
+        let both = [by(&alice, hex_of(&alice)), by(&bob, format!(" {} ", hex_of(&bob)))];
+        assert_eq!(have(&policy, "infra", &signers(&policy, &digest, &both).unwrap()), 2);
+    }
+}
