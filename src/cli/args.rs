@@ -37,6 +37,10 @@ pub struct Global {
     /// Probability that a sim mutation fails fatally (before it has any effect).
     #[arg(long, global = true, env = "TESSERA_SIM_FAILURE_RATE", default_value_t = 0.0, value_parser = probability)]
     pub sim_failure_rate: f64,
+    /// The sim clusters' Kubernetes APIs refuse every connection, as an API behind a firewall or
+    /// a private endpoint seen from outside does (the cloud's own API still answers).
+    #[arg(long, global = true, env = "TESSERA_SIM_KUBE_UNREACHABLE", default_value_t = false)]
+    pub sim_kube_unreachable: bool,
     /// How long a run's state lock lives without renewal: how soon a crashed run's lock can be
     /// taken over (e.g. `2m`). A live run renews it at a third of this.
     #[arg(long, global = true, env = "TESSERA_LOCK_TTL", value_parser = humantime::parse_duration, default_value = "2m")]
@@ -45,9 +49,15 @@ pub struct Global {
     /// pipeline-only: read-only everywhere but `tessera pipeline apply`.
     #[arg(long, global = true, env = "TESSERA_POLICY", default_value = "policy.yaml")]
     pub policy: PathBuf,
-    /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
+    /// Log filter for diagnostics on stderr. A level (`debug`) is for Tessera's own lines only;
+    /// directives (`tessera=debug,kube_client=debug`) are taken as written.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,
+    /// How long a server that cannot be reached at all (a cluster's Kubernetes API: refused,
+    /// DNS, TLS, timeout) is retried before the calls to it fail. A step then fails within this
+    /// plus one connection attempt (10 s).
+    #[arg(long, global = true, env = "TESSERA_UNREACHABLE_FOR", value_parser = humantime::parse_duration, default_value = "150s")]
+    pub unreachable_for: std::time::Duration,
 }
 
 /// A value that must be given when the option is: an empty `TESSERA_STATE=` must not mean a

@@ -32,10 +32,8 @@ const CHANGES: u8 = 2;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.global.log).unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(log_filter(&cli.global.log)).with_writer(std::io::stderr).try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -50,6 +48,22 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Tessera's log filter. A bare level (`warn`, the default, or `debug`) applies to Tessera's own
+/// crates only (`tessera*` targets): what libraries log (kube-rs's `kube_client` errors on every
+/// refused connection, hyper, the SDKs) is Tessera's to classify and report once, not to repeat
+/// on stderr. Full directives (`kube_client=debug,tessera=info`) are taken as written, so a
+/// library can still be looked into.
+fn log_filter(text: &str) -> tracing_subscriber::EnvFilter {
+    let text = text.trim();
+    let directives = if text.contains('=') || text.contains(',') {
+        text.to_string()
+    } else {
+        let level = if text.is_empty() { "warn" } else { text };
+        format!("off,tessera={level}")
+    };
+    tracing_subscriber::EnvFilter::try_new(directives).unwrap_or_else(|_| "off,tessera=warn".into())
 }
 
 async fn run(cli: Cli) -> Result<u8> {
@@ -292,6 +306,7 @@ pub(crate) fn base_registry(g: &Global) -> Result<Registry> {
     let faults = Faults {
         throttle_rate: g.sim_throttle_rate,
         failure_rate: g.sim_failure_rate,
+        kube_unreachable: g.sim_kube_unreachable,
         seed: std::process::id().into(),
         ..Default::default()
     };
@@ -315,6 +330,7 @@ async fn engine_on(g: &Global, store: Arc<dyn StateStore>) -> Result<Engine> {
     let policy = enforced_policy(g, store.as_ref()).await?.map(|e| e.policy);
     let mut engine = Engine::new(Arc::new(registry(g, policy)?), store);
     engine.lock_ttl = g.lock_ttl;
+    engine.retry.unreachable_for = g.unreachable_for;
     Ok(engine)
 }
 
@@ -438,10 +454,11 @@ async fn execute(
     } else {
         Err(miette!(
             help = "state records exactly what was done; fix the cause and run apply again to finish",
-            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} not started{}",
+            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started{}",
             report.succeeded(),
             report.failed(),
             report.skipped(),
+            report.interrupted_steps(),
             report.not_started(),
             if report.interrupted { " (interrupted)" } else { "" }
         ))
@@ -463,11 +480,13 @@ pub(crate) fn run_context(
             let _ = cancel_tx.send(true);
         }
     });
-    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, ..Default::default() })
+    let retry = crate::retry::RetryPolicy { unreachable_for: g.unreachable_for, ..Default::default() };
+    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, retry, ..Default::default() })
 }
 
-/// Ctrl-C, or SIGTERM (what CI cancellations and `timeout` send): both stop a run the same way,
-/// letting steps in flight finish and releasing the lock.
+/// Ctrl-C, or SIGTERM (what CI cancellations and `timeout` send): both stop a run the same way:
+/// steps waiting to retry stop at once, calls in flight get the executor's grace period, and the
+/// lock is released.
 async fn stop_requested() -> bool {
     #[cfg(unix)]
     {
@@ -491,11 +510,12 @@ pub(crate) fn summarize(g: &Global, report: &Report) {
         }
         OutputFormat::Human => {
             println!(
-                "\n{}: {} succeeded, {} failed, {} skipped, {} not started, {} retries, in {:.1}s.",
+                "\n{}: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started, {} retries, in {:.1}s.",
                 if report.is_success() { "Done" } else { "Incomplete" },
                 report.succeeded(),
                 report.failed(),
                 report.skipped(),
+                report.interrupted_steps(),
                 report.not_started(),
                 report.retries,
                 report.elapsed.as_secs_f64()

@@ -191,6 +191,7 @@ pub async fn pipeline_apply(
         Arc::new(SignedAuditStore::new(store, AuditSigner::new(audit_key, enforced.digest.clone())));
     let mut engine = Engine::new(Arc::new(registry), signed);
     engine.lock_ttl = g.lock_ttl;
+    engine.retry.unreachable_for = g.unreachable_for;
     if let Some(t) = run.lock_timeout {
         engine.lock_timeout = t;
     }
