@@ -182,3 +182,24 @@ fn an_api_that_stays_unreachable_fails_its_steps_within_the_bound_with_one_messa
         assert!(!line.contains(" ERROR ") && !line.contains(" WARN "), "no log lines at the default level: {line}");
     }
 }
+
+#[test]
+fn plan_gives_up_on_an_unreachable_api_once_per_cluster_not_once_per_object() {
+    let w = Workdir::new();
+    let out = w.tessera().args(["apply", QUICKSTART, "--auto-approve"]).output().expect("apply");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let started = Instant::now();
+    let out = w
+        .tessera()
+        .env("TESSERA_SIM_KUBE_UNREACHABLE", "true")
+        .args(["--unreachable-for", "2s", "plan", QUICKSTART])
+        .output()
+        .expect("plan");
+    let took = started.elapsed();
+    // 3 clusters of 11 objects each: one bound per object would be over a minute.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "an incomplete plan is an error");
+    assert!(text.contains("cannot reach the Kubernetes API"), "{text}");
+}
