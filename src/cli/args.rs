@@ -147,8 +147,12 @@ pub enum Command {
     Kubeconfig { placement: String },
     /// Make an approver's ed25519 key pair: OUT (private, mode 0600) and OUT.pub.
     Keygen {
+        /// The private key's file; the public key goes beside it, ending in `.pub`.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite key files that exist (never done otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Sign a saved plan's (or policy change's) digest with an approver's private key.
     Approve {

@@ -31,6 +31,7 @@ use crate::state::{self, StateStore};
 const CHANGES: u8 = 2;
 
 pub fn main() -> ExitCode {
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let _ =
         tracing_subscriber::fmt().with_env_filter(log_filter(&cli.global.log)).with_writer(std::io::stderr).try_init();
@@ -48,6 +49,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `tessera state list | head -1`: once the reader has gone, printing fails with a broken pipe,
+/// which `println!` turns into a panic. The reader has what it wanted, so the process ends there,
+/// quietly and with success, as `cat` would (without SIGPIPE's death, which Rust turns off so that
+/// a closed socket or child's pipe is an error, not the end of the process).
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 /// Tessera's log filter. A bare level (`warn`, the default, or `debug`) applies to Tessera's own
@@ -141,7 +162,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::State { command } => state_command(g, command).await,
         Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,
-        Command::Keygen { out } => pipeline_cli::keygen(&out),
+        Command::Keygen { out, force } => pipeline_cli::keygen(&out, force),
         Command::Approve { plan, key, name } => pipeline_cli::approve(g, &plan, &key, name),
         Command::Pipeline { command: PipelineCommand::Apply { plan, identity_file, creds, run } } => {
             pipeline_cli::pipeline_apply(g, &plan, identity_file.as_deref(), creds.as_deref(), &run).await
