@@ -60,6 +60,7 @@ struct LocatedPool {
     pool: PoolTemplate,
     name_loc: Location,
     machine_loc: Location,
+    scale_loc: Location,
     taint_locs: Vec<Location>,
 }
 
@@ -252,6 +253,7 @@ impl Validator<'_> {
                 pool: PoolTemplate { name: p.name.get().clone(), machine, min, max, labels, taints },
                 name_loc: p.name.loc(),
                 machine_loc: p.machine.vcpu.loc(),
+                scale_loc: p.scale.loc(),
                 taint_locs: p.taints.iter().map(|t| t.key.loc()).collect(),
             });
         }
@@ -869,6 +871,7 @@ impl Validator<'_> {
                     target.machine_loc = m.vcpu.loc();
                 }
                 if let Some(s) = &po.scale {
+                    target.scale_loc = s.loc();
                     (target.pool.min, target.pool.max) = self.scale(s);
                 }
             }
@@ -931,6 +934,9 @@ impl Validator<'_> {
                 SpecField::Network => network_at.unwrap_or(p.name.loc()),
                 SpecField::Pool(name) => {
                     pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.name_loc)
+                }
+                SpecField::PoolScale(name) => {
+                    pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.scale_loc)
                 }
                 SpecField::Scope(key) => p.scope.as_ref().and_then(|s| s.get(key)).map_or(p.name.loc(), |v| v.loc()),
             };
