@@ -4,6 +4,7 @@
 
 mod args;
 mod pipeline_cli;
+mod process;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -31,10 +32,12 @@ use crate::state::{self, StateStore};
 const CHANGES: u8 = 2;
 
 pub fn main() -> ExitCode {
-    quiet_on_closed_pipe();
+    process::quiet_on_closed_pipe();
     let cli = Cli::parse();
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(log_filter(&cli.global.log)).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(process::log_filter(&cli.global.log))
+        .with_writer(std::io::stderr)
+        .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -49,42 +52,6 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `tessera state list | head -1`: once the reader has gone, printing fails with a broken pipe,
-/// which `println!` turns into a panic. The reader has what it wanted, so the process ends there,
-/// quietly and with success, as `cat` would (without SIGPIPE's death, which Rust turns off so that
-/// a closed socket or child's pipe is an error, not the end of the process).
-fn quiet_on_closed_pipe() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or_default();
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
-            std::process::exit(0);
-        }
-        default(info);
-    }));
-}
-
-/// Tessera's log filter. A bare level (`warn`, the default, or `debug`) applies to Tessera's own
-/// crates only (`tessera*` targets): what libraries log (kube-rs's `kube_client` errors on every
-/// refused connection, hyper, the SDKs) is Tessera's to classify and report once, not to repeat
-/// on stderr. Full directives (`kube_client=debug,tessera=info`) are taken as written, so a
-/// library can still be looked into.
-fn log_filter(text: &str) -> tracing_subscriber::EnvFilter {
-    let text = text.trim();
-    let directives = if text.contains('=') || text.contains(',') {
-        text.to_string()
-    } else {
-        let level = if text.is_empty() { "warn" } else { text };
-        format!("off,tessera={level}")
-    };
-    tracing_subscriber::EnvFilter::try_new(directives).unwrap_or_else(|_| "off,tessera=warn".into())
 }
 
 async fn run(cli: Cli) -> Result<u8> {
@@ -254,7 +221,7 @@ async fn reconcile(g: &Global, args: ReconcileArgs) -> Result<u8> {
     let r = Reconciler::new(Arc::new(engine), source, policy, config, events);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if stop_requested().await {
+        if process::stop_requested().await {
             let _ = stop_tx.send(true);
         }
     });
@@ -497,29 +464,12 @@ pub(crate) fn run_context(
     };
     let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
     tokio::spawn(async move {
-        if stop_requested().await {
+        if process::stop_requested().await {
             let _ = cancel_tx.send(true);
         }
     });
     let retry = crate::retry::RetryPolicy { unreachable_for: g.unreachable_for, ..Default::default() };
     (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, retry, ..Default::default() })
-}
-
-/// Ctrl-C, or SIGTERM (what CI cancellations and `timeout` send): both stop a run the same way:
-/// steps waiting to retry stop at once, calls in flight get the executor's grace period, and the
-/// lock is released.
-async fn stop_requested() -> bool {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                r = tokio::signal::ctrl_c() => r.is_ok(),
-                r = term.recv() => r.is_some(),
-            };
-        }
-    }
-    tokio::signal::ctrl_c().await.is_ok()
 }
 
 pub(crate) fn summarize(g: &Global, report: &Report) {
