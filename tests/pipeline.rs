@@ -80,6 +80,23 @@ fn tampered_stale_replayed_workloads_and_no_identity_are_refused() {
 
     let o = p.run(&["audit", "verify"]).output().unwrap();
     assert!(o.status.success() && text(&o).contains("1 record"), "{}", text(&o));
+
+    // `audit log | head -1`: once the reader is gone, the listing still ends quietly.
+    let log = p.run(&["audit", "log"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&log.stdout).lines().count() >= 2, "{}", text(&log));
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tessera"))
+        .current_dir(p.dir.path())
+        .args(["audit", "log"])
+        .env("TESSERA_STATE", format!("sqlite://{}", p.path("state.db").display()))
+        .env_remove("TESSERA_POLICY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    assert!(closed.status.success(), "{}", String::from_utf8_lossy(&closed.stderr));
+    assert!(!String::from_utf8_lossy(&closed.stderr).contains("panicked"));
 }
 
 #[test]

@@ -501,3 +501,41 @@ fn huge_values_and_terminal_escapes_are_never_echoed_raw() {
     let rendered = format!("{:?}", miette::Report::new(spec::load_str(Path::new("f.yaml"), &escape).unwrap_err()));
     assert!(!rendered.contains('\u{1b}') || !rendered.contains("]0;pwned\u{7}"), "no raw OSC sequence: {rendered:?}");
 }
+
+/// Pool sizes against each cloud's documented node limits, refused at the `scale` that breaks them.
+#[test]
+fn pools_beyond_a_clouds_node_limits_are_refused_at_their_scale() {
+    // The sim imitates EKS here: 450 nodes per managed node group. Three million was accepted
+    // before, and the sim's apply ran out of memory.
+    expect("scale: { min: 3, max: 6 }", "scale: { min: 3, max: 3000000 }", "{ min", "EKS allows 450 per pool");
+    expect("scale: { min: 3, max: 6 }", "scale: { min: 3, max: 451 }", "{ min", "scales to 451 nodes");
+    assert!(problems(&VALID.replace("max: 6 }", "max: 450 }")).is_empty(), "450 is allowed");
+
+    // AKS: 1,000 per pool; GKE: 1,000 per pool and zone (3 zones: 3,000 in all is fine).
+    let aks = VALID.replace("sim: { profile: eks }, region: eu-west-1", "sim: { profile: aks }, region: westeurope");
+    assert!(problems(&aks.replace("max: 6 }", "max: 1000 }")).is_empty());
+    let got = problems(&aks.replace("max: 6 }", "max: 1001 }"));
+    assert!(got.iter().any(|p| p.contains("AKS allows 1000 per pool")), "{got:#?}");
+    let gke = VALID.replace("sim: { profile: eks }, region: eu-west-1", "sim: { profile: gke }, region: europe-west4");
+    assert!(problems(&gke.replace("max: 6 }", "max: 3000 }")).is_empty(), "1,000 in each of 3 zones");
+    let got = problems(&gke.replace("max: 6 }", "max: 3003 }"));
+    assert!(got.iter().any(|p| p.contains("GKE allows 1000 per pool and zone")), "{got:#?}");
+}
+
+#[test]
+fn a_cluster_beyond_its_clouds_node_limit_is_refused_at_the_pool_that_crosses_it() {
+    let pool = |name: &str| {
+        format!(
+            "    - name: {name}\n      machine: {{ vcpu: 4, memoryGiB: 16, arch: amd64 }}\n      scale: {{ min: 1, max: 1000 }}\n"
+        )
+    };
+    let pools: String = ["a", "b", "c", "d", "e", "f"].iter().map(|n| pool(n)).collect();
+    let src = VALID
+        .replace("sim: { profile: eks }, region: eu-west-1", "sim: { profile: aks }, region: westeurope")
+        .replace("  coreServices:", &format!("{pools}  coreServices:"));
+    let got = problems(&src);
+    // 6 + 5 × 1,000 is over AKS's 5,000 with the pool `e`; `f` is not reported again.
+    let at = locate(&src, src.find("name: e").unwrap_or_default(), "{ min");
+    assert!(got.iter().any(|p| p.starts_with(&format!("f.yaml:{at}: ")) && p.contains("5000 per cluster")), "{got:#?}");
+    assert_eq!(got.iter().filter(|p| p.contains("per cluster")).count(), 1, "{got:#?}");
+}

@@ -37,6 +37,10 @@ pub struct Global {
     /// Probability that a sim mutation fails fatally (before it has any effect).
     #[arg(long, global = true, env = "TESSERA_SIM_FAILURE_RATE", default_value_t = 0.0, value_parser = probability)]
     pub sim_failure_rate: f64,
+    /// The sim clusters' Kubernetes APIs refuse every connection, as an API behind a firewall or
+    /// a private endpoint seen from outside does (the cloud's own API still answers).
+    #[arg(long, global = true, env = "TESSERA_SIM_KUBE_UNREACHABLE", default_value_t = false)]
+    pub sim_kube_unreachable: bool,
     /// How long a run's state lock lives without renewal: how soon a crashed run's lock can be
     /// taken over (e.g. `2m`). A live run renews it at a third of this.
     #[arg(long, global = true, env = "TESSERA_LOCK_TTL", value_parser = humantime::parse_duration, default_value = "2m")]
@@ -50,9 +54,15 @@ pub struct Global {
     /// binding must match the chain.
     #[arg(long, global = true, env = "TESSERA_AUDIT_HEAD")]
     pub audit_head: Option<String>,
-    /// Log filter for diagnostics on stderr, e.g. `debug` or `tessera=trace`.
+    /// Log filter for diagnostics on stderr. A level (`debug`) is for Tessera's own lines only;
+    /// directives (`tessera=debug,kube_client=debug`) are taken as written.
     #[arg(long, global = true, env = "TESSERA_LOG", default_value = "warn")]
     pub log: String,
+    /// How long a server that cannot be reached at all (a cluster's Kubernetes API: refused,
+    /// DNS, TLS, timeout) is retried before the calls to it fail. A step then fails within this
+    /// plus one connection attempt (10 s).
+    #[arg(long, global = true, env = "TESSERA_UNREACHABLE_FOR", value_parser = humantime::parse_duration, default_value = "150s")]
+    pub unreachable_for: std::time::Duration,
 }
 
 /// A value that must be given when the option is: an empty `TESSERA_STATE=` must not mean a
@@ -142,8 +152,12 @@ pub enum Command {
     Kubeconfig { placement: String },
     /// Make an approver's ed25519 key pair: OUT (private, mode 0600) and OUT.pub.
     Keygen {
+        /// The private key's file; the public key goes beside it, ending in `.pub`.
         #[arg(long)]
         out: PathBuf,
+        /// Overwrite key files that exist (never done otherwise).
+        #[arg(long)]
+        force: bool,
     },
     /// Sign a saved plan's (or policy change's) digest with an approver's private key. Shows
     /// what is signed first (as `show` does) and asks; without a terminal, `--yes` is needed.

@@ -4,6 +4,7 @@
 
 mod args;
 mod pipeline_cli;
+mod process;
 mod show;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -33,9 +34,10 @@ use crate::state::{self, StateStore};
 const CHANGES: u8 = 2;
 
 pub fn main() -> ExitCode {
+    process::quiet_on_closed_pipe();
     let cli = Cli::parse();
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.global.log).unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(process::log_filter(&cli.global.log))
         .with_writer(std::io::stderr)
         .try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -129,7 +131,7 @@ async fn run(cli: Cli) -> Result<u8> {
         }
         Command::State { command } => state_command(g, command).await,
         Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,
-        Command::Keygen { out } => pipeline_cli::keygen(&out),
+        Command::Keygen { out, force } => pipeline_cli::keygen(&out, force),
         Command::Approve { plan, key, name, yes } => pipeline_cli::approve(g, &plan, &key, name, yes).await,
         Command::Show { plan } => show::show(g, &plan).await,
         Command::Pipeline { command: PipelineCommand::Apply { plan, identity_file, creds, run } } => {
@@ -221,7 +223,7 @@ async fn reconcile(g: &Global, args: ReconcileArgs) -> Result<u8> {
     let r = Reconciler::new(Arc::new(engine), source, policy, config, events);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        if stop_requested().await {
+        if process::stop_requested().await {
             let _ = stop_tx.send(true);
         }
     });
@@ -294,6 +296,7 @@ pub(crate) fn base_registry(g: &Global) -> Result<Registry> {
     let faults = Faults {
         throttle_rate: g.sim_throttle_rate,
         failure_rate: g.sim_failure_rate,
+        kube_unreachable: g.sim_kube_unreachable,
         seed: std::process::id().into(),
         ..Default::default()
     };
@@ -318,6 +321,7 @@ async fn engine_on(g: &Global, store: Arc<dyn StateStore>) -> Result<Engine> {
     let mut engine = Engine::new(Arc::new(registry(g, policy)?), store);
     engine.lock_ttl = g.lock_ttl;
     engine.audit_head = g.audit_head.clone();
+    engine.retry.unreachable_for = g.unreachable_for;
     Ok(engine)
 }
 
@@ -458,10 +462,11 @@ async fn execute(
     } else {
         Err(miette!(
             help = "state records exactly what was done; fix the cause and run apply again to finish",
-            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} not started{}",
+            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started{}",
             report.succeeded(),
             report.failed(),
             report.skipped(),
+            report.interrupted_steps(),
             report.not_started(),
             if report.interrupted { " (interrupted)" } else { "" }
         ))
@@ -479,27 +484,12 @@ pub(crate) fn run_context(
     };
     let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
     tokio::spawn(async move {
-        if stop_requested().await {
+        if process::stop_requested().await {
             let _ = cancel_tx.send(true);
         }
     });
-    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, ..Default::default() })
-}
-
-/// Ctrl-C, or SIGTERM (what CI cancellations and `timeout` send): both stop a run the same way,
-/// letting steps in flight finish and releasing the lock.
-async fn stop_requested() -> bool {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                r = tokio::signal::ctrl_c() => r.is_ok(),
-                r = term.recv() => r.is_some(),
-            };
-        }
-    }
-    tokio::signal::ctrl_c().await.is_ok()
+    let retry = crate::retry::RetryPolicy { unreachable_for: g.unreachable_for, ..Default::default() };
+    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, retry, ..Default::default() })
 }
 
 pub(crate) fn summarize(g: &Global, report: &Report) {
@@ -511,11 +501,12 @@ pub(crate) fn summarize(g: &Global, report: &Report) {
         }
         OutputFormat::Human => {
             println!(
-                "\n{}: {} succeeded, {} failed, {} skipped, {} not started, {} retries, in {:.1}s.",
+                "\n{}: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started, {} retries, in {:.1}s.",
                 if report.is_success() { "Done" } else { "Incomplete" },
                 report.succeeded(),
                 report.failed(),
                 report.skipped(),
+                report.interrupted_steps(),
                 report.not_started(),
                 report.retries,
                 report.elapsed.as_secs_f64()

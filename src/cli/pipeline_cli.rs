@@ -20,28 +20,58 @@ use crate::providers::Registry;
 use crate::state::audit::{self, Anchors, AuditSigner, Body, Handoff, PolicyChangeRecord, SignedEntry};
 use crate::state::{self, BoundPolicy, SignedAuditStore, StateStore};
 
-fn write_private(path: &Path, text: &str) -> Result<()> {
+/// Writes a key file with `mode` (0600 for secrets); an existing file only with `force`.
+fn write_key(path: &Path, text: &str, mode: u32, force: bool) -> Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options
-        .open(path)
-        .into_diagnostic()
-        .wrap_err_with(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    let mut f = options.open(path).into_diagnostic().wrap_err_with(|| format!("creating {}", path.display()))?;
+    // `mode` applies to a new file only: an overwritten one gets it too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(mode)).into_diagnostic()?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
     f.write_all(text.as_bytes()).into_diagnostic()?;
     Ok(())
 }
 
-pub fn keygen(out: &Path) -> Result<u8> {
-    let (secret, public) = keys::generate()?;
-    write_private(out, &secret)?;
+pub fn keygen(out: &Path, force: bool) -> Result<u8> {
+    if out.extension().is_some_and(|e| e.eq_ignore_ascii_case("pub")) {
+        return Err(miette!(
+            help = "name the private key (`--out alice.key`); its public key is written beside it as `alice.pub`",
+            "refusing --out {}: a name ending in `.pub` is where the public key goes",
+            out.display()
+        ));
+    }
     let pub_path = out.with_extension("pub");
-    std::fs::write(&pub_path, format!("{public}\n")).into_diagnostic()?;
+    if !force {
+        for path in [out, pub_path.as_path()] {
+            if path.exists() {
+                return Err(miette!(
+                    help = "choose another --out, or pass --force to replace both key files",
+                    "refusing to overwrite {}: key files are never overwritten without --force",
+                    path.display()
+                ));
+            }
+        }
+    }
+    let (secret, public) = keys::generate()?;
+    write_key(out, &secret, 0o600, force)?;
+    write_key(&pub_path, &format!("{public}\n"), 0o644, force)?;
     println!(
-        "Private key: {} (keep it; mode 0600)\nPublic key:  {public}\nAdd it to policy.yaml under `approvers`.",
-        out.display()
+        "Private key: {} (keep it; mode 0600)\nPublic key:  {public} (in {})\nAdd it to policy.yaml under `approvers`.",
+        out.display(),
+        pub_path.display()
     );
     Ok(0)
 }
@@ -213,6 +243,7 @@ pub async fn pipeline_apply(
     let mut engine = Engine::new(Arc::new(registry), signed);
     engine.lock_ttl = g.lock_ttl;
     engine.audit_head = g.audit_head.clone();
+    engine.retry.unreachable_for = g.unreachable_for;
     if let Some(t) = run.lock_timeout {
         engine.lock_timeout = t;
     }
@@ -326,7 +357,7 @@ pub fn creds(command: CredsCommand) -> Result<u8> {
     match command {
         CredsCommand::Identity { out, policy_lane: lane } => {
             let (secret, recipient, audit_key) = PipelineIdentity::generate();
-            write_private(&out, &format!("{}\n", secret.expose_secret()))?;
+            write_key(&out, &format!("{}\n", secret.expose_secret()), 0o600, false)?;
             println!(
                 "Identity written to {} (store it as the pipeline's secret, then delete it).\n\
                  Pin it in policy.yaml (policyLane: the lane whose approvals a change of the policy needs):\n\

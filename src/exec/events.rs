@@ -12,14 +12,53 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    RunStarted { run_id: String, steps: usize },
-    StepStarted { address: String, op: String },
-    StepRetrying { address: String, op: String, error: String, delay_ms: u64 },
-    StepSucceeded { address: String, op: String, id: String, elapsed_ms: u64 },
-    StepFailed { address: String, op: String, error: String },
-    StepSkipped { address: String, op: String, because: String },
-    Interrupted { in_flight: usize },
-    RunFinished { succeeded: usize, failed: usize, skipped: usize, not_started: usize, retries: u64, elapsed_ms: u64 },
+    RunStarted {
+        run_id: String,
+        steps: usize,
+    },
+    StepStarted {
+        address: String,
+        op: String,
+    },
+    StepRetrying {
+        address: String,
+        op: String,
+        error: String,
+        delay_ms: u64,
+    },
+    StepSucceeded {
+        address: String,
+        op: String,
+        id: String,
+        elapsed_ms: u64,
+    },
+    StepFailed {
+        address: String,
+        op: String,
+        error: String,
+    },
+    StepSkipped {
+        address: String,
+        op: String,
+        because: String,
+    },
+    /// Stopped by Ctrl-C or SIGTERM before it finished (see `exec::step`).
+    StepInterrupted {
+        address: String,
+        op: String,
+        why: String,
+    },
+    Interrupted {
+        in_flight: usize,
+    },
+    RunFinished {
+        succeeded: usize,
+        failed: usize,
+        skipped: usize,
+        not_started: usize,
+        retries: u64,
+        elapsed_ms: u64,
+    },
 }
 
 pub trait EventSink: Send + Sync {
@@ -149,8 +188,17 @@ impl EventSink for Progress {
                 self.tick_overall();
                 self.line(format!("  ⊘ {op} {address} skipped: {because}"));
             }
+            Event::StepInterrupted { address, op, why } => {
+                self.end_spinner(&format!("{op} {address}"));
+                self.tick_overall();
+                self.line(format!("  ■ {op} {address} interrupted: {why}"));
+            }
             Event::Interrupted { in_flight } => {
-                self.line(format!("  Interrupted: starting nothing new, waiting for {in_flight} action(s) in flight…"));
+                self.line(format!(
+                    "  Interrupted: starting nothing new; {in_flight} action(s) in flight stop between attempts, \
+                     or within {}s if a call is in flight…",
+                    super::step::GRACE.as_secs()
+                ));
             }
             Event::RunFinished { .. } => {
                 if let Ok(mut o) = self.overall.lock()

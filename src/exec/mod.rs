@@ -50,8 +50,11 @@
 //!
 //! ### Cancellation
 //!
-//! When the cancel signal fires (Ctrl-C), nothing new is started; steps in flight run to
-//! completion and commit, and the run ends with a report that lists what never started.
+//! When the cancel signal fires (Ctrl-C, SIGTERM), nothing new is started. A step waiting to
+//! retry stops at once and is reported *interrupted* (its intent closed as failed: its last
+//! attempt failed); a step whose call is in flight gets a grace period ([`step::GRACE`], 5 s) to
+//! finish and commit, and is then dropped with its intent left open for recovery. The run ends
+//! with a report that lists what was interrupted and what never started.
 
 mod events;
 mod step;
@@ -74,7 +77,8 @@ use crate::retry::RetryPolicy;
 use crate::state::{Lease, StateStore};
 
 pub use events::{Event, EventSink, JsonLines, Progress, Quiet, Recorder};
-use step::{StepCtx, StepDone};
+pub use step::GRACE;
+use step::{Ended, StepCtx, StepDone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +115,8 @@ pub enum StepStatus {
     Succeeded,
     Failed(String),
     Skipped(String),
+    /// Stopped by Ctrl-C or SIGTERM before it finished.
+    Interrupted(String),
     NotStarted,
 }
 
@@ -121,6 +127,7 @@ impl std::fmt::Display for StepStatus {
             Self::Succeeded => f.write_str("succeeded"),
             Self::Failed(why) => write!(f, "failed: {why}"),
             Self::Skipped(why) => write!(f, "skipped: {why}"),
+            Self::Interrupted(why) => write!(f, "interrupted: {why}"),
             Self::NotStarted => f.write_str("not started"),
         }
     }
@@ -164,6 +171,9 @@ impl Report {
     }
     pub fn not_started(&self) -> usize {
         self.count(|s| *s == StepStatus::NotStarted)
+    }
+    pub fn interrupted_steps(&self) -> usize {
+        self.count(|s| matches!(s, StepStatus::Interrupted(_)))
     }
     pub fn is_success(&self) -> bool {
         self.succeeded() == self.steps.len()
@@ -442,6 +452,8 @@ pub async fn execute(
         }
     }
 
+    // One clock per server: an unreachable cluster API fails all of its steps within the bound.
+    let mut reach: HashMap<&ProviderRef, crate::retry::Reachability> = HashMap::new();
     let mut running: JoinSet<StepDone> = JoinSet::new();
     let mut task_step: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut cancelled = *cancel.borrow();
@@ -485,6 +497,8 @@ pub async fn execute(
                         retry: opts.retry.clone(),
                         timeout: opts.step_timeout.unwrap_or_else(|| (s.estimate * 3).max(Duration::from_secs(600))),
                         events: events.clone(),
+                        cancel: cancel.clone(),
+                        reach: reach.entry(*provider).or_default().clone(),
                     };
                     let handle = running.spawn(step::run(ctx));
                     task_step.insert(handle.id(), i);
@@ -503,7 +517,7 @@ pub async fn execute(
                     Err(e) => StepDone {
                         index: task_step.get(&e.id()).copied().unwrap_or_default(),
                         retries: 0,
-                        result: Err(format!("internal error, outcome unknown: {e}")),
+                        result: Err(Ended::Failed(format!("internal error, outcome unknown: {e}"))),
                     },
                 };
                 let i = done.index;
@@ -526,10 +540,12 @@ pub async fn execute(
                             }
                         }
                     }
-                    Err(message) => {
+                    Err(Ended::Failed(message)) => {
                         status[i] = Some(StepStatus::Failed(message));
                         skip_dependents(i, &steps, plan, &mut status, events.as_ref());
                     }
+                    // Its dependents were never going to start: they stay "not started".
+                    Err(Ended::Interrupted(why)) => status[i] = Some(StepStatus::Interrupted(why)),
                 }
             }
             _ = cancel.changed(), if !cancelled => {

@@ -277,6 +277,9 @@ struct Decider<'a> {
     drift: Vec<Drift>,
     unknown: Vec<Unknown>,
     unchanged: usize,
+    /// One clock per connection source: once a cluster's API has been unreachable for the retry
+    /// policy's bound, the reads of its other objects fail at once (`crate::retry`).
+    reach: HashMap<Address, crate::retry::Reachability>,
 }
 
 impl<'a> Decider<'a> {
@@ -296,6 +299,7 @@ impl<'a> Decider<'a> {
             unknown_set: HashSet::new(),
             actions: Vec::new(),
             drift: Vec::new(),
+            reach: HashMap::new(),
             unknown: Vec::new(),
             unchanged: 0,
         }
@@ -339,7 +343,8 @@ impl<'a> Decider<'a> {
                     Some(refresh::Read::Found(o)) => Some(o.clone()),
                     _ => self.current.get(src).map(|r| r.observed()),
                 };
-                refresh::connected(rec, src, src_obs, registry, retry).await?
+                let reach = self.reach.entry(src.clone()).or_default().clone();
+                refresh::connected(rec, src, src_obs, registry, retry, &reach).await?
             }
             (None, false) => self.live.remove(&rec.address).unwrap_or(refresh::Read::Gone),
         };

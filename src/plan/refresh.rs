@@ -2,7 +2,9 @@
 //!
 //! A read that fails is kept as [`Read::Failed`] for the plan to report against that resource:
 //! one unreachable placement must not hide the plan of the others. A lost read is never taken
-//! for a deleted resource, or the plan would create it again.
+//! for a deleted resource, or the plan would create it again. The reads through one cluster's
+//! API share a [`Reachability`]: an API that stays unreachable costs the plan one retry bound,
+//! not one per object inside the cluster.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::PlanError;
 use crate::providers::Registry;
-use crate::retry::RetryPolicy;
+use crate::retry::{Reachability, RetryPolicy};
 use crate::state::ResourceRecord;
 
 /// What a refresh learned of one recorded object.
@@ -46,7 +48,8 @@ pub(super) async fn direct(
         let budget = registry.budget(&rec.provider)?;
         let (address, id, recorded, retry) = (rec.address.clone(), rec.id.clone(), rec.attrs.clone(), retry.clone());
         reads.spawn(async move {
-            let result = read(provider.as_ref(), &address, &id, &recorded, &retry, Some(&budget)).await;
+            let reach = Reachability::default();
+            let result = read(provider.as_ref(), &address, &id, &recorded, &retry, Some(&budget), &reach).await;
             (address, result)
         });
     }
@@ -73,13 +76,14 @@ pub(super) async fn connected(
     source_obs: Option<Observed>,
     registry: &Registry,
     retry: &RetryPolicy,
+    reach: &Reachability,
 ) -> Result<Read, PlanError> {
     let Some(obs) = source_obs else {
         return Ok(Read::Failed(format!("its connection source {source} is not recorded")));
     };
     let conn = Connection { source: source.clone(), id: obs.id, outputs: obs.attrs };
     let provider = registry.connect(&rec.provider, &conn)?;
-    Ok(Read::from(read(provider.as_ref(), &rec.address, &rec.id, &rec.attrs, retry, None).await))
+    Ok(Read::from(read(provider.as_ref(), &rec.address, &rec.id, &rec.attrs, retry, None, reach).await))
 }
 
 async fn read(
@@ -89,10 +93,11 @@ async fn read(
     recorded: &Attrs,
     retry: &RetryPolicy,
     budget: Option<&tokio::sync::Semaphore>,
+    reach: &Reachability,
 ) -> Result<Option<Observed>, ProviderError> {
     let id = id.to_string();
     retry
-        .run(
+        .run_shared(
             || async {
                 let _permit = match budget {
                     Some(b) => b.acquire().await.ok(),
@@ -101,6 +106,8 @@ async fn read(
                 provider.read_recorded(&address.rtype, &id, recorded).await
             },
             |_, _| {},
+            reach,
+            &|| true,
         )
         .await
 }

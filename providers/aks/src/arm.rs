@@ -7,6 +7,17 @@
 //! outside 2xx becomes a [`ProviderError`] through [`crate::error::classify`] (either error body
 //! shape, `Retry-After` kept).
 //!
+//! ## Per-request retries
+//!
+//! Each request is retried on its own ([`RequestRetry`], backon): 429 and 503 with `Retry-After`
+//! as the floor of the next delay, and transport failures, within a number of retries and a
+//! time budget, after which the error goes to the engine's retry of the whole action. A request
+//! that never left (the connection failed) is always repeated; one that may have been applied
+//! (a 429/503 answer, a timeout) only when repeating it cannot do anything twice: reads, DELETE,
+//! PUT with `If-None-Match`/`If-Match`, and POSTs that only read ([`Condition::ReadOnly`]). An
+//! unconditional PUT is left to the engine, which reads before it writes again. So one throttled
+//! request in a PUT → poll → read-back sequence no longer fails the whole sequence.
+//!
 //! A mutation may answer before it is done: a PUT with 200/201 and a non-terminal
 //! `provisioningState`, a DELETE with 202. [`Arm::settle`] waits, through the shared poller, in
 //! ARM's order of preference: the `Azure-AsyncOperation` status until `Succeeded`, `Failed` or
@@ -17,6 +28,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
@@ -67,6 +79,58 @@ pub enum Condition<'a> {
     Absent,
     /// `If-Match: <eTag>`: change only what was read.
     Matches(&'a str),
+    /// No header: a POST that only reads (`listClusterUserCredential`), safe to repeat.
+    ReadOnly,
+}
+
+impl Condition<'_> {
+    /// Whether sending the request twice cannot change anything twice.
+    fn repeatable(self, method: &Method) -> bool {
+        match *method {
+            Method::GET | Method::HEAD | Method::DELETE => true,
+            Method::PUT => matches!(self, Self::Absent | Self::Matches(_)),
+            _ => matches!(self, Self::ReadOnly),
+        }
+    }
+}
+
+/// How one request is retried (see the module docs).
+#[derive(Debug, Clone)]
+pub struct RequestRetry {
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    pub max_retries: usize,
+    /// No retry starts later than this after the first attempt.
+    pub budget: Duration,
+}
+
+impl RequestRetry {
+    /// Delays from the poll policy's first delay (short against fixtures, `TESSERA_POLL_INTERVAL`),
+    /// at most 1 s to start with; six retries within two minutes.
+    pub fn from_poll(poll: &PollPolicy) -> Self {
+        let min_delay = poll.min_delay.min(Duration::from_secs(1));
+        Self {
+            min_delay,
+            max_delay: (min_delay * 16).min(Duration::from_secs(20)),
+            max_retries: 6,
+            budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// One failed attempt, and whether it may be made again.
+struct Failed {
+    error: ProviderError,
+    again: Again,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Again {
+    /// Nothing was sent: repeat whatever the request.
+    Always,
+    /// It may have been applied: repeat only a repeatable request.
+    IfRepeatable,
+    Never,
 }
 
 /// How a long-running operation ends for the caller.
@@ -83,6 +147,7 @@ pub struct Arm {
     endpoint: String,
     token: Arc<dyn TokenSource>,
     poll: PollPolicy,
+    retry: RequestRetry,
 }
 
 impl Arm {
@@ -92,11 +157,13 @@ impl Arm {
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| ProviderError::Fatal(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_string(), token, poll })
+        let retry = RequestRetry::from_poll(&poll);
+        Ok(Self { http, endpoint: endpoint.trim_end_matches('/').to_string(), token, poll, retry })
     }
 
-    /// Sends one request to `path` (an ARM id, or a full URL from `Location`), and classifies a
-    /// failure. `api` is the `api-version`, added unless the URL already has one.
+    /// Sends a request to `path` (an ARM id, or a full URL from `Location`), retried as the
+    /// module docs say, and classifies a failure. `api` is the `api-version`, added unless the
+    /// URL already has one.
     pub async fn send(
         &self,
         method: Method,
@@ -105,15 +172,46 @@ impl Arm {
         body: Option<&Value>,
         condition: Condition<'_>,
     ) -> Result<Reply, ProviderError> {
+        let repeatable = condition.repeatable(&method);
+        let p = &self.retry;
+        let backoff = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(p.min_delay)
+            .with_max_delay(p.max_delay)
+            .with_max_times(p.max_retries);
+        let started = tokio::time::Instant::now();
+        let attempt = || self.send_once(method.clone(), path, api, body, condition);
+        attempt
+            .retry(backoff)
+            .when(|f: &Failed| f.again == Again::Always || (f.again == Again::IfRepeatable && repeatable))
+            .adjust(|f: &Failed, delay| {
+                let d = delay?;
+                let d = f.error.retry_after().map_or(d, |after| d.max(after));
+                (started.elapsed() + d <= p.budget).then_some(d)
+            })
+            .notify(|f: &Failed, d: Duration| tracing::debug!("ARM: {}; again in {d:?}", f.error))
+            .await
+            .map_err(|f| f.error)
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        api: &str,
+        body: Option<&Value>,
+        condition: Condition<'_>,
+    ) -> Result<Reply, Failed> {
+        let never = |error: ProviderError| Failed { error, again: Again::Never };
         let mut url = if path.starts_with("http://") || path.starts_with("https://") {
             // A status URL ARM handed out: the token goes to ARM's own host, never elsewhere.
             let origin = |u: &str| u.splitn(4, '/').take(3).collect::<Vec<_>>().join("/").to_ascii_lowercase();
             if origin(path) != origin(&self.endpoint) {
-                return Err(ProviderError::Fatal(format!(
+                return Err(never(ProviderError::Fatal(format!(
                     "ARM asked to poll {}, which is not {}: refused (the token goes to ARM only)",
                     origin(path),
                     origin(&self.endpoint)
-                )));
+                ))));
             }
             path.to_string()
         } else {
@@ -125,10 +223,14 @@ impl Arm {
             url.push_str(api);
         }
         let what = format!("{method} {}", path.split('?').next().unwrap_or(path));
-        let token = self.token.token().await?;
+        let token = self.token.token().await.map_err(|error| {
+            // A token endpoint that did not answer is worth asking again; a refusal is not.
+            let again = if error.is_retryable() { Again::Always } else { Again::Never };
+            Failed { error, again }
+        })?;
         let mut request = self.http.request(method, &url).bearer_auth(token.expose_secret());
         request = match condition {
-            Condition::None => request,
+            Condition::None | Condition::ReadOnly => request,
             Condition::Absent => request.header("If-None-Match", "*"),
             Condition::Matches(etag) => request.header("If-Match", etag),
         };
@@ -136,16 +238,25 @@ impl Arm {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| {
-            // Nothing answered: the request may or may not have been applied; every caller's
-            // retry is safe (conditional creates, reads before updates).
-            ProviderError::unavailable(format!("{what}: {e}"))
+            // A connection that failed sent nothing; any other failure may have been applied.
+            // Either way the engine's retry of the action is safe (conditional creates, reads
+            // before updates).
+            let again = if e.is_connect() { Again::Always } else { Again::IfRepeatable };
+            Failed { error: ProviderError::unavailable(format!("{what}: {e}")), again }
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.map_err(|e| ProviderError::unavailable(format!("{what}: {e}")))?;
+        let text = response.text().await.map_err(|e| Failed {
+            error: ProviderError::unavailable(format!("{what}: {e}")),
+            again: Again::IfRepeatable,
+        })?;
         if !status.is_success() {
             let wait = retry_after(headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
-            return Err(classify(&what, status.as_u16(), &text, wait));
+            let again = match status {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => Again::IfRepeatable,
+                _ => Again::Never,
+            };
+            return Err(Failed { error: classify(&what, status.as_u16(), &text, wait), again });
         }
         let body =
             if text.trim().is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) };

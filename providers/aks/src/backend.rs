@@ -87,27 +87,9 @@ impl Backend for AksBackend {
     /// no pool of the spec is one, Tessera adds a small one: said here, as a warning, so the
     /// extra nodes are never a surprise.
     fn validate(&self, cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<Violation> {
-        if system_pool(cluster).is_some() || cluster.pools.is_empty() {
-            return Vec::new();
-        }
-        let why: Vec<String> = cluster
-            .pools
-            .iter()
-            .filter_map(|p| unfit_for_system(p).map(|why| format!("`{}`: {why}", p.name)))
-            .collect();
-        let first = cluster.pools[0].name.clone();
-        vec![Violation::warning(
-            SpecField::Pool(first),
-            format!(
-                "no pool can be AKS's system pool ({}), so Tessera adds one of 1 to 3 {} vCPU / {} GiB nodes \
-                 tainted {CRITICAL_ADDONS_ONLY}",
-                why.join("; "),
-                DEDICATED_SYSTEM.vcpu,
-                DEDICATED_SYSTEM.memory_gib
-            ),
-            "to run system pods on a pool of yours instead, give one on-demand pool at least one node and no \
-             NoSchedule or NoExecute taint",
-        )]
+        let mut out = tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::AKS_NODES);
+        out.extend(system_pool_warning(cluster));
+        out
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {
@@ -165,6 +147,28 @@ fn ambient() -> Result<Arc<dyn TokenSource>, tessera_provider_api::ProviderError
         })?));
     }
     Ok(Arc::new(AzureIdentity::new(SignIn::AzureCli)?))
+}
+
+/// AKS needs a system pool; when no pool of the spec can be one, Tessera adds one (a warning).
+fn system_pool_warning(cluster: &ClusterTemplate) -> Vec<Violation> {
+    if system_pool(cluster).is_some() || cluster.pools.is_empty() {
+        return Vec::new();
+    }
+    let why: Vec<String> =
+        cluster.pools.iter().filter_map(|p| unfit_for_system(p).map(|why| format!("`{}`: {why}", p.name))).collect();
+    let first = cluster.pools[0].name.clone();
+    vec![Violation::warning(
+        SpecField::Pool(first),
+        format!(
+            "no pool can be AKS's system pool ({}), so Tessera adds one of 1 to 3 {} vCPU / {} GiB nodes \
+             tainted {CRITICAL_ADDONS_ONLY}",
+            why.join("; "),
+            DEDICATED_SYSTEM.vcpu,
+            DEDICATED_SYSTEM.memory_gib
+        ),
+        "to run system pods on a pool of yours instead, give one on-demand pool at least one node and no \
+         NoSchedule or NoExecute taint",
+    )]
 }
 
 #[cfg(test)]

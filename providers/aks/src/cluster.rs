@@ -100,7 +100,7 @@ pub async fn get(aks: &AksProvider, id: &str) -> Result<Option<(ManagedCluster, 
 /// The cluster's CA, from the exec-format user kubeconfig (which holds no token).
 async fn certificate_authority(aks: &AksProvider, id: &str) -> Result<Option<String>, ProviderError> {
     let url = format!("{id}/listClusterUserCredential?api-version={API}&format=exec");
-    let reply = aks.arm.send(Method::POST, &url, API, None, Condition::None).await?;
+    let reply = aks.arm.send(Method::POST, &url, API, None, Condition::ReadOnly).await?;
     let results: CredentialResults = serde_json::from_value(reply.body).unwrap_or_default();
     let Some(encoded) = results.kubeconfigs.into_iter().find_map(|k| k.value) else { return Ok(None) };
     let bytes = base64::engine::general_purpose::STANDARD

@@ -37,6 +37,8 @@ pub enum SpecField {
     Network,
     /// The pool with this name.
     Pool(String),
+    /// The `scale` of the pool with this name (the placement's override, when it has one).
+    PoolScale(String),
     /// The placement's `scope` entry with this key (or the placement, when it is missing).
     Scope(String),
 }
@@ -60,6 +62,52 @@ impl Violation {
     pub fn warning(field: SpecField, message: impl Into<String>, help: impl Into<String>) -> Self {
         Self { warning: true, ..Self::new(field, message, help) }
     }
+}
+
+/// The pools of `cluster` that break `limits`, each at its `scale`: a pool over the per-pool
+/// limit, and the pool whose maximum takes the cluster over the per-cluster one.
+pub fn node_limits(cluster: &ClusterTemplate, limits: &crate::catalogs::NodeLimits) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let zones = if limits.per_zone { cluster.zones.len().max(1) as u32 } else { 1 };
+    let mut total: u64 = 0;
+    let mut over_cluster = false;
+    for pool in &cluster.pools {
+        let per = pool.max.div_ceil(zones);
+        if per > limits.per_pool {
+            let unit = if limits.per_zone { format!(" in each of {zones} zones") } else { String::new() };
+            out.push(Violation::new(
+                SpecField::PoolScale(pool.name.clone()),
+                format!(
+                    "pool `{}` scales to {} nodes{unit}; {} allows {} per {}",
+                    pool.name,
+                    per,
+                    limits.cloud,
+                    limits.per_pool,
+                    if limits.per_zone { "pool and zone" } else { "pool" }
+                ),
+                format!("lower `scale.max`, or split the pool into several (limits: {})", limits.source),
+            ));
+        }
+        total += u64::from(pool.max);
+        if let Some(cap) = limits.per_cluster
+            && total > u64::from(cap)
+            && !over_cluster
+        {
+            over_cluster = true;
+            out.push(Violation::new(
+                SpecField::PoolScale(pool.name.clone()),
+                format!(
+                    "with pool `{}` the cluster scales to {total} nodes or more; {} allows {cap} per cluster",
+                    pool.name, limits.cloud
+                ),
+                format!(
+                    "lower the pools' `scale.max`, or spread them over more placements (limits: {})",
+                    limits.source
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// One key of a placement's `scope`.

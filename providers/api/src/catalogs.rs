@@ -132,3 +132,45 @@ fn table(
         supports_spot,
     }
 }
+
+/// A cloud's documented node limits, checked by each backend's `validate` (and the sim's, for the
+/// cloud a profile imitates) against the pools' `scale.max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    pub cloud: &'static str,
+    /// Nodes one pool may have (in each zone, when `per_zone`).
+    pub per_pool: u32,
+    pub per_zone: bool,
+    /// Nodes one cluster may have, every pool together.
+    pub per_cluster: Option<u32>,
+    /// Where the numbers are documented.
+    pub source: &'static str,
+}
+
+/// EKS service quotas: 450 nodes per managed node group (a default quota, adjustable); no
+/// per-cluster node count is documented.
+pub const EKS_NODES: NodeLimits = NodeLimits {
+    cloud: "EKS",
+    per_pool: 450,
+    per_zone: false,
+    per_cluster: None,
+    source: "https://docs.aws.amazon.com/eks/latest/userguide/service-quotas.html",
+};
+
+/// AKS quotas: 1,000 nodes per node pool (Virtual Machine Scale Sets), 5,000 per cluster.
+pub const AKS_NODES: NodeLimits = NodeLimits {
+    cloud: "AKS",
+    per_pool: 1000,
+    per_zone: false,
+    per_cluster: Some(5000),
+    source: "https://learn.microsoft.com/en-us/azure/aks/quotas-skus-regions",
+};
+
+/// GKE limits (Standard): 1,000 nodes per node pool zone, 15,000 per cluster.
+pub const GKE_NODES: NodeLimits = NodeLimits {
+    cloud: "GKE",
+    per_pool: 1000,
+    per_zone: true,
+    per_cluster: Some(15_000),
+    source: "https://cloud.google.com/kubernetes-engine/quotas",
+};

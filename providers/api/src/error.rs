@@ -7,6 +7,13 @@ pub enum RetryReason {
     Throttled,
     /// A transient server-side failure (HTTP 5xx, timeouts).
     Unavailable,
+    /// The server could not be reached at all: connection refused, a name that does not
+    /// resolve, a TLS handshake that fails, a connection that times out. Classified once, where
+    /// the client sees the transport error, so the message already names the endpoint, what
+    /// failed and the likely cause. The request most likely never reached the server. Retried
+    /// for a bounded time only (`RetryPolicy::unreachable_for` in the engine): an API that stays
+    /// unreachable is a network or access problem that retrying does not fix.
+    Unreachable,
 }
 
 /// A failed provider call, classified so that the executor knows what to do next.
@@ -36,6 +43,15 @@ impl ProviderError {
 
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self::Retryable { reason: RetryReason::Unavailable, message: message.into(), retry_after: None }
+    }
+
+    /// The server could not be reached (see [`RetryReason::Unreachable`]).
+    pub fn unreachable(message: impl Into<String>) -> Self {
+        Self::Retryable { reason: RetryReason::Unreachable, message: message.into(), retry_after: None }
+    }
+
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Retryable { reason: RetryReason::Unreachable, .. })
     }
 
     /// Retryable errors and conflicts (which clear once the competing operation ends) are retried.

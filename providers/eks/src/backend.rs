@@ -88,6 +88,7 @@ impl Backend for EksBackend {
                 ));
             }
         }
+        out.extend(tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::EKS_NODES));
         out
     }
 

@@ -331,6 +331,7 @@ impl Backend for GkeBackend {
                 "cluster names are `{fleet}-{placement}`: shorten the placement or the fleet name",
             ));
         }
+        out.extend(tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::GKE_NODES));
         for pool in &cluster.pools {
             if let Some(problem) = lower::scale_problem(pool, cluster.zones.len()) {
                 out.push(Violation::new(

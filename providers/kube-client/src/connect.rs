@@ -117,12 +117,37 @@ pub fn kubeconfig(
     }))
 }
 
+/// How long to wait for a TCP connection to the API server. kube-rs's default (none, so the
+/// system's, about two minutes) would make one attempt at a black-holed private endpoint use up
+/// most of the bound on an unreachable API.
+pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A kube-rs client for the cluster behind `conn`, and the URL it talks to (for messages).
+pub async fn connected(
+    conn: &Connection,
+    provider: &ProviderRef,
+    settings: &KubeClientSettings,
+) -> Result<(kube::Client, String), KubeError> {
+    let (config, endpoint) = config(conn, provider, settings).await?;
+    let client =
+        kube::Client::try_from(config).map_err(|e| KubeError::Config(format!("connecting to {}: {e}", conn.source)))?;
+    Ok((client, endpoint))
+}
+
 /// A kube-rs client for the cluster behind `conn`.
 pub async fn client(
     conn: &Connection,
     provider: &ProviderRef,
     settings: &KubeClientSettings,
 ) -> Result<kube::Client, KubeError> {
+    Ok(connected(conn, provider, settings).await?.0)
+}
+
+async fn config(
+    conn: &Connection,
+    provider: &ProviderRef,
+    settings: &KubeClientSettings,
+) -> Result<(kube::Config, String), KubeError> {
     let doc = kubeconfig(conn, provider, settings)?;
     let kc: Kubeconfig =
         serde_json::from_value(doc).map_err(|e| KubeError::Config(format!("kubeconfig for {}: {e}", conn.source)))?;
@@ -137,7 +162,9 @@ pub async fn client(
         config.auth_info.client_key_data = Some(key.into());
     }
     config.default_retry = false;
-    kube::Client::try_from(config).map_err(|e| KubeError::Config(format!("connecting to {}: {e}", conn.source)))
+    config.connect_timeout = Some(settings.connect_timeout);
+    let endpoint = config.cluster_url.to_string();
+    Ok((config, endpoint))
 }
 
 /// The client certificate and key of kind's admin kubeconfig for cluster `name`

@@ -68,15 +68,100 @@ pub fn retry_after(header: Option<&http::HeaderValue>) -> Option<Duration> {
     header?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-/// A failure to reach the server at all (refused, reset, TLS, auth plugin): retryable, since a
-/// cluster made in the same apply may not answer yet.
-pub fn transport(what: &str, e: &kube::Error) -> ProviderError {
+/// Why a request never got an answer, classified once from the transport error's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    Refused,
+    Dns,
+    Tls,
+    Timeout,
+}
+
+impl Unreachable {
+    /// What failed, and the likely cause and fix, in the user's terms.
+    fn explain(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Refused => (
+                "connection refused",
+                "nothing listens there: the API server is down, or a proxy or load balancer in front of it is",
+            ),
+            Self::Dns => (
+                "the name does not resolve",
+                "a private endpoint seen from outside its network (private DNS), or a typo in an endpoint override",
+            ),
+            Self::Tls => (
+                "the TLS handshake failed",
+                "the server's certificate is not the cluster's CA (a proxy intercepting TLS, or a stale CA in state)",
+            ),
+            Self::Timeout => (
+                "the connection timed out",
+                "a firewall drops the traffic, or the endpoint is private and this machine is outside its network",
+            ),
+        }
+    }
+
+    /// Classifies by the error chain: I/O error kinds first, then the words hyper and rustls use
+    /// (their error types are private to kube-rs's client stack).
+    pub fn of(e: &(dyn std::error::Error + 'static)) -> Option<Self> {
+        let mut found = None;
+        let mut next = vec![e];
+        while let Some(err) = next.pop() {
+            if err.downcast_ref::<rustls::Error>().is_some() {
+                return Some(Self::Tls);
+            }
+            if let Some(io) = err.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return Some(Self::Refused),
+                    std::io::ErrorKind::TimedOut => found = found.or(Some(Self::Timeout)),
+                    _ => {}
+                }
+                // An I/O error's `source()` skips the error it wraps (rustls's, inside two I/O
+                // errors from hyper-rustls): look at that one too.
+                if let Some(inner) = io.get_ref() {
+                    next.push(inner);
+                }
+            }
+            let text = err.to_string().to_lowercase();
+            if text.contains("dns error") || text.contains("failed to lookup address") {
+                return Some(Self::Dns);
+            }
+            if text.contains("certificate") || text.contains("tls") || text.contains("handshake") {
+                found = Some(Self::Tls);
+            } else if text.contains("connection refused") {
+                return Some(Self::Refused);
+            } else if text.contains("timed out") || text.contains("elapsed") {
+                found = found.or(Some(Self::Timeout));
+            }
+            next.extend(err.source());
+        }
+        found
+    }
+}
+
+/// A failure to get an answer from the server. Refused, DNS, TLS and timeouts are
+/// [`RetryReason::Unreachable`], with one message naming the endpoint, what failed, and the likely
+/// cause and fix; the engine retries them for a bounded time only. Other transport failures
+/// (a reset mid-answer) are retryable as unavailable; a failing auth plugin is fatal.
+pub fn transport(what: &str, endpoint: &str, e: &kube::Error) -> ProviderError {
     match e {
         kube::Error::Auth(_) | kube::Error::InferKubeconfig(_) | kube::Error::BuildRequest(_) => {
             ProviderError::Fatal(format!("{what}: {e}"))
         }
-        _ => ProviderError::unavailable(format!("{what}: {e}")),
+        _ => match Unreachable::of(e) {
+            Some(kind) => unreachable(what, endpoint, kind),
+            None => ProviderError::unavailable(format!("{what}: {e}")),
+        },
     }
+}
+
+/// The one message for an API server that cannot be reached.
+pub fn unreachable(what: &str, endpoint: &str, kind: Unreachable) -> ProviderError {
+    let (failed, cause) = kind.explain();
+    ProviderError::unreachable(format!(
+        "cannot reach the Kubernetes API at {endpoint} ({what}): {failed}. Likely cause: {cause}. \
+         Fix: run Tessera from a machine that can reach the endpoint (inside the cluster's network), \
+         or open the cluster's API access to this machine"
+    ))
 }
 
 #[cfg(test)]
@@ -111,6 +196,18 @@ mod tests {
             matches!(&invalid, ProviderError::Fatal(m) if m == "apply: 422 DaemonSet.apps \"x\" is invalid: spec.selector: Required value"),
             "{invalid}"
         );
+    }
+
+    #[test]
+    fn transport_errors_are_classified_by_their_chain() {
+        let timed_out = std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline");
+        assert_eq!(Unreachable::of(&timed_out), Some(Unreachable::Timeout));
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "nope");
+        assert_eq!(Unreachable::of(&refused), Some(Unreachable::Refused));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+        assert_eq!(Unreachable::of(&reset), None, "a reset mid-answer is not `unreachable`");
+        let msg = unreachable("get Node", "https://10.0.0.1/", Unreachable::Timeout).to_string();
+        assert!(msg.contains("https://10.0.0.1/") && msg.contains("timed out") && msg.contains("private"), "{msg}");
     }
 
     #[test]

@@ -96,8 +96,9 @@ impl KubeProvider {
         })?;
         self.cluster
             .get_or_try_init(|| async {
-                let client = connect::client(conn, &self.provider, &self.settings).await?;
-                Ok::<_, ProviderError>(Cluster { wire: wire::Wire::new(client), settings: self.settings.clone() })
+                let (client, endpoint) = connect::connected(conn, &self.provider, &self.settings).await?;
+                let wire = wire::Wire::new(client, endpoint);
+                Ok::<_, ProviderError>(Cluster { wire, settings: self.settings.clone() })
             })
             .await
     }

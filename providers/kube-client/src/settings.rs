@@ -28,6 +28,8 @@ pub struct KubeClientSettings {
     pub poll: PollPolicy,
     /// The deadline for a DaemonSet to be ready on every node it must cover.
     pub rollout: PollPolicy,
+    /// How long one attempt waits for a TCP connection ([`crate::connect::CONNECT_TIMEOUT`]).
+    pub connect_timeout: Duration,
 }
 
 impl Default for KubeClientSettings {
@@ -48,6 +50,7 @@ impl Default for KubeClientSettings {
                 max_delay: Duration::from_secs(15),
                 total: Duration::from_secs(15 * 60),
             },
+            connect_timeout: crate::connect::CONNECT_TIMEOUT,
         }
     }
 }

@@ -41,6 +41,8 @@ impl Served {
 
 pub struct Wire {
     client: kube::Client,
+    /// The API server's URL, for the message when it cannot be reached.
+    endpoint: String,
     served: Mutex<HashMap<(String, String), Option<Served>>>,
 }
 
@@ -57,8 +59,8 @@ pub fn group_version(api_version: &str) -> (&str, &str) {
 }
 
 impl Wire {
-    pub fn new(client: kube::Client) -> Self {
-        Self { client, served: Mutex::new(HashMap::new()) }
+    pub fn new(client: kube::Client, endpoint: String) -> Self {
+        Self { client, endpoint, served: Mutex::new(HashMap::new()) }
     }
 
     /// Sends a request; `Ok(None)` for 404.
@@ -71,10 +73,14 @@ impl Wire {
 
     /// Sends a request; every answer but 2xx is an error, 404 included.
     async fn call(&self, what: &str, req: http::Request<Vec<u8>>) -> Result<Value, ProviderError> {
-        let res = self.client.send(req.map(kube::client::Body::from)).await.map_err(|e| transport(what, &e))?;
+        let res = self
+            .client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .map_err(|e| transport(what, &self.endpoint, &e))?;
         let status = res.status();
         let after = retry_after(res.headers().get(http::header::RETRY_AFTER));
-        let body = res.into_body().collect_bytes().await.map_err(|e| transport(what, &e))?;
+        let body = res.into_body().collect_bytes().await.map_err(|e| transport(what, &self.endpoint, &e))?;
         let text = String::from_utf8_lossy(&body);
         if !status.is_success() {
             return Err(classify(what, status.as_u16(), &text, after));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tessera_provider_api::{
     Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, KubeAccess, MachineCatalog, Observed,
-    Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
+    Operation, Provider, ProviderError, ProviderRef, ResourceSpec, Violation,
 };
 
 use crate::kube::{self, SimKube};
@@ -42,6 +42,19 @@ impl Backend for SimBackend {
 
     fn catalog(&self, provider: &ProviderRef) -> Option<Catalog> {
         profile_of(provider).map(|p| p.catalog)
+    }
+
+    /// The node limits of the cloud the profile imitates: the sim accepts no pool its cloud
+    /// would refuse (and no pool of millions of nodes, which it would try to hold in memory).
+    /// kind has no documented limit; it is held to EKS's, far above what one host can run.
+    fn validate(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<Violation> {
+        use tessera_provider_api::catalogs::{AKS_NODES, EKS_NODES, GKE_NODES};
+        let limits = match profile_of(provider).map(|p| p.name) {
+            Some("aks") => AKS_NODES,
+            Some("gke") => GKE_NODES,
+            _ => EKS_NODES,
+        };
+        tessera_provider_api::backend::node_limits(cluster, &limits)
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {

@@ -26,6 +26,9 @@ pub struct Faults {
     /// Probability that a mutating call *takes effect* and then its answer is lost (a 503, as a
     /// dropped connection or a gateway timeout gives): the retry must find what the call did.
     pub lost_response_rate: f64,
+    /// Every cluster's Kubernetes API refuses connections (a firewall, a private endpoint seen
+    /// from outside its network), while the cloud's own API answers.
+    pub kube_unreachable: bool,
     pub seed: u64,
 }
 
@@ -156,6 +159,10 @@ impl SimCloud {
         let r = self.find_by_address(address)?;
         self.lock().store.remove(&r.id)?;
         Ok(())
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
     }
 
     fn now(&self) -> Duration {

@@ -70,10 +70,22 @@ impl SimKube {
             .ok_or_else(|| ProviderError::Fatal("simkube: no connection (its cluster is not known yet)".into()))?;
         let endpoint = conn.output("endpoint")?;
         conn.output("certificateAuthority")?;
+        // What a client sees of a cluster that is gone, or of an API it cannot reach: nothing
+        // answers. Classified as a real client's transport error would be.
+        let refused = || {
+            ProviderError::unreachable(format!(
+                "cannot reach the Kubernetes API at {endpoint}: connection refused. Likely cause: the \
+                 cluster is gone, or a firewall or private endpoint keeps this machine out. Fix: check \
+                 the cluster exists, or run from inside its network"
+            ))
+        };
+        if self.cloud.faults().kube_unreachable {
+            return Err(refused());
+        }
         let cluster = self.cloud.read(&conn.id).await?;
         match cluster {
             Some(c) if c.attrs.get("endpoint").and_then(Value::as_str) == Some(endpoint) => Ok(conn),
-            _ => Err(ProviderError::unavailable(format!("dial {endpoint}: connection refused"))),
+            _ => Err(refused()),
         }
     }
 

@@ -78,6 +78,7 @@ struct LocatedPool {
     pool: PoolTemplate,
     name_loc: Location,
     machine_loc: Location,
+    scale_loc: Location,
     taint_locs: Vec<Location>,
 }
 
@@ -271,6 +272,7 @@ impl Validator<'_> {
                 pool: PoolTemplate { name: p.name.get().clone(), machine, min, max, labels, taints },
                 name_loc: p.name.loc(),
                 machine_loc: p.machine.vcpu.loc(),
+                scale_loc: p.scale.loc(),
                 taint_locs: p.taints.iter().map(|t| t.key.loc()).collect(),
             });
         }

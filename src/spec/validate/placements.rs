@@ -257,6 +257,7 @@ impl Validator<'_> {
                     target.machine_loc = m.vcpu.loc();
                 }
                 if let Some(s) = &po.scale {
+                    target.scale_loc = s.loc();
                     (target.pool.min, target.pool.max) = self.scale(s);
                 }
             }
@@ -319,6 +320,9 @@ impl Validator<'_> {
                 SpecField::Network => network_at.unwrap_or(p.name.loc()),
                 SpecField::Pool(name) => {
                     pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.name_loc)
+                }
+                SpecField::PoolScale(name) => {
+                    pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.scale_loc)
                 }
                 SpecField::Scope(key) => p.scope.as_ref().and_then(|s| s.get(key)).map_or(p.name.loc(), |v| v.loc()),
             };

@@ -60,6 +60,17 @@ pub struct Shared {
     pub faults: Mutex<Vec<Fault>>,
     pub retry_after: u64,
     pub api_version: String,
+    /// Random throttling of any request (a 429 before it does anything), seeded.
+    pub throttle: Mutex<Option<Throttle>>,
+    /// Error bodies in ARM's flat shape (`{code, message}`) instead of the nested one.
+    pub flat_errors: std::sync::atomic::AtomicBool,
+}
+
+/// Answers a share of all requests with 429 `TooManyRequests` and `Retry-After`.
+pub struct Throttle {
+    pub rate: f64,
+    pub retry_after: u64,
+    pub rng: rand::rngs::SmallRng,
 }
 
 fn error(status: u16, code: &str, message: &str) -> Outgoing {
@@ -107,7 +118,7 @@ impl Shared {
     }
 
     pub fn handle(&self, req: Incoming) -> Outgoing {
-        let out = self.route(&req);
+        let mut out = self.throttled().unwrap_or_else(|| self.route(&req));
         lock(&self.log).push(Logged {
             method: req.method.clone(),
             path: req.path.clone(),
@@ -124,7 +135,23 @@ impl Shared {
                 }
             }
         }
+        // ARM answers some errors flat; the nested form was checked above, the flat one is sent.
+        if out.status >= 400 && self.flat_errors.load(std::sync::atomic::Ordering::Relaxed) {
+            out.body = out.body.map(|b| b.get("error").cloned().unwrap_or(b));
+        }
         out
+    }
+
+    fn throttled(&self) -> Option<Outgoing> {
+        use rand::Rng;
+        let mut throttle = lock(&self.throttle);
+        let t = throttle.as_mut()?;
+        if !t.rng.random_bool(t.rate.clamp(0.0, 1.0)) {
+            return None;
+        }
+        let mut out = error(429, "TooManyRequests", "Rate limit exceeded, injected by the fixture");
+        out.headers.push(("retry-after", t.retry_after.to_string()));
+        Some(out)
     }
 
     fn route(&self, req: &Incoming) -> Outgoing {

@@ -80,6 +80,8 @@ impl Builder {
             faults: Mutex::new(Vec::new()),
             retry_after: self.retry_after,
             api_version: "2024-09-01".into(),
+            throttle: Mutex::new(None),
+            flat_errors: std::sync::atomic::AtomicBool::new(false),
         });
         let running = server::start(shared.clone())?;
         Ok(AksFixture { running, shared })
@@ -144,6 +146,19 @@ impl AksFixture {
     /// Keeps a cluster busy for `t`, as an operation started elsewhere would.
     pub fn busy(&self, cluster_id: &str, t: Duration) {
         self.cloud().busy_until.insert(cloud::key(cluster_id), Instant::now() + t);
+    }
+
+    /// From now on, answers a share `rate` of all requests with 429 and `Retry-After:
+    /// retry_after` (seconds), before they do anything; `seed` makes a run replayable.
+    pub fn throttle(&self, rate: f64, retry_after: u64, seed: u64) {
+        use rand::SeedableRng;
+        let rng = rand::rngs::SmallRng::seed_from_u64(seed);
+        *lock(&self.shared.throttle) = Some(api::Throttle { rate, retry_after, rng });
+    }
+
+    /// Error bodies from now on in ARM's flat shape (`{"code", "message"}`).
+    pub fn flat_errors(&self) {
+        self.shared.flat_errors.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn fail_next(&self, fault: Fault) {
