@@ -50,6 +50,12 @@ pub enum EngineError {
         help("nothing was changed or recorded; fix the cause and apply again")
     )]
     Preflight { provider: String, message: String },
+    #[error("the state is inconsistent: {0}")]
+    #[diagnostic(
+        code(tessera::state::inconsistent),
+        help("the state was edited outside Tessera; restore it from a backup (nothing was written)")
+    )]
+    Corrupt(String),
     #[error("the plan is stale: {0}")]
     #[diagnostic(
         code(tessera::apply::stale),
@@ -173,8 +179,9 @@ impl Engine {
     ) -> Result<Report, EngineError> {
         // The rules this state runs under are checked before anything is written.
         crate::pipeline::bound::check_chain(self.store.as_ref(), self.audit_head.as_deref()).await?;
+        one_address_per_object(&self.store.resources().await?)?;
         if let Some((digest, _)) = audit
-            && self.store.is_plan_applied(digest).await?
+            && (self.store.is_plan_applied(digest).await? || self.audited(digest).await?)
         {
             return Err(EngineError::Replayed(digest.to_string()));
         }
@@ -215,6 +222,20 @@ impl Engine {
             self.store.append_audit(lease, &serde_json::to_string(&record).unwrap_or_default()).await?;
         }
         Ok(report)
+    }
+
+    /// Whether the signed audit chain (checked just before) records a pipeline apply of this
+    /// plan: `applied_plans` and the serial are plain rows a state writer can reset, the chain's
+    /// records are signed.
+    async fn audited(&self, digest: &str) -> Result<bool, EngineError> {
+        use crate::state::audit::{Body, SignedEntry};
+        let (rows, _) = self.store.audit_log().await?;
+        Ok(rows.iter().any(|row| {
+            serde_json::from_str::<SignedEntry>(&row.record)
+                .ok()
+                .and_then(|e| serde_json::from_str::<Body>(&e.body).ok())
+                .is_some_and(|b| matches!(b, Body::Apply(r) if r.plan_digest == digest))
+        }))
     }
 
     /// Asks every provider that will create or change something whether it can run here, before
@@ -309,6 +330,25 @@ impl Engine {
             }
         })
     }
+}
+
+/// One cloud object is recorded under one address. Two rows naming the same object mean the
+/// state was edited (a pipeline-only placement's cluster recorded under another placement, to be
+/// replaced from a laptop): nothing is written to such a state.
+fn one_address_per_object(records: &[crate::state::ResourceRecord]) -> Result<(), EngineError> {
+    let mut seen: std::collections::HashMap<(&str, &str), &tessera_provider_api::Address> =
+        std::collections::HashMap::new();
+    for r in records {
+        if let Some(first) = seen.insert((r.provider.kind.as_str(), r.id.as_str()), &r.address)
+            && *first != r.address
+        {
+            return Err(EngineError::Corrupt(format!(
+                "cloud object {} is recorded both as {first} and as {}",
+                r.id, r.address
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a plan made against another state, an older serial, or a different spec.

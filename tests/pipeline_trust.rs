@@ -296,17 +296,22 @@ fn a_secret_in_the_spec_is_refused_at_its_line() {
         (
             "loki: { url: http://loki.logging.svc:3100 }",
             "loki: { url: \"http://ops:hunter2@loki.logging.svc:3100\" }",
-            "user name or password",
+            "holds a credential",
         ),
         (
             "    monitoring:\n",
             "    monitoring:\n      remoteWrite: \"https://ops:hunter2@prom.example/api/v1/write\"\n",
-            "carries a user name or password",
+            "carries a credential",
         ),
         (
             "    monitoring:\n",
             "    monitoring:\n      remoteWrite: https://prom.example/api/v1/write\n      remoteWriteAuth: { bearerToken: hunter2 }\n",
             "must reference a Secret's key",
+        ),
+        (
+            "    monitoring:\n",
+            "    monitoring:\n      remoteWrite: \" https://ops:hunter2@prom.example/api/v1/write\"\n",
+            "carries a credential",
         ),
         (
             "    monitoring:\n",
@@ -325,6 +330,17 @@ fn a_secret_in_the_spec_is_refused_at_its_line() {
         assert_eq!(o.status.code(), Some(1), "{shown}");
         assert!(unwrapped(&shown).contains(&unwrapped(needle)), "`{needle}` in {shown}");
         assert!(shown.contains(&format!("s.yaml:{line}:")), "at line {line}: {shown}");
+        // The message and hint never repeat the secret (the snippet shows the user's own line).
+        let json = assert_cmd::Command::cargo_bin("tessera")
+            .unwrap()
+            .args(["--output", "json", "validate"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let problems: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        for p in problems["problems"].as_array().unwrap() {
+            assert!(!p["message"].to_string().contains("hunter2") && !p["hint"].to_string().contains("hunter2"), "{p}");
+        }
     }
     // The reference form validates.
     let ok = base.replacen(
@@ -412,4 +428,26 @@ fn url_credentials_read_back_from_the_cloud_are_redacted_everywhere() {
         let bytes = std::fs::read(p.path(file)).unwrap_or_default();
         assert!(!bytes.windows(7).any(|w| w == b"hunter2"), "{file} holds no credential");
     }
+}
+
+/// A state writer who records a pipeline-only placement's cluster under another placement (so
+/// that a laptop apply would replace, that is delete, it) gets no write at all.
+#[test]
+fn one_cloud_object_recorded_under_two_addresses_stops_every_write() {
+    let p = Pipe::new();
+    std::fs::remove_file(p.path("policy.yaml")).unwrap();
+    let o = p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    p.sql(
+        "UPDATE resources SET id = (SELECT id FROM resources WHERE address = 'sim-aws/sim.cluster/main') \
+         WHERE address = 'sim-gcp/sim.cluster/main';",
+    );
+    std::fs::write(
+        p.path("fleet.yaml"),
+        std::fs::read_to_string(p.path("fleet.yaml")).unwrap().replace("max: 6 }", "max: 7 }"),
+    )
+    .unwrap();
+    let before = p.snapshot();
+    refused(&p.run(&["apply", "fleet.yaml", "--auto-approve"]).output().unwrap(), "is recorded both as");
+    assert_eq!(p.snapshot(), before, "nothing was written or deleted");
 }

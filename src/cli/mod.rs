@@ -391,7 +391,7 @@ async fn enforce_policy(
             "refusing to {command}: placement `{}` is pipeline-only under the policy ({}, {}): it would change {}, and every resource of a pipeline-only placement, its Kubernetes objects included, changes only through the pipeline",
             a.address.placement,
             g.policy.display(),
-            &enforced.digest[..16],
+            crate::pipeline::bound::short(&enforced.digest),
             a.address
         ));
     }

@@ -124,7 +124,7 @@ pub async fn approve(g: &Global, doc_path: &Path, key_path: &Path, name: Option<
         file.save(doc_path)?;
         ("plan", file.digest, count)
     };
-    println!("{approver} approved {what} {} ({count} approval(s) now).", &digest[..16.min(digest.len())]);
+    println!("{approver} approved {what} {} ({count} approval(s) now).", crate::pipeline::bound::short(&digest));
     Ok(0)
 }
 
@@ -285,10 +285,10 @@ async fn apply_policy_change(
         return Err(miette!(
             help = "make it again with `tessera policy plan FILE -o CHANGE` and have it approved",
             "the policy change is stale: it was made against policy {} of state {}, and this state (lineage {}) is bound to {}",
-            &change.from[..16.min(change.from.len())],
+            crate::pipeline::bound::short(&change.from),
             change.lineage,
             meta.lineage,
-            &bound.digest[..16]
+            crate::pipeline::bound::short(&bound.digest)
         ));
     }
     let on_disk = bound::read_file(&g.policy)?.map(|t| bound::digest(&t));
@@ -297,7 +297,7 @@ async fn apply_policy_change(
             help = "merge the new policy.yaml with the change, so that the repository holds what state will enforce",
             "{} is not the policy this change installs ({})",
             g.policy.display(),
-            &change.to[..16]
+            crate::pipeline::bound::short(&change.to)
         ));
     }
     let audit_key = prove_pipeline(identity, &current)?;
@@ -339,8 +339,8 @@ async fn apply_policy_change(
         Some(head) => {
             println!(
                 "Policy changed: {} -> {}, approved by {}. Audit head {head}.",
-                &change.from[..16],
-                &change.to[..16],
+                crate::pipeline::bound::short(&change.from),
+                crate::pipeline::bound::short(&change.to),
                 record.approvers.join(", ")
             );
             Ok(0)
@@ -420,7 +420,7 @@ pub async fn audit(g: &Global, command: AuditCommand) -> Result<u8> {
                             "#{} {} plan {} by {}",
                             row.seq,
                             record.fleet,
-                            &record.plan_digest[..16.min(record.plan_digest.len())],
+                            crate::pipeline::bound::short(&record.plan_digest),
                             record.approvers.join(", ")
                         );
                         for o in &record.outcomes {
@@ -430,8 +430,8 @@ pub async fn audit(g: &Global, command: AuditCommand) -> Result<u8> {
                     Ok(Body::Policy(record)) => println!(
                         "#{} policy {} -> {} by {}",
                         row.seq,
-                        &record.policy_from[..16.min(record.policy_from.len())],
-                        &record.policy_to[..16.min(record.policy_to.len())],
+                        crate::pipeline::bound::short(&record.policy_from),
+                        crate::pipeline::bound::short(&record.policy_to),
                         record.approvers.join(", ")
                     ),
                     Err(_) => println!("#{} (unreadable record)", row.seq),
@@ -495,8 +495,8 @@ pub async fn policy_command(g: &Global, command: PolicyCommand) -> Result<u8> {
             println!(
                 "Policy change {} -> {} saved to {}. It needs the approvals of lane `{lane}` of the current policy \
                  (`tessera approve {}`), then `tessera pipeline apply {}`.",
-                &change.from[..16],
-                &change.to[..16],
+                crate::pipeline::bound::short(&change.from),
+                crate::pipeline::bound::short(&change.to),
                 out.display(),
                 out.display(),
                 out.display()

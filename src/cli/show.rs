@@ -72,7 +72,7 @@ pub fn plan_summary(file: &PlanFile, policy: Option<&Policy>, records: &[Resourc
     let p = &file.plan;
     let mut out = format!(
         "Plan {} for fleet `{}`, made from {} against state {} at serial {}.\n\n",
-        &file.digest[..16.min(file.digest.len())],
+        crate::pipeline::bound::short(&file.digest),
         p.fleet,
         p.spec_path,
         p.lineage,
@@ -88,9 +88,9 @@ pub fn plan_summary(file: &PlanFile, policy: Option<&Policy>, records: &[Resourc
 fn change_summary(change: &PolicyChange) -> String {
     format!(
         "Policy change {}: policy {} -> {}, signed by {}.\nThe policy it installs:\n\n{}",
-        &change.digest[..16.min(change.digest.len())],
-        &change.from[..16.min(change.from.len())],
-        &change.to[..16.min(change.to.len())],
+        crate::pipeline::bound::short(&change.digest),
+        crate::pipeline::bound::short(&change.from),
+        crate::pipeline::bound::short(&change.to),
         if change.approvals.is_empty() {
             "nobody yet".to_string()
         } else {

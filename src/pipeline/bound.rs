@@ -75,8 +75,10 @@ pub enum BindError {
     Chain(#[from] crate::state::audit::AuditError),
 }
 
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(16)]
+/// The first 16 characters of a digest, for people. Digests come from files and state rows, so
+/// this never slices inside a character.
+pub fn short(digest: &str) -> &str {
+    digest.char_indices().nth(16).map_or(digest, |(end, _)| &digest[..end])
 }
 
 fn when(secs: u64) -> String {

@@ -119,6 +119,35 @@ pub enum PolicyError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// A parser's message about a policy file, without any of the file's content: the path given as
+/// `--policy` may name any file (a link to the pipeline's identity), and its bytes must not reach
+/// a CI log. Only the first line is kept (later ones quote the source), and every quoted part is
+/// elided.
+fn without_content(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(first.len());
+    let mut quote: Option<char> = None;
+    for c in first.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                out.push(c);
+                quote = Some(c);
+            }
+            None => out.push(c),
+        }
+    }
+    if quote.is_some() {
+        out.push('…');
+    }
+    out
+}
+
 /// `*`, `prefix*`, `*suffix`, or an exact name.
 pub fn matches(pattern: &str, name: &str) -> bool {
     match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
@@ -165,7 +194,7 @@ impl Policy {
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, PolicyError> {
         let invalid = |message: String| PolicyError::Invalid { path: path.into(), message };
-        let p: Policy = serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let p: Policy = serde_saphyr::from_str(text).map_err(|e| invalid(without_content(&e.to_string())))?;
         if p.api_version != crate::spec::API_VERSION || p.kind != "Policy" {
             return Err(invalid(format!("expected apiVersion {} and kind Policy", crate::spec::API_VERSION)));
         }
@@ -327,6 +356,21 @@ mod tests {
         #[test]
         fn arbitrary_policy_text_never_panics(text in "\\PC{0,300}") {
             let _ = Policy::parse(Path::new("p.yaml"), &text);
+        }
+
+        /// A file that is not a policy (an age identity, a credentials file) is refused without
+        /// any of its content in the error.
+        #[test]
+        fn a_file_that_is_not_a_policy_is_never_echoed(secret in "[A-Z0-9]{20,40}", form in 0usize..4) {
+            let text = match form {
+                0 => format!("AGE-SECRET-KEY-1{secret}\n"),
+                1 => format!("[default]\naws_secret_access_key = {secret}\n"),
+                2 => format!("apiVersion: {secret}\nkind: Policy\n"),
+                _ => format!("{{ \"{secret}\": 1 }}"),
+            };
+            let err = Policy::parse(Path::new("p.yaml"), &text).unwrap_err();
+            let shown = format!("{err} {err:?}");
+            prop_assert!(!shown.contains(&secret[..12]), "{}", shown);
         }
     }
 }

@@ -22,14 +22,58 @@ use serde_json::Value;
 /// `passwordFile`, `tokenPath`, `secretName`, `passwordKey`) are not credentials.
 fn is_credential_key(key: &str) -> bool {
     let k: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
-    const WORDS: [&str; 9] =
-        ["password", "passwd", "secret", "token", "apikey", "seckey", "keyid", "credential", "privatekey"];
-    const POINTERS: [&str; 5] = ["ref", "name", "file", "path", "selector"];
-    const HELD_KEYS: [&str; 4] = ["apikey", "seckey", "privatekey", "secretkey"];
+    const WORDS: [&str; 14] = [
+        "pass",
+        "secret",
+        "token",
+        "apikey",
+        "seckey",
+        "accesskey",
+        "keyid",
+        "credential",
+        "privatekey",
+        "authorization",
+        "bearer",
+        "webhookurl",
+        "slackapiurl",
+        "authidentity",
+    ];
+    const POINTERS: [&str; 6] = ["ref", "name", "file", "path", "selector", "enabled"];
+    const HELD_KEYS: [&str; 5] = ["apikey", "seckey", "privatekey", "secretkey", "accesskey"];
     let points = k.starts_with("existing")
         || POINTERS.iter().any(|p| k.ends_with(p))
         || (k.ends_with("key") && !HELD_KEYS.iter().any(|h| k.ends_with(h)));
     !points && WORDS.iter().any(|w| k.contains(w))
+}
+
+/// A value that is itself a credential, whatever its key: an HTTP authorization header's value,
+/// or a URL with user-info or a credential in its query (`?api_key=…`, `&token=…`, `&sig=…`).
+pub fn is_credential_value(text: &str) -> bool {
+    let t = text.trim().to_ascii_lowercase();
+    if t.starts_with("bearer ") || t.starts_with("basic ") || t.contains("authorization:") {
+        return true;
+    }
+    if has_userinfo(text) {
+        return true;
+    }
+    text.split_whitespace().filter(|w| w.contains("://")).any(|url| {
+        url.split_once('?').is_some_and(|(_, query)| {
+            query.split(['&', '#']).filter_map(|kv| kv.split('=').next()).any(|k| {
+                is_credential_key(k)
+                    || ["key", "sig", "signature", "code", "auth"].contains(&k.to_ascii_lowercase().as_str())
+            })
+        })
+    })
+}
+
+/// Whether `v` holds data (a string, number, or a list of them) rather than nothing or a switch.
+fn holds_data(v: &Value) -> bool {
+    match v {
+        Value::String(s) => !s.is_empty(),
+        Value::Number(_) => true,
+        Value::Array(items) => items.iter().any(holds_data),
+        _ => false,
+    }
 }
 
 pub use tessera_provider_api::redact::{has_userinfo, userinfo as redact_userinfo};
@@ -73,11 +117,13 @@ fn userinfo_in(value: &Value, prefix: &str) -> Vec<Found> {
     let mut all = Vec::new();
     strings(value, prefix.to_string(), &mut all);
     all.into_iter()
-        .filter(|(_, s)| has_userinfo(s))
-        .map(|(path, s)| Found {
+        .filter(|(_, s)| is_credential_value(s))
+        .map(|(path, _)| Found {
             path: path.clone(),
-            message: format!("`{path}` is a URL with a user name or password ({})", redact_userinfo(s)),
-            help: "take the credentials out of the URL: put them in a Kubernetes Secret and reference its keys".into(),
+            message: format!(
+                "`{path}` holds a credential (a URL with a user name, password or token, or an authorization header)"
+            ),
+            help: "take the credentials out: put them in a Kubernetes Secret and reference its keys".into(),
         })
         .collect()
 }
@@ -106,6 +152,13 @@ pub fn in_log_output(settings: &Value, prefix: &str) -> Vec<Found> {
             }
         }
     }
+    one_per_path(found)
+}
+
+/// One finding per path (a key can be both credential-named and hold a credential-looking value).
+fn one_per_path(mut found: Vec<Found>) -> Vec<Found> {
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup_by(|a, b| a.path == b.path);
     found
 }
 
@@ -118,7 +171,7 @@ pub fn in_chart_values(values: &Value, prefix: &str) -> Vec<Found> {
             Value::Object(map) => {
                 for (k, v) in map {
                     let path = format!("{at}.{k}");
-                    if is_credential_key(k) && matches!(v, Value::String(s) if !s.is_empty()) {
+                    if is_credential_key(k) && holds_data(v) {
                         found.push(Found {
                             message: format!("`{path}` is a credential written into the spec"),
                             help: "put it in a Kubernetes Secret and point the chart at it (its `existingSecret`-style setting); a spec is committed, planned and stored, so it never holds a secret".into(),
@@ -137,7 +190,7 @@ pub fn in_chart_values(values: &Value, prefix: &str) -> Vec<Found> {
             _ => {}
         }
     }
-    found
+    one_per_path(found)
 }
 
 #[cfg(test)]
@@ -158,6 +211,11 @@ mod tests {
             json!({ "url": "http://ops:hunter2@loki:3100" }),
             json!({ "aws_sec_key": { "valueFrom": { "secretKeyRef": { "name": "", "key": "k" } } } }),
             json!({ "buffer": { "bearer_token": "t" } }),
+            json!({ "url": "http://loki:3100", "headers": { "Authorization": "Bearer sk-LIVE-abc123" } }),
+            json!({ "url": "http://loki.logging.svc:3100/?api_key=sk-LIVE" }),
+            json!({ "aws_key_id": "AKIA", "secretAccessKey": { "valueFrom": { "secretKeyRef": { "name": "s", "key": "k" } } } }),
+            json!({ "url": " http://ops:hunter2@loki:3100" }),
+            json!({ "client_key_pass": "hunter2pass" }),
         ] {
             let found = in_log_output(&bad, "output.x");
             assert_eq!(found.len(), 1, "{bad}: {found:?}");
@@ -171,6 +229,19 @@ mod tests {
         assert_eq!(found[0].path, "values.grafana.adminPassword");
         assert_eq!(in_chart_values(&json!({ "grafana": { "admin": { "existingSecret": "g" } } }), "values"), []);
         assert_eq!(in_chart_values(&json!({ "tokenFile": "/var/run/t" }), "values"), []);
+        assert_eq!(
+            in_chart_values(&json!({ "passwordEnabled": true, "existingSecretPasswordKey": "pw" }), "values"),
+            []
+        );
+        for bad in [
+            json!({ "grafana": { "adminPassword": 123456789 } }),
+            json!({ "smtp_auth_password": ["pw-in-list"] }),
+            json!({ "slack_api_url": "https://hooks.slack.com/services/T/B/SECRET" }),
+            json!({ "smtp_auth_identity": "hunter4" }),
+            json!({ "externalUrl": "x https://ops:hunter3@h" }),
+        ] {
+            assert_eq!(in_chart_values(&bad, "values").len(), 1, "{bad}");
+        }
     }
 
     proptest! {

@@ -41,6 +41,16 @@ fn start_time(pid: u32) -> Option<u64> {
     rest.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// Whether `/proc` is mounted with `hidepid` (other than 0/off): then a process of another user
+/// may be alive and still be missing from it.
+fn proc_hides_processes() -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else { return true };
+    mounts
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some("/proc"))
+        .any(|l| l.split([' ', ',']).any(|opt| opt.strip_prefix("hidepid=").is_some_and(|v| !matches!(v, "0" | "off"))))
+}
+
 impl Holder {
     /// This process, if every part of its identity can be read.
     pub fn current() -> Option<Self> {
@@ -80,10 +90,15 @@ impl Holder {
         })
     }
 
-    /// Whether this holder is provably gone, seen from `me` (see the module docs).
+    /// Whether this holder is provably gone, seen from `me` (see the module docs). Where `/proc`
+    /// hides other users' processes (`hidepid`), an absent pid proves nothing.
     pub fn is_gone_seen_from(&self, me: &Holder) -> bool {
         let same_place = self.machine == me.machine && self.boot == me.boot && self.pid_ns == me.pid_ns;
-        same_place && self.pid != me.pid && Path::new("/proc/self").exists() && start_time(self.pid) != Some(self.start)
+        same_place
+            && self.pid != me.pid
+            && Path::new("/proc/self").exists()
+            && !proc_hides_processes()
+            && start_time(self.pid) != Some(self.start)
     }
 }
 
@@ -137,6 +152,12 @@ mod tests {
         ] {
             assert!(!other.is_gone_seen_from(&me), "{other:?} cannot be proven gone from here");
         }
+    }
+
+    #[test]
+    fn this_machines_proc_shows_every_process() {
+        // The takeover tests above rely on it; a hidepid mount would make them vacuous.
+        assert!(!proc_hides_processes());
     }
 
     #[test]

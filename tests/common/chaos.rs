@@ -115,6 +115,10 @@ impl Run {
 
     pub fn plan_is_empty(&self, spec: &Path) -> bool {
         let out = self.tessera().args(["plan", "--detailed-exitcode"]).arg(spec).output().expect("spawn");
+        if out.status.code() != Some(0) {
+            // What is left to do is the diagnosis: show it with the failure.
+            eprintln!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        }
         out.status.code() == Some(0)
     }
 

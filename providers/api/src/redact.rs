@@ -8,26 +8,49 @@ use serde_json::Value;
 
 use crate::Observed;
 
-/// Whether `text` is a URL that carries a user name or password.
-pub fn has_userinfo(text: &str) -> bool {
-    let Some((scheme, rest)) = text.split_once("://") else { return false };
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+fn token_has_userinfo(token: &str) -> bool {
+    let Some((scheme, rest)) = token.split_once("://") else { return false };
+    let scheme = scheme.rsplit(|c: char| !(c.is_ascii_alphanumeric() || "+-.".contains(c))).next().unwrap_or("");
+    if scheme.is_empty() {
         return false;
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     authority.contains('@')
 }
 
-/// `text` with any URL user-info replaced by `redacted`.
-pub fn userinfo(text: &str) -> String {
-    let Some((scheme, rest)) = text.split_once("://") else { return text.to_string() };
-    if !has_userinfo(text) {
-        return text.to_string();
+/// Whether `text` holds a URL (anywhere in it: `" https://u:p@h"`, `"x https://…"`) that carries a
+/// user name or password.
+pub fn has_userinfo(text: &str) -> bool {
+    text.split_whitespace().any(token_has_userinfo)
+}
+
+fn token_userinfo(token: &str) -> String {
+    let Some((scheme, rest)) = token.split_once("://") else { return token.to_string() };
+    if !token_has_userinfo(token) {
+        return token.to_string();
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     format!("{scheme}://redacted@{host}{tail}")
+}
+
+/// `text` with the user-info of every URL in it replaced by `redacted`.
+pub fn userinfo(text: &str) -> String {
+    if !has_userinfo(text) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| !c.is_whitespace()) {
+        out.push_str(&rest[..start]);
+        let word = &rest[start..];
+        let end = word.find(char::is_whitespace).unwrap_or(word.len());
+        out.push_str(&token_userinfo(&word[..end]));
+        rest = &word[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Every string of `value` with its URL user-info redacted.
@@ -60,6 +83,9 @@ mod tests {
         assert!(has_userinfo("http://token@loki:3100"));
         assert!(!has_userinfo("https://prom.example/api/v1/write?x=a@b"));
         assert!(!has_userinfo("mailto:a@b"));
+        assert!(has_userinfo(" http://ops:hunter2@loki:3100"));
+        assert!(has_userinfo("x https://ops:hunter3@h"));
+        assert_eq!(userinfo("x https://ops:hunter3@h y"), "x https://redacted@h y");
         assert_eq!(userinfo("https://u:p@h:1/x?y=@"), "https://redacted@h:1/x?y=@");
         let mut v = json!({ "spec": { "loki": { "url": "http://ops:hunter2@loki:3100" } }, "n": [1, "x://a@b"] });
         in_value(&mut v);

@@ -12,11 +12,11 @@ use super::Validator;
 impl Validator<'_> {
     /// A URL may not carry user-info: credentials go in a Secret.
     pub(super) fn url_without_credentials(&mut self, u: &S<String>, what: &str) -> bool {
-        if !secrets::has_userinfo(u.get()) {
+        if !secrets::is_credential_value(u.get()) {
             return true;
         }
         self.push(
-            Problem::at(u.loc(), format!("{what} `{}` carries a user name or password", secrets::redact_userinfo(u.get())))
+            Problem::at(u.loc(), format!("{what} `{}` carries a credential (a user name, password or token)", secrets::redact_userinfo(u.get())))
                 .help("a spec never holds a secret: drop them from the URL and reference a Secret's keys with `remoteWriteAuth: { basicAuth: { username: { secretRef: { name: SECRET, key: KEY } }, password: { secretRef: … } } }` (or `bearerToken: { secretRef: … }`)"),
         );
         false

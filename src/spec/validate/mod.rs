@@ -416,7 +416,7 @@ impl Validator<'_> {
             return Some(url.clone());
         }
         self.push(
-            Problem::at(u.loc(), format!("{what} `{url}` is not an http(s) URL"))
+            Problem::at(u.loc(), format!("{what} `{}` is not an http(s) URL", super::secrets::redact_userinfo(url)))
                 .help("e.g. `https://prometheus.example.com/api/v1/write`"),
         );
         None
