@@ -115,6 +115,10 @@ pub struct RawFleetSpec {
     pub kubernetes: RawKubernetes,
     #[serde(default)]
     pub network: Option<RawNetwork>,
+    /// Who reaches each cluster's Kubernetes API. Default: a public address open to all, and a
+    /// private one inside the network.
+    #[serde(default)]
+    pub api_access: Option<S<RawApiAccess>>,
     pub node_pools: S<Vec<RawPool>>,
     #[serde(default)]
     pub core_services: Option<RawCoreServices>,
@@ -146,6 +150,22 @@ pub struct RawExistingNetwork {
     pub id: S<String>,
     /// The subnets to place the control plane and nodes in.
     pub subnets: S<Vec<String>>,
+}
+
+/// Who reaches a cluster's Kubernetes API. Tessera installs the core services through it, from
+/// where `apply` runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawApiAccess {
+    /// The API has an address on the internet. Default true.
+    #[serde(default)]
+    pub public: Option<S<bool>>,
+    /// IPv4 ranges that may use the public address. Default `["0.0.0.0/0"]` (everyone).
+    #[serde(default)]
+    pub allowed_cidrs: Option<S<Vec<S<String>>>>,
+    /// The API has an address inside the cluster's network. Default true.
+    #[serde(default)]
+    pub private: Option<S<bool>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -242,6 +262,9 @@ pub struct RawOverrides {
     /// This placement's network: networks are regional, so an existing one is usually given here.
     #[serde(default)]
     pub network: Option<RawNetwork>,
+    /// This placement's API access, in place of the template's (as a whole).
+    #[serde(default)]
+    pub api_access: Option<S<RawApiAccess>>,
     #[serde(default)]
     pub node_pools: Vec<RawPoolOverride>,
 }

@@ -89,6 +89,7 @@ impl Backend for AksBackend {
     fn validate(&self, cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<Violation> {
         let mut out = tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::AKS_NODES);
         out.extend(system_pool_warning(cluster));
+        out.extend(tessera_provider_api::backend::api_access(cluster, &tessera_provider_api::catalogs::AKS_API));
         out
     }
 

@@ -15,8 +15,8 @@ use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError, ResourceSpec
 
 use crate::arm::{Condition, Ends, Reply};
 use crate::model::{
-    AadProfile, ClusterProperties, CredentialResults, Identity, ManagedCluster, NetworkProfile, PoolProfile, Sku, Tags,
-    TagsObject,
+    AadProfile, ApiServerAccessProfile, ClusterProperties, CredentialResults, Identity, ManagedCluster, NetworkProfile,
+    PoolProfile, Sku, Tags, TagsObject,
 };
 use crate::{API, AksProvider, fatal_attrs, not_ours, ours, pool};
 
@@ -46,6 +46,7 @@ struct Desired {
     network: Value,
     system: Value,
     system_count: u32,
+    access: ApiServerAccessProfile,
     tags: Tags,
 }
 
@@ -73,6 +74,18 @@ fn desired(spec: &ResourceSpec) -> Result<Desired, ProviderError> {
             .and_then(Value::as_u64)
             .and_then(|c| u32::try_from(c).ok())
             .unwrap_or(1),
+        access: ApiServerAccessProfile {
+            authorized_ip_ranges: serde_json::from_value(
+                spec.attrs.get("authorizedIpRanges").cloned().unwrap_or(json!([])),
+            )
+            .map_err(|e| fatal_attrs("the cluster's authorized IP ranges", e))?,
+            enable_private_cluster: Some(
+                spec.attrs
+                    .get("privateCluster")
+                    .and_then(Value::as_bool)
+                    .ok_or_else(|| fatal_attrs("the cluster", "no `privateCluster`"))?,
+            ),
+        },
         tags,
     })
 }
@@ -137,11 +150,13 @@ pub async fn read_knowing(
     });
     let ca = match known_ca {
         Some(ca) => Some(ca.to_string()),
-        None if state == "Succeeded" && props.fqdn.is_some() => match certificate_authority(aks, id).await {
-            Ok(ca) => ca,
-            Err(ProviderError::Fatal(m)) if m.contains("AuthorizationFailed") || m.contains("403") => None,
-            Err(e) => return Err(e),
-        },
+        None if state == "Succeeded" && (props.fqdn.is_some() || props.private_fqdn.is_some()) => {
+            match certificate_authority(aks, id).await {
+                Ok(ca) => ca,
+                Err(ProviderError::Fatal(m)) if m.contains("AuthorizationFailed") || m.contains("403") => None,
+                Err(e) => return Err(e),
+            }
+        }
         None => None,
     };
     let mut attrs = Attrs::new();
@@ -153,8 +168,15 @@ pub async fn read_knowing(
     attrs.insert("network".into(), network);
     attrs.insert("systemPool".into(), system.map(|s| pool::profile(&s.name, &s.properties)).unwrap_or(Value::Null));
     attrs.insert("systemPoolCount".into(), json!(system.and_then(|s| s.properties.count)));
+    let access = props.api_server_access_profile.clone().unwrap_or_default();
+    let mut ranges = access.authorized_ip_ranges;
+    ranges.sort();
+    attrs.insert("privateCluster".into(), json!(access.enable_private_cluster.unwrap_or(false)));
+    attrs.insert("authorizedIpRanges".into(), json!(ranges));
     attrs.insert("tags".into(), json!(cluster.tags.clone().unwrap_or_default()));
-    attrs.insert("endpoint".into(), json!(props.fqdn.as_ref().map(|f| format!("https://{f}:443"))));
+    // A private cluster's public FQDN (when AKS keeps one) resolves to its private address.
+    let fqdn = props.fqdn.as_ref().or(props.private_fqdn.as_ref());
+    attrs.insert("endpoint".into(), json!(fqdn.map(|f| format!("https://{f}:443"))));
     attrs.insert("certificateAuthority".into(), json!(ca));
     Ok(Some(Observed { id: id.to_string(), status: state, attrs }))
 }
@@ -178,6 +200,7 @@ pub async fn create(aks: &AksProvider, spec: &ResourceSpec) -> Result<Observed, 
             disable_local_accounts: Some(true),
             agent_pool_profiles: Some(vec![system_profile(&d, d.system_count)?]),
             network_profile: Some(network_profile(&d)),
+            api_server_access_profile: Some(d.access.clone()),
             ..ClusterProperties::default()
         },
         ..ManagedCluster::default()
@@ -216,14 +239,20 @@ pub async fn update(
         ProviderError::Conflict(format!("{what} was read without an eTag; it is read again before it is changed"))
     })?;
     let condition = Condition::Matches(&etag);
-    if has("kubernetesVersion") {
+    if has("kubernetesVersion") || has("authorizedIpRanges") {
         // The cluster exactly as read (every setting Tessera does not manage kept), every pool
         // at its current version, read-only fields taken out: the control plane moves alone.
         let mut body = writable(live.body.clone());
         body["tags"] = json!(d.tags);
-        body["properties"]["kubernetesVersion"] = json!(d.version);
+        if has("kubernetesVersion") {
+            body["properties"]["kubernetesVersion"] = json!(d.version);
+        }
+        if has("authorizedIpRanges") {
+            body["properties"]["apiServerAccessProfile"]["authorizedIPRanges"] = json!(d.access.authorized_ip_ranges);
+        }
+        let doing = if has("kubernetesVersion") { "upgrading" } else { "changing the API access of" };
         let reply = aks.arm.send(Method::PUT, id, API, Some(&body), condition).await?;
-        aks.arm.settle(&reply, id, API, &format!("upgrading {what}")).await?;
+        aks.arm.settle(&reply, id, API, &format!("{doing} {what}")).await?;
     } else if has("tags") {
         let body = serde_json::to_value(TagsObject { tags: d.tags.clone() }).map_err(|e| fatal_attrs("the tags", e))?;
         let reply = aks.arm.send(Method::PATCH, id, API, Some(&body), condition).await?;

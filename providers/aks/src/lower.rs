@@ -205,6 +205,10 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("network", network)
         .attr("systemPool", system.profile())
         .attr("systemPoolCount", system.count)
+        // Only a private cluster has no public address; AKS cannot make an existing cluster
+        // private or public, so that is a replacement. Authorized ranges change in place.
+        .attr("privateCluster", !cluster.api_access.public)
+        .attr("authorizedIpRanges", cluster.api_access.restricted_to())
         .attr("tags", tags(fleet, &control_plane))
         .outputs(&["name", "endpoint", "certificateAuthority"])
         .replace_on("name")
@@ -212,6 +216,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .replace_on("location")
         .replace_on("dnsPrefix")
         .replace_on("network")
+        .replace_on("privateCluster")
         // Cluster names are unique per resource group: the old cluster must go first.
         .replaced_by(Replacement::DestroyBeforeCreate);
     if system.autoscaled {
@@ -309,6 +314,7 @@ mod tests {
             zones: vec!["1".into(), "2".into()],
             kubernetes_version: "1.31".into(),
             network: Network::Managed { cidr: "10.0.0.0/16".into() },
+            api_access: Default::default(),
             pools,
             core_services: CoreServices { monitoring: None, logging: None, audit_logs: true },
         }

@@ -97,10 +97,25 @@ pub struct ClusterProperties {
     pub agent_pool_profiles: Option<Vec<PoolProfile>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_profile: Option<NetworkProfile>,
+    #[serde(rename = "apiServerAccessProfile", skip_serializing_if = "Option::is_none")]
+    pub api_server_access_profile: Option<ApiServerAccessProfile>,
     #[serde(skip_serializing)]
     pub provisioning_state: Option<String>,
     #[serde(skip_serializing)]
     pub fqdn: Option<String>,
+    /// A private cluster's API address inside its network.
+    #[serde(rename = "privateFQDN", skip_serializing)]
+    pub private_fqdn: Option<String>,
+}
+
+/// `ManagedClusterAPIServerAccessProfile`: who reaches the API server.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiServerAccessProfile {
+    #[serde(rename = "authorizedIPRanges", default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized_ip_ranges: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable_private_cluster: Option<bool>,
 }
 
 /// `ManagedClusterAADProfile`: Entra ID, managed by AKS, with Azure RBAC.

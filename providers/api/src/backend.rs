@@ -41,6 +41,8 @@ pub enum SpecField {
     PoolScale(String),
     /// The placement's `scope` entry with this key (or the placement, when it is missing).
     Scope(String),
+    /// The cluster's `apiAccess` (the placement's override, when it has one).
+    ApiAccess,
 }
 
 /// A limit of the cloud that a placement's cluster breaks, or (a warning) what the backend does
@@ -106,6 +108,41 @@ pub fn node_limits(cluster: &ClusterTemplate, limits: &crate::catalogs::NodeLimi
                 ),
             ));
         }
+    }
+    out
+}
+
+/// What a cloud placement's `apiAccess` breaks of `limits`, and what is worth saying before an
+/// apply: an API open to the whole internet, and how core services are installed through a
+/// private one.
+pub fn api_access(cluster: &ClusterTemplate, limits: &crate::catalogs::ApiAccessLimits) -> Vec<Violation> {
+    let access = &cluster.api_access;
+    let mut out = Vec::new();
+    if access.public && access.allowed_cidrs.len() > limits.max_cidrs {
+        out.push(Violation::new(
+            SpecField::ApiAccess,
+            format!(
+                "`apiAccess.allowedCidrs` lists {} ranges; {} allows {} per cluster",
+                access.allowed_cidrs.len(),
+                limits.cloud,
+                limits.max_cidrs
+            ),
+            format!("merge neighbouring ranges into wider ones (limit: {})", limits.source),
+        ));
+    }
+    if access.open_to_internet() {
+        out.push(Violation::warning(
+            SpecField::ApiAccess,
+            format!("the cluster's Kubernetes API is open to the whole internet on {}", limits.cloud),
+            "list the ranges of your runners and operators in `apiAccess.allowedCidrs`, or set `apiAccess.public: false` and run Tessera from inside the network",
+        ));
+    }
+    if !access.public {
+        out.push(Violation::warning(
+            SpecField::ApiAccess,
+            "the cluster's Kubernetes API has no public address",
+            "Tessera installs the core services through that API from where `apply` runs: run it inside the cluster's network (a runner in the VPC/VNet, or one peered with it); from outside, the core-service steps fail after `--unreachable-for`",
+        ));
     }
     out
 }

@@ -147,6 +147,37 @@ pub struct NodeLimits {
     pub source: &'static str,
 }
 
+/// What a cloud allows of a cluster API's access rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiAccessLimits {
+    pub cloud: &'static str,
+    /// Source ranges the public address may be limited to.
+    pub max_cidrs: usize,
+    /// Where the number is documented.
+    pub source: &'static str,
+}
+
+/// EKS: 40 public access CIDR ranges per cluster.
+pub const EKS_API: ApiAccessLimits = ApiAccessLimits {
+    cloud: "EKS",
+    max_cidrs: 40,
+    source: "https://docs.aws.amazon.com/eks/latest/userguide/service-quotas.html",
+};
+
+/// AKS: 200 authorized IP ranges.
+pub const AKS_API: ApiAccessLimits = ApiAccessLimits {
+    cloud: "AKS",
+    max_cidrs: 200,
+    source: "https://learn.microsoft.com/en-us/azure/aks/api-server-authorized-ip-ranges",
+};
+
+/// GKE: 50 authorized networks on the public endpoint (`MasterAuthorizedNetworksConfig`).
+pub const GKE_API: ApiAccessLimits = ApiAccessLimits {
+    cloud: "GKE",
+    max_cidrs: 50,
+    source: "https://cloud.google.com/kubernetes-engine/docs/how-to/authorized-networks",
+};
+
 /// EKS service quotas: 450 nodes per managed node group (a default quota, adjustable); no
 /// per-cluster node count is documented.
 pub const EKS_NODES: NodeLimits = NodeLimits {

@@ -37,6 +37,7 @@ pub use resource::{
     TAGS_ATTR, generation_of,
 };
 pub use template::{
-    Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
-    Network, PoolTemplate, RemoteWriteAuth, SecretKeyRef, Taint, TaintEffect, Toleration, TolerationOperator,
+    ApiAccess, Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
+    Monitoring, Network, PoolTemplate, RemoteWriteAuth, SecretKeyRef, Taint, TaintEffect, Toleration,
+    TolerationOperator,
 };

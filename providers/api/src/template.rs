@@ -217,6 +217,49 @@ pub enum Network {
     Existing { id: String, subnets: Vec<String> },
 }
 
+/// Who reaches the cluster's Kubernetes API, and from where. Tessera itself is one of them: the
+/// core services are installed through this API from wherever `apply` runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiAccess {
+    /// The API has an address on the internet.
+    pub public: bool,
+    /// The source ranges that may use the public address. [`ApiAccess::INTERNET`] is everyone.
+    pub allowed_cidrs: Vec<String>,
+    /// The API has an address inside the cluster's network, so that nodes and runners there
+    /// reach it without leaving the network.
+    pub private: bool,
+}
+
+impl ApiAccess {
+    /// The whole IPv4 internet, as every cloud spells "no restriction".
+    pub const INTERNET: &'static str = "0.0.0.0/0";
+
+    /// Reachable from anywhere on the internet.
+    pub fn open_to_internet(&self) -> bool {
+        self.public && self.allowed_cidrs.iter().any(|c| c == Self::INTERNET)
+    }
+
+    /// The ranges the public address is limited to, or none when it is open (or absent): the
+    /// form every cloud's "authorized networks" list takes.
+    pub fn restricted_to(&self) -> Vec<String> {
+        if !self.public || self.open_to_internet() {
+            return Vec::new();
+        }
+        let mut cidrs = self.allowed_cidrs.clone();
+        cidrs.sort();
+        cidrs.dedup();
+        cidrs
+    }
+}
+
+impl Default for ApiAccess {
+    /// Every cloud's own default: a public address open to all, and a private one.
+    fn default() -> Self {
+        Self { public: true, allowed_cidrs: vec![Self::INTERNET.to_string()], private: true }
+    }
+}
+
 /// One placement's cluster, ready to lower.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterTemplate {
@@ -226,6 +269,8 @@ pub struct ClusterTemplate {
     pub zones: Vec<String>,
     pub kubernetes_version: String,
     pub network: Network,
+    #[serde(default)]
+    pub api_access: ApiAccess,
     pub pools: Vec<PoolTemplate>,
     pub core_services: CoreServices,
 }

@@ -89,6 +89,15 @@ impl Backend for EksBackend {
             }
         }
         out.extend(tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::EKS_NODES));
+        out.extend(tessera_provider_api::backend::api_access(cluster, &tessera_provider_api::catalogs::EKS_API));
+        let access = &cluster.api_access;
+        if !access.private && !access.restricted_to().is_empty() {
+            out.push(Violation::warning(
+                SpecField::ApiAccess,
+                "with `private: false` and `allowedCidrs`, the nodes reach the API through its public address",
+                "keep `private: true`, or list the network's NAT gateway addresses in `allowedCidrs`, or nodes cannot join",
+            ));
+        }
         out
     }
 

@@ -51,6 +51,9 @@ fn observed(cl: &Cluster, name: &str) -> Observed {
     attrs.insert("logTypes".into(), json!(log_types));
     attrs.insert("endpointPublicAccess".into(), json!(vpc.is_some_and(|v| v.endpoint_public_access())));
     attrs.insert("endpointPrivateAccess".into(), json!(vpc.is_some_and(|v| v.endpoint_private_access())));
+    let mut cidrs: Vec<&String> = vpc.map(|v| v.public_access_cidrs()).unwrap_or_default().iter().collect();
+    cidrs.sort_unstable();
+    attrs.insert("publicAccessCidrs".into(), json!(cidrs));
     attrs.insert("roleArn".into(), json!(cl.role_arn()));
     attrs.insert("subnetIds".into(), json!(vpc.map(|v| v.subnet_ids()).unwrap_or_default()));
     attrs.insert(TAGS_ATTR.into(), json!(tags));
@@ -121,6 +124,7 @@ pub async fn create(p: &EksProvider, c: &Clients, spec: &ResourceSpec) -> Result
                 .set_subnet_ids(Some(texts(a, "subnetIds")?))
                 .endpoint_public_access(flag(a, "endpointPublicAccess")?)
                 .endpoint_private_access(flag(a, "endpointPrivateAccess")?)
+                .set_public_access_cidrs(Some(texts(a, "publicAccessCidrs")?))
                 .build(),
         )
         .logging(logging(&texts(a, "logTypes")?))
@@ -189,7 +193,8 @@ pub async fn update(
             .map_err(|e| aws("UpdateClusterConfig", e))?;
         settle(p, c, name).await?;
     }
-    if has("endpointPublicAccess") || has("endpointPrivateAccess") {
+    // The three access settings go together: EKS checks them as one (never both endpoints off).
+    if has("endpointPublicAccess") || has("endpointPrivateAccess") || has("publicAccessCidrs") {
         c.eks
             .update_cluster_config()
             .name(name)
@@ -197,6 +202,7 @@ pub async fn update(
                 VpcConfigRequest::builder()
                     .endpoint_public_access(flag(a, "endpointPublicAccess")?)
                     .endpoint_private_access(flag(a, "endpointPrivateAccess")?)
+                    .set_public_access_cidrs(Some(texts(a, "publicAccessCidrs")?))
                     .build(),
             )
             .send()

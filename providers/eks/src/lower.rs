@@ -24,8 +24,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Arch, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, ProviderRef, Replacement,
-    ResourceSpec, TAG_ADDRESS, TAG_FLEET, TaintEffect,
+    Address, ApiAccess, Arch, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, ProviderRef,
+    Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
 pub const VPC: &str = "eks.vpc";
@@ -109,6 +109,15 @@ impl Subnets {
     }
 }
 
+/// EKS's `publicAccessCidrs`: the allowed ranges, or EKS's own default (everyone) when the
+/// address is open or absent, as EKS reports it then.
+fn public_access_cidrs(access: &ApiAccess) -> Vec<String> {
+    match access.restricted_to() {
+        open if open.is_empty() => vec![ApiAccess::INTERNET.to_string()],
+        ranges => ranges,
+    }
+}
+
 pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
     let p = cluster.placement.as_str();
     let fleet = cluster.fleet.as_str();
@@ -172,8 +181,9 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("version", cluster.kubernetes_version.clone())
         .versioned("version")
         .attr("logTypes", log_types)
-        .attr("endpointPublicAccess", true)
-        .attr("endpointPrivateAccess", true)
+        .attr("endpointPublicAccess", cluster.api_access.public)
+        .attr("endpointPrivateAccess", cluster.api_access.private)
+        .attr("publicAccessCidrs", public_access_cidrs(&cluster.api_access))
         .attr_ref("roleArn", &cluster_role_addr, "arn")
         .attr("tags", tags(fleet, &control_plane))
         .outputs(&["name", "endpoint", "certificateAuthority", "arn"])
@@ -246,6 +256,7 @@ mod tests {
             zones: vec!["eu-west-1a".into(), "eu-west-1b".into()],
             kubernetes_version: "1.31".into(),
             network,
+            api_access: Default::default(),
             pools: vec![PoolTemplate {
                 name: "system".into(),
                 machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },

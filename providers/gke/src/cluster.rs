@@ -81,6 +81,16 @@ fn observed(cl: &Cluster, id: &str) -> Observed {
     attrs.insert("loggingComponents".into(), json!(logging));
     attrs.insert("monitoringComponents".into(), json!(monitoring));
     attrs.insert("network".into(), network);
+    let ip = cl.control_plane_endpoints_config.as_ref().and_then(|c| c.ip_endpoints_config.as_ref());
+    // GKE's default when unset: a public endpoint.
+    attrs.insert("publicEndpoint".into(), json!(ip.and_then(|i| i.enable_public_endpoint).unwrap_or(true)));
+    let mut networks: Vec<String> = ip
+        .and_then(|i| i.authorized_networks_config.as_ref())
+        .filter(|n| n.enabled)
+        .map(|n| n.cidr_blocks.iter().map(|b| b.cidr_block.clone()).collect())
+        .unwrap_or_default();
+    networks.sort();
+    attrs.insert("authorizedNetworks".into(), json!(networks));
     attrs.insert(TAGS_ATTR.into(), labels::to_tags(&cl.resource_labels));
     attrs.insert("endpoint".into(), json!(endpoint));
     attrs.insert(
@@ -112,6 +122,22 @@ pub(crate) async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, Provid
     .await
 }
 
+fn authorized_networks(a: &Attrs) -> Result<Vec<String>, ProviderError> {
+    serde_json::from_value(a.get("authorizedNetworks").cloned().ok_or_else(|| crate::missing("authorizedNetworks"))?)
+        .map_err(|e| ProviderError::Fatal(format!("authorizedNetworks: {e}")))
+}
+
+/// `ControlPlaneEndpointsConfig`: the control plane's IP endpoints, the public one limited to
+/// `networks` when there are any (GKE's `MasterAuthorizedNetworksConfig`).
+fn endpoints(public: bool, networks: Vec<String>) -> Value {
+    let blocks: Vec<Value> = networks.iter().map(|c| json!({ "cidrBlock": c })).collect();
+    json!({ "ipEndpointsConfig": {
+        "enabled": true,
+        "enablePublicEndpoint": public,
+        "authorizedNetworksConfig": { "enabled": !blocks.is_empty(), "cidrBlocks": blocks },
+    } })
+}
+
 fn create_body(spec: &ResourceSpec, parent: &str) -> Result<Value, ProviderError> {
     let a = &spec.attrs;
     let components = |key: &str| a.get(key).cloned().ok_or_else(|| crate::missing(key));
@@ -134,6 +160,12 @@ fn create_body(spec: &ResourceSpec, parent: &str) -> Result<Value, ProviderError
         cluster["network"] = network.get("network").cloned().unwrap_or(Value::Null);
         cluster["subnetwork"] = network.get("subnetwork").cloned().unwrap_or(Value::Null);
         cluster["ipAllocationPolicy"] = json!({ "useIpAliases": true });
+    }
+    let public = a.get("publicEndpoint").and_then(Value::as_bool).ok_or_else(|| crate::missing("publicEndpoint"))?;
+    cluster["controlPlaneEndpointsConfig"] = endpoints(public, authorized_networks(a)?);
+    if !public {
+        // Without a public endpoint, GKE needs the nodes private too.
+        cluster["networkConfig"] = json!({ "defaultEnablePrivateNodes": true });
     }
     if let Some(initial) = a.get("initialPool").and_then(Value::as_object) {
         let initial: Attrs = initial.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -183,6 +215,11 @@ pub async fn update(
             "desiredMonitoringConfig",
             json!({ "componentConfig": { "enableComponents": a.get("monitoringComponents").cloned().ok_or_else(|| crate::missing("monitoringComponents"))? } }),
         ));
+    }
+    if has("authorizedNetworks") {
+        let public =
+            a.get("publicEndpoint").and_then(Value::as_bool).ok_or_else(|| crate::missing("publicEndpoint"))?;
+        updates.push(("desiredControlPlaneEndpointsConfig", endpoints(public, authorized_networks(a)?)));
     }
     if has("releaseChannel") {
         updates.push(("desiredReleaseChannel", json!({ "channel": "UNSPECIFIED" })));

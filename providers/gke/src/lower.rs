@@ -161,6 +161,10 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("loggingComponents", json!(logging))
         .attr("monitoringComponents", json!(MONITORING))
         .attr("network", network)
+        // No public address means private nodes, which existing pools cannot take: a change of
+        // `publicEndpoint` replaces the cluster. Authorized networks change in place.
+        .attr("publicEndpoint", cluster.api_access.public)
+        .attr("authorizedNetworks", cluster.api_access.restricted_to())
         .attr("tags", tags(fleet, &control_plane))
         .outputs(&["name", "endpoint", "certificateAuthority"])
         // Only the create body uses it; the pool's own resource owns the pool from then on.
@@ -170,6 +174,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .replace_on("location")
         .replace_on("nodeLocations")
         .replace_on("network")
+        .replace_on("publicEndpoint")
         // Cluster names are unique per location: the old cluster must go before the new one.
         .replaced_by(Replacement::DestroyBeforeCreate);
     if let Some(first) = cluster.pools.first() {
@@ -237,6 +242,7 @@ mod tests {
             zones: zones.iter().map(|z| z.to_string()).collect(),
             kubernetes_version: "1.31".into(),
             network: Network::Managed { cidr: "10.0.0.0/16".into() },
+            api_access: Default::default(),
             pools: vec![pool("system", 4, false, 3, 6), pool("batch", 8, true, 0, 10)],
             core_services: CoreServices { monitoring: None, logging: None, audit_logs: true },
         }

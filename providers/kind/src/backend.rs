@@ -69,7 +69,15 @@ impl Backend for KindBackend {
     }
 
     fn validate(&self, cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<Violation> {
-        validate_for_host(cluster, host_arch())
+        let mut out = validate_for_host(cluster, host_arch());
+        if cluster.api_access != tessera_provider_api::ApiAccess::default() {
+            out.push(Violation::warning(
+                SpecField::ApiAccess,
+                "kind serves the Kubernetes API on this machine only (127.0.0.1): `apiAccess` is not used",
+                "`apiAccess` applies to cloud placements; a kind cluster is reachable from this machine alone",
+            ));
+        }
+        out
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {

@@ -34,6 +34,7 @@ fn cluster(output: LogOutput) -> ClusterTemplate {
         zones: vec![],
         kubernetes_version: "1.31".into(),
         network: Network::Managed { cidr: "10.0.0.0/16".into() },
+        api_access: Default::default(),
         pools: vec![
             pool("system", vec![]),
             pool("gpu", vec![Taint { key: "gpu".into(), value: None, effect: TaintEffect::NoExecute }]),

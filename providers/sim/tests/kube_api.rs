@@ -31,6 +31,7 @@ fn cluster(monitoring_tolerations: Vec<Toleration>) -> ClusterTemplate {
         zones: vec!["eu-west-1a".into()],
         kubernetes_version: "1.31".into(),
         network: Network::Managed { cidr: "10.0.0.0/16".into() },
+        api_access: Default::default(),
         pools: vec![pool("system", 2, vec![]), pool("gpu", 1, vec![no_execute])],
         core_services: CoreServices {
             monitoring: Some(Monitoring {

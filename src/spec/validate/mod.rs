@@ -3,10 +3,12 @@
 //! This module holds the walk over the spec; checks with a model of their own live beside it:
 //! [`labels`] (pool labels by the kubelet's rules, taints and tolerations by Kubernetes'),
 //! [`exporters`] (custom exporters and their mount policy), [`credentials`] (secrets are
-//! references, never values), [`placements`] (providers, regions,
+//! references, never values), [`api_access`] (who reaches each cluster's API),
+//! [`placements`] (providers, regions,
 //! overrides) and [`outcome`] (coverage and the
 //! security floor checked on the core-service DaemonSets as they will be built).
 
+mod api_access;
 mod credentials;
 mod exporters;
 mod labels;
@@ -52,6 +54,7 @@ pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> R
         None => Network::Managed { cidr: DEFAULT_CIDR.to_string() },
     };
     let network_loc = spec.network.as_ref().and_then(network_loc);
+    let api_access = spec.api_access.as_ref().map(|a| v.api_access(a)).unwrap_or_default();
     let pools = v.pools(spec.node_pools.get(), spec.node_pools.loc());
     let core_services = v.core_services(spec.core_services.as_ref());
     let cs = spec.core_services.as_ref();
@@ -61,8 +64,15 @@ pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> R
     };
     v.outcome(&pools, &core_services, &sites);
 
-    let template =
-        Template { version, version_loc: spec.kubernetes.version.loc(), network, network_loc, pools, core_services };
+    let template = Template {
+        version,
+        version_loc: spec.kubernetes.version.loc(),
+        network,
+        network_loc,
+        api_access,
+        pools,
+        core_services,
+    };
     let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
 
     if v.problems.is_empty() {
@@ -88,6 +98,7 @@ struct Template {
     network: Network,
     /// Where the network was written; `None` for the default.
     network_loc: Option<Location>,
+    api_access: api_access::LocatedAccess,
     pools: Vec<LocatedPool>,
     core_services: CoreServices,
 }

@@ -229,6 +229,7 @@ impl Validator<'_> {
         let mut version = (template.version.clone(), template.version_loc);
         let mut network = template.network.clone();
         let mut network_at = template.network_loc;
+        let mut api_access = template.api_access.clone();
         let mut pools = template.pools.clone();
         if let Some(o) = &p.overrides {
             if let Some(k) = &o.kubernetes {
@@ -237,6 +238,9 @@ impl Validator<'_> {
             if let Some(n) = &o.network {
                 network = self.network(n);
                 network_at = network_loc(n);
+            }
+            if let Some(a) = &o.api_access {
+                api_access = self.api_access(a);
             }
             for po in &o.node_pools {
                 let Some(target) = pools.iter_mut().find(|lp| lp.pool.name == *po.name.get()) else {
@@ -309,6 +313,7 @@ impl Validator<'_> {
             zones: zones?,
             kubernetes_version: version.0.clone(),
             network,
+            api_access: api_access.access,
             pools: pools.iter().map(|lp| lp.pool.clone()).collect(),
             core_services: template.core_services.clone(),
         };
@@ -324,6 +329,7 @@ impl Validator<'_> {
                 SpecField::PoolScale(name) => {
                     pools.iter().find(|lp| lp.pool.name == *name).map_or(p.name.loc(), |lp| lp.scale_loc)
                 }
+                SpecField::ApiAccess => api_access.loc.unwrap_or(p.name.loc()),
                 SpecField::Scope(key) => p.scope.as_ref().and_then(|s| s.get(key)).map_or(p.name.loc(), |v| v.loc()),
             };
             let where_ = format!(" (placement `{}`, {})", p.name.get(), backend.kind());

@@ -280,6 +280,15 @@ impl Cloud {
                 }
             }
         } else if let Some(current) = &existing {
+            // AKS cannot turn a public cluster private or back: that is a new cluster.
+            let private = |p: &Value| p.pointer("/apiServerAccessProfile/enablePrivateCluster") == Some(&json!(true));
+            if private(&current.body["properties"]) != private(&props) {
+                return Err(refuse(
+                    400,
+                    "PrivateClusterUpdateNotAllowed",
+                    "Changing property 'enablePrivateCluster' is not allowed: a cluster is made public or private when it is created",
+                ));
+            }
             let old = current.body["properties"]["kubernetesVersion"].as_str().unwrap_or_default().to_string();
             if old != version {
                 let (a, b) = (minor(&old), minor(&version));
@@ -306,6 +315,15 @@ impl Cloud {
                 }
             }
         }
+        let access = props.get("apiServerAccessProfile").cloned().unwrap_or(json!({}));
+        let ranges = access.get("authorizedIPRanges").and_then(Value::as_array).map_or(0, Vec::len);
+        if access.get("enablePrivateCluster") == Some(&json!(true)) && ranges > 0 {
+            return Err(refuse(
+                400,
+                "AuthorizedIPRangesNotSupportedForPrivateCluster",
+                "API server authorized IP ranges are not supported for private clusters",
+            ));
+        }
         let creating = existing.is_none();
         let mut served = body.clone();
         served["id"] = json!(id);
@@ -318,7 +336,11 @@ impl Cloud {
         let p = &mut served["properties"];
         p["provisioningState"] = json!(if creating { "Creating" } else { "Updating" });
         p["currentKubernetesVersion"] = json!(format!("{version}.3"));
-        p["fqdn"] = json!(format!("{}-dns.hcp.{location}.azmk8s.io", props["dnsPrefix"].as_str().unwrap_or(name)));
+        let prefix = props["dnsPrefix"].as_str().unwrap_or(name);
+        p["fqdn"] = json!(format!("{prefix}-dns.hcp.{location}.azmk8s.io"));
+        if access.get("enablePrivateCluster") == Some(&json!(true)) {
+            p["privateFQDN"] = json!(format!("{prefix}-dns.privatelink.{location}.azmk8s.io"));
+        }
         p["nodeResourceGroup"] =
             json!(format!("MC_{}_{name}_{location}", group.rsplit('/').next().unwrap_or_default()));
         p["maxAgentPools"] = json!(100);

@@ -337,6 +337,12 @@ impl State {
                 if self.clusters.contains_key(&key) {
                     return error(409, "ALREADY_EXISTS", format!("Already exists: {key}."));
                 }
+                let no_public = cluster.pointer("/controlPlaneEndpointsConfig/ipEndpointsConfig/enablePublicEndpoint")
+                    == Some(&json!(false));
+                let private_nodes = cluster.pointer("/networkConfig/defaultEnablePrivateNodes") == Some(&json!(true));
+                if no_public && !private_nodes {
+                    return error(400, "INVALID_ARGUMENT", "Disabling the public endpoint requires private nodes.");
+                }
                 let version = cluster["initialClusterVersion"].as_str().unwrap_or("1.31");
                 let Some(full) = resolve(version) else {
                     return error(400, "INVALID_ARGUMENT", format!("Master version \"{version}\" is unsupported."));
@@ -414,6 +420,28 @@ impl State {
                     }
                     "desiredMonitoringConfig" => {
                         ("UPDATE_CLUSTER", Box::new(move |c: &mut Value| c["monitoringConfig"] = value.clone()))
+                    }
+                    "desiredControlPlaneEndpointsConfig" => {
+                        let public = |c: &Value| {
+                            c.pointer("/controlPlaneEndpointsConfig/ipEndpointsConfig/enablePublicEndpoint")
+                                != Some(&json!(false))
+                        };
+                        let current = self.clusters.get(&key).is_some_and(public);
+                        let wanted = value.pointer("/ipEndpointsConfig/enablePublicEndpoint") != Some(&json!(false));
+                        let private_nodes =
+                            self.clusters.get(&key).and_then(|c| c.pointer("/networkConfig/defaultEnablePrivateNodes"))
+                                == Some(&json!(true));
+                        if current && !wanted && !private_nodes {
+                            return error(
+                                400,
+                                "FAILED_PRECONDITION",
+                                "Disabling the public endpoint requires private nodes.",
+                            );
+                        }
+                        (
+                            "UPDATE_CLUSTER",
+                            Box::new(move |c: &mut Value| c["controlPlaneEndpointsConfig"] = value.clone()),
+                        )
                     }
                     "desiredReleaseChannel" => {
                         ("UPDATE_CLUSTER", Box::new(move |c: &mut Value| c["releaseChannel"] = value.clone()))

@@ -31,6 +31,7 @@ pub fn template(version: &str, pools: Vec<PoolTemplate>, audit_logs: bool) -> Cl
         zones: Vec::new(),
         kubernetes_version: version.into(),
         network: Network::Managed { cidr: "10.0.0.0/16".into() },
+        api_access: Default::default(),
         pools,
         core_services: CoreServices { monitoring: None, logging: None, audit_logs },
     }
