@@ -13,7 +13,6 @@ use tessera::exec::{ExecOptions, Report, cancel_signal};
 use tessera::plan::{ActionKind, Mode, Plan, render_human};
 use tessera::spec::Fleet;
 use tessera::state::StateStore;
-use tessera_provider_api::reference::is_unknown;
 use tessera_provider_api::{Address, ProviderRef, Replacement, ResourceSpec};
 use tessera_sim::Faults;
 use tessera_sim::kube::KIND;
@@ -64,7 +63,7 @@ async fn a_cluster_and_what_runs_inside_it_plan_and_apply_in_one_run() {
     assert_eq!(ns.kind, ActionKind::Create);
     for field in ["server", "caData"] {
         let change = ns.changes.iter().find(|c| c.field == field).unwrap();
-        assert!(is_unknown(change.new.as_ref().unwrap()), "{field} is not known before the cluster exists");
+        assert!(change.known_after_apply, "{field} is not known before the cluster exists");
     }
     let text = render_human(&plan);
     assert!(text.contains("server: (known after apply)"), "{text}");

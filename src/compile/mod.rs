@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use petgraph::Direction;
 use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
-use tessera_provider_api::reference::attr_references;
 use tessera_provider_api::{Address, ResourceSpec};
 
 use crate::providers::Registry;
@@ -73,7 +72,7 @@ impl ResourceGraph {
 
     pub fn from_resources(mut resources: Vec<ResourceSpec>) -> Result<Self, CompileError> {
         for r in &mut resources {
-            let implied = attr_references(&r.attrs).into_iter().map(|x| x.address).chain(r.provider.connection.clone());
+            let implied = r.references().into_iter().map(|x| x.address).chain(r.provider.connection.clone());
             for dep in implied.collect::<Vec<_>>() {
                 if !r.deps.contains(&dep) {
                     r.deps.push(dep);
@@ -97,7 +96,7 @@ impl ResourceGraph {
                 };
                 edges.push((from, node));
             }
-            for reference in attr_references(&r.attrs) {
+            for reference in r.references() {
                 let declared =
                     g.index.get(&reference.address).is_some_and(|n| g.graph[*n].has_output(&reference.output));
                 if !declared {
@@ -227,13 +226,16 @@ mod tests {
     fn references_are_dependencies_and_must_name_a_declared_output() {
         let vpc: Address = "a/t/vpc".parse().unwrap();
         let mut subnet = res("a/t/subnet", &[]);
+        // Written as lowering does, without declaring the dependency: the reference implies it.
         subnet.attrs.insert("vpcId".into(), Reference::new(vpc.clone(), "id").to_value());
+        subnet.ref_attrs.insert("vpcId".into());
         let g = ResourceGraph::from_resources(vec![subnet.clone(), res("a/t/vpc", &[])]).unwrap();
         assert_eq!(g.get(&"a/t/subnet".parse().unwrap()).unwrap().deps, vec![vpc.clone()], "implied by the reference");
         let order: Vec<String> = g.in_order().iter().map(|r| r.address.name.clone()).collect();
         assert_eq!(order, ["vpc", "subnet"]);
 
         subnet.attrs.insert("cidr".into(), Reference::new(vpc.clone(), "cidr").to_value());
+        subnet.ref_attrs.insert("cidr".into());
         let err = ResourceGraph::from_resources(vec![subnet.clone(), res("a/t/vpc", &[])]).unwrap_err();
         assert!(matches!(err, CompileError::UnknownOutput { .. }), "{err}");
         assert!(err.to_string().contains("a/t/vpc declares no output `cidr`"), "{err}");

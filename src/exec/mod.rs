@@ -65,7 +65,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tessera_provider_api::reference::resolve_attrs;
 use tessera_provider_api::{Address, Connection, Observed, Operation, Provider, ProviderRef, Replacement};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -376,11 +375,9 @@ impl Outputs {
         if kind == StepKind::Delete {
             action.desired = None;
         }
-        if let Some(desired) =
-            action.desired.as_mut().filter(|d| d.attrs.values().any(tessera_provider_api::reference::is_unknown))
-        {
+        if let Some(desired) = action.desired.as_mut().filter(|d| d.has_unknown()) {
             let lookup = |r: &tessera_provider_api::Reference| self.current.get(&r.address)?.output(&r.output);
-            desired.attrs = resolve_attrs(&desired.attrs, &lookup).map_err(|missing| {
+            desired.attrs = desired.resolve(&lookup).map_err(|missing| {
                 let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
                 format!("unresolved reference(s) {}: the source has no such output", names.join(", "))
             })?;

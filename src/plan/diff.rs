@@ -13,6 +13,9 @@ pub struct Change {
     /// The provider cannot change this field in place.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forces_replacement: bool,
+    /// `new` is a reference to an output that does not exist yet: "(known after apply)".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub known_after_apply: bool,
 }
 
 /// A difference between what Tessera recorded and what the cloud now reports.
@@ -37,6 +40,7 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
             old: live.get(field).cloned(),
             new: Some(want.clone()),
             forces_replacement: desired.replace_on.contains(field),
+            known_after_apply: desired.is_unknown(field),
         })
         .collect()
 }
@@ -48,14 +52,13 @@ pub fn created(unresolved: &ResourceSpec, desired: &ResourceSpec) -> Vec<Change>
     desired
         .attrs
         .iter()
-        .filter(|(field, _)| {
-            unresolved.attrs.get(*field).is_some_and(|v| !tessera_provider_api::reference::references(v).is_empty())
-        })
+        .filter(|(field, _)| unresolved.is_unknown(field))
         .map(|(field, want)| Change {
             field: field.clone(),
             old: None,
             new: Some(want.clone()),
             forces_replacement: false,
+            known_after_apply: desired.is_unknown(field),
         })
         .collect()
 }

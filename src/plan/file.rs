@@ -73,7 +73,10 @@ impl PlanFile {
         let malformed = |reason: String| PlanFileError::Malformed { path: path.to_path_buf(), reason };
         let file: PlanFile = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
         if file.plan.format != PLAN_FORMAT {
-            return Err(malformed(format!("format `{}`, expected `{PLAN_FORMAT}`", file.plan.format)));
+            return Err(malformed(format!(
+                "format `{}`, expected `{PLAN_FORMAT}`: it was made by another release of Tessera; run `tessera plan` again",
+                file.plan.format
+            )));
         }
         let computed = digest(&file.plan);
         if computed != file.digest {

@@ -46,7 +46,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tessera_provider_api::reference::resolve_known;
 use tessera_provider_api::{Address, CloudId, ProviderRef, Reference, Replacement, ResourceSpec, generation_of};
 
 use crate::compile::ResourceGraph;
@@ -59,7 +58,7 @@ pub use diff::{Change, Drift, changes, created, drift};
 pub use file::{Approval, PlanFile, PlanFileError, digest};
 pub use render::render_human;
 
-pub const PLAN_FORMAT: &str = "tessera.plan/v1";
+pub const PLAN_FORMAT: &str = "tessera.plan/v2";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -410,9 +409,7 @@ impl<'a> Decider<'a> {
     /// `want` with every reference whose value is known replaced by it.
     fn resolved(&self, want: &ResourceSpec) -> ResourceSpec {
         let lookup = |r: &Reference| self.lookup(r);
-        let mut out = want.clone();
-        out.attrs = want.attrs.iter().map(|(k, v)| (k.clone(), resolve_known(v, &lookup))).collect();
-        out
+        want.resolve_known(&lookup)
     }
 
     fn mark_unknown(&mut self, want: &ResourceSpec, error: String) {

@@ -4,16 +4,23 @@ use std::fmt::Write;
 
 use console::{Style, style};
 use serde_json::Value;
-use tessera_provider_api::reference::is_unknown;
 
+use super::diff::Change;
 use super::{ActionKind, Plan};
+
+const KNOWN_AFTER_APPLY: &str = "(known after apply)";
 
 fn show(v: &Option<Value>) -> String {
     match v {
         None => "(none)".into(),
-        Some(v) if is_unknown(v) => "(known after apply)".into(),
         Some(v) => v.to_string(),
     }
+}
+
+/// A change's new value, or that it is an output not made yet: whether a value is known is the
+/// plan's to say (`Change::known_after_apply`), never guessed from its shape.
+fn show_new(c: &Change) -> String {
+    if c.known_after_apply { KNOWN_AFTER_APPLY.into() } else { show(&c.new) }
 }
 
 fn kind_style(kind: ActionKind) -> Style {
@@ -75,13 +82,17 @@ pub fn render_human(plan: &Plan) -> String {
             ActionKind::Create => {
                 // A value from another resource is shown as planned (known, or known after apply).
                 for (field, value) in a.desired.iter().flat_map(|d| &d.attrs) {
-                    let planned = a.changes.iter().find(|c| c.field == *field).and_then(|c| c.new.clone());
-                    let _ = writeln!(out, "        {field}: {}", show(&planned.or_else(|| Some(value.clone()))));
+                    let text = match a.changes.iter().find(|c| c.field == *field) {
+                        Some(c) => show_new(c),
+                        None if a.desired.as_ref().is_some_and(|d| d.is_unknown(field)) => KNOWN_AFTER_APPLY.into(),
+                        None => show(&Some(value.clone())),
+                    };
+                    let _ = writeln!(out, "        {field}: {text}");
                 }
                 // What only the cloud will say (an endpoint, a CA), as Terraform shows computed
                 // attributes: others reference these, and a connection is built from them.
                 for output in a.desired.iter().flat_map(|d| d.outputs.iter().filter(|o| !d.attrs.contains_key(*o))) {
-                    let _ = writeln!(out, "        {output}: (known after apply)");
+                    let _ = writeln!(out, "        {output}: {KNOWN_AFTER_APPLY}");
                 }
                 if let Some(source) = a.desired.as_ref().and_then(|d| d.provider.connection.as_ref()) {
                     let made_here = plan
@@ -110,7 +121,7 @@ pub fn render_human(plan: &Plan) -> String {
                     } else {
                         String::new()
                     };
-                    let _ = writeln!(out, "        {}: {} → {}{note}", c.field, show(&c.old), show(&c.new));
+                    let _ = writeln!(out, "        {}: {} → {}{note}", c.field, show(&c.old), show_new(c));
                 }
             }
             ActionKind::Delete => {

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use tessera_provider_api::{Address, FieldPolicy, reference::references};
+use tessera_provider_api::{Address, FieldPolicy};
 
 use crate::plan::{Action, ActionKind, Drift, Plan};
 use crate::state::ResourceRecord;
@@ -43,7 +43,7 @@ pub fn undoes_drift(action: &Action, plan: &Plan, records: &[ResourceRecord], re
             want.attrs
                 .iter()
                 .filter(|(f, _)| want.policy_of(f) == FieldPolicy::Owned && *f != TAGS)
-                .all(|(f, v)| !references(v).is_empty() || rec.attrs.get(f) == Some(v) || resolved_in(action, f, rec))
+                .all(|(f, v)| want.is_unknown(f) || rec.attrs.get(f) == Some(v) || resolved_in(action, f, rec))
         }
         _ => false,
     }

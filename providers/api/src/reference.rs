@@ -3,10 +3,11 @@
 //! ## Overview
 //!
 //! An attribute value is either *known* (plain JSON) or a *reference* to an output of another
-//! resource: a VPC's `id`, a cluster's `endpoint`. A reference is written inside the attribute's
-//! JSON as a one-key object, `{"$ref": "aws-eu/eks.vpc/main#id"}`, so references can sit anywhere
-//! in a value (a list of subnet ids is a list of references) and plan files, digests and state
-//! keep one JSON model.
+//! resource: a VPC's `id`, a cluster's `endpoint`. A reference is written in the attribute's
+//! JSON as a one-key object, `{"$ref": "aws-eu/eks.vpc/main#id"}` (a list of subnet ids is a list
+//! of references), and the attribute is listed in the spec's `ref_attrs`: that list, not the
+//! shape of the JSON, says where references are. So data from the spec (chart values, labels)
+//! that happens to have this shape is never resolved, never a dependency, never "unknown".
 //!
 //! Lowering writes references ([`crate::ResourceSpec::attr_ref`]); it never sees cloud ids. The
 //! plan resolves what it can from state and shows the rest as "(known after apply)"; the executor
@@ -17,7 +18,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::{Address, Attrs};
+use crate::Address;
 
 /// The key of a reference object.
 pub const REF_KEY: &str = "$ref";
@@ -80,11 +81,6 @@ fn collect(v: &Value, out: &mut Vec<Reference>) {
     }
 }
 
-/// Every reference in a resource's attributes.
-pub fn attr_references(attrs: &Attrs) -> Vec<Reference> {
-    attrs.values().flat_map(references).collect()
-}
-
 /// `v` with each reference that `lookup` knows replaced by its value; the others stay as they
 /// are, to be shown as "(known after apply)".
 pub fn resolve_known(v: &Value, lookup: &dyn Fn(&Reference) -> Option<Value>) -> Value {
@@ -96,18 +92,6 @@ pub fn resolve_known(v: &Value, lookup: &dyn Fn(&Reference) -> Option<Value>) ->
         Value::Object(m) => Value::Object(m.iter().map(|(k, i)| (k.clone(), resolve_known(i, lookup))).collect()),
         other => other.clone(),
     }
-}
-
-/// Whether `v` still holds a reference: its value is not known before apply.
-pub fn is_unknown(v: &Value) -> bool {
-    !references(v).is_empty()
-}
-
-/// Every attribute resolved, or the references `lookup` could not answer.
-pub fn resolve_attrs(attrs: &Attrs, lookup: &dyn Fn(&Reference) -> Option<Value>) -> Result<Attrs, Vec<Reference>> {
-    let resolved: Attrs = attrs.iter().map(|(k, v)| (k.clone(), resolve_known(v, lookup))).collect();
-    let missing = attr_references(&resolved);
-    if missing.is_empty() { Ok(resolved) } else { Err(missing) }
 }
 
 #[cfg(test)]
@@ -148,19 +132,38 @@ mod tests {
         assert_eq!(references(&v), vec![r("a/t/x#id"), r("a/t/y#id")]);
         let partly = resolve_known(&v, &|x| (x.address.name == "x").then(|| json!("subnet-1")));
         assert_eq!(partly, json!({"subnets": ["subnet-1", "known", r("a/t/y#id").to_value()]}));
-        assert!(is_unknown(&partly));
+        assert_eq!(references(&partly), vec![r("a/t/y#id")]);
         let all = resolve_known(&v, &|x| Some(json!(x.address.name.clone())));
         assert_eq!(all, json!({"subnets": ["x", "known", "y"]}));
-        assert!(!is_unknown(&all));
+        assert!(references(&all).is_empty());
+    }
+
+    fn spec() -> crate::ResourceSpec {
+        let p = crate::ProviderRef::new("sim", "r");
+        crate::ResourceSpec::new("a/t/subnet".parse().unwrap(), p)
+            .attr_ref("vpcId", &"a/t/vpc".parse().unwrap(), "id")
+            .attr("cidr", "10.0.0.0/20")
+            // Data that looks like a reference, as a spec author may write it in chart values.
+            .attr("values", json!({"ca": {"$ref": "other/sim.cluster/main#certificateAuthority"}}))
     }
 
     #[test]
-    fn resolving_attrs_names_what_is_missing() {
-        let mut attrs = Attrs::new();
-        attrs.insert("vpcId".into(), r("a/t/vpc#id").to_value());
-        attrs.insert("cidr".into(), json!("10.0.0.0/20"));
-        assert_eq!(resolve_attrs(&attrs, &|_| None), Err(vec![r("a/t/vpc#id")]));
-        let ok = resolve_attrs(&attrs, &|_| Some(json!("vpc-1"))).unwrap();
+    fn resolving_a_spec_names_what_is_missing() {
+        let s = spec();
+        assert_eq!(s.resolve(&|_| None), Err(vec![r("a/t/vpc#id")]));
+        let ok = s.resolve(&|_| Some(json!("vpc-1"))).unwrap();
         assert_eq!(ok["vpcId"], json!("vpc-1"));
+    }
+
+    #[test]
+    fn data_shaped_like_a_reference_is_only_data() {
+        let s = spec();
+        assert_eq!(s.references(), vec![r("a/t/vpc#id")], "only what lowering wrote");
+        assert!(!s.is_unknown("values"));
+        let ok = s.resolve(&|_| Some(json!("substituted"))).unwrap();
+        assert_eq!(ok["values"], json!({"ca": {"$ref": "other/sim.cluster/main#certificateAuthority"}}));
+        // Overwriting a referencing attribute with data makes it data.
+        let over = spec().attr("vpcId", json!({"$ref": "a/t/vpc#id"}));
+        assert!(over.references().is_empty() && !over.has_unknown());
     }
 }

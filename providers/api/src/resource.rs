@@ -1,8 +1,8 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::reference::{OUTPUT_ID, Reference};
+use crate::reference::{OUTPUT_ID, Reference, references, resolve_known};
 use crate::{Address, ProviderRef};
 
 /// Resource attributes. A `BTreeMap` keeps them in a stable order, so digests and plan files are
@@ -72,6 +72,12 @@ pub struct ResourceSpec {
     pub address: Address,
     pub provider: ProviderRef,
     pub attrs: Attrs,
+    /// The attributes lowering set to other resources' outputs ([`ResourceSpec::attr_ref`],
+    /// [`ResourceSpec::attr_refs`]). Only these are ever read as references: every other
+    /// attribute is plain data whatever keys it holds, so a spec author's chart values or labels
+    /// that look like a reference (`{"$ref": …}`) stay text and reach the cloud as written.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ref_attrs: BTreeSet<String>,
     pub deps: Vec<Address>,
     /// Fields that are not `Owned`. Absent means owned.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -96,6 +102,7 @@ impl ResourceSpec {
             address,
             provider,
             attrs: Attrs::new(),
+            ref_attrs: BTreeSet::new(),
             deps: Vec::new(),
             policies: BTreeMap::new(),
             replace_on: Vec::new(),
@@ -108,7 +115,7 @@ impl ResourceSpec {
     /// Sets `key` to an output of another resource, and depends on it.
     pub fn attr_ref(self, key: &str, address: &Address, output: &str) -> Self {
         let value = Reference::new(address.clone(), output).to_value();
-        self.attr(key, value).needs(address)
+        self.attr(key, value).referencing(key).needs(address)
     }
 
     /// Sets `key` to a list of outputs of other resources, and depends on each.
@@ -118,7 +125,46 @@ impl ResourceSpec {
         for a in sources {
             self = self.needs(a);
         }
-        self.attr(key, values)
+        self.attr(key, values).referencing(key)
+    }
+
+    fn referencing(mut self, key: &str) -> Self {
+        self.ref_attrs.insert(key.to_string());
+        self
+    }
+
+    /// The references lowering wrote, in attribute order.
+    pub fn references(&self) -> Vec<Reference> {
+        self.ref_attrs.iter().filter_map(|k| self.attrs.get(k)).flat_map(references).collect()
+    }
+
+    /// Whether `field`'s value is not known before apply: it still holds a reference.
+    pub fn is_unknown(&self, field: &str) -> bool {
+        self.ref_attrs.contains(field) && self.attrs.get(field).is_some_and(|v| !references(v).is_empty())
+    }
+
+    /// Whether any attribute is still unknown.
+    pub fn has_unknown(&self) -> bool {
+        self.ref_attrs.iter().any(|k| self.is_unknown(k))
+    }
+
+    /// This spec with each reference `lookup` knows replaced by its value; the others stay, to be
+    /// shown as "(known after apply)".
+    pub fn resolve_known(&self, lookup: &dyn Fn(&Reference) -> Option<serde_json::Value>) -> Self {
+        let mut out = self.clone();
+        for key in &self.ref_attrs {
+            if let Some(v) = out.attrs.get_mut(key) {
+                *v = resolve_known(v, lookup);
+            }
+        }
+        out
+    }
+
+    /// Every reference resolved, or those `lookup` could not answer.
+    pub fn resolve(&self, lookup: &dyn Fn(&Reference) -> Option<serde_json::Value>) -> Result<Attrs, Vec<Reference>> {
+        let resolved = self.resolve_known(lookup);
+        let missing = resolved.references();
+        if missing.is_empty() { Ok(resolved.attrs) } else { Err(missing) }
     }
 
     /// Declares what other resources may reference.
@@ -191,8 +237,10 @@ impl ResourceSpec {
         ))
     }
 
+    /// Sets `key` to plain data: whatever it holds, it is never read as a reference.
     pub fn attr(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
         self.attrs.insert(key.to_string(), value.into());
+        self.ref_attrs.remove(key);
         self
     }
 

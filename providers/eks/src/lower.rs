@@ -243,8 +243,8 @@ pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAcc
 mod tests {
     use std::collections::BTreeMap;
 
-    use tessera_provider_api::reference::attr_references;
-    use tessera_provider_api::{Attrs, CoreServices, Machine, PoolTemplate, catalogs};
+    use tessera_provider_api::reference::references;
+    use tessera_provider_api::{CoreServices, Machine, PoolTemplate, catalogs};
 
     use super::*;
 
@@ -274,16 +274,15 @@ mod tests {
     }
 
     fn refs(spec: &ResourceSpec, key: &str) -> Vec<String> {
-        let mut one = Attrs::new();
-        one.insert(key.into(), spec.attrs[key].clone());
-        attr_references(&one).iter().map(ToString::to_string).collect()
+        assert!(spec.ref_attrs.contains(key), "{key} is not a referencing attribute");
+        references(&spec.attrs[key]).iter().map(ToString::to_string).collect()
     }
 
     #[test]
     fn resources_reference_declared_outputs_and_depend_on_their_sources() {
         let specs = lower(&catalogs::eks(), &template(Network::Managed { cidr: "10.0.0.0/16".into() }), &provider());
         for spec in &specs {
-            for r in attr_references(&spec.attrs) {
+            for r in spec.references() {
                 let source = by_address(&specs, &r.address.to_string());
                 assert!(source.has_output(&r.output), "{} references undeclared {r}", spec.address);
                 assert!(spec.deps.contains(&r.address), "{} does not depend on {}", spec.address, r.address);

@@ -218,7 +218,6 @@ pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAcc
 mod tests {
     use std::collections::BTreeMap;
 
-    use tessera_provider_api::reference::attr_references;
     use tessera_provider_api::{Arch, CoreServices, Machine, Taint, catalogs};
 
     use super::*;
@@ -272,7 +271,7 @@ mod tests {
         let system = by_address(&specs, "gcp-eu/gke.nodepool/system");
         assert_eq!(initial["name"], system.attrs["name"], "the first pool is the one created with the cluster");
         assert_eq!(initial["tags"], system.attrs["tags"]);
-        let refs: Vec<String> = attr_references(&system.attrs).iter().map(ToString::to_string).collect();
+        let refs: Vec<String> = system.references().iter().map(ToString::to_string).collect();
         assert_eq!(refs, ["gcp-eu/gke.cluster/main#id"]);
         assert_eq!(system.attrs["initialNodeCount"], 1, "3 nodes over 3 zones");
         assert_eq!((system.attrs["minNodes"].clone(), system.attrs["maxNodes"].clone()), (json!(3), json!(6)));
