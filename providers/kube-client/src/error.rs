@@ -160,7 +160,7 @@ pub fn unreachable(what: &str, endpoint: &str, kind: Unreachable) -> ProviderErr
     ProviderError::unreachable(format!(
         "cannot reach the Kubernetes API at {endpoint} ({what}): {failed}. Likely cause: {cause}. \
          Fix: run Tessera from a machine that can reach the endpoint (inside the cluster's network), \
-         or open the cluster's API access to this machine"
+         or add this machine's address range to the spec's `apiAccess.allowedCidrs`"
     ))
 }
 
