@@ -15,17 +15,10 @@ use tessera_sim::Faults;
 const FORGED: &str = "other/sim.cluster/main#certificateAuthority";
 
 fn spec() -> String {
-    format!(
-        r#"apiVersion: tessera.dev/v1alpha1
-kind: Fleet
-metadata: {{ name: data }}
-spec:
-  kubernetes: {{ version: "1.31" }}
-  nodePools:
-    - name: system
-      machine: {{ vcpu: 4, memoryGiB: 16 }}
-      scale: {{ min: 1, max: 3 }}
-  coreServices:
+    common::one_pool_fleet(
+        "data",
+        &format!(
+            r#"  coreServices:
     monitoring:
       values: {{ grafana: {{ enabled: false, adminUser: {{ "$ref": "{FORGED}" }} }}, forged: {{ "$ref": "{FORGED}" }} }}
     logging:
@@ -36,6 +29,7 @@ spec:
     - {{ name: this, provider: sim, region: eu-west-1 }}
     - {{ name: other, provider: sim, region: us-east-2 }}
 "#
+        ),
     )
 }
 

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tessera_provider_api::{Address, Attrs, FieldPolicy, ResourceSpec};
 
+use super::leaves::{self, Leaf};
+
 /// One field that an action changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
@@ -16,6 +18,10 @@ pub struct Change {
     /// `new` is a reference to an output that does not exist yet: "(known after apply)".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub known_after_apply: bool,
+    /// For a field that holds a structure (a manifest, chart values): each leaf that differs,
+    /// by its path. Empty for a scalar, which is its own leaf.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<Leaf>,
 }
 
 /// A difference between what Tessera recorded and what the cloud now reports.
@@ -41,6 +47,11 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
             new: Some(want.clone()),
             forces_replacement: desired.replace_on.contains(field),
             known_after_apply: desired.is_unknown(field),
+            leaves: if desired.is_unknown(field) {
+                Vec::new()
+            } else {
+                leaves::between(field, live.get(field), Some(want))
+            },
         })
         .collect()
 }
@@ -59,37 +70,29 @@ pub fn created(unresolved: &ResourceSpec, desired: &ResourceSpec) -> Vec<Change>
             new: Some(want.clone()),
             forces_replacement: false,
             known_after_apply: desired.is_unknown(field),
+            leaves: Vec::new(),
         })
         .collect()
 }
 
 /// Owned fields whose live value differs from the recorded one: changes made outside Tessera.
 /// Fields the cloud adds on its own (never recorded) are not drift; delegated and ignored fields
-/// never are. Within a field that holds a mapping (tags, a Kubernetes object), each differing
-/// entry is its own drift, named by its path (`manifest.spec.replicas`), so that a report names
-/// what moved rather than the whole object.
+/// never are. Within a field that holds a structure (tags, a Kubernetes object), each differing
+/// leaf is its own drift, named by its path (`manifest.spec.replicas`, `subnets[1]`), so that a
+/// report names what moved rather than the whole object; credentials are masked.
 pub fn drift(address: &Address, policy: Option<&ResourceSpec>, recorded: &Attrs, live: &Attrs) -> Vec<Drift> {
     let owned = |field: &str| policy.is_none_or(|p| p.policy_of(field) == FieldPolicy::Owned);
-    let mut out = Vec::new();
-    for (field, was) in recorded.iter().filter(|(field, _)| owned(field)) {
-        nested_drift(address, field.clone(), Some(was), live.get(field), &mut out);
-    }
-    out
-}
-
-fn nested_drift(address: &Address, path: String, was: Option<&Value>, now: Option<&Value>, out: &mut Vec<Drift>) {
-    if was == now {
-        return;
-    }
-    match (was, now) {
-        (Some(Value::Object(w)), Some(Value::Object(n))) => {
-            let keys: std::collections::BTreeSet<&String> = w.keys().chain(n.keys()).collect();
-            for k in keys {
-                nested_drift(address, format!("{path}.{k}"), w.get(k), n.get(k), out);
-            }
-        }
-        _ => out.push(Drift { address: address.clone(), field: path, recorded: was.cloned(), live: now.cloned() }),
-    }
+    recorded
+        .iter()
+        .filter(|(field, _)| owned(field))
+        .flat_map(|(field, was)| leaves::all(field, Some(was), live.get(field)))
+        .map(|leaf| Drift {
+            address: address.clone(),
+            field: leaves::dotted(&leaf.path),
+            recorded: leaf.old,
+            live: leaf.new,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@
 
 mod diff;
 mod file;
+pub mod leaves;
 mod refresh;
 mod render;
 mod versions;
@@ -56,7 +57,7 @@ use crate::state::{ResourceRecord, StateError, StateStore};
 
 pub use diff::{Change, Drift, changes, created, drift};
 pub use file::{Approval, PlanFile, PlanFileError, digest};
-pub use render::render_human;
+pub use render::{render_human, render_human_in};
 
 pub const PLAN_FORMAT: &str = "tessera.plan/v2";
 

@@ -6,9 +6,65 @@ use console::{Style, style};
 use serde_json::Value;
 
 use super::diff::Change;
+use super::leaves::{Leaf, Step};
 use super::{ActionKind, Plan};
 
 const KNOWN_AFTER_APPLY: &str = "(known after apply)";
+/// The line width when the output is not a terminal.
+const DEFAULT_WIDTH: usize = 200;
+/// Below this, a shortened value says too little to be worth it.
+const MIN_VALUE: usize = 16;
+
+/// The width plan lines are fitted to: the terminal's, or [`DEFAULT_WIDTH`].
+fn line_width() -> usize {
+    console::Term::stdout().size_checked().map_or(DEFAULT_WIDTH, |(_, cols)| usize::from(cols)).max(40)
+}
+
+/// `text` in at most `max` characters: its head and tail around `…`.
+fn shorten(text: &str, max: usize) -> String {
+    let n = text.chars().count();
+    if n <= max {
+        return text.to_string();
+    }
+    let keep = max.saturating_sub(1).max(2);
+    let head: String = text.chars().take(keep - keep / 3).collect();
+    let tail: String = text.chars().skip(n - keep / 3).collect();
+    format!("{head}…{tail}")
+}
+
+/// `prefix: old → new` in `width` characters, the two values sharing what is left.
+fn fitted(prefix: &str, old: &str, new: &str, note: &str, width: usize) -> String {
+    let fixed = prefix.chars().count() + 2 + 3 + note.chars().count();
+    let room = width.saturating_sub(fixed).max(2 * MIN_VALUE);
+    let (o, n) = (old.chars().count(), new.chars().count());
+    let (old_max, new_max) = if o + n <= room {
+        (o, n)
+    } else if o <= room / 2 {
+        (o, room - o)
+    } else if n <= room / 2 {
+        (room - n, n)
+    } else {
+        (room / 2, room - room / 2)
+    };
+    format!("{prefix}: {} → {}{note}", shorten(old, old_max), shorten(new, new_max))
+}
+
+/// The leaves of one change as a YAML-like block under `indent` (below the field's own line):
+/// each key written once, only the changed leaves, so a one-URL change in a manifest is a few
+/// short lines.
+fn leaf_block(out: &mut String, leaves: &[Leaf], indent: usize, width: usize) {
+    let mut open: &[Step] = &[];
+    for leaf in leaves {
+        let Some((last, parents)) = leaf.path.get(1..).and_then(<[Step]>::split_last) else { continue };
+        let shared = open.iter().zip(parents).take_while(|(a, b)| a == b).count();
+        for (depth, step) in parents.iter().enumerate().skip(shared) {
+            let _ = writeln!(out, "{:pad$}{step}:", "", pad = indent + 2 * depth);
+        }
+        let prefix = format!("{:pad$}{last}", "", pad = indent + 2 * parents.len());
+        let _ = writeln!(out, "{}", fitted(&prefix, &show(&leaf.old), &show(&leaf.new), "", width));
+        open = parents;
+    }
+}
 
 fn show(v: &Option<Value>) -> String {
     match v {
@@ -33,12 +89,17 @@ fn kind_style(kind: ActionKind) -> Style {
 }
 
 pub fn render_human(plan: &Plan) -> String {
+    render_human_in(plan, line_width())
+}
+
+/// [`render_human`] fitted to `width` characters a line.
+pub fn render_human_in(plan: &Plan, width: usize) -> String {
     let mut out = String::new();
     if !plan.drift.is_empty() {
         let _ = writeln!(out, "{}", style("Drift: changed outside Tessera").bold().red());
         for d in &plan.drift {
-            let _ =
-                writeln!(out, "  {}  {}: recorded {}, found {}", d.address, d.field, show(&d.recorded), show(&d.live));
+            let line = format!("  {}  {}: recorded {}, found {}", d.address, d.field, show(&d.recorded), show(&d.live));
+            let _ = writeln!(out, "{}", shorten(&line, width));
         }
         out.push('\n');
     }
@@ -87,7 +148,8 @@ pub fn render_human(plan: &Plan) -> String {
                         None if a.desired.as_ref().is_some_and(|d| d.is_unknown(field)) => KNOWN_AFTER_APPLY.into(),
                         None => show(&Some(value.clone())),
                     };
-                    let _ = writeln!(out, "        {field}: {text}");
+                    let line = format!("        {field}: {text}");
+                    let _ = writeln!(out, "{}", shorten(&line, width));
                 }
                 // What only the cloud will say (an endpoint, a CA), as Terraform shows computed
                 // attributes: others reference these, and a connection is built from them.
@@ -121,7 +183,13 @@ pub fn render_human(plan: &Plan) -> String {
                     } else {
                         String::new()
                     };
-                    let _ = writeln!(out, "        {}: {} → {}{note}", c.field, show(&c.old), show_new(c));
+                    if c.leaves.is_empty() {
+                        let prefix = format!("        {}", c.field);
+                        let _ = writeln!(out, "{}", fitted(&prefix, &show(&c.old), &show_new(c), &note, width));
+                    } else {
+                        let _ = writeln!(out, "        {}:{note}", c.field);
+                        leaf_block(&mut out, &c.leaves, 10, width);
+                    }
                 }
             }
             ActionKind::Delete => {
@@ -133,4 +201,56 @@ pub fn render_human(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "\n{} {}.", style("Plan:").bold(), plan.summary());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::leaves::between;
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_shortened_around_an_ellipsis_on_character_boundaries() {
+        let long = "é".repeat(300);
+        let s = shorten(&long, 50);
+        assert_eq!(s.chars().count(), 50, "{s}");
+        assert!(s.contains('…'));
+        assert_eq!(shorten("short", 50), "short");
+    }
+
+    #[test]
+    fn a_one_leaf_change_in_a_large_manifest_is_short_lines_naming_its_path() {
+        let mut old = json!({"apiVersion": "logging.banzaicloud.io/v1beta1", "kind": "ClusterOutput",
+            "metadata": {"name": "tessera", "labels": {"a": "x".repeat(400)}},
+            "spec": {"loki": {"url": "http://loki-a.logging.svc:3100", "configure_kubernetes_labels": true}}});
+        let new = {
+            let mut n = old.clone();
+            n["spec"]["loki"]["url"] = json!("http://loki-b.logging.svc:3100");
+            n
+        };
+        let leaves = between("manifest", Some(&old), Some(&new));
+        let mut out = String::new();
+        leaf_block(&mut out, &leaves, 10, 100);
+        assert_eq!(
+            out,
+            "          spec:\n            loki:\n              url: \"http://loki-a.logging.svc:3100\" → \"http://loki-b.logging.svc:3100\"\n"
+        );
+        // A long leaf is fitted to the width.
+        old["spec"]["loki"]["url"] = json!(format!("http://{}", "a".repeat(500)));
+        let leaves = between("manifest", Some(&old), Some(&new));
+        let mut out = String::new();
+        leaf_block(&mut out, &leaves, 10, 120);
+        assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
+        assert!(out.contains("loki-b.logging.svc:3100"), "the short side is whole: {out}");
+    }
+
+    #[test]
+    fn sibling_leaves_share_their_parents() {
+        let old = json!({"a": {"b": {"c": 1, "d": 2}, "e": 3}});
+        let new = json!({"a": {"b": {"c": 10, "d": 20}, "e": 30}});
+        let mut out = String::new();
+        leaf_block(&mut out, &between("v", Some(&old), Some(&new)), 0, 80);
+        assert_eq!(out, "a:\n  b:\n    c: 1 → 10\n    d: 2 → 20\n  e: 3 → 30\n");
+    }
 }

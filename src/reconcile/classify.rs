@@ -31,7 +31,7 @@ pub fn undoes_drift(action: &Action, plan: &Plan, records: &[ResourceRecord], re
     }
     let Some(rec) = records.iter().find(|r| r.address == action.address && !r.deposed) else { return false };
     let field_drifted = |field: &str| {
-        drifted.iter().any(|d| *d == field || d.strip_prefix(field).is_some_and(|rest| rest.starts_with('.')))
+        drifted.iter().any(|d| *d == field || d.strip_prefix(field).is_some_and(|rest| rest.starts_with(['.', '['])))
     };
     match action.kind {
         ActionKind::Update | ActionKind::Replace if action.kind == ActionKind::Update || replace_ok => {

@@ -20,7 +20,7 @@ use serde_json::Value;
 /// removed: `aws_sec_key`, `bearerToken`, `client-secret`, `password`, `api_key`. Keys that name
 /// where a credential is rather than holding it (`existingSecret`, `secretKeyRef`,
 /// `passwordFile`, `tokenPath`, `secretName`, `passwordKey`) are not credentials.
-fn is_credential_key(key: &str) -> bool {
+pub fn is_credential_key(key: &str) -> bool {
     let k: String = key.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect();
     const WORDS: [&str; 14] = [
         "pass",
@@ -49,11 +49,14 @@ fn is_credential_key(key: &str) -> bool {
 /// A value that is itself a credential, whatever its key: an HTTP authorization header's value,
 /// or a URL with user-info or a credential in its query (`?api_key=…`, `&token=…`, `&sig=…`).
 pub fn is_credential_value(text: &str) -> bool {
+    has_userinfo(text) || is_credential_beyond_userinfo(text)
+}
+
+/// [`is_credential_value`] but for URL user-info, which can be redacted in place (keeping the
+/// URL readable) rather than hiding the whole value.
+pub fn is_credential_beyond_userinfo(text: &str) -> bool {
     let t = text.trim().to_ascii_lowercase();
     if t.starts_with("bearer ") || t.starts_with("basic ") || t.contains("authorization:") {
-        return true;
-    }
-    if has_userinfo(text) {
         return true;
     }
     text.split_whitespace().filter(|w| w.contains("://")).any(|url| {

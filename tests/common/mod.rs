@@ -22,14 +22,7 @@ use tessera_sim::{Faults, SimCloud};
 /// default) have tests of their own.
 pub fn fleet_yaml(name: &str, placements: &[(&str, &str, &str)]) -> String {
     let mut yaml = format!(
-        "apiVersion: tessera.dev/v1alpha1
-kind: Fleet
-metadata: {{ name: {name} }}
-spec:
-  kubernetes: {{ version: \"1.31\" }}
-  nodePools:
-    - name: system
-      machine: {{ vcpu: 4, memoryGiB: 16 }}
+        "{}
       scale: {{ min: 3, max: 6 }}
       labels: {{ tier: system }}
     - name: infra
@@ -40,13 +33,34 @@ spec:
     monitoring: {{ enabled: false }}
     logging: {{ enabled: false, auditLogs: true }}
   placements:
-"
+",
+        header(name)
     );
     for (p, profile, region) in placements {
         let region = if region.is_empty() { String::new() } else { format!(", region: {region}") };
         yaml.push_str(&format!("    - {{ name: {p}, provider: sim, sim: {{ profile: {profile} }}{region} }}\n"));
     }
     yaml
+}
+
+/// A fleet with one small untainted pool, then `rest` (its `coreServices` and `placements`,
+/// indented under `spec:`).
+pub fn one_pool_fleet(name: &str, rest: &str) -> String {
+    format!("{}\n      scale: {{ min: 1, max: 3 }}\n{rest}", header(name))
+}
+
+/// A fleet's head, up to its first pool's machine (`system`, 4 vCPU and 16 GiB).
+fn header(name: &str) -> String {
+    format!(
+        "apiVersion: tessera.dev/v1alpha1
+kind: Fleet
+metadata: {{ name: {name} }}
+spec:
+  kubernetes: {{ version: \"1.31\" }}
+  nodePools:
+    - name: system
+      machine: {{ vcpu: 4, memoryGiB: 16 }}"
+    )
 }
 
 /// `spec` with its clusters' core services (monitoring, logging) turned off and control-plane
