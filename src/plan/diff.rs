@@ -34,26 +34,47 @@ pub struct Drift {
     pub live: Option<Value>,
 }
 
-/// Owned fields whose live value differs from the desired one.
+/// Owned fields whose live value differs from the desired one. Inside a field, what a nested
+/// policy gives away (delegated or ignored, by JSON pointer) is taken as it is live, so it is
+/// never a change and an update hands it back unchanged; a nested replacement rule makes a
+/// change of that value a replacement.
 pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
     desired
         .attrs
         .iter()
         .filter(|(field, _)| desired.policy_of(field) == FieldPolicy::Owned)
-        .filter(|(field, want)| live.get(*field) != Some(*want))
-        .map(|(field, want)| Change {
-            field: field.clone(),
-            old: live.get(field).cloned(),
-            new: Some(want.clone()),
-            forces_replacement: desired.replace_on.contains(field),
-            known_after_apply: desired.is_unknown(field),
-            leaves: if desired.is_unknown(field) {
-                Vec::new()
-            } else {
-                leaves::between(field, live.get(field), Some(want))
-            },
+        .filter_map(|(field, want)| {
+            let old = live.get(field);
+            let want = owned_part(desired, field, want, old);
+            if old == Some(&want) {
+                return None;
+            }
+            let unknown = desired.is_unknown(field);
+            let nested_replace =
+                desired.nested_replace_on(field).iter().any(|p| want.pointer(p) != old.and_then(|o| o.pointer(p)));
+            Some(Change {
+                field: field.clone(),
+                old: old.cloned(),
+                forces_replacement: desired.replace_on.contains(field) || nested_replace,
+                known_after_apply: unknown,
+                leaves: if unknown { Vec::new() } else { leaves::between(field, old, Some(&want)) },
+                new: Some(want),
+            })
         })
         .collect()
+}
+
+/// `want` with each value under a nested policy other than `Owned` taken from `live` (or left
+/// out where live has none).
+fn owned_part(desired: &ResourceSpec, field: &str, want: &Value, live: Option<&Value>) -> Value {
+    let mut out = want.clone();
+    for (pointer, policy) in desired.nested_policies(field) {
+        if policy == FieldPolicy::Owned {
+            continue;
+        }
+        leaves::set(&mut out, &pointer, live.and_then(|l| l.pointer(&pointer)).cloned());
+    }
+    out
 }
 
 /// The attributes of a resource about to be created whose value comes from another resource
@@ -82,10 +103,13 @@ pub fn created(unresolved: &ResourceSpec, desired: &ResourceSpec) -> Vec<Change>
 /// report names what moved rather than the whole object; credentials are masked.
 pub fn drift(address: &Address, policy: Option<&ResourceSpec>, recorded: &Attrs, live: &Attrs) -> Vec<Drift> {
     let owned = |field: &str| policy.is_none_or(|p| p.policy_of(field) == FieldPolicy::Owned);
+    let owned_leaf =
+        |leaf: &Leaf| policy.is_none_or(|p| p.policy_at(&leaves::pointer(&leaf.path)) == FieldPolicy::Owned);
     recorded
         .iter()
         .filter(|(field, _)| owned(field))
         .flat_map(|(field, was)| leaves::all(field, Some(was), live.get(field)))
+        .filter(owned_leaf)
         .map(|leaf| Drift {
             address: address.clone(),
             field: leaves::dotted(&leaf.path),
@@ -161,5 +185,60 @@ mod tests {
         assert_eq!(d[1].live, None, "a removed entry is drift with no live value");
         let whole_gone = drift(&pool().address, None, &recorded, &Attrs::new());
         assert_eq!(whole_gone.len(), 1, "a field gone entirely is one drift: {whole_gone:?}");
+    }
+
+    fn system() -> ResourceSpec {
+        let p = ProviderRef::new("sim", "r");
+        ResourceSpec::new("a/aks.cluster/main".parse().unwrap(), p)
+            .attr("systemPool", json!({"vmSize": "D4", "count": 3, "labels": {"tier": "system"}}))
+            .attr("access", json!({"private": false, "ranges": ["203.0.113.0/24"]}))
+            .policy("/systemPool/count", FieldPolicy::Delegated)
+            .replace_on("/access/private")
+    }
+
+    #[test]
+    fn a_delegated_nested_value_is_never_a_change_nor_drift_and_is_handed_back() {
+        let live = attrs(json!({"systemPool": {"vmSize": "D4", "count": 7, "labels": {"tier": "system"}},
+            "access": {"private": false, "ranges": ["203.0.113.0/24"]}}));
+        assert!(changes(&system(), &live).is_empty(), "the autoscaler's count is not a change");
+        let recorded = attrs(json!({"systemPool": {"vmSize": "D4", "count": 3, "labels": {"tier": "system"}}}));
+        assert!(drift(&system().address, Some(&system()), &recorded, &live).is_empty());
+
+        // Another change in the same field: the update carries the live count, not the spec's.
+        let live = attrs(json!({"systemPool": {"vmSize": "D4", "count": 7, "labels": {"tier": "x"}},
+            "access": {"private": false, "ranges": ["203.0.113.0/24"]}}));
+        let c = changes(&system(), &live);
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert_eq!(c[0].new.as_ref().unwrap()["count"], 7);
+        assert_eq!(c[0].leaves.len(), 1, "{:?}", c[0].leaves);
+        assert!(!c[0].forces_replacement);
+        // Owned nested values still drift.
+        let d = drift(&system().address, Some(&system()), &recorded, &live);
+        let fields: Vec<&str> = d.iter().map(|d| d.field.as_str()).collect();
+        assert_eq!(fields, ["systemPool.labels.tier"], "{d:?}");
+    }
+
+    #[test]
+    fn a_nested_replacement_rule_replaces_only_when_its_value_changes() {
+        let live = |private: bool, ranges: Value| {
+            attrs(json!({"systemPool": {"vmSize": "D4", "count": 3, "labels": {"tier": "system"}},
+                "access": {"private": private, "ranges": ranges}}))
+        };
+        let c = changes(&system(), &live(false, json!(["198.51.100.0/24"])));
+        assert_eq!((c.len(), c[0].forces_replacement), (1, false), "ranges change in place: {c:?}");
+        let c = changes(&system(), &live(true, json!(["203.0.113.0/24"])));
+        assert_eq!((c.len(), c[0].forces_replacement), (1, true), "private or public is a new cluster: {c:?}");
+    }
+
+    #[test]
+    fn pointers_escape_keys_with_slashes_and_find_the_nearest_policy() {
+        let spec = pool()
+            .attr("tags", json!({"tessera.dev/pool": "system"}))
+            .policy("/tags/tessera.dev~1pool", FieldPolicy::Ignored);
+        assert_eq!(spec.policy_at("/tags/tessera.dev~1pool"), FieldPolicy::Ignored);
+        assert_eq!(spec.policy_at("/tags/other"), FieldPolicy::Owned);
+        assert_eq!(spec.policy_at("/desiredSize"), FieldPolicy::Delegated, "a field's own policy");
+        let live = attrs(json!({"instanceType": "m6i.xlarge", "maxSize": 6, "desiredSize": 3, "tags": {}}));
+        assert!(changes(&spec, &live).is_empty(), "an ignored tag is not a change");
     }
 }

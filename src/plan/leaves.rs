@@ -114,6 +114,37 @@ fn masked(mut leaf: Leaf) -> Leaf {
     leaf
 }
 
+/// A path as a JSON pointer (RFC 6901): `/manifest/spec/outputs/0/url`.
+pub fn pointer(path: &[Step]) -> String {
+    path.iter()
+        .map(|s| match s {
+            Step::Key(k) => format!("/{}", tessera_provider_api::pointer_token(k)),
+            Step::Index(i) => format!("/{i}"),
+        })
+        .collect()
+}
+
+/// Sets the value at `pointer` inside `root` (`None` removes it). A missing parent is left alone:
+/// there is nothing to keep there.
+pub fn set(root: &mut Value, pointer: &str, value: Option<Value>) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let last = tessera_provider_api::pointer_key(last);
+    match (root.pointer_mut(parent), value) {
+        (Some(Value::Object(m)), Some(v)) => {
+            m.insert(last, v);
+        }
+        (Some(Value::Object(m)), None) => {
+            m.remove(&last);
+        }
+        (Some(Value::Array(a)), Some(v)) => {
+            if let Some(slot) = last.parse::<usize>().ok().and_then(|i| a.get_mut(i)) {
+                *slot = v;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A path as people read it: `manifest.spec.outputs[0].url`.
 pub fn dotted(path: &[Step]) -> String {
     let mut out = String::new();

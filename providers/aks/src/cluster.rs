@@ -74,18 +74,13 @@ fn desired(spec: &ResourceSpec) -> Result<Desired, ProviderError> {
             .and_then(Value::as_u64)
             .and_then(|c| u32::try_from(c).ok())
             .unwrap_or(1),
-        access: ApiServerAccessProfile {
-            authorized_ip_ranges: serde_json::from_value(
-                spec.attrs.get("authorizedIpRanges").cloned().unwrap_or(json!([])),
-            )
-            .map_err(|e| fatal_attrs("the cluster's authorized IP ranges", e))?,
-            enable_private_cluster: Some(
-                spec.attrs
-                    .get("privateCluster")
-                    .and_then(Value::as_bool)
-                    .ok_or_else(|| fatal_attrs("the cluster", "no `privateCluster`"))?,
-            ),
-        },
+        access: serde_json::from_value(
+            spec.attrs
+                .get("apiServerAccess")
+                .cloned()
+                .ok_or_else(|| fatal_attrs("the cluster", "no `apiServerAccess`"))?,
+        )
+        .map_err(|e| fatal_attrs("the cluster's API server access", e))?,
         tags,
     })
 }
@@ -171,8 +166,13 @@ pub async fn read_knowing(
     let access = props.api_server_access_profile.clone().unwrap_or_default();
     let mut ranges = access.authorized_ip_ranges;
     ranges.sort();
-    attrs.insert("privateCluster".into(), json!(access.enable_private_cluster.unwrap_or(false)));
-    attrs.insert("authorizedIpRanges".into(), json!(ranges));
+    attrs.insert(
+        "apiServerAccess".into(),
+        json!({
+            "enablePrivateCluster": access.enable_private_cluster.unwrap_or(false),
+            "authorizedIPRanges": ranges,
+        }),
+    );
     attrs.insert("tags".into(), json!(cluster.tags.clone().unwrap_or_default()));
     // A private cluster's public FQDN (when AKS keeps one) resolves to its private address.
     let fqdn = props.fqdn.as_ref().or(props.private_fqdn.as_ref());
@@ -239,7 +239,8 @@ pub async fn update(
         ProviderError::Conflict(format!("{what} was read without an eTag; it is read again before it is changed"))
     })?;
     let condition = Condition::Matches(&etag);
-    if has("kubernetesVersion") || has("authorizedIpRanges") {
+    // An access change that reaches here is one of ranges: a private cluster's is a replacement.
+    if has("kubernetesVersion") || has("apiServerAccess") {
         // The cluster exactly as read (every setting Tessera does not manage kept), every pool
         // at its current version, read-only fields taken out: the control plane moves alone.
         let mut body = writable(live.body.clone());
@@ -247,7 +248,7 @@ pub async fn update(
         if has("kubernetesVersion") {
             body["properties"]["kubernetesVersion"] = json!(d.version);
         }
-        if has("authorizedIpRanges") {
+        if has("apiServerAccess") {
             body["properties"]["apiServerAccessProfile"]["authorizedIPRanges"] = json!(d.access.authorized_ip_ranges);
         }
         let doing = if has("kubernetesVersion") { "upgrading" } else { "changing the API access of" };

@@ -205,10 +205,14 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("network", network)
         .attr("systemPool", system.profile())
         .attr("systemPoolCount", system.count)
-        // Only a private cluster has no public address; AKS cannot make an existing cluster
-        // private or public, so that is a replacement. Authorized ranges change in place.
-        .attr("privateCluster", !cluster.api_access.public)
-        .attr("authorizedIpRanges", cluster.api_access.restricted_to())
+        // ARM's `apiServerAccessProfile`: only a private cluster has no public address.
+        .attr(
+            "apiServerAccess",
+            json!({
+                "enablePrivateCluster": !cluster.api_access.public,
+                "authorizedIPRanges": cluster.api_access.restricted_to(),
+            }),
+        )
         .attr("tags", tags(fleet, &control_plane))
         .outputs(&["name", "endpoint", "certificateAuthority"])
         .replace_on("name")
@@ -216,7 +220,8 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .replace_on("location")
         .replace_on("dnsPrefix")
         .replace_on("network")
-        .replace_on("privateCluster")
+        // AKS cannot make an existing cluster private or public; ranges change in place.
+        .replace_on("/apiServerAccess/enablePrivateCluster")
         // Cluster names are unique per resource group: the old cluster must go first.
         .replaced_by(Replacement::DestroyBeforeCreate);
     if system.autoscaled {

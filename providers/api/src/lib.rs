@@ -34,7 +34,7 @@ pub use provider::{Connection, KubeAccess, Operation, Provider, ProviderRef};
 pub use reference::{OUTPUT_ID, Reference};
 pub use resource::{
     Attrs, CloudId, FieldPolicy, Observed, Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TAG_GENERATION,
-    TAGS_ATTR, generation_of,
+    TAGS_ATTR, generation_of, pointer_key, pointer_token, pointer_within,
 };
 pub use template::{
     ApiAccess, Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,

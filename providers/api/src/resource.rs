@@ -34,6 +34,21 @@ pub fn generation_of(attrs: &Attrs) -> u64 {
         .unwrap_or(0)
 }
 
+/// `key` as one JSON pointer token (RFC 6901): `~` → `~0`, `/` → `~1`.
+pub fn pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// A JSON pointer token as the key it stands for: the inverse of [`pointer_token`].
+pub fn pointer_key(token: &str) -> String {
+    token.replace("~1", "/").replace("~0", "~")
+}
+
+/// Whether `pointer` is `prefix` or inside it.
+pub fn pointer_within(pointer: &str, prefix: &str) -> bool {
+    pointer.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// How a resource is replaced when a field changes that the cloud cannot change in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -79,10 +94,12 @@ pub struct ResourceSpec {
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub ref_attrs: BTreeSet<String>,
     pub deps: Vec<Address>,
-    /// Fields that are not `Owned`. Absent means owned.
+    /// Fields that are not `Owned`, by name, or nested values by a JSON pointer into their field
+    /// (`/systemPool/count`). Absent means owned.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub policies: BTreeMap<String, FieldPolicy>,
-    /// Fields the cloud cannot change in place: a change to one of them means replacement.
+    /// What the cloud cannot change in place, a field by name or a nested value by a JSON pointer
+    /// (`/apiServerAccess/enablePrivateCluster`): a change to one of them means replacement.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replace_on: Vec<String>,
     /// What other resources may reference (`id` is always there): see [`Observed::output`].
@@ -261,6 +278,40 @@ impl ResourceSpec {
 
     pub fn policy_of(&self, field: &str) -> FieldPolicy {
         self.policies.get(field).copied().unwrap_or_default()
+    }
+
+    /// The policy of the value at `pointer` (`/field/a/0/b`): the nearest enclosing policy, a
+    /// field's own name standing for `/field`.
+    pub fn policy_at(&self, pointer: &str) -> FieldPolicy {
+        let field = pointer.trim_start_matches('/').split('/').next().unwrap_or_default();
+        let field = pointer_key(field);
+        let mut best = (0, self.policy_of(&field));
+        for (path, policy) in self.policies.iter().filter(|(p, _)| p.starts_with('/')) {
+            if pointer_within(pointer, path) && path.len() > best.0 {
+                best = (path.len(), *policy);
+            }
+        }
+        best.1
+    }
+
+    /// The nested (pointer) policies inside `field`, each as a pointer relative to it.
+    pub fn nested_policies(&self, field: &str) -> Vec<(String, FieldPolicy)> {
+        let root = format!("/{}", pointer_token(field));
+        self.policies
+            .iter()
+            .filter_map(|(p, policy)| {
+                p.strip_prefix(&root).filter(|rest| rest.starts_with('/')).map(|r| (r.to_string(), *policy))
+            })
+            .collect()
+    }
+
+    /// The nested replacement rules inside `field`, as pointers relative to it.
+    pub fn nested_replace_on(&self, field: &str) -> Vec<String> {
+        let root = format!("/{}", pointer_token(field));
+        self.replace_on
+            .iter()
+            .filter_map(|p| p.strip_prefix(&root).filter(|r| r.starts_with('/')).map(str::to_string))
+            .collect()
     }
 
     pub fn rtype(&self) -> &str {
