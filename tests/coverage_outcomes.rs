@@ -4,6 +4,10 @@
 //!   (`tests/charts/kube-prometheus-stack`, which reads the real subchart's keys);
 //! - and, for random value overlays, the property that a spec either validates and every pool is
 //!   reached by every core DaemonSet in the built (and rendered) objects, or is refused.
+//!
+//! Validation itself renders with helm where the chart is on the machine: the last tests drive
+//! that check through the real helm (a fork whose values miss a pool only in helm's rendering),
+//! and show the fallback to the model, and that `tessera validate` says which was used.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,11 +15,13 @@ use std::process::Command;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use tessera::spec;
-use tessera_kube::charts::{MONITORING_NAMESPACE, MONITORING_RELEASE, kube_prometheus_stack};
+use tessera_kube::charts::{KUBE_PROMETHEUS_STACK, MONITORING_NAMESPACE, MONITORING_RELEASE, kube_prometheus_stack};
 use tessera_kube::coverage::{Service, pool_node};
 use tessera_kube::scheduler::why_not;
 use tessera_kube::workloads::{self, Source, Workload};
 use tessera_kube::{floor, values};
+use tessera_kube_client::helm::ChartRef;
+use tessera_kube_client::{CachedCharts, KubeClientSettings};
 use tessera_provider_api::{Arch, Machine, Monitoring, PoolTemplate, Taint, TaintEffect, Toleration};
 
 fn helm() -> PathBuf {
@@ -237,4 +243,184 @@ fn harmless_overlays_are_accepted_so_the_property_is_not_vacuous() {
                           "prometheus": {"prometheusSpec": {"retention": "10d"}}});
     let src = SPEC.replace("VALUES", &serde_json::to_string(&harmless).unwrap());
     assert!(spec::load_str(Path::new("f.yaml"), &src).is_ok());
+}
+
+/// A renderer with the real helm, the charts mapped to local directories, and an empty cache.
+fn renderer(local: &[(&str, &Path)], cache: &Path) -> CachedCharts {
+    let mut settings = KubeClientSettings {
+        helm: Some(helm()),
+        chart_cache: Some(cache.to_path_buf()),
+        ..KubeClientSettings::default()
+    };
+    for (reference, dir) in local {
+        settings.local_charts.insert(reference.to_string(), dir.to_path_buf());
+    }
+    CachedCharts::new(settings)
+}
+
+fn stand_in() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/charts/kube-prometheus-stack")
+}
+
+const FORK: &str = "oci://registry.test/forks/kube-prometheus-stack";
+
+/// A fork of the stand-in chart, as a spec may pin one (`coreServices.monitoring.chart`): its
+/// node-exporter keeps to one tier of nodes when `onlyTier` is set, a key the model never reads,
+/// and, as real charts do, it fails on a value of the wrong kind.
+fn fork(dir: &Path) -> PathBuf {
+    let out = dir.join("kube-prometheus-stack");
+    std::fs::create_dir_all(out.join("templates")).unwrap();
+    std::fs::copy(stand_in().join("values.yaml"), out.join("values.yaml")).unwrap();
+    std::fs::copy(stand_in().join("templates/operator.yaml"), out.join("templates/operator.yaml")).unwrap();
+    let chart = std::fs::read_to_string(stand_in().join("Chart.yaml")).unwrap();
+    std::fs::write(out.join("Chart.yaml"), chart.replace("version: 88.5.3", "version: 88.5.3-fork.1")).unwrap();
+    let template = std::fs::read_to_string(stand_in().join("templates/node-exporter.yaml")).unwrap();
+    let selector = "      {{- with $ne.nodeSelector }}\n      nodeSelector:\n        {{- toYaml . | nindent 8 }}\n      {{- end }}";
+    let forked = "      {{- if kindIs \"map\" $ne.onlyTier }}{{ fail \"onlyTier is one tier's name\" }}{{ end }}\n      nodeSelector:\n        {{- toYaml $ne.nodeSelector | nindent 8 }}\n        {{- with $ne.onlyTier }}\n        tier: {{ . }}\n        {{- end }}";
+    assert!(template.contains(selector), "the stand-in's node selector moved; update the fork");
+    std::fs::write(out.join("templates/node-exporter.yaml"), template.replace(selector, forked)).unwrap();
+    out
+}
+
+/// [`SPEC`] with the fork pinned, and values that keep its node-exporter to the `system` tier.
+fn fork_spec() -> String {
+    let fork = "monitoring:\n      chart: { reference: \"oci://registry.test/forks/kube-prometheus-stack\", version: 88.5.3-fork.1 }\n      values:\n        prometheus-node-exporter:\n          onlyTier: system";
+    SPEC.replace("monitoring: { values: VALUES }", fork)
+}
+
+fn load_rendered(src: &str, charts: &CachedCharts) -> Result<spec::Fleet, spec::SpecError> {
+    spec::load_str_with_charts(Path::new("f.yaml"), src, &tessera::backends::all(), charts)
+}
+
+fn check<'f>(fleet: &'f spec::Fleet, reference: &str) -> &'f spec::ChartCheck {
+    let found = fleet.chart_checks.iter().find(|c| c.chart == reference);
+    found.unwrap_or_else(|| panic!("no check of {reference}: {:?}", fleet.chart_checks))
+}
+
+#[test]
+fn a_pool_only_helms_rendering_misses_is_refused_at_the_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let fork = fork(dir.path());
+
+    // Tessera's model does not know `onlyTier`: by it, every pool is reached.
+    let src = fork_spec();
+    let by_model = spec::load_str(Path::new("f.yaml"), &src).unwrap();
+    let c = check(&by_model, FORK);
+    assert!(!c.rendered && c.describe().contains("checked against Tessera's model"), "{}", c.describe());
+
+    let err = load_rendered(&src, &renderer(&[(FORK, fork.as_path())], dir.path())).unwrap_err();
+    let line = src.lines().position(|l| l.trim() == "prometheus-node-exporter:").unwrap() + 1;
+    let at = format!(
+        "f.yaml:{line}:9: pool `gpu` would not run DaemonSet monitoring/kube-prometheus-stack-prometheus-node-exporter (as helm renders it)"
+    );
+    assert!(err.lines().iter().any(|l| l.starts_with(&at)), "{:?}", err.lines());
+    assert_eq!(err.lines().len(), 1, "only the gpu pool is missed: {:?}", err.lines());
+}
+
+#[test]
+fn values_helm_refuses_are_refused_at_the_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let fork = fork(dir.path());
+    let src = fork_spec().replace("onlyTier: system", "onlyTier: { name: system }");
+    let err = load_rendered(&src, &renderer(&[(FORK, fork.as_path())], dir.path())).unwrap_err();
+    let line = src.lines().position(|l| l.trim() == "prometheus-node-exporter:").unwrap() + 1;
+    let at = format!(
+        "f.yaml:{line}:9: helm cannot render chart `{FORK}` 88.5.3-fork.1 from these values: helm template failed"
+    );
+    assert!(
+        err.lines().iter().any(|l| l.starts_with(&at) && l.contains("onlyTier is one tier's name")),
+        "{:?}",
+        err.lines()
+    );
+}
+
+#[test]
+fn the_rendered_stand_in_is_refused_at_the_same_lines_as_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let charts = renderer(&[(KUBE_PROMETHEUS_STACK, stand_in().as_path())], dir.path());
+    // Monitoring tolerates only `dedicated`: the NoExecute `gpu` taint keeps node-exporter off.
+    let src = SPEC.replace(
+        "monitoring: { values: VALUES }",
+        "monitoring: { tolerations: [{ key: dedicated, operator: Exists }] }",
+    );
+    let model = spec::load_str(Path::new("f.yaml"), &src).unwrap_err().lines();
+    let rendered = load_rendered(&src, &charts).unwrap_err().lines();
+    let location = |l: &String| l.split(": ").next().unwrap_or_default().to_string();
+    assert!(!model.is_empty());
+    assert_eq!(model.iter().map(location).collect::<Vec<_>>(), rendered.iter().map(location).collect::<Vec<_>>());
+    assert!(rendered.iter().any(|l| l.contains("taint `gpu`") && l.contains("(as helm renders it)")), "{rendered:?}");
+
+    // And a spec that covers every pool validates, saying helm's rendering was used.
+    let ok = load_rendered(&SPEC.replace("VALUES", "{}"), &charts).unwrap();
+    let c = check(&ok, KUBE_PROMETHEUS_STACK);
+    assert!(c.rendered, "{c:?}");
+    assert!(c.describe().ends_with("coverage checked against helm's rendering"), "{}", c.describe());
+}
+
+#[test]
+fn without_helm_or_the_chart_the_model_is_used_and_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let fork = fork(dir.path());
+    let no_helm = CachedCharts::new(KubeClientSettings {
+        helm: Some("/nonexistent/helm".into()),
+        chart_cache: Some(dir.path().to_path_buf()),
+        local_charts: [(FORK.to_string(), fork)].into(),
+        ..KubeClientSettings::default()
+    });
+    // The fork's miss is not seen, and the fleet says why.
+    let fleet = load_rendered(&fork_spec(), &no_helm).unwrap();
+    let c = check(&fleet, FORK);
+    assert!(!c.rendered);
+    assert!(
+        c.describe().contains("helm or the chart is not available locally (no helm at `/nonexistent/helm`)"),
+        "{}",
+        c.describe()
+    );
+
+    // With helm but not the chart (nothing cached, nothing mapped), nothing is pulled.
+    let fleet = load_rendered(&fork_spec(), &renderer(&[], dir.path())).unwrap();
+    assert_eq!(check(&fleet, FORK).reason.as_deref(), Some("the chart is not in the chart cache"));
+}
+
+#[test]
+fn validate_says_which_charts_helm_rendered() {
+    let cache = tempfile::tempdir().unwrap();
+    // What an earlier install leaves: the pinned chart's archive in the chart cache.
+    let pinned = ChartRef { reference: KUBE_PROMETHEUS_STACK.into(), version: "88.5.3".into(), digest: None };
+    let dir = tessera_kube_client::helm::cache_dir(&cache.path().join("tessera/charts"), &pinned);
+    std::fs::create_dir_all(&dir).unwrap();
+    let packaged = Command::new(helm()).arg("package").arg(stand_in()).arg("-d").arg(&dir).output().unwrap();
+    assert!(packaged.status.success(), "{}", String::from_utf8_lossy(&packaged.stderr));
+
+    let validate = |helm: &Path, json: bool| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("tessera"));
+        c.current_dir(env!("CARGO_MANIFEST_DIR")).env("XDG_CACHE_HOME", cache.path()).env("TESSERA_HELM", helm);
+        c.env("NO_COLOR", "1").args(["validate", "specs/quickstart.yaml"]);
+        if json {
+            c.args(["--output", "json"]);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    let out = validate(&helm(), false);
+    let notes = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        notes.contains("note: chart `kube-prometheus-stack` 88.5.3: coverage checked against helm's rendering"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("note: chart `logging-operator` 6.7.0: coverage checked against Tessera's model of it; helm or the chart is not available locally (the chart is not in the chart cache)"),
+        "{notes}"
+    );
+
+    let out = validate(Path::new("/nonexistent/helm"), false);
+    let notes = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(notes.contains("chart `kube-prometheus-stack` 88.5.3: coverage checked against Tessera's model of it; helm or the chart is not available locally (no helm at `/nonexistent/helm`)"), "{notes}");
+
+    let out = validate(&helm(), true);
+    let body: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(body["charts"][0]["chart"], json!(KUBE_PROMETHEUS_STACK), "{body}");
+    assert_eq!(body["charts"][0]["rendered"], json!(true), "{body}");
+    assert_eq!(body["charts"][1]["rendered"], json!(false), "{body}");
 }

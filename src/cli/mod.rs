@@ -161,7 +161,18 @@ fn incomplete(plan: &Plan) -> Result<()> {
 }
 
 fn load(path: &Path) -> Result<Fleet> {
-    Ok(spec::load(path)?)
+    Ok(spec::load_with_charts(path, charts().as_ref())?)
+}
+
+/// What renders the core services' charts for validation: the `kube` provider's helm, on charts
+/// already on this machine (a command never pulls one). A build without it judges every chart
+/// by Tessera's model.
+fn charts() -> Box<dyn tessera_kube::render::ChartRenderer> {
+    #[cfg(feature = "kube")]
+    let charts = tessera_kube_client::CachedCharts::new(tessera_kube_client::KubeClientSettings::default());
+    #[cfg(not(feature = "kube"))]
+    let charts = tessera_kube::render::ModelOnly;
+    Box::new(charts)
 }
 
 async fn verify(g: &Global, path: &Path) -> Result<u8> {
@@ -245,13 +256,16 @@ async fn reconcile(g: &Global, args: ReconcileArgs) -> Result<u8> {
 }
 
 fn validate(g: &Global, path: &Path) -> Result<u8> {
-    match (spec::load(path), g.output) {
+    match (spec::load_with_charts(path, charts().as_ref()), g.output) {
         (Ok(fleet), OutputFormat::Human) => {
             for w in &fleet.warnings {
                 eprintln!("warning: {}:{}:{}: {}", path.display(), w.line, w.column, w.message);
                 if let Some(h) = &w.help {
                     eprintln!("  help: {h}");
                 }
+            }
+            for c in &fleet.chart_checks {
+                eprintln!("note: {}", c.describe());
             }
             println!("{} is valid: fleet `{}`, {} placement(s).", path.display(), fleet.name, fleet.placements.len());
             Ok(0)
@@ -262,7 +276,7 @@ fn validate(g: &Global, path: &Path) -> Result<u8> {
                 .iter()
                 .map(|w| json!({ "path": path, "line": w.line, "column": w.column, "message": w.message, "hint": w.help }))
                 .collect();
-            let body = json!({ "valid": true, "fleet": fleet.name, "placements": fleet.placements.len(), "warnings": warnings });
+            let body = json!({ "valid": true, "fleet": fleet.name, "placements": fleet.placements.len(), "warnings": warnings, "charts": fleet.chart_checks });
             println!("{body}");
             Ok(0)
         }

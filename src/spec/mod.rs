@@ -13,15 +13,23 @@ mod validate;
 
 use std::path::Path;
 
+use tessera_kube::render::{ChartRenderer, ModelOnly};
+
 pub use diagnostic::{Problem, Site, SpecDiagnostic, SpecError};
-pub use model::{Fleet, Placement};
+pub use model::{ChartCheck, Fleet, Placement};
 pub use raw::{API_VERSION, KIND, RawFleet};
 
-/// Reads, parses and validates the spec at `path`.
+/// Reads, parses and validates the spec at `path`; charts are judged by Tessera's model.
 pub fn load(path: &Path) -> Result<Fleet, SpecError> {
+    load_with_charts(path, &ModelOnly)
+}
+
+/// [`load`], with the charts' workloads rendered by `charts` where it can (see
+/// [`tessera_kube::render`]).
+pub fn load_with_charts(path: &Path, charts: &dyn ChartRenderer) -> Result<Fleet, SpecError> {
     let source = crate::bounded::read_to_string(path, crate::bounded::SPEC)
         .map_err(|source| SpecError::Io { path: path.to_path_buf(), source })?;
-    load_str(path, &source)
+    load_str_with_charts(path, &source, &crate::backends::all(), charts)
 }
 
 /// Parses and validates `source` against every backend of this build; `path` only names it in
@@ -36,8 +44,18 @@ pub fn load_str_with(
     source: &str,
     backends: &[std::sync::Arc<dyn tessera_provider_api::Backend>],
 ) -> Result<Fleet, SpecError> {
+    load_str_with_charts(path, source, backends, &ModelOnly)
+}
+
+/// [`load_str_with`], with the charts' workloads rendered by `charts` where it can.
+pub fn load_str_with_charts(
+    path: &Path,
+    source: &str,
+    backends: &[std::sync::Arc<dyn tessera_provider_api::Backend>],
+    charts: &dyn ChartRenderer,
+) -> Result<Fleet, SpecError> {
     let raw = parse::parse(source).map_err(|p| SpecError::invalid(path, source, p))?;
-    validate::validate(&raw, path, backends).map_err(|p| SpecError::invalid(path, source, p))
+    validate::validate(&raw, path, backends, charts).map_err(|p| SpecError::invalid(path, source, p))
 }
 
 /// The JSON Schema of the spec, for editors (yaml-language-server) and CI linters.

@@ -15,6 +15,38 @@ pub struct Fleet {
     /// Valid but worth saying: a core service turned off, logs with nowhere to go.
     #[serde(skip)]
     pub warnings: Vec<crate::spec::Problem>,
+    /// Per chart, what its workloads' coverage was checked against.
+    #[serde(skip)]
+    pub chart_checks: Vec<ChartCheck>,
+}
+
+/// What a chart's workloads were checked against at validation: what `helm template` rendered
+/// (helm and the chart were on this machine), or Tessera's model of the chart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChartCheck {
+    /// The chart's reference (`oci://…`).
+    pub chart: String,
+    pub version: String,
+    pub rendered: bool,
+    /// Why helm's rendering could not be had, when the model was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ChartCheck {
+    /// One line: which chart, and what its coverage was checked against.
+    pub fn describe(&self) -> String {
+        let name = self.chart.rsplit('/').next().unwrap_or(&self.chart);
+        if self.rendered {
+            return format!("chart `{name}` {}: coverage checked against helm's rendering", self.version);
+        }
+        format!(
+            "chart `{name}` {}: coverage checked against Tessera's model of it; helm or the chart is not available locally ({})",
+            self.version,
+            self.reason.as_deref().unwrap_or("not rendered")
+        )
+    }
 }
 
 /// One cluster of the fleet: where it goes and what it is.

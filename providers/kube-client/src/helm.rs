@@ -108,10 +108,22 @@ pub fn check_digest(archive: &[u8], helm_said: &str, wanted: &str) -> Result<(),
     )))
 }
 
-/// The chart to render: the local directory the settings map it to, or the cached pull.
-pub async fn chart_path(settings: &KubeClientSettings, chart: &ChartRef) -> Result<PathBuf, KubeError> {
+/// The chart, if it can be rendered without the network: the local directory the settings map
+/// it to, or an earlier pull in the cache (whose digest was checked when it was pulled).
+pub fn on_this_machine(settings: &KubeClientSettings, chart: &ChartRef) -> Option<PathBuf> {
     if let Some(dir) = settings.local_charts.get(&chart.reference) {
-        return Ok(dir.clone());
+        return Some(dir.clone());
+    }
+    if !chart.reference.starts_with("oci://") {
+        return None;
+    }
+    archive_in(&cache_dir(&settings.chart_cache_dir(), chart)).ok()
+}
+
+/// The chart to render: [`on_this_machine`], else pulled into the cache.
+pub async fn chart_path(settings: &KubeClientSettings, chart: &ChartRef) -> Result<PathBuf, KubeError> {
+    if let Some(path) = on_this_machine(settings, chart) {
+        return Ok(path);
     }
     if !chart.reference.starts_with("oci://") {
         return Err(KubeError::Helm(format!(
@@ -120,9 +132,6 @@ pub async fn chart_path(settings: &KubeClientSettings, chart: &ChartRef) -> Resu
         )));
     }
     let dir = cache_dir(&settings.chart_cache_dir(), chart);
-    if let Ok(archive) = archive_in(&dir) {
-        return Ok(archive);
-    }
     let parent = dir.parent().unwrap_or(&dir).to_path_buf();
     std::fs::create_dir_all(&parent).map_err(|e| KubeError::Helm(format!("creating {}: {e}", parent.display())))?;
     let staging = tempfile::Builder::new()

@@ -12,6 +12,9 @@
 //! - `kube.nodes` ([`nodes`], read-only): the nodes and the DaemonSet pods on each, for
 //!   `tessera verify`.
 //!
+//! For validation, [`offline::CachedCharts`] renders charts already on this machine with the
+//! same helm, never pulling, so that coverage is checked on what helm renders.
+//!
 //! Requests and discovery are in [`wire`], the waits in [`cluster`], and the mapping of API
 //! server and helm failures onto `ProviderError` in [`error`].
 //!
@@ -41,6 +44,7 @@ pub mod helm;
 pub mod manifests;
 pub mod nodes;
 pub mod object;
+pub mod offline;
 pub mod release;
 pub mod settings;
 pub mod wire;
@@ -57,6 +61,7 @@ use tessera_provider_api::{
 use tokio::sync::OnceCell;
 
 pub use backend::KubeBackend;
+pub use offline::CachedCharts;
 pub use settings::KubeClientSettings;
 
 use crate::cluster::Cluster;

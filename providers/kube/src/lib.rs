@@ -9,6 +9,8 @@
 //! - [`lower`]: a placement's core services as resources;
 //! - [`workloads`]: the core DaemonSets as they will run; [`floor`]: the security floor they
 //!   are held to;
+//! - [`render`]: what validation asks of a renderer of charts (helm, offline), where one is at
+//!   hand;
 //! - [`coverage`]: which nodes each core DaemonSet covers; [`scheduler`]: the scheduler's rule
 //!   (node selector, required node affinity, taints, OS) that decides it.
 
@@ -19,6 +21,7 @@ pub mod floor;
 pub mod journal;
 pub mod lower;
 pub mod manifests;
+pub mod render;
 pub mod scheduler;
 pub mod values;
 pub mod workloads;

@@ -28,9 +28,7 @@ pub fn lower(cluster: &ClusterTemplate, access: &KubeAccess, cloud: &str) -> Vec
     let mut l = Lowering { cluster, access, out: Vec::new() };
     if let Some(m) = &cs.monitoring {
         let ns = l.object("namespace-monitoring", manifests::namespace(MONITORING_NAMESPACE), &[]);
-        let computed = values::monitoring(m);
-        let release =
-            l.release(MONITORING_RELEASE, MONITORING_NAMESPACE, &m.chart, values::merge(&m.values, &computed), &ns);
+        let release = l.release(MONITORING_RELEASE, MONITORING_NAMESPACE, &m.chart, values::monitoring_release(m), &ns);
         let tolerations = values::tolerations_json(&m.tolerations);
         for e in &m.exporters {
             l.object(&format!("daemonset-{}", e.name), manifests::exporter_daemonset(e, &tolerations), &[&ns]);
@@ -39,9 +37,7 @@ pub fn lower(cluster: &ClusterTemplate, access: &KubeAccess, cloud: &str) -> Vec
     }
     if let Some(lg) = &cs.logging {
         let ns = l.object("namespace-logging", manifests::namespace(LOGGING_NAMESPACE), &[]);
-        let computed = values::logging(lg);
-        let release =
-            l.release(LOGGING_RELEASE, LOGGING_NAMESPACE, &lg.chart, values::merge(&lg.values, &computed), &ns);
+        let release = l.release(LOGGING_RELEASE, LOGGING_NAMESPACE, &lg.chart, values::logging_release(lg), &ns);
         let audit_file = (cloud == "kind" && cs.audit_logs).then_some(KIND_AUDIT_LOG);
         let logging = l.object("logging", manifests::logging(), &[&release]);
         l.object("fluentbitagent", manifests::fluentbit_agent(lg), &[&logging]);

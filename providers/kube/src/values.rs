@@ -96,6 +96,17 @@ pub fn logging(l: &Logging) -> Value {
     json!({ "tolerations": tolerations_json(&l.tolerations), "nodeSelector": linux_only() })
 }
 
+/// The values kube-prometheus-stack is installed with: the spec's, the computed laid over them.
+/// Lowering installs these and validation renders these, so both see one release.
+pub fn monitoring_release(m: &Monitoring) -> Value {
+    merge(&m.values, &monitoring(m))
+}
+
+/// The values logging-operator is installed with (see [`monitoring_release`]).
+pub fn logging_release(l: &Logging) -> Value {
+    merge(&l.values, &logging(l))
+}
+
 /// Leaf paths (`a.b.c`) that both `extra` and `computed` set, or where `extra` puts a
 /// non-object above a computed leaf.
 pub fn conflicts(extra: &Value, computed: &Value) -> Vec<String> {

@@ -13,14 +13,17 @@
 //! - fluent-bit and the host tailer from the `FluentbitAgent` and `HostTailer` Tessera applies,
 //!   through [`operator_daemonset`]: what logging-operator makes of them.
 //!
-//! Validation checks these objects per pool with the scheduler's rule and against the security
-//! floor; the sim makes the same objects when a release or custom resource is applied; where helm
-//! and the chart are at hand, the tests check the model against what `helm template` renders.
+//! Where helm and the chart are on the machine, validation renders the chart instead
+//! ([`crate::render`]) and [`build_from`] takes the DaemonSets helm printed in place of the
+//! model's; the rest is built the same way. Validation checks these objects per pool with the
+//! scheduler's rule and against the security floor; the sim makes the model's objects when a
+//! release or custom resource is applied; the tests hold the model to what `helm template`
+//! renders.
 
 use serde_json::{Value, json};
 use tessera_provider_api::CoreServices;
 
-use crate::charts::{LOGGING_NAMESPACE, MONITORING_NAMESPACE, MONITORING_RELEASE};
+use crate::charts::{LOGGING_NAMESPACE, LOGGING_RELEASE, MONITORING_NAMESPACE, MONITORING_RELEASE};
 use crate::coverage::Service;
 use crate::manifests;
 use crate::values;
@@ -61,17 +64,32 @@ impl Workload {
     }
 }
 
-/// Every core-service DaemonSet of `cs`, as it will run.
+/// What helm rendered of each service's chart, where it could; `None` means Tessera's model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    pub monitoring: Option<Vec<Value>>,
+    pub logging: Option<Vec<Value>>,
+}
+
+/// Every core-service DaemonSet of `cs`, as it will run, the charts' by Tessera's model.
 pub fn build(cs: &CoreServices) -> Vec<Workload> {
+    build_from(cs, &Rendered::default())
+}
+
+/// Every core-service DaemonSet of `cs`, as it will run: each chart's from what helm rendered
+/// where `rendered` has it, else from Tessera's model.
+pub fn build_from(cs: &CoreServices, rendered: &Rendered) -> Vec<Workload> {
     let mut out = Vec::new();
     if let Some(m) = &cs.monitoring {
-        let merged = values::merge(&m.values, &values::monitoring(m));
-        for ds in chart_workloads(&m.chart.reference, MONITORING_RELEASE, MONITORING_NAMESPACE, &merged)
-            .into_iter()
-            .filter(|o| o["kind"] == "DaemonSet")
-        {
-            out.push(Workload { service: Service::Monitoring, source: Source::Chart, daemonset: ds });
-        }
+        let objects = rendered.monitoring.clone().unwrap_or_else(|| {
+            chart_workloads(
+                &m.chart.reference,
+                MONITORING_RELEASE,
+                MONITORING_NAMESPACE,
+                &values::monitoring_release(m),
+            )
+        });
+        out.extend(chart_daemonsets(Service::Monitoring, MONITORING_NAMESPACE, objects));
         let tolerations = values::tolerations_json(&m.tolerations);
         for e in &m.exporters {
             out.push(Workload {
@@ -82,6 +100,10 @@ pub fn build(cs: &CoreServices) -> Vec<Workload> {
         }
     }
     if let Some(l) = &cs.logging {
+        let objects = rendered.logging.clone().unwrap_or_else(|| {
+            chart_workloads(&l.chart.reference, LOGGING_RELEASE, LOGGING_NAMESPACE, &values::logging_release(l))
+        });
+        out.extend(chart_daemonsets(Service::Logging, LOGGING_NAMESPACE, objects));
         // The journal directory does not change where pods go; any cloud's will do here.
         let crs = [manifests::fluentbit_agent(l), manifests::host_tailer(l, "/var/log/journal", None)];
         for ds in crs.iter().filter_map(operator_daemonset) {
@@ -89,6 +111,17 @@ pub fn build(cs: &CoreServices) -> Vec<Workload> {
         }
     }
     out
+}
+
+/// A chart's DaemonSets, each in the namespace it will be applied to: helm leaves a template's
+/// namespace out when the template does, and the client then applies it to the release's.
+fn chart_daemonsets(service: Service, namespace: &str, objects: Vec<Value>) -> impl Iterator<Item = Workload> {
+    objects.into_iter().filter(|o| o["kind"] == "DaemonSet").map(move |mut ds| {
+        if ds.pointer("/metadata/namespace").and_then(Value::as_str).is_none_or(str::is_empty) {
+            ds["metadata"]["namespace"] = json!(namespace);
+        }
+        Workload { service, source: Source::Chart, daemonset: ds }
+    })
 }
 
 /// What logging-operator makes of a custom resource: `<name>-fluentbit` for a `FluentbitAgent`,
@@ -245,6 +278,21 @@ mod tests {
         let mounts = built[0].pod_spec()["containers"][0]["volumeMounts"].as_array().cloned().unwrap_or_default();
         let etc = mounts.iter().find(|m| m["name"] == "etc").cloned().unwrap_or_default();
         assert_eq!(etc["readOnly"], json!(false));
+    }
+
+    #[test]
+    fn rendered_objects_replace_the_model_of_their_chart() {
+        let ds = json!({"kind": "DaemonSet", "metadata": {"name": "kps-ne"},
+                        "spec": {"template": {"spec": {"nodeSelector": {"tier": "a"}}}}});
+        let deployment = json!({"kind": "Deployment", "metadata": {"name": "kps-operator"}});
+        let rendered = Rendered { monitoring: Some(vec![ds, deployment]), logging: None };
+        let built = build_from(&core(json!({})), &rendered);
+        let chart: Vec<&Workload> = built.iter().filter(|w| w.source == Source::Chart).collect();
+        assert_eq!(chart.len(), 1, "{built:?}");
+        assert_eq!(chart[0].name(), "kps-ne");
+        assert_eq!(chart[0].pod_spec()["nodeSelector"], json!({"tier": "a"}));
+        assert_eq!(chart[0].daemonset["metadata"]["namespace"], json!(MONITORING_NAMESPACE), "the release's namespace");
+        assert_eq!(build_from(&core(json!({})), &Rendered::default()), build(&core(json!({}))));
     }
 
     #[test]

@@ -4,11 +4,12 @@
 //! [`labels`] (pool labels by the kubelet's rules, taints and tolerations by Kubernetes'),
 //! [`exporters`] (custom exporters and their mount policy), [`credentials`] (secrets are
 //! references, never values), [`api_access`] (who reaches each cluster's API),
-//! [`placements`] (providers, regions,
-//! overrides) and [`outcome`] (coverage and the
+//! [`placements`] (providers, regions, overrides), [`charts`] (each chart's objects: helm's
+//! rendering where it can be had offline, else Tessera's model) and [`outcome`] (coverage and the
 //! security floor checked on the core-service DaemonSets as they will be built).
 
 mod api_access;
+mod charts;
 mod credentials;
 mod exporters;
 mod labels;
@@ -21,6 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_saphyr::Location;
+use tessera_kube::render::ChartRenderer;
 use tessera_provider_api::{
     Arch, Backend, Chart, CoreServices, JournalPath, LogOutput, Logging, Machine, Monitoring, Network, PoolTemplate,
     Taint, nearest_names,
@@ -28,7 +30,7 @@ use tessera_provider_api::{
 
 use self::labels::is_dns_label;
 use super::diagnostic::{Problem, did_you_mean};
-use super::model::Fleet;
+use super::model::{ChartCheck, Fleet};
 use super::raw::*;
 
 const DEFAULT_CIDR: &str = "10.0.0.0/16";
@@ -40,15 +42,29 @@ const LOG_OUTPUTS: [&str; 6] = ["loki", "elasticsearch", "opensearch", "s3", "cl
 /// AKS, the strictest of the clouds, caps cluster names at 63 characters.
 const MAX_CLUSTER_NAME: usize = 63;
 
-/// Checks `raw` against the general rules and each placement's backend (catalog, scope, limits).
-pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> Result<Fleet, Vec<Problem>> {
-    let mut v = Validator { problems: Vec::new(), warnings: Vec::new(), backends, fleet_loc: raw.metadata.name.loc() };
+/// Checks `raw` against the general rules and each placement's backend (catalog, scope, limits);
+/// `charts` renders the core services' charts where it can.
+pub fn validate(
+    raw: &RawFleet,
+    path: &Path,
+    backends: &[Arc<dyn Backend>],
+    charts: &dyn ChartRenderer,
+) -> Result<Fleet, Vec<Problem>> {
+    let mut v = Validator {
+        problems: Vec::new(),
+        warnings: Vec::new(),
+        chart_checks: Vec::new(),
+        backends,
+        fleet_loc: raw.metadata.name.loc(),
+    };
     v.header(raw);
     let fleet_name = raw.metadata.name.get().clone();
     v.dns_label(&raw.metadata.name, "fleet name");
 
     let spec = &raw.spec;
+    let before = v.problems.len();
     let version = v.version_format(&spec.kubernetes.version);
+    let version_ok = v.problems.len() == before;
     let network = match &spec.network {
         Some(n) => v.network(n),
         None => Network::Managed { cidr: DEFAULT_CIDR.to_string() },
@@ -62,7 +78,10 @@ pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> R
         monitoring_values: cs.and_then(|c| c.monitoring.as_ref()).and_then(|m| m.values.as_ref()),
         logging_values: cs.and_then(|c| c.logging.as_ref()).and_then(|l| l.values.as_ref()),
     };
-    v.outcome(&pools, &core_services, &sites);
+    // Charts are rendered at the template's Kubernetes version: a placement that overrides it
+    // installs them at its own, which a chart that renders differently per version would show.
+    let rendered = v.render_charts(&core_services, version_ok.then_some(version.as_str()), charts, &sites);
+    v.outcome(&pools, &core_services, &sites, &rendered);
 
     let template = Template {
         version,
@@ -76,7 +95,13 @@ pub fn validate(raw: &RawFleet, path: &Path, backends: &[Arc<dyn Backend>]) -> R
     let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
 
     if v.problems.is_empty() {
-        Ok(Fleet { name: fleet_name, placements, source: path.to_path_buf(), warnings: v.warnings })
+        Ok(Fleet {
+            name: fleet_name,
+            placements,
+            source: path.to_path_buf(),
+            warnings: v.warnings,
+            chart_checks: v.chart_checks,
+        })
     } else {
         Err(v.problems)
     }
@@ -107,6 +132,8 @@ struct Validator<'b> {
     problems: Vec<Problem>,
     /// What is valid but worth saying (a core service turned off).
     warnings: Vec<Problem>,
+    /// What each chart's workloads were checked against.
+    chart_checks: Vec<ChartCheck>,
     backends: &'b [Arc<dyn Backend>],
     fleet_loc: Location,
 }

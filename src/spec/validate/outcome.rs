@@ -5,14 +5,16 @@
 //!
 //! The computed values guard the inputs; a spec's extra chart values and settings still shape
 //! what runs. So, before anything is planned, the core services are built as they will run
-//! ([`tessera_kube::workloads::build`]: the computed values merged with the spec's, Tessera's
-//! model of the chart's and the operator's DaemonSets, the exporters' own objects), and each pool
+//! ([`tessera_kube::workloads::build_from`]: the computed values merged with the spec's, the
+//! DaemonSets helm renders of each chart where [`super::charts`] could render it, else Tessera's
+//! model of them, the operator's DaemonSets, the exporters' own objects), and each pool
 //! is tried as a node would be ([`tessera_kube::coverage::pool_node`]: its labels, plus the pool
 //! label, `kubernetes.io/os: linux` and its architecture, and its taints), against each DaemonSet with the
 //! scheduler's rule ([`tessera_kube::scheduler::why_not`]: node selector, required node affinity,
 //! taints and tolerations, node OS). A pool some DaemonSet would not reach is refused where the
 //! cause is written: the pool's taint, or the service's `values` that changed the selector or
-//! affinity; the message names the pool and the DaemonSet.
+//! affinity; the message names the pool and the DaemonSet, and says when helm rendered it. A
+//! rendered DaemonSet is refused at the same lines as the model's.
 //!
 //! Placement overrides change machines and scale, never labels, taints or core services, so the
 //! template's pools are the placements' pools for this check.
@@ -20,7 +22,7 @@
 use serde_json::Value;
 use tessera_kube::coverage::{Service, pool_node};
 use tessera_kube::scheduler::{Unreached, why_not};
-use tessera_kube::workloads::{self, Source, Workload};
+use tessera_kube::workloads::{self, Rendered, Source, Workload};
 use tessera_kube::{floor, values};
 use tessera_provider_api::CoreServices;
 
@@ -50,15 +52,29 @@ fn section(service: Service) -> &'static str {
     }
 }
 
-fn ds_id(w: &Workload) -> String {
+/// The DaemonSet, marked when helm rendered it: a name or a selector that Tessera's model would
+/// not make is then explained.
+fn ds_id(w: &Workload, rendered: &Rendered) -> String {
     let ns = w.daemonset.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default();
-    format!("DaemonSet {ns}/{}", w.name())
+    let by_helm = w.source == Source::Chart
+        && match w.service {
+            Service::Monitoring => rendered.monitoring.is_some(),
+            Service::Logging => rendered.logging.is_some(),
+        };
+    format!("DaemonSet {ns}/{}{}", w.name(), if by_helm { " (as helm renders it)" } else { "" })
 }
 
 impl Validator<'_> {
     /// Builds the core services as they will run and checks them per pool and on the floor.
-    pub(super) fn outcome(&mut self, pools: &[LocatedPool], cs: &CoreServices, sites: &ServiceSites) {
-        let built = workloads::build(cs);
+    pub(super) fn outcome(
+        &mut self,
+        pools: &[LocatedPool],
+        cs: &CoreServices,
+        sites: &ServiceSites,
+        rendered: &Rendered,
+    ) {
+        let built = workloads::build_from(cs, rendered);
+        let ds_id = |w: &Workload| ds_id(w, rendered);
         // Where in a service's values `path` (under the chart's node-exporter section) is written.
         let values_at = |service: Service, path: &[&str]| match service {
             Service::Monitoring => sites.monitoring_values.map(|v| {
