@@ -74,6 +74,27 @@ const HOSTILE: &[(&str, &str, &str, &str, &str)] = &[
         "would run with host path `/etc` mounted read-write",
     ),
     (
+        "the subchart's own extra volumes (a host path the model does not read)",
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { values: { prometheus-node-exporter: { extraVolumes: [{ name: root, hostPath: { path: / } }] } } }",
+        "extraVolumes",
+        "`prometheus-node-exporter.extraVolumes` may not be added",
+    ),
+    (
+        "a global image registry (reaches node-exporter's image)",
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { values: { global: { imageRegistry: evil.example } } }",
+        "imageRegistry",
+        "`global.imageRegistry` may not be added",
+    ),
+    (
+        "a renamed node-exporter DaemonSet",
+        "monitoring: { nodeExporter: true }",
+        "monitoring: { values: { prometheus-node-exporter: { fullnameOverride: other } } }",
+        "fullnameOverride",
+        "`prometheus-node-exporter.fullnameOverride` may not be added",
+    ),
+    (
         "another node-exporter image",
         "monitoring: { nodeExporter: true }",
         "monitoring: { values: { prometheus-node-exporter: { image: { registry: evil.example, repository: ne, tag: \"1\" } } } }",

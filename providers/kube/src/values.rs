@@ -162,8 +162,20 @@ pub const MONITORING_GUARD: Guard = Guard {
                 "extraInitContainers",
                 "securityContext",
                 "containerSecurityContext",
+                // Keys of the real subchart's values.yaml that mount host paths, swap the image,
+                // add objects, or rename the DaemonSet (so that Tessera's checks miss it).
+                "extraVolumes",
+                "extraVolumeMounts",
+                "extraManifests",
+                "kubeRBACProxy",
+                "global",
+                "namespaceOverride",
+                "fullnameOverride",
+                "nameOverride",
             ],
         ),
+        // The parent chart's globals reach every subchart: a registry there swaps node-exporter's.
+        ("global", &["imageRegistry", "imagePullSecrets"]),
         (
             "prometheus.prometheusSpec",
             &[
