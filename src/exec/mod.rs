@@ -54,9 +54,10 @@
 //! retry stops at once and is reported *interrupted* (its intent closed as failed: its last
 //! attempt failed); a step whose call is in flight gets a grace period ([`step::GRACE`], 5 s) to
 //! finish and commit, and is then dropped with its intent left open for recovery. The run ends
-//! with a report that lists what was interrupted and what never started.
+//! with a report ([`Report`]) that lists what was interrupted and what never started.
 
 mod events;
+mod report;
 mod step;
 
 use std::cmp::Reverse;
@@ -76,6 +77,7 @@ use crate::retry::RetryPolicy;
 use crate::state::{Lease, StateStore};
 
 pub use events::{Event, EventSink, JsonLines, Progress, Quiet, Recorder};
+pub use report::{Report, StepReport, StepStatus};
 pub use step::GRACE;
 use step::{Ended, StepCtx, StepDone};
 
@@ -105,77 +107,6 @@ impl StepKind {
             Self::Update => Operation::Update,
             Self::Delete => Operation::Delete,
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", content = "detail", rename_all = "snake_case")]
-pub enum StepStatus {
-    Succeeded,
-    Failed(String),
-    Skipped(String),
-    /// Stopped by Ctrl-C or SIGTERM before it finished.
-    Interrupted(String),
-    NotStarted,
-}
-
-/// In words, for people: `failed: <why>`, never the Rust form `Failed("…")`.
-impl std::fmt::Display for StepStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Succeeded => f.write_str("succeeded"),
-            Self::Failed(why) => write!(f, "failed: {why}"),
-            Self::Skipped(why) => write!(f, "skipped: {why}"),
-            Self::Interrupted(why) => write!(f, "interrupted: {why}"),
-            Self::NotStarted => f.write_str("not started"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    pub address: String,
-    pub kind: StepKind,
-    pub status: StepStatus,
-    pub retries: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub steps: Vec<StepReport>,
-    pub interrupted: bool,
-    pub retries: u64,
-    #[serde(with = "humantime_serde_ms")]
-    pub elapsed: Duration,
-}
-
-mod humantime_serde_ms {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_millis() as u64)
-    }
-}
-
-impl Report {
-    fn count(&self, f: impl Fn(&StepStatus) -> bool) -> usize {
-        self.steps.iter().filter(|s| f(&s.status)).count()
-    }
-    pub fn succeeded(&self) -> usize {
-        self.count(|s| *s == StepStatus::Succeeded)
-    }
-    pub fn failed(&self) -> usize {
-        self.count(|s| matches!(s, StepStatus::Failed(_)))
-    }
-    pub fn skipped(&self) -> usize {
-        self.count(|s| matches!(s, StepStatus::Skipped(_)))
-    }
-    pub fn not_started(&self) -> usize {
-        self.count(|s| *s == StepStatus::NotStarted)
-    }
-    pub fn interrupted_steps(&self) -> usize {
-        self.count(|s| matches!(s, StepStatus::Interrupted(_)))
-    }
-    pub fn is_success(&self) -> bool {
-        self.succeeded() == self.steps.len()
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use super::tick::{TickReport, tick_json};
+use super::report::{TickReport, tick_json};
 
 #[derive(Debug, Clone)]
 pub enum Event {

@@ -20,14 +20,15 @@
 //! lost database connection costs at most a failed tick. A stop request (SIGTERM) lets the tick
 //! in flight finish, then the loop returns.
 //!
-//! Metrics ([`metrics`]) and health ([`http`]) are served on `--listen`; events ([`events`]) go
-//! to stdout as JSON lines.
+//! Each tick ends in a [`report`]. Metrics ([`metrics`]) and health ([`http`]) are served on
+//! `--listen`; events ([`events`]) go to stdout as JSON lines.
 
 pub mod classify;
 pub mod events;
 pub mod http;
 pub mod metrics;
 pub mod policy;
+pub mod report;
 pub mod source;
 pub mod tick;
 
@@ -44,8 +45,8 @@ pub use events::{Event, Events, Recorded, Stdout};
 pub use http::Health;
 pub use metrics::Metrics;
 pub use policy::{LaneMode, ReconcilePolicy};
+pub use report::{TickReport, TickResult};
 pub use source::{GitSource, Source, SourceError};
-pub use tick::{TickReport, TickResult};
 
 use crate::engine::Engine;
 

@@ -23,10 +23,6 @@ pub const ENDPOINT_ENV: &str = "AZURE_ENDPOINT";
 pub const TOKEN_ENV: &str = "AZURE_ACCESS_TOKEN";
 pub const PUBLIC_CLOUD: &str = "https://management.azure.com";
 
-/// AKS names node pools with 1 to 12 lowercase letters and digits, starting with a letter.
-/// Tessera derives them ([`crate::lower::pool_name`]), so any pool name of the spec will do.
-pub const MAX_POOL_NAME: usize = 12;
-
 pub struct AksBackend;
 
 fn subscription(v: &str) -> Result<(), String> {
@@ -53,14 +49,6 @@ const SCOPE: &[ScopeKey] = &[
     },
     ScopeKey { name: "resourceGroup", required: false, example: "resourceGroup: rg-platform", check: resource_group },
 ];
-
-/// Whether `name` is a valid AKS node pool name.
-pub fn is_pool_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.len() <= MAX_POOL_NAME
-}
 
 impl Backend for AksBackend {
     fn kind(&self) -> &'static str {
@@ -175,16 +163,6 @@ fn system_pool_warning(cluster: &ClusterTemplate) -> Vec<Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pool_names_follow_aks() {
-        for ok in ["system", "infra2", "a", "abcdefghijkl"] {
-            assert!(is_pool_name(ok), "{ok}");
-        }
-        for bad in ["", "system-pool", "Infra", "1pool", "abcdefghijklm"] {
-            assert!(!is_pool_name(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn scopes_are_checked() {

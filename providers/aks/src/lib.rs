@@ -50,7 +50,8 @@ use tessera_provider_api::{
 };
 
 pub use auth::{StaticToken, TokenSource};
-pub use backend::{AksBackend, is_pool_name};
+pub use backend::AksBackend;
+pub use lower::is_pool_name;
 
 /// The ARM API version of every managed-cluster and agent-pool call.
 pub const API: &str = "2024-09-01";

@@ -33,6 +33,18 @@ use tessera_provider_api::{
     Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, Taint, TaintEffect,
 };
 
+/// AKS names node pools with 1 to 12 lowercase letters and digits, starting with a letter.
+/// Tessera derives them ([`pool_name`]), so any pool name of the spec will do.
+pub const MAX_POOL_NAME: usize = 12;
+
+/// Whether `name` is a valid AKS node pool name.
+pub fn is_pool_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.len() <= MAX_POOL_NAME
+}
+
 pub const GROUP: &str = "aks.resourceGroup";
 pub const CLUSTER: &str = "aks.cluster";
 pub const POOL: &str = "aks.agentPool";
@@ -295,7 +307,6 @@ mod tests {
     use tessera_provider_api::{Arch, CoreServices, catalogs};
 
     use super::*;
-    use crate::backend::is_pool_name;
 
     fn pool(name: &str, spot: bool, taint: Option<TaintEffect>) -> PoolTemplate {
         PoolTemplate {
@@ -332,6 +343,16 @@ mod tests {
             p.scope.insert("resourceGroup".into(), g.into());
         }
         p
+    }
+
+    #[test]
+    fn pool_names_follow_aks() {
+        for ok in ["system", "infra2", "a", "abcdefghijkl"] {
+            assert!(is_pool_name(ok), "{ok}");
+        }
+        for bad in ["", "system-pool", "Infra", "1pool", "abcdefghijklm"] {
+            assert!(!is_pool_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -5,8 +5,6 @@
 //! `DEGRADED` is usable and reported with its `statusMessage`; `ERROR` is fatal with it;
 //! `STOPPING` means it is being deleted.
 
-use std::collections::BTreeMap;
-
 use google_cloud_container_v1::model::cluster::Status;
 use google_cloud_container_v1::model::{Cluster, CreateClusterRequest, SetLabelsRequest, UpdateClusterRequest};
 use serde_json::{Value, json};
@@ -15,7 +13,7 @@ use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_AT
 
 use crate::error::{found, status_text};
 use crate::ops::{Outcome, parent_location};
-use crate::{GkeProvider, labels, lower, minor, request, text};
+use crate::{GkeProvider, labels, lower, minor, nodepool, request, text};
 
 /// The id a spec's cluster has.
 pub fn id(spec: &ResourceSpec) -> Result<String, ProviderError> {
@@ -101,13 +99,6 @@ fn observed(cl: &Cluster, id: &str) -> Observed {
     Observed { id: id.to_string(), status: status(cl), attrs }
 }
 
-/// GCP labels for a spec's canonical tags, checked before sending.
-pub(crate) fn gcp_labels(tags: Option<&Value>) -> Result<BTreeMap<String, String>, ProviderError> {
-    let labels = labels::to_labels(tags.unwrap_or(&Value::Null));
-    labels::legal(&labels).map_err(ProviderError::Fatal)?;
-    Ok(labels)
-}
-
 /// Waits until the cluster can take work: RUNNING (or DEGRADED, which still serves).
 pub(crate) async fn settle(p: &GkeProvider, id: &str) -> Result<Observed, ProviderError> {
     until(&p.poll, &format!("cluster {id}"), || async {
@@ -145,7 +136,7 @@ fn create_body(spec: &ResourceSpec, parent: &str) -> Result<Value, ProviderError
         "name": text(a, "name")?,
         "initialClusterVersion": text(a, "version")?,
         "locations": a.get("nodeLocations").cloned().unwrap_or_else(|| json!([])),
-        "resourceLabels": gcp_labels(a.get(TAGS_ATTR))?,
+        "resourceLabels": labels::to_legal_labels(a.get(TAGS_ATTR))?,
         // No release channel: Tessera owns the version and its upgrades.
         "releaseChannel": { "channel": "UNSPECIFIED" },
         "loggingConfig": { "componentConfig": { "enableComponents": components("loggingComponents")? } },
@@ -169,7 +160,7 @@ fn create_body(spec: &ResourceSpec, parent: &str) -> Result<Value, ProviderError
     }
     if let Some(initial) = a.get("initialPool").and_then(Value::as_object) {
         let initial: Attrs = initial.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        cluster["nodePools"] = json!([crate::nodepool::pool_body(&initial)?]);
+        cluster["nodePools"] = json!([nodepool::pool_body(&initial)?]);
     }
     Ok(json!({ "parent": parent, "cluster": cluster }))
 }
@@ -231,7 +222,7 @@ pub async fn update(
             .await?;
     }
     if has(TAGS_ATTR) {
-        let labels = gcp_labels(a.get(TAGS_ATTR))?;
+        let labels = labels::to_legal_labels(a.get(TAGS_ATTR))?;
         p.mutate(id, "clusters.setResourceLabels", || async {
             // The fingerprint of the labels being replaced, read afresh on every attempt.
             let live = c.get_cluster().set_name(id).send().await?;

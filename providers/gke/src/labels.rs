@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
-use tessera_provider_api::{TAG_ADDRESS, TAG_FLEET, TAG_GENERATION};
+use tessera_provider_api::{ProviderError, TAG_ADDRESS, TAG_FLEET, TAG_GENERATION};
 
 /// The most characters GCP allows in a label key or value.
 pub const MAX: usize = 63;
@@ -142,6 +142,14 @@ pub fn legal(labels: &BTreeMap<String, String>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// GCP labels for a spec's canonical tags, checked before sending. The cluster and its pools
+/// both label what they create with this, so it lives here rather than in either of them.
+pub fn to_legal_labels(tags: Option<&Value>) -> Result<BTreeMap<String, String>, ProviderError> {
+    let labels = to_labels(tags.unwrap_or(&Value::Null));
+    legal(&labels).map_err(ProviderError::Fatal)?;
+    Ok(labels)
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@ use serde_json::{Map, Value, json};
 use tessera_provider_api::poll::{Seen, until};
 use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR, generation_of};
 
-use crate::cluster::gcp_labels;
 use crate::error::{found, status_text};
 use crate::ops::{Outcome, cluster_of};
 use crate::{GkeProvider, int, labels, minor, request, same_owner, text};
@@ -36,7 +35,7 @@ pub fn pool_body(a: &Attrs) -> Result<Value, ProviderError> {
             "imageType": text(a, "imageType")?,
             "labels": a.get("labels").cloned().unwrap_or_else(|| json!({})),
             "taints": a.get("taints").cloned().unwrap_or_else(|| json!([])),
-            "resourceLabels": gcp_labels(a.get(TAGS_ATTR))?,
+            "resourceLabels": labels::to_legal_labels(a.get(TAGS_ATTR))?,
         },
         "autoscaling": autoscaling(a)?,
         // No auto-upgrade: Tessera owns versions. Auto-repair stays on.
@@ -173,7 +172,7 @@ pub async fn update(
             body["taints"] = json!({ "taints": a.get("taints").cloned().unwrap_or_else(|| json!([])) });
         }
         if has(TAGS_ATTR) {
-            body["resourceLabels"] = json!({ "labels": gcp_labels(a.get(TAGS_ATTR))? });
+            body["resourceLabels"] = json!({ "labels": labels::to_legal_labels(a.get(TAGS_ATTR))? });
         }
         let req: UpdateNodePoolRequest = request("nodePools.update", body)?;
         p.mutate(cluster, "nodePools.update", || c.update_node_pool().with_request(req.clone()).send()).await?;

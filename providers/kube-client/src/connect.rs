@@ -117,11 +117,6 @@ pub fn kubeconfig(
     }))
 }
 
-/// How long to wait for a TCP connection to the API server. kube-rs's default (none, so the
-/// system's, about two minutes) would make one attempt at a black-holed private endpoint use up
-/// most of the bound on an unreachable API.
-pub const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// A kube-rs client for the cluster behind `conn`, and the URL it talks to (for messages).
 pub async fn connected(
     conn: &Connection,

@@ -8,6 +8,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tessera_provider_api::poll::PollPolicy;
 
+/// How long to wait for a TCP connection to the API server. kube-rs's default (none, so the
+/// system's, about two minutes) would make one attempt at a black-holed private endpoint use up
+/// most of the bound on an unreachable API.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How the `kube` provider reaches clusters and renders charts. Every field has a default for
 /// real clusters; tests override the endpoint, the token and the charts.
 #[derive(Debug, Clone)]
@@ -28,7 +33,7 @@ pub struct KubeClientSettings {
     pub poll: PollPolicy,
     /// The deadline for a DaemonSet to be ready on every node it must cover.
     pub rollout: PollPolicy,
-    /// How long one attempt waits for a TCP connection ([`crate::connect::CONNECT_TIMEOUT`]).
+    /// How long one attempt waits for a TCP connection ([`CONNECT_TIMEOUT`]).
     pub connect_timeout: Duration,
 }
 
@@ -50,7 +55,7 @@ impl Default for KubeClientSettings {
                 max_delay: Duration::from_secs(15),
                 total: Duration::from_secs(15 * 60),
             },
-            connect_timeout: crate::connect::CONNECT_TIMEOUT,
+            connect_timeout: CONNECT_TIMEOUT,
         }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError, ResourceSpec};
 use tokio::time::Instant;
 
+use crate::kube_record;
 use crate::store::{SimResource, Store, StoreError, now_ms};
 
 /// How the cloud misbehaves. All randomness is seeded, so a failing test replays exactly.
@@ -383,10 +384,7 @@ impl SimCloud {
     /// An object deleted inside a sim cluster, outside Tessera (`kubectl delete`): `object_id`
     /// as `tessera_kube::contract::object_id` spells it, in the cluster named `cluster_name`.
     pub fn console_delete_kube_object(&self, cluster_name: &str, object_id: &str) -> Result<(), SimError> {
-        let found = self.resources()?.into_iter().find(|r| {
-            r.attrs.get(crate::kube_api::CLUSTER_NAME_ATTR).and_then(Value::as_str) == Some(cluster_name)
-                && r.attrs.get(crate::kube_api::OBJECT_ID_ATTR).and_then(Value::as_str) == Some(object_id)
-        });
+        let found = self.resources()?.into_iter().find(|r| kube_record::is_object(r, cluster_name, object_id));
         let r = found.ok_or_else(|| SimError::NoSuchAddress(format!("{cluster_name}: {object_id}")))?;
         self.lock().store.remove(&r.id)?;
         Ok(())

@@ -25,11 +25,9 @@ use tessera_kube::workloads;
 use tessera_provider_api::{Attrs, ProviderError, TAG_ADDRESS};
 
 use crate::cloud::SimCloud;
+use crate::kube_record::{CLUSTER_ID_ATTR, CLUSTER_NAME_ATTR, OBJECT_ID_ATTR};
 use crate::store::SimResource;
 
-pub const CLUSTER_ID_ATTR: &str = "clusterId";
-pub const CLUSTER_NAME_ATTR: &str = "clusterName";
-pub const OBJECT_ID_ATTR: &str = "objectId";
 /// The store id of the release or custom resource that made an object.
 const OWNER_ATTR: &str = "owner";
 /// What the owner applied, to tell a console edit from the owner's own state.

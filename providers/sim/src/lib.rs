@@ -10,6 +10,7 @@ mod backend;
 mod cloud;
 pub mod kube;
 pub mod kube_api;
+mod kube_record;
 mod lower;
 mod profile;
 mod provider;
