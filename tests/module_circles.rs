@@ -10,18 +10,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Circles known and allowed, as (crate directory, module, module). Only `providers/kube` has
-/// any, and only these two: a new circle there fails like anywhere else.
-const KNOWN: &[(&str, &str, &str)] = &[
-    // Issue 24 names kube `coverage.rs` ↔ `manifests.rs`; `providers/kube` is being reworked
-    // separately, and this circle goes with that work. Drop the line when it is gone (this test
-    // says so once it is).
-    ("providers/kube", "coverage", "manifests"),
-    // Issue 24 again: not in its list (only `use` lines were counted there), found by this test in
-    // the same crate (`coverage` uses `scheduler::{OS_LABEL, SUPPORTED_OS}`, `scheduler` uses
-    // `coverage::Node`); it goes with the same work.
-    ("providers/kube", "coverage", "scheduler"),
-];
+/// Circles known and allowed, as (crate directory, module, module): none. A circle found later
+/// goes here only with a comment naming the issue that removes it.
+const KNOWN: &[(&str, &str, &str)] = &[];
 
 #[test]
 fn no_two_modules_of_a_crate_import_each_other() {

@@ -4,7 +4,7 @@
 //!
 //! A read-only type ([`tessera_kube::coverage::NODES`]): `read(NODES, "")` lists every Node and
 //! every Pod (all namespaces, a page at a time, [`crate::wire::Wire::list`]) and answers
-//! `{"nodes": [coverage::Node…]}`: each node's name, labels and taints, and `daemon_pods`, the
+//! `{"nodes": [node::Node…]}`: each node's name, labels and taints, and `daemon_pods`, the
 //! DaemonSets with a pod on it (by the DaemonSet's contract id), `true` when that pod is ready.
 //!
 //! Pods are the truth: a DaemonSet's status counts say how many nodes are covered, not which. A
@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Node as KubeNode, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tessera_kube::contract::object_id;
-use tessera_kube::coverage::Node;
+use tessera_kube::node::Node;
 use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError};
 
 use crate::cluster::Cluster;

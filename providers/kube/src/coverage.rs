@@ -18,39 +18,15 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tessera_provider_api::{ClusterTemplate, PoolTemplate};
 
-use crate::charts::{LOGGING_NAMESPACE, MONITORING_NAMESPACE, MONITORING_RELEASE};
-use crate::contract::object_id;
-use crate::manifests::LOGGING_NAME;
+pub use crate::daemonsets::{exporter_id, fluentbit_id, host_tailer_id, node_exporter_id};
+pub use crate::node::{Node, POOL_LABEL};
 
 /// Read-only resource type: `read(NODES, "")` answers `{"nodes": [Node…]}`.
 pub const NODES: &str = "kube.nodes";
-/// The node label that names a node's pool; every pool sets it (see the spec's validation).
-pub const POOL_LABEL: &str = "tessera.dev/pool";
 
 use crate::scheduler::{OS_LABEL, SUPPORTED_OS};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Node {
-    pub name: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// `{key, value?, effect}` as in a Node's `spec.taints`.
-    #[serde(default)]
-    pub taints: Vec<Value>,
-    /// DaemonSet id ([`object_id`]) → whether its pod on this node is ready.
-    #[serde(default)]
-    pub daemon_pods: BTreeMap<String, bool>,
-}
-
-impl Node {
-    pub fn pool(&self) -> &str {
-        self.labels.get(POOL_LABEL).map_or("(no pool)", String::as_str)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -80,29 +56,6 @@ impl Expected {
 
 /// What a gap's `daemonset` says when the service runs none.
 pub const NO_DAEMONSET: &str = "(none)";
-
-fn daemonset(namespace: &str, name: &str) -> String {
-    object_id("apps/v1", "DaemonSet", Some(namespace), name)
-}
-
-/// The chart's node-exporter DaemonSet (the subchart's full name under Tessera's release).
-pub fn node_exporter_id() -> String {
-    daemonset(MONITORING_NAMESPACE, &format!("{MONITORING_RELEASE}-prometheus-node-exporter"))
-}
-
-/// logging-operator names a FluentbitAgent's DaemonSet `<agent>-fluentbit`.
-pub fn fluentbit_id() -> String {
-    daemonset(LOGGING_NAMESPACE, &format!("{LOGGING_NAME}-fluentbit"))
-}
-
-/// logging-operator names a HostTailer's DaemonSet `<tailer>-host-tailer`.
-pub fn host_tailer_id() -> String {
-    daemonset(LOGGING_NAMESPACE, &format!("{LOGGING_NAME}-host-tailer"))
-}
-
-pub fn exporter_id(name: &str) -> String {
-    daemonset(MONITORING_NAMESPACE, name)
-}
 
 /// The DaemonSets a placement's core services must have on every node.
 pub fn expected(cluster: &ClusterTemplate) -> Vec<Expected> {
@@ -238,7 +191,7 @@ pub fn report(nodes: &[Node], expected: &[Expected]) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn node(name: &str, pool: &str, taints: Value) -> Node {
         let labels = [(POOL_LABEL.to_string(), pool.to_string()), (OS_LABEL.to_string(), "linux".to_string())];

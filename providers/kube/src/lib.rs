@@ -17,10 +17,12 @@
 pub mod charts;
 pub mod contract;
 pub mod coverage;
+pub mod daemonsets;
 pub mod floor;
 pub mod journal;
 pub mod lower;
 pub mod manifests;
+pub mod node;
 pub mod render;
 pub mod scheduler;
 pub mod values;

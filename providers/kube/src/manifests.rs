@@ -11,8 +11,7 @@ use crate::values::{linux_only, tolerations_json};
 
 /// Every object carries this label, so a core-service DaemonSet can be told from the others.
 pub const LABEL_CORE_SERVICE: &str = "tessera.dev/core-service";
-/// The name of Tessera's logging pipeline objects (Logging, FluentbitAgent, ClusterOutput…).
-pub const LOGGING_NAME: &str = "tessera";
+pub use crate::daemonsets::LOGGING_NAME;
 
 pub fn namespace(name: &str) -> Value {
     json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": name } })
@@ -104,7 +103,7 @@ pub fn fluentbit_agent(l: &Logging) -> Value {
         "metadata": {
             "name": LOGGING_NAME,
             "labels": { LABEL_CORE_SERVICE: "logging" },
-            "annotations": { ANNOTATION_WAIT_FOR: crate::coverage::fluentbit_id() },
+            "annotations": { ANNOTATION_WAIT_FOR: crate::daemonsets::fluentbit_id() },
         },
         "spec": { "tolerations": tolerations_json(&l.tolerations), "nodeSelector": linux_only() },
     })
@@ -161,7 +160,7 @@ pub fn host_tailer(l: &Logging, journal_dir: &str, audit_file: Option<&str>) -> 
             "name": LOGGING_NAME,
             "namespace": LOGGING_NAMESPACE,
             "labels": { LABEL_CORE_SERVICE: "logging" },
-            "annotations": { ANNOTATION_WAIT_FOR: crate::coverage::host_tailer_id() },
+            "annotations": { ANNOTATION_WAIT_FOR: crate::daemonsets::host_tailer_id() },
         },
         "spec": {
             "systemdTailers": tailers,

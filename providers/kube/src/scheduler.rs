@@ -21,7 +21,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::coverage::Node;
+use crate::node::Node;
 
 /// The node label that carries the OS; the kubelet sets it, and core services are Linux only.
 pub const OS_LABEL: &str = "kubernetes.io/os";

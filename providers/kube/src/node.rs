@@ -1,0 +1,30 @@
+//! A node as a Kubernetes provider reports it for coverage: its labels, its taints and the
+//! DaemonSet pods on it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The node label that names a node's pool; every pool sets it (see the spec's validation).
+pub const POOL_LABEL: &str = "tessera.dev/pool";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Node {
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `{key, value?, effect}` as in a Node's `spec.taints`.
+    #[serde(default)]
+    pub taints: Vec<Value>,
+    /// DaemonSet id (`contract::object_id`) → whether its pod on this node is ready.
+    #[serde(default)]
+    pub daemon_pods: BTreeMap<String, bool>,
+}
+
+impl Node {
+    pub fn pool(&self) -> &str {
+        self.labels.get(POOL_LABEL).map_or("(no pool)", String::as_str)
+    }
+}
