@@ -368,6 +368,7 @@ async fn apply(
                 )?;
             }
             let fleet = crate::pipeline::plan_spec::load(&file.plan.spec_path, &pipeline_cli::working_dir()?)?;
+            held_to_spec(&engine, &file.plan, &fleet)?;
             execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
         }
         (Some(spec), None) => {
@@ -444,6 +445,26 @@ async fn confirm_and_run(
         return Ok(1);
     }
     execute(g, engine, plan, fleet, command, run).await
+}
+
+/// A saved plan must say what it does truthfully and do only what its spec says
+/// ([`crate::plan::verify`]): anyone can write a plan file and recompute its digest.
+pub(crate) fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) -> Result<()> {
+    let graph = engine.compile(fleet)?;
+    let problems: Vec<String> =
+        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph)]
+            .into_iter()
+            .filter_map(Result::err)
+            .flatten()
+            .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(miette!(
+        help = "make the plan again with `tessera plan -o PLAN` from the spec, and have it approved again",
+        "the plan file does not hold to its spec; nothing was applied:\n  {}",
+        problems.join("\n  ")
+    ))
 }
 
 /// Asks the person at the terminal; only `yes` is a yes. Without a terminal there is nobody to

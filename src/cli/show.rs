@@ -106,6 +106,16 @@ pub async fn summary(g: &Global, path: &Path, text: &str) -> Result<String> {
         return Ok(change_summary(&PolicyChange::parse(path, text)?));
     }
     let file = PlanFile::parse(path, text)?;
+    // What is shown must be what runs: a plan whose changes contradict its objects is refused
+    // before anyone reads (or signs) it.
+    if let Err(problems) = crate::plan::verify::consistent(&file.plan) {
+        return Err(miette::miette!(
+            help = "make the plan again with `tessera plan -o PLAN`",
+            "{} does not show what it would do; refusing to show it:\n  {}",
+            path.display(),
+            problems.join("\n  ")
+        ));
+    }
     let store = state::open_for_reading(&g.state).await?;
     let policy = enforced_policy(g, store.as_ref()).await?.map(|e| e.policy);
     let records = store.resources().await?;

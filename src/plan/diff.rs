@@ -66,7 +66,7 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
 
 /// `want` with each value under a nested policy other than `Owned` taken from `live` (or left
 /// out where live has none).
-fn owned_part(desired: &ResourceSpec, field: &str, want: &Value, live: Option<&Value>) -> Value {
+pub(super) fn owned_part(desired: &ResourceSpec, field: &str, want: &Value, live: Option<&Value>) -> Value {
     let mut out = want.clone();
     for (pointer, policy) in desired.nested_policies(field) {
         if policy == FieldPolicy::Owned {

@@ -41,6 +41,7 @@ mod file;
 pub mod leaves;
 mod refresh;
 mod render;
+pub mod verify;
 mod versions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
