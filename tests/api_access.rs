@@ -153,6 +153,23 @@ fn an_api_open_to_the_internet_is_a_warning_on_every_cloud_and_a_restricted_one_
             "{provider}: the way core services are installed is said: {private:#?}"
         );
     }
+    // The union of the ranges counts, however it is written.
+    for ranges in ["[0.0.0.0/1, 128.0.0.0/1]", "[0.0.0.0/00]", "[10.0.0.0/8, 11.0.0.0/8, 12.0.0.0/6]"] {
+        let w = warnings(&fleet("eks", &format!("  apiAccess: {{ allowedCidrs: {ranges} }}\n")));
+        assert!(w.iter().any(|w| w.contains("Kubernetes API is open to")), "{ranges}: {w:#?}");
+    }
+    let canonical =
+        spec::load_str(Path::new("f.yaml"), &fleet("eks", "  apiAccess: { allowedCidrs: [10.0.0.0/08] }\n"))
+            .unwrap_or_else(|e| panic!("{:#?}", e.lines()));
+    assert_eq!(canonical.placements[0].cluster.api_access.allowed_cidrs, ["10.0.0.0/8"]);
+    // `private: false` changes nothing where the cloud's network always reaches the API.
+    for provider in ["aks", "gke"] {
+        let w = warnings(&fleet(provider, "  apiAccess: { private: false }\n"));
+        assert!(w.iter().any(|w| w.contains("`private: false` changes nothing")), "{provider}: {w:#?}");
+    }
+    assert!(
+        !warnings(&fleet("eks", "  apiAccess: { private: false }\n")).iter().any(|w| w.contains("changes nothing"))
+    );
     // kind serves its API on this machine: the block is said to be unused, not silently dropped.
     let kind = warnings(&fleet("kind", "  apiAccess: { public: false }\n"));
     assert!(kind.iter().any(|w| w.contains("`apiAccess` is not used")), "{kind:#?}");

@@ -44,14 +44,19 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
         .iter()
         .filter(|(field, _)| desired.policy_of(field) == FieldPolicy::Owned)
         .filter_map(|(field, want)| {
-            let old = live.get(field);
-            let want = owned_part(desired, field, want, old);
-            if old == Some(&want) {
+            let live_value = live.get(field);
+            let want = owned_part(desired, field, want, live_value);
+            if live_value == Some(&want) {
                 return None;
             }
+            let nested_replace = desired
+                .nested_replace_on(field)
+                .iter()
+                .any(|p| want.pointer(p) != live_value.and_then(|o| o.pointer(p)));
+            // What the cloud holds is shown and kept masked: plans are read and stored.
+            let shown_old = live_value.map(|v| leaves::shown(field, v));
+            let old = shown_old.as_ref();
             let unknown = desired.is_unknown(field);
-            let nested_replace =
-                desired.nested_replace_on(field).iter().any(|p| want.pointer(p) != old.and_then(|o| o.pointer(p)));
             Some(Change {
                 field: field.clone(),
                 old: old.cloned(),
@@ -240,5 +245,16 @@ mod tests {
         assert_eq!(spec.policy_at("/desiredSize"), FieldPolicy::Delegated, "a field's own policy");
         let live = attrs(json!({"instanceType": "m6i.xlarge", "maxSize": 6, "desiredSize": 3, "tags": {}}));
         assert!(changes(&spec, &live).is_empty(), "an ignored tag is not a change");
+    }
+
+    #[test]
+    fn credentials_the_cloud_holds_never_reach_a_change() {
+        let spec = pool().attr("taints", json!([]));
+        let live = attrs(json!({"instanceType": "m6i.xlarge", "maxSize": 6, "desiredSize": 3,
+            "taints": [{"key": "k", "password": "hunter2", "authorization": "Bearer abcdef123456"}]}));
+        let c = changes(&spec, &live);
+        let text = serde_json::to_string(&c).unwrap();
+        assert_eq!(c.len(), 1, "{text}");
+        assert!(!text.contains("hunter2") && !text.contains("abcdef123456"), "{text}");
     }
 }

@@ -28,12 +28,50 @@ pub enum Step {
 }
 
 impl std::fmt::Display for Step {
+    /// A key as it is when it reads unambiguously, else quoted with every character that could
+    /// hide or forge output escaped (keys come from specs and from clusters: a key holding a line
+    /// break and a fake plan line, or a terminal escape, must print as text).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Self::Key(k) if k.is_empty() || k.chars().any(|c| !plain(c)) => f.write_str(&quoted(k)),
             Self::Key(k) => f.write_str(k),
             Self::Index(i) => write!(f, "[{i}]"),
         }
     }
+}
+
+/// A character a key may show as it is: not a separator of paths (`.`, `[`, `]`), nor of a plan
+/// line (`:`, quotes, whitespace), nor one that moves or hides text.
+fn plain(c: char) -> bool {
+    !(c.is_whitespace() || c.is_control() || ".[]:\"'\\".contains(c) || hides_text(c))
+}
+
+/// Format characters that reorder or hide text on a terminal (bidirectional overrides and
+/// isolates, zero-width characters, the byte-order mark).
+fn hides_text(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `text` in double quotes, with quotes, backslashes, control and text-hiding characters escaped.
+pub fn quoted(text: &str) -> String {
+    format!("\"{}\"", escaped(text, true))
+}
+
+/// `text` with control and text-hiding characters escaped as `\u{…}` (and, when `quotes`, the
+/// double quote and backslash as `\"` and `\\`).
+pub fn escaped(text: &str, quotes: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' | '\\' if quotes => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() || hides_text(c) => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One leaf that differs. `path` starts with the attribute's name.
@@ -100,6 +138,24 @@ fn sensitive_value(v: &Value) -> bool {
         Value::Object(m) => m.iter().any(|(k, v)| secrets::is_credential_key(k) || sensitive_value(v)),
         _ => false,
     }
+}
+
+/// `value` of `field` as plans may show and keep it: every credential inside masked and URL
+/// user-info redacted, as for leaves (a value read back from a cloud can hold one).
+pub fn shown(field: &str, value: &Value) -> Value {
+    fn walk(key_is_credential: bool, v: &Value) -> Value {
+        match v {
+            _ if key_is_credential => Value::String(SENSITIVE.into()),
+            Value::String(s) if secrets::is_credential_beyond_userinfo(s) => Value::String(SENSITIVE.into()),
+            Value::String(s) => Value::String(tessera_provider_api::redact::userinfo(s)),
+            Value::Array(items) => Value::Array(items.iter().map(|i| walk(false, i)).collect()),
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, i)| (k.clone(), walk(secrets::is_credential_key(k), i))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    walk(secrets::is_credential_key(field), value)
 }
 
 fn masked(mut leaf: Leaf) -> Leaf {
@@ -203,6 +259,39 @@ mod tests {
         assert_eq!(leaves.iter().filter(|l| l.new == Some(json!(SENSITIVE))).count(), 1, "{text}");
         assert!(text.contains("https://redacted@h/x"), "a URL stays readable: {text}");
         assert!(text.contains("\"b\""), "a plain leaf is shown: {text}");
+    }
+
+    #[test]
+    fn keys_that_could_forge_or_hide_output_are_quoted_and_escaped() {
+        let path = vec![
+            Step::Key("values".into()),
+            Step::Key("a.b".into()),
+            Step::Key("x\n  - this/sim.cluster/main  (nothing)\u{1b}[8m".into()),
+            Step::Key("arr[0]".into()),
+            Step::Key("\u{202e}evil".into()),
+            Step::Index(2),
+        ];
+        let shown = dotted(&path);
+        assert!(!shown.chars().any(|c| c.is_control() || hides_text(c)), "{shown:?}");
+        assert_eq!(
+            shown,
+            r#"values."a.b"."x\u{000a}  - this/sim.cluster/main  (nothing)\u{001b}[8m"."arr[0]"."\u{202e}evil"[2]"#
+        );
+        assert_eq!(dotted(&[Step::Key("spec".into()), Step::Key("url".into())]), "spec.url");
+    }
+
+    #[test]
+    fn whole_values_are_shown_masked() {
+        let taints =
+            json!([{"key": "k", "password": "hunter2", "note": "Bearer abcdef123456", "url": "https://u:p@h"}]);
+        let shown = shown("taints", &taints).to_string();
+        assert!(!shown.contains("hunter2") && !shown.contains("abcdef") && !shown.contains("u:p@"), "{shown}");
+        assert!(shown.contains("\"key\":\"k\"") && shown.contains("redacted@h"), "{shown}");
+        assert_eq!(shown_field("password"), json!(SENSITIVE));
+    }
+
+    fn shown_field(field: &str) -> Value {
+        shown(field, &json!({"a": 1}))
     }
 
     #[test]

@@ -6,7 +6,7 @@ use console::{Style, style};
 use serde_json::Value;
 
 use super::diff::Change;
-use super::leaves::{Leaf, Step};
+use super::leaves::{Leaf, Step, escaped};
 use super::{ActionKind, Plan};
 
 const KNOWN_AFTER_APPLY: &str = "(known after apply)";
@@ -34,6 +34,8 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// `prefix: old → new` in `width` characters, the two values sharing what is left.
 fn fitted(prefix: &str, old: &str, new: &str, note: &str, width: usize) -> String {
+    // A path longer than half the line gives way to the values.
+    let prefix = shorten(prefix, prefix.chars().count().min((width / 2).max(MIN_VALUE)));
     let fixed = prefix.chars().count() + 2 + 3 + note.chars().count();
     let room = width.saturating_sub(fixed).max(2 * MIN_VALUE);
     let (o, n) = (old.chars().count(), new.chars().count());
@@ -58,7 +60,8 @@ fn leaf_block(out: &mut String, leaves: &[Leaf], indent: usize, width: usize) {
         let Some((last, parents)) = leaf.path.get(1..).and_then(<[Step]>::split_last) else { continue };
         let shared = open.iter().zip(parents).take_while(|(a, b)| a == b).count();
         for (depth, step) in parents.iter().enumerate().skip(shared) {
-            let _ = writeln!(out, "{:pad$}{step}:", "", pad = indent + 2 * depth);
+            let line = format!("{:pad$}{step}:", "", pad = indent + 2 * depth);
+            let _ = writeln!(out, "{}", shorten(&line, width));
         }
         let prefix = format!("{:pad$}{last}", "", pad = indent + 2 * parents.len());
         let _ = writeln!(out, "{}", fitted(&prefix, &show(&leaf.old), &show(&leaf.new), "", width));
@@ -66,10 +69,12 @@ fn leaf_block(out: &mut String, leaves: &[Leaf], indent: usize, width: usize) {
     }
 }
 
+/// A value as JSON (which escapes control characters), with characters that could reorder or
+/// hide the rest of the line escaped too.
 fn show(v: &Option<Value>) -> String {
     match v {
         None => "(none)".into(),
-        Some(v) => v.to_string(),
+        Some(v) => escaped(&v.to_string(), false),
     }
 }
 

@@ -78,6 +78,7 @@ impl Backend for AksBackend {
         let mut out = tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::AKS_NODES);
         out.extend(system_pool_warning(cluster));
         out.extend(tessera_provider_api::backend::api_access(cluster, &tessera_provider_api::catalogs::AKS_API));
+        out.extend(tessera_provider_api::backend::private_always(cluster, "AKS"));
         out
     }
 

@@ -130,10 +130,18 @@ pub fn api_access(cluster: &ClusterTemplate, limits: &crate::catalogs::ApiAccess
             format!("merge neighbouring ranges into wider ones (limit: {})", limits.source),
         ));
     }
-    if access.open_to_internet() {
+    /// A /8 or more: no organisation's runners and operators need that much of the internet.
+    const WIDE: u64 = 1 << 24;
+    let reach = access.public_reach();
+    if reach >= WIDE {
+        let how = if access.open_to_internet() {
+            "the whole internet".to_string()
+        } else {
+            format!("{reach} addresses ({:.1}% of the internet)", reach as f64 * 100.0 / (1u64 << 32) as f64)
+        };
         out.push(Violation::warning(
             SpecField::ApiAccess,
-            format!("the cluster's Kubernetes API is open to the whole internet on {}", limits.cloud),
+            format!("the cluster's Kubernetes API is open to {how} on {}", limits.cloud),
             "list the ranges of your runners and operators in `apiAccess.allowedCidrs`, or set `apiAccess.public: false` and run Tessera from inside the network",
         ));
     }
@@ -145,6 +153,29 @@ pub fn api_access(cluster: &ClusterTemplate, limits: &crate::catalogs::ApiAccess
         ));
     }
     out
+}
+
+/// What a backend that does not use `apiAccess` says of a non-default one: that it is unused,
+/// never silently dropped.
+pub fn api_access_unused(cluster: &ClusterTemplate, why: &str) -> Option<Violation> {
+    (cluster.api_access != crate::ApiAccess::default()).then(|| {
+        Violation::warning(
+            SpecField::ApiAccess,
+            format!("{why}: `apiAccess` is not used"),
+            "`apiAccess` applies to cloud placements (eks, aks, gke)",
+        )
+    })
+}
+
+/// What a cloud whose network always reaches its API says of `private: false`: it changes nothing.
+pub fn private_always(cluster: &ClusterTemplate, cloud: &str) -> Option<Violation> {
+    (!cluster.api_access.private).then(|| {
+        Violation::warning(
+            SpecField::ApiAccess,
+            format!("{cloud} always lets the cluster's network reach its API: `private: false` changes nothing"),
+            "drop `private: false`; to keep the internet out, list `allowedCidrs` or set `public: false`",
+        )
+    })
 }
 
 /// One key of a placement's `scope`.

@@ -235,9 +235,20 @@ impl ApiAccess {
     /// The whole IPv4 internet, as every cloud spells "no restriction".
     pub const INTERNET: &'static str = "0.0.0.0/0";
 
-    /// Reachable from anywhere on the internet.
+    /// Reachable from anywhere on the internet: the allowed ranges together (`0.0.0.0/1` and
+    /// `128.0.0.0/1` are everyone too).
     pub fn open_to_internet(&self) -> bool {
-        self.public && self.allowed_cidrs.iter().any(|c| c == Self::INTERNET)
+        self.public_reach() == 1u64 << 32
+    }
+
+    /// How many IPv4 addresses may use the public address: the size of the allowed ranges'
+    /// union (0 without a public address).
+    pub fn public_reach(&self) -> u64 {
+        if !self.public {
+            return 0;
+        }
+        let nets: Vec<ipnet::Ipv4Net> = self.allowed_cidrs.iter().filter_map(|c| c.parse().ok()).collect();
+        ipnet::Ipv4Net::aggregate(&nets).iter().map(|n| 1u64 << (32 - u32::from(n.prefix_len()))).sum()
     }
 
     /// The ranges the public address is limited to, or none when it is open (or absent): the
@@ -246,7 +257,12 @@ impl ApiAccess {
         if !self.public || self.open_to_internet() {
             return Vec::new();
         }
-        let mut cidrs = self.allowed_cidrs.clone();
+        // Canonical (`10.0.0.0/8`, never `010.0.0.0/08`), as the clouds report ranges back.
+        let mut cidrs: Vec<String> = self
+            .allowed_cidrs
+            .iter()
+            .map(|c| c.parse::<ipnet::Ipv4Net>().map_or_else(|_| c.clone(), |n| n.trunc().to_string()))
+            .collect();
         cidrs.sort();
         cidrs.dedup();
         cidrs

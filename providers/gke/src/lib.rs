@@ -333,6 +333,7 @@ impl Backend for GkeBackend {
         }
         out.extend(tessera_provider_api::backend::node_limits(cluster, &tessera_provider_api::catalogs::GKE_NODES));
         out.extend(tessera_provider_api::backend::api_access(cluster, &tessera_provider_api::catalogs::GKE_API));
+        out.extend(tessera_provider_api::backend::private_always(cluster, "GKE"));
         for pool in &cluster.pools {
             if let Some(problem) = lower::scale_problem(pool, cluster.zones.len()) {
                 out.push(Violation::new(

@@ -70,13 +70,10 @@ impl Backend for KindBackend {
 
     fn validate(&self, cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<Violation> {
         let mut out = validate_for_host(cluster, host_arch());
-        if cluster.api_access != tessera_provider_api::ApiAccess::default() {
-            out.push(Violation::warning(
-                SpecField::ApiAccess,
-                "kind serves the Kubernetes API on this machine only (127.0.0.1): `apiAccess` is not used",
-                "`apiAccess` applies to cloud placements; a kind cluster is reachable from this machine alone",
-            ));
-        }
+        out.extend(tessera_provider_api::backend::api_access_unused(
+            cluster,
+            "kind serves the Kubernetes API on this machine only (127.0.0.1)",
+        ));
         out
     }
 

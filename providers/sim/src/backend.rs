@@ -54,7 +54,9 @@ impl Backend for SimBackend {
             Some("gke") => GKE_NODES,
             _ => EKS_NODES,
         };
-        tessera_provider_api::backend::node_limits(cluster, &limits)
+        let mut out = tessera_provider_api::backend::node_limits(cluster, &limits);
+        out.extend(tessera_provider_api::backend::api_access_unused(cluster, "the sim has no network to guard"));
+        out
     }
 
     fn build(&self, ctx: &BuildContext<'_>) -> Result<Arc<dyn Provider>, BuildError> {

@@ -25,7 +25,12 @@ impl Validator<'_> {
         let private = r.private.as_ref().map_or(defaults.private, |p| *p.get());
         let mut allowed = defaults.allowed_cidrs;
         if let Some(list) = &r.allowed_cidrs {
-            allowed = list.get().iter().map(|c| c.get().clone()).collect();
+            // Canonical text (`0.0.0.0/00` is `0.0.0.0/0`): what the clouds get and report back.
+            allowed = list
+                .get()
+                .iter()
+                .map(|c| c.get().parse::<ipnet::Ipv4Net>().map_or_else(|_| c.get().clone(), |n| n.to_string()))
+                .collect();
             self.allowed_cidrs(list, public);
         }
         if !public && !private {
