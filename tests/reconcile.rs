@@ -437,3 +437,31 @@ async fn after_the_postgresql_connection_is_killed_the_loop_recovers_by_itself()
     let m = scrape(&r.metrics.encode());
     assert_eq!(m.get("tessera_reconcile_runs_total{result=in_sync}"), Some(&2.0));
 }
+
+/// A renderer that refuses every chart's values, as a helm would for values it cannot render.
+struct RefusingHelm(std::sync::atomic::AtomicUsize);
+
+impl tessera_kube::render::ChartRenderer for RefusingHelm {
+    fn render(&self, _: &tessera_kube::render::ChartRelease<'_>) -> tessera_kube::render::Rendering {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tessera_kube::render::Rendering::Failed("helm template failed: values refused".into())
+    }
+}
+
+#[tokio::test]
+async fn each_tick_validates_the_spec_with_the_chart_renderer_it_was_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write(
+        dir.path(),
+        "fleet.yaml",
+        &common::one_pool_fleet("core", "  placements:\n    - { name: aws, provider: sim, region: eu-west-1 }\n"),
+    );
+    let source = Source::File(spec);
+    // The model alone accepts the spec (its default core services are valid).
+    assert!(source.fetch(Arc::new(tessera_kube::render::ModelOnly)).await.is_ok());
+    let helm = Arc::new(RefusingHelm(Default::default()));
+    let refused = source.fetch(helm.clone()).await;
+    assert!(helm.0.load(std::sync::atomic::Ordering::Relaxed) > 0, "the renderer was asked");
+    let err = refused.err().map(|e| format!("{e:?}")).unwrap_or_default();
+    assert!(err.contains("values refused"), "helm's refusal is the tick's: {err}");
+}

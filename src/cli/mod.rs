@@ -167,12 +167,12 @@ fn load(path: &Path) -> Result<Fleet> {
 /// What renders the core services' charts for validation: the `kube` provider's helm, on charts
 /// already on this machine (a command never pulls one). A build without it judges every chart
 /// by Tessera's model.
-fn charts() -> Box<dyn tessera_kube::render::ChartRenderer> {
+fn charts() -> crate::reconcile::Charts {
     #[cfg(feature = "kube")]
     let charts = tessera_kube_client::CachedCharts::new(tessera_kube_client::KubeClientSettings::default());
     #[cfg(not(feature = "kube"))]
     let charts = tessera_kube::render::ModelOnly;
-    Box::new(charts)
+    Arc::new(charts)
 }
 
 async fn verify(g: &Global, path: &Path) -> Result<u8> {
@@ -231,7 +231,7 @@ async fn reconcile(g: &Global, args: ReconcileArgs) -> Result<u8> {
     };
     let config = Config { interval: args.interval, plan_dir: args.plan_dir, ..Default::default() };
     let events = Arc::new(crate::reconcile::Stdout);
-    let r = Reconciler::new(Arc::new(engine), source, policy, config, events);
+    let r = Reconciler::new(Arc::new(engine), source, policy, config, events).with_charts(charts());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if process::stop_requested().await {

@@ -73,7 +73,13 @@ pub struct Reconciler {
     pub metrics: Arc<Metrics>,
     pub events: Arc<dyn Events>,
     pub health: Arc<Health>,
+    /// What renders the core services' charts when a spec is validated each tick (see
+    /// [`tessera_kube::render`]); Tessera's model unless set.
+    pub charts: Charts,
 }
+
+/// A chart renderer the loop can share with the blocking pool that fetches git sources.
+pub type Charts = Arc<dyn tessera_kube::render::ChartRenderer + Send + Sync>;
 
 /// Failures wait one interval, then two, four, eight, and stay at eight.
 const MAX_BACKOFF_INTERVALS: u32 = 8;
@@ -94,7 +100,14 @@ impl Reconciler {
             metrics: Arc::new(Metrics::new()),
             events,
             health: Arc::new(Health::default()),
+            charts: Arc::new(tessera_kube::render::ModelOnly),
         }
+    }
+
+    /// Validates each tick's spec with `charts` (helm's rendering where it can) instead of the model.
+    pub fn with_charts(mut self, charts: Charts) -> Self {
+        self.charts = charts;
+        self
     }
 
     /// Ticks until `stop` turns true; the tick in flight then finishes and the loop returns.

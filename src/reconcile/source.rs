@@ -74,13 +74,13 @@ impl Source {
     }
 
     /// Reads the spec afresh (a file is re-read every tick too: an edit shows as pending).
-    pub async fn fetch(&self) -> Result<Fetched, SourceError> {
+    pub async fn fetch(&self, charts: super::Charts) -> Result<Fetched, SourceError> {
         match self {
-            Self::File(path) => Ok(Fetched { fleet: spec::load(path)?, commit: None }),
+            Self::File(path) => Ok(Fetched { fleet: spec::load_with_charts(path, charts.as_ref())?, commit: None }),
             Self::Git(g) => {
                 let g = g.clone();
                 // git blocks; it runs on the blocking pool so the metrics server keeps answering.
-                match tokio::task::spawn_blocking(move || g.fetch_blocking()).await {
+                match tokio::task::spawn_blocking(move || g.fetch_blocking(charts.as_ref())).await {
                     Ok(r) => r,
                     Err(e) => Err(SourceError::Spawn(std::io::Error::other(e.to_string()))),
                 }
@@ -96,7 +96,7 @@ impl GitSource {
         self.work_dir.join("mirror.git")
     }
 
-    fn fetch_blocking(&self) -> Result<Fetched, SourceError> {
+    fn fetch_blocking(&self, charts: &dyn tessera_kube::render::ChartRenderer) -> Result<Fetched, SourceError> {
         if self.path.as_os_str().is_empty() || !self.path.components().all(|c| matches!(c, Component::Normal(_))) {
             return Err(SourceError::Path(self.path.clone()));
         }
@@ -114,7 +114,8 @@ impl GitSource {
         let bytes = git(Some(&mirror), &["show", &format!("{commit}:{inside}")])?;
         let text = String::from_utf8(bytes)
             .map_err(|_| SourceError::NotText { path: self.path.clone(), commit: commit.clone() })?;
-        Ok(Fetched { fleet: spec::load_str(&self.path, &text)?, commit: Some(commit) })
+        let fleet = spec::load_str_with_charts(&self.path, &text, &crate::backends::all(), charts)?;
+        Ok(Fetched { fleet, commit: Some(commit) })
     }
 }
 

@@ -82,7 +82,7 @@ impl Reconciler {
         report: &mut TickReport,
         cancel: watch::Receiver<bool>,
     ) -> Result<TickResult, TickError> {
-        let fetched = self.source.fetch().await.map_err(|e| TickError::Failed(format!("{e}")))?;
+        let fetched = self.source.fetch(self.charts.clone()).await.map_err(|e| TickError::Failed(format!("{e}")))?;
         report.commit = fetched.commit;
         let found = self.look(fetched.fleet).await?;
         let split = split(&found.plan, &found.records);

@@ -13,16 +13,47 @@
 //! A chart that is not on the machine, or a helm that cannot be started, is
 //! [`Rendering::Unavailable`] and validation uses Tessera's model; helm refusing the values, or
 //! printing hooks that apply would refuse, is [`Rendering::Failed`], since the install would
-//! fail the same way.
+//! fail the same way. A helm that does not finish within [`HELM_BOUND`] is killed and counts as
+//! unavailable: a hung helm must not hang `validate`.
 
-use std::io::ErrorKind;
-use std::process::{Command, Stdio};
+use std::io::{ErrorKind, Read};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use wait_timeout::ChildExt;
 
 use tessera_kube::render::{ChartRelease, ChartRenderer, Rendering};
 
 use crate::helm::{self, ChartRef, Render};
 use crate::manifests;
 use crate::settings::KubeClientSettings;
+
+/// How long one `helm template` of a chart on this machine may take (it takes about a second).
+pub const HELM_BOUND: Duration = Duration::from_secs(60);
+
+/// Runs `command` to its end, or kills it after `bound` (`Ok(None)`). Its output is read while
+/// it runs, so a chatty process cannot block on a full pipe.
+fn run_bounded(command: &mut Command, bound: Duration) -> std::io::Result<Option<Output>> {
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let Some(status) = child.wait_timeout(bound)? else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ok(None);
+    };
+    let joined = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
+    Ok(Some(Output { status, stdout: joined(stdout), stderr: joined(stderr) }))
+}
 
 /// Renders with the helm and the chart cache of `settings`, never the network.
 pub struct CachedCharts {
@@ -52,12 +83,13 @@ impl ChartRenderer for CachedCharts {
         let render =
             Render { release: r.release, namespace: r.namespace, values: &r.values, kube_version: r.kube_version };
         let helm = self.settings.helm_binary();
-        let output = Command::new(&helm)
-            .args(helm::template_args(&render, &path, &chart.version, values.path()))
-            .stdin(Stdio::null())
-            .output();
-        let output = match output {
-            Ok(o) => o,
+        let mut command = Command::new(&helm);
+        command.args(helm::template_args(&render, &path, &chart.version, values.path())).stdin(Stdio::null());
+        let output = match run_bounded(&mut command, HELM_BOUND) {
+            Ok(Some(o)) => o,
+            Ok(None) => {
+                return Rendering::Unavailable(format!("helm did not finish within {} s", HELM_BOUND.as_secs()));
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 return Rendering::Unavailable(format!("no helm at `{}`", helm.display()));
             }
@@ -83,4 +115,19 @@ fn values_file(values: &serde_json::Value) -> std::io::Result<tempfile::NamedTem
     let mut file = tempfile::Builder::new().prefix("tessera-values-").suffix(".json").tempfile()?;
     serde_json::to_writer(&mut file, values)?;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_past_its_bound_is_killed_and_a_quick_one_is_read() {
+        let slow = run_bounded(Command::new("sleep").arg("30"), Duration::from_millis(200)).expect("spawn");
+        assert!(slow.is_none(), "killed at its bound");
+        let quick = run_bounded(Command::new("sh").args(["-c", "echo out; echo err >&2"]), Duration::from_secs(10))
+            .expect("spawn")
+            .expect("finished");
+        assert_eq!((quick.stdout.as_slice(), quick.stderr.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
+    }
 }
