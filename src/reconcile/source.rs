@@ -143,12 +143,12 @@ pub fn redact(text: &str) -> String {
 /// Runs git (in `git_dir` when given), returning stdout; never prompts for credentials, gives up
 /// on a transfer slower than 1 KB/s for a minute, and is killed after [`GIT_DEADLINE`].
 fn git(git_dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, SourceError> {
-    use std::io::Read;
+    use process_control::{ChildExt, Control};
     let mut cmd = Command::new("git");
     if let Some(dir) = git_dir {
         cmd.arg("--git-dir").arg(dir);
     }
-    let mut child = cmd
+    let child = cmd
         .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_HTTP_LOW_SPEED_LIMIT", "1000")
@@ -158,35 +158,20 @@ fn git(git_dir: Option<&Path>, args: &[&str]) -> Result<Vec<u8>, SourceError> {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(SourceError::Spawn)?;
-    // Drained on threads, so a large output never blocks git while the deadline is watched.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
+    // Output is read while git runs, so a large one never blocks it while the deadline is watched.
+    let output = child
+        .controlled_with_output()
+        .time_limit(GIT_DEADLINE)
+        .terminate_for_timeout()
+        .wait()
+        .map_err(SourceError::Spawn)?;
+    let Some(output) = output else {
+        return Err(SourceError::Git {
+            args: redact(&args.join(" ")),
+            stderr: format!("killed after {} s", GIT_DEADLINE.as_secs()),
+        });
     };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let started = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait().map_err(SourceError::Spawn)? {
-            Some(status) => break status,
-            None if started.elapsed() > GIT_DEADLINE => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(SourceError::Git {
-                    args: redact(&args.join(" ")),
-                    stderr: format!("killed after {} s", GIT_DEADLINE.as_secs()),
-                });
-            }
-            None => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    };
-    let out = stdout.join().unwrap_or_default();
-    let err = stderr.join().unwrap_or_default();
+    let (status, out, err) = (output.status, output.stdout, output.stderr);
     if !status.success() {
         let stderr = redact(&String::from_utf8_lossy(&err));
         return Err(SourceError::Git {

@@ -16,11 +16,11 @@
 //! fail the same way. A helm that does not finish within [`HELM_BOUND`] is killed and counts as
 //! unavailable: a hung helm must not hang `validate`.
 
-use std::io::{ErrorKind, Read};
-use std::process::{Command, Output, Stdio};
+use std::io::ErrorKind;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use wait_timeout::ChildExt;
+use process_control::{ChildExt, Control};
 
 use tessera_kube::render::{ChartRelease, ChartRenderer, Rendering};
 
@@ -31,28 +31,11 @@ use crate::settings::KubeClientSettings;
 /// How long one `helm template` of a chart on this machine may take (it takes about a second).
 pub const HELM_BOUND: Duration = Duration::from_secs(60);
 
-/// Runs `command` to its end, or kills it after `bound` (`Ok(None)`). Its output is read while
-/// it runs, so a chatty process cannot block on a full pipe.
-fn run_bounded(command: &mut Command, bound: Duration) -> std::io::Result<Option<Output>> {
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let Some(status) = child.wait_timeout(bound)? else {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Ok(None);
-    };
-    let joined = |h: std::thread::JoinHandle<Vec<u8>>| h.join().unwrap_or_default();
-    Ok(Some(Output { status, stdout: joined(stdout), stderr: joined(stderr) }))
+/// Runs `command` to its end, or kills it after `bound` (`Ok(None)`), reading its output while
+/// it runs (so a chatty process cannot block on a full pipe).
+fn run_bounded(command: &mut Command, bound: Duration) -> std::io::Result<Option<process_control::Output>> {
+    let child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    child.controlled_with_output().time_limit(bound).terminate_for_timeout().wait()
 }
 
 /// Renders with the helm and the chart cache of `settings`, never the network.
