@@ -1,0 +1,223 @@
+//! `apply` (a spec, or a saved plan) and `destroy`: the policy's up-front refusal, the
+//! confirmation, a saved plan held to its spec, the run and its summary.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use miette::{IntoDiagnostic, Result, WrapErr, miette};
+use serde_json::json;
+
+use super::{Global, OutputFormat, RunArgs, enforced_policy, engine_for_run, load, pipeline_cli, process};
+use crate::engine::Engine;
+use crate::exec::{EventSink, ExecOptions, JsonLines, Progress, Report};
+use crate::pipeline::Authority;
+use crate::pipeline::bound::Enforced;
+use crate::plan::{Mode, Plan, PlanFile, render_human};
+use crate::spec::Fleet;
+
+pub(super) async fn apply(
+    g: &Global,
+    spec: Option<PathBuf>,
+    plan_path: Option<PathBuf>,
+    auto_approve: bool,
+    run: &RunArgs,
+) -> Result<u8> {
+    let engine = engine_for_run(g, run).await?;
+    match (spec, plan_path) {
+        (_, Some(plan_path)) => {
+            let file = PlanFile::load(&plan_path)?;
+            // A saved plan was reviewed already: applying it is the approval. Under a policy it
+            // must carry an approver's signature (its digest only detects corruption, since
+            // anyone who edits a plan can recompute it), checked before the spec it names is
+            // opened.
+            if let Some(policy) = enforce_policy(g, &engine, &file.plan, None, "apply").await? {
+                crate::pipeline::check_signed(&policy.policy, &file).wrap_err(
+                    "under a policy, `apply --plan` needs a plan signed by one of its approvers (`tessera approve`)",
+                )?;
+            }
+            let fleet = crate::pipeline::plan_spec::load(&file.plan.spec_path, &pipeline_cli::working_dir()?)?;
+            held_to_spec(&engine, &file.plan, &fleet)?;
+            execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
+        }
+        (Some(spec), None) => {
+            let fleet = load(&spec)?;
+            let plan = engine.plan(&fleet, Mode::Apply).await?;
+            confirm_and_run(g, &engine, plan, Some(&fleet), auto_approve, "apply", run).await
+        }
+        (None, None) => Err(miette!(
+            help = "tessera apply specs/quickstart.yaml, or tessera apply --plan PLAN",
+            "apply needs a spec or --plan"
+        )),
+    }
+}
+
+/// Outside the pipeline: a plan that changes a pipeline-only placement is refused up front, and
+/// the policy in force is bound to state if it is not yet (the first apply under a policy).
+/// A placement is pipeline-only through any provider that acts for it ([`Authority`]): its
+/// Kubernetes objects are as much the placement's as its cluster.
+async fn enforce_policy(
+    g: &Global,
+    engine: &Engine,
+    plan: &Plan,
+    fleet: Option<&Fleet>,
+    command: &str,
+) -> Result<Option<Enforced>> {
+    // The state's rules are checked against its signed audit chain before anything else.
+    crate::pipeline::bound::check_chain(engine.store.as_ref(), g.audit_head.as_deref()).await?;
+    let Some(enforced) = enforced_policy(g, engine.store.as_ref()).await? else { return Ok(None) };
+    let policy = &enforced.policy;
+    let records = engine.store.resources().await?;
+    let authority = Authority::gather(fleet, &records, &plan.actions);
+    if let Some(a) = plan.actions.iter().find(|a| policy.pipeline_only_placement(&authority, &a.address.placement)) {
+        return Err(miette!(
+            help = "make a plan (`tessera plan SPEC -o PLAN`), have it approved (`tessera approve`), and let the pipeline run `tessera pipeline apply PLAN`",
+            "refusing to {command}: placement `{}` is pipeline-only under the policy ({}, {}): it would change {}, and every resource of a pipeline-only placement, its Kubernetes objects included, changes only through the pipeline",
+            a.address.placement,
+            g.policy.display(),
+            crate::pipeline::bound::short(&enforced.digest),
+            a.address
+        ));
+    }
+    crate::pipeline::bound::bind(engine.store.as_ref(), &enforced, &g.policy).await?;
+    Ok(Some(enforced))
+}
+
+pub(super) async fn confirm_and_run(
+    g: &Global,
+    engine: &Engine,
+    plan: Plan,
+    fleet: Option<&Fleet>,
+    auto_approve: bool,
+    command: &str,
+    run: &RunArgs,
+) -> Result<u8> {
+    match g.output {
+        OutputFormat::Human => print!("{}", render_human(&plan)),
+        OutputFormat::Json => {
+            let file = PlanFile::new(plan.clone());
+            println!("{}", json!({ "event": "plan", "digest": file.digest, "summary": plan.summary(), "plan": plan }));
+        }
+    }
+    enforce_policy(g, engine, &plan, fleet, command).await?;
+    if !plan.has_changes() {
+        return Ok(0);
+    }
+    if !auto_approve
+        && !confirmed(
+            &format!("Do you want to {command} these changes?"),
+            &format!("refusing to {command} without confirmation: stdin is not a terminal"),
+            "pass --auto-approve, or save a plan with `tessera plan -o PLAN` and run `tessera apply --plan PLAN`",
+        )?
+    {
+        println!("Cancelled; nothing was changed.");
+        return Ok(1);
+    }
+    execute(g, engine, plan, fleet, command, run).await
+}
+
+/// A saved plan must say what it does truthfully and do only what its spec says
+/// ([`crate::plan::verify`]): anyone can write a plan file and recompute its digest.
+pub(crate) fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) -> Result<()> {
+    let graph = engine.compile(fleet)?;
+    let problems: Vec<String> =
+        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph)]
+            .into_iter()
+            .filter_map(Result::err)
+            .flatten()
+            .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(miette!(
+        help = "make the plan again with `tessera plan -o PLAN` from the spec, and have it approved again",
+        "the plan file does not hold to its spec; nothing was applied:\n  {}",
+        problems.join("\n  ")
+    ))
+}
+
+/// Asks the person at the terminal; only `yes` is a yes. Without a terminal there is nobody to
+/// ask, so that is an error (`refusal`, with `help` saying how to go on without asking).
+pub(crate) fn confirmed(question: &str, refusal: &str, help: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(miette!(help = help.to_string(), "{refusal}"));
+    }
+    // The prompt is for the person at the terminal, never part of what stdout carries.
+    eprint!("\n{question} Only 'yes' is accepted: ");
+    std::io::stderr().flush().into_diagnostic()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer).into_diagnostic()?;
+    Ok(answer.trim() == "yes")
+}
+
+async fn execute(
+    g: &Global,
+    engine: &Engine,
+    plan: Plan,
+    fleet: Option<&Fleet>,
+    command: &str,
+    run: &RunArgs,
+) -> Result<u8> {
+    let (events, cancel_rx, opts) = run_context(g, run);
+    let report = engine.apply(&plan, fleet, command, &opts, events, cancel_rx).await?;
+    summarize(g, &report);
+    if report.is_success() {
+        Ok(0)
+    } else {
+        Err(miette!(
+            help = "state records exactly what was done; fix the cause and run apply again to finish",
+            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started{}",
+            report.succeeded(),
+            report.failed(),
+            report.skipped(),
+            report.interrupted_steps(),
+            report.not_started(),
+            if report.interrupted { " (interrupted)" } else { "" }
+        ))
+    }
+}
+
+/// What every executing command needs: where events go, a Ctrl-C signal, execution options.
+pub(crate) fn run_context(
+    g: &Global,
+    run: &RunArgs,
+) -> (Arc<dyn EventSink>, tokio::sync::watch::Receiver<bool>, ExecOptions) {
+    let events: Arc<dyn EventSink> = match g.output {
+        OutputFormat::Json => Arc::new(JsonLines),
+        OutputFormat::Human => Arc::new(Progress::new()),
+    };
+    let (cancel_tx, cancel_rx) = crate::exec::cancel_signal();
+    tokio::spawn(async move {
+        if process::stop_requested().await {
+            let _ = cancel_tx.send(true);
+        }
+    });
+    let retry = crate::retry::RetryPolicy { unreachable_for: g.unreachable_for, ..Default::default() };
+    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, retry, ..Default::default() })
+}
+
+pub(crate) fn summarize(g: &Global, report: &Report) {
+    match g.output {
+        OutputFormat::Json => {
+            if let Ok(line) = serde_json::to_string(&json!({ "event": "report", "report": report })) {
+                println!("{line}");
+            }
+        }
+        OutputFormat::Human => {
+            println!(
+                "\n{}: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started, {} retries, in {:.1}s.",
+                if report.is_success() { "Done" } else { "Incomplete" },
+                report.succeeded(),
+                report.failed(),
+                report.skipped(),
+                report.interrupted_steps(),
+                report.not_started(),
+                report.retries,
+                report.elapsed.as_secs_f64()
+            );
+            for s in report.steps.iter().filter(|s| !matches!(s.status, crate::exec::StepStatus::Succeeded)) {
+                println!("  {} {}: {}", s.kind.verb(), s.address, s.status);
+            }
+        }
+    }
+}
