@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use tessera_provider_api::{
-    Backend, BuildContext, CloudId, Connection, Credentials, Extensions, Provider, ProviderRef,
+    Backend, BuildContext, CloudId, ClusterTemplate, Connection, Credentials, Extensions, KubeAccess, Provider,
+    ProviderRef, ResourceSpec,
 };
 use tessera_sim::{SimCloud, SimRuntime};
 use tokio::sync::Semaphore;
@@ -148,6 +149,25 @@ impl Registry {
         Ok(provider)
     }
 
+    /// `cluster` lowered by its backend: pure, nothing is built (see [`Backend::lower`]).
+    pub fn lower(&self, cluster: &ClusterTemplate, r: &ProviderRef) -> Result<Vec<ResourceSpec>, UnknownProvider> {
+        Ok(self.backend(r)?.lower(cluster, r, &self.extensions))
+    }
+
+    /// How `cluster`'s inside is reached, by its backend (see [`Backend::kube_access`]).
+    pub fn kube_access(
+        &self,
+        cluster: &ClusterTemplate,
+        r: &ProviderRef,
+    ) -> Result<Option<KubeAccess>, UnknownProvider> {
+        Ok(self.backend(r)?.kube_access(cluster, r))
+    }
+
+    fn backend(&self, r: &ProviderRef) -> Result<Arc<dyn Backend>, UnknownProvider> {
+        crate::backends::find(&self.backends, &r.kind)
+            .ok_or_else(|| UnknownProvider(format!("no backend for provider `{}`", r.kind)))
+    }
+
     /// The provider for `r`, connected through `conn` (the outputs of `r.connection`'s object).
     pub fn connect(&self, r: &ProviderRef, conn: &Connection) -> Result<Arc<dyn Provider>, UnknownProvider> {
         let key = (r.clone(), conn.id.clone());
@@ -186,8 +206,7 @@ impl Registry {
     }
 
     fn build(&self, r: &ProviderRef, connection: Option<&Connection>) -> Result<Arc<dyn Provider>, UnknownProvider> {
-        let backend = crate::backends::find(&self.backends, &r.kind)
-            .ok_or_else(|| UnknownProvider(format!("no backend for provider `{}`", r.kind)))?;
+        let backend = self.backend(r)?;
         let credentials = backend.credentials().and_then(|section| self.credentials.get(section.name));
         let ctx = BuildContext { provider: r, connection, credentials, extensions: &self.extensions };
         let provider =

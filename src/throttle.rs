@@ -18,10 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use leaky_bucket::RateLimiter;
 use serde::Serialize;
-use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
-    ResourceSpec,
-};
+use tessera_provider_api::{Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -176,17 +173,11 @@ impl Provider for Throttled {
     fn catalog(&self) -> &Catalog {
         self.inner.catalog()
     }
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        self.inner.lower(cluster, provider)
-    }
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
         self.inner.estimate(rtype, op)
     }
     fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight()
-    }
-    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
-        self.inner.kube_access(cluster, provider)
     }
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<serde_json::Value> {
         self.inner.kubeconfig(rtype, attrs)

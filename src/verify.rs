@@ -60,8 +60,7 @@ pub async fn verify(
     let records = store.resources().await?;
     let mut reads = Vec::new();
     for p in &fleet.placements {
-        let provider = registry.get(&p.provider)?;
-        let Some(access) = provider.kube_access(&p.cluster, &p.provider) else { continue };
+        let Some(access) = registry.kube_access(&p.cluster, &p.provider)? else { continue };
         let cluster = records.iter().find(|r| r.address == access.cluster && !r.deposed);
         reads.push(async move {
             let (report, error) = match read_placement(p, &access, cluster, registry, retry).await {

@@ -58,11 +58,10 @@ impl ResourceGraph {
     pub fn compile(fleet: &Fleet, registry: &Registry) -> Result<Self, CompileError> {
         let mut resources = Vec::new();
         for p in &fleet.placements {
-            let provider = registry.get(&p.provider)?;
-            resources.extend(provider.lower(&p.cluster, &p.provider));
+            resources.extend(registry.lower(&p.cluster, &p.provider)?);
             // Core services: the same objects on every cloud, through the cluster's own
             // Kubernetes provider, after its node pools.
-            if let Some(access) = provider.kube_access(&p.cluster, &p.provider) {
+            if let Some(access) = registry.kube_access(&p.cluster, &p.provider)? {
                 let cloud = p.provider.profile.as_deref().unwrap_or(&p.provider.kind);
                 resources.extend(tessera_kube::lower::lower(&p.cluster, &access, cloud));
             }

@@ -51,6 +51,23 @@ const SCOPE: &[ScopeKey] = &[
 ];
 
 impl Backend for AksBackend {
+    fn lower(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+        _settings: &tessera_provider_api::Extensions,
+    ) -> Vec<tessera_provider_api::ResourceSpec> {
+        crate::lower::lower(&tessera_provider_api::catalogs::aks(), cluster, provider)
+    }
+
+    fn kube_access(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+    ) -> Option<tessera_provider_api::KubeAccess> {
+        Some(crate::lower::kube_access(cluster, provider))
+    }
+
     fn kind(&self) -> &'static str {
         KIND
     }

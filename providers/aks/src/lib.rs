@@ -45,8 +45,7 @@ use serde_json::Value;
 use tessera_provider_api::poll::PollPolicy;
 use tessera_provider_api::serial::Serial;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
-    ResourceSpec, catalogs,
+    Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec, catalogs,
 };
 
 pub use auth::{StaticToken, TokenSource};
@@ -112,14 +111,6 @@ fn text<'a>(spec: &'a ResourceSpec, key: &str) -> Result<&'a str, ProviderError>
 impl Provider for AksProvider {
     fn catalog(&self) -> &Catalog {
         &self.catalog
-    }
-
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower::lower(&self.catalog, cluster, provider)
-    }
-
-    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
-        Some(lower::kube_access(cluster, provider))
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {

@@ -291,6 +291,24 @@ pub trait Backend: Send + Sync {
     /// The catalog a placement of this backend validates against (`None`: unknown flavour).
     fn catalog(&self, provider: &ProviderRef) -> Option<Catalog>;
 
+    /// Turns one placement's cluster into resources. Pure: it builds no client, rate limiter or
+    /// connection, so `compile` costs nothing of a cloud (`settings` are the typed settings the
+    /// registry holds, for what lowering names, such as kind's work directory).
+    fn lower(
+        &self,
+        _cluster: &ClusterTemplate,
+        _provider: &ProviderRef,
+        _settings: &Extensions,
+    ) -> Vec<crate::ResourceSpec> {
+        Vec::new()
+    }
+
+    /// How the cluster that `lower` made is reached from inside, for core services; `None` when
+    /// this backend makes no cluster.
+    fn kube_access(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Option<crate::KubeAccess> {
+        None
+    }
+
     /// Whether a placement may name it (`false` for providers configured from a resource).
     fn places_clusters(&self) -> bool {
         true

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, Attrs, Catalog, CloudId, ClusterTemplate, Observed, ProviderError, ResourceSpec};
+use crate::{Address, Attrs, Catalog, CloudId, Observed, ProviderError, ResourceSpec};
 
 /// Enough to rebuild a provider client for a resource, even after its placement has left the
 /// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each
@@ -116,15 +116,6 @@ impl Operation {
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn catalog(&self) -> &Catalog;
-
-    /// Turns one placement's cluster into resources. Pure: no cloud calls.
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec>;
-
-    /// How the cluster that `lower` made is reached from inside, for core services; `None` when
-    /// this provider makes no cluster.
-    fn kube_access(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Option<KubeAccess> {
-        None
-    }
 
     /// How long `op` usually takes on `rtype`; drives longest-path-first scheduling.
     fn estimate(&self, rtype: &str, op: Operation) -> Duration;

@@ -16,23 +16,6 @@ pub const KIND: &str = "eks";
 /// stop at /28, so the network itself is /16 to /24.
 pub const NETWORK_PREFIXES: std::ops::RangeInclusive<u32> = 16..=24;
 
-/// IAM role names are at most 64 characters.
-pub const MAX_ROLE_NAME: usize = 64;
-
-/// The name of one of a cluster's IAM roles: `{cluster}-{role}`, or, when that is longer than IAM
-/// allows, as much of the cluster name as fits, a hash of the full name, and the role. The same
-/// every run, distinct per cluster, and never too long for AWS.
-pub fn role_name(cluster: &str, role: &str) -> String {
-    let full = format!("{cluster}-{role}");
-    if full.len() <= MAX_ROLE_NAME {
-        return full;
-    }
-    let hash = tessera_provider_api::backend::short_hash(&[&full], 8);
-    let keep = MAX_ROLE_NAME.saturating_sub(role.len() + hash.len() + 2);
-    let prefix: String = cluster.chars().take(keep).collect();
-    format!("{}-{hash}-{role}", prefix.trim_end_matches('-'))
-}
-
 pub struct EksBackend;
 
 fn account(v: &str) -> Result<(), String> {
@@ -54,6 +37,23 @@ const SCOPE: &[ScopeKey] = &[
 ];
 
 impl Backend for EksBackend {
+    fn lower(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+        _settings: &tessera_provider_api::Extensions,
+    ) -> Vec<tessera_provider_api::ResourceSpec> {
+        crate::lower::lower(&catalogs::eks(), cluster, provider)
+    }
+
+    fn kube_access(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+    ) -> Option<tessera_provider_api::KubeAccess> {
+        Some(crate::lower::kube_access(cluster, provider))
+    }
+
     fn kind(&self) -> &'static str {
         KIND
     }
@@ -118,19 +118,6 @@ impl Backend for EksBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn role_names_always_fit_iam() {
-        assert_eq!(role_name("core-aws", "cluster"), "core-aws-cluster");
-        let long = format!("{}-{}", "f".repeat(40), "p".repeat(30));
-        let a = role_name(&long, "cluster");
-        assert!(a.len() <= MAX_ROLE_NAME, "{a} is {} characters", a.len());
-        assert!(a.ends_with("-cluster") && a.starts_with("ffff"), "{a}");
-        assert_eq!(a, role_name(&long, "cluster"), "deterministic");
-        let other = format!("{}-{}", "f".repeat(40), "q".repeat(30));
-        assert_ne!(a, role_name(&other, "cluster"), "distinct clusters keep distinct roles");
-        assert!(role_name(&long, "node").len() <= MAX_ROLE_NAME);
-    }
 
     #[test]
     fn scope_values_are_checked() {

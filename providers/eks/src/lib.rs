@@ -45,8 +45,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_eks::config::{Credentials, Region};
 use serde_json::Value;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec,
-    catalogs,
+    Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec, catalogs,
 };
 use tokio::sync::OnceCell;
 
@@ -158,18 +157,6 @@ pub fn kubeconfig(cluster: &Attrs, region: &str) -> Option<Value> {
 impl Provider for EksProvider {
     fn catalog(&self) -> &Catalog {
         &self.catalog
-    }
-
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower::lower(&self.catalog, cluster, provider)
-    }
-
-    fn kube_access(
-        &self,
-        cluster: &ClusterTemplate,
-        provider: &ProviderRef,
-    ) -> Option<tessera_provider_api::KubeAccess> {
-        Some(lower::kube_access(cluster, provider))
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {

@@ -28,6 +28,23 @@ use tessera_provider_api::{
     Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
+/// IAM role names are at most 64 characters.
+pub const MAX_ROLE_NAME: usize = 64;
+
+/// The name of one of a cluster's IAM roles: `{cluster}-{role}`, or, when that is longer than IAM
+/// allows, as much of the cluster name as fits, a hash of the full name, and the role. The same
+/// every run, distinct per cluster, and never too long for AWS.
+pub fn role_name(cluster: &str, role: &str) -> String {
+    let full = format!("{cluster}-{role}");
+    if full.len() <= MAX_ROLE_NAME {
+        return full;
+    }
+    let hash = tessera_provider_api::backend::short_hash(&[&full], 8);
+    let keep = MAX_ROLE_NAME.saturating_sub(role.len() + hash.len() + 2);
+    let prefix: String = cluster.chars().take(keep).collect();
+    format!("{}-{hash}-{role}", prefix.trim_end_matches('-'))
+}
+
 pub const VPC: &str = "eks.vpc";
 pub const SUBNET: &str = "eks.subnet";
 pub const ROLE: &str = "eks.role";
@@ -158,7 +175,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         let mut policies: Vec<&str> = policies.to_vec();
         policies.sort_unstable();
         ResourceSpec::new(address.clone(), provider.clone())
-            .attr("name", crate::backend::role_name(&cluster_name, name))
+            .attr("name", role_name(&cluster_name, name))
             .attr("service", service)
             .attr("policies", policies)
             .attr("tags", tags(fleet, &address))
@@ -353,5 +370,18 @@ mod tests {
         assert_eq!(a, name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
         assert_ne!(a, name_suffix(&["m6i.2xlarge", "AL2023_x86_64_STANDARD", "ON_DEMAND"]));
         assert_ne!(a, name_suffix(&["m6i.xlarge", "AL2023_x86_64_STANDARD", "SPOT"]));
+    }
+
+    #[test]
+    fn role_names_always_fit_iam() {
+        assert_eq!(role_name("core-aws", "cluster"), "core-aws-cluster");
+        let long = format!("{}-{}", "f".repeat(40), "p".repeat(30));
+        let a = role_name(&long, "cluster");
+        assert!(a.len() <= MAX_ROLE_NAME, "{a} is {} characters", a.len());
+        assert!(a.ends_with("-cluster") && a.starts_with("ffff"), "{a}");
+        assert_eq!(a, role_name(&long, "cluster"), "deterministic");
+        let other = format!("{}-{}", "f".repeat(40), "q".repeat(30));
+        assert_ne!(a, role_name(&other, "cluster"), "distinct clusters keep distinct roles");
+        assert!(role_name(&long, "node").len() <= MAX_ROLE_NAME);
     }
 }

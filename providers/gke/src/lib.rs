@@ -167,14 +167,6 @@ impl Provider for GkeProvider {
         &self.catalog
     }
 
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower::lower(&self.catalog, cluster, provider)
-    }
-
-    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
-        Some(lower::kube_access(cluster, provider))
-    }
-
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
         let (create, update, delete) = match rtype {
             lower::CLUSTER => (480, 600, 300),
@@ -305,6 +297,19 @@ pub const CREDENTIALS: CredentialSection =
     CredentialSection { name: "gcp", required: &[], one_of: &[&["serviceAccountKey", "workloadIdentityConfig"]] };
 
 impl Backend for GkeBackend {
+    fn lower(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+        _settings: &tessera_provider_api::Extensions,
+    ) -> Vec<tessera_provider_api::ResourceSpec> {
+        lower::lower(&tessera_provider_api::catalogs::gke(), cluster, provider)
+    }
+
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        Some(lower::kube_access(cluster, provider))
+    }
+
     fn kind(&self) -> &'static str {
         KIND
     }

@@ -60,6 +60,26 @@ pub fn validate_for_host(cluster: &ClusterTemplate, host: Option<Arch>) -> Vec<V
 pub struct KindBackend;
 
 impl Backend for KindBackend {
+    /// kind's config names files in its work directory (the audit policy), so lowering reads
+    /// where that is from the settings.
+    fn lower(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+        settings: &tessera_provider_api::Extensions,
+    ) -> Vec<tessera_provider_api::ResourceSpec> {
+        let settings = settings.get::<KindSettings>().cloned().unwrap_or_default();
+        crate::lower::lower(cluster, provider, crate::record::Workdir::new(settings.state_dir).root())
+    }
+
+    fn kube_access(
+        &self,
+        cluster: &ClusterTemplate,
+        _provider: &ProviderRef,
+    ) -> Option<tessera_provider_api::KubeAccess> {
+        Some(crate::lower::kube_access(cluster))
+    }
+
     fn kind(&self) -> &'static str {
         KIND
     }

@@ -33,8 +33,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
-    ResourceSpec, TAGS_ATTR,
+    Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec, TAGS_ATTR,
 };
 
 pub use backend::KindBackend;
@@ -140,14 +139,6 @@ impl KindProvider {
 impl Provider for KindProvider {
     fn catalog(&self) -> &Catalog {
         &self.catalog
-    }
-
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower::lower(cluster, provider, self.workdir.root())
-    }
-
-    fn kube_access(&self, cluster: &ClusterTemplate, _provider: &ProviderRef) -> Option<KubeAccess> {
-        Some(lower::kube_access(cluster))
     }
 
     /// kind and Docker must both answer before a run records anything.

@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use tessera_kind::{KindProvider, KindSettings, lower};
-use tessera_provider_api::{Provider, ProviderError, ProviderRef, ResourceSpec};
+use tessera_kind::{KindBackend, KindProvider, KindSettings, lower};
+use tessera_provider_api::{Backend, Provider, ProviderError, ProviderRef, ResourceSpec};
 
 struct Standin {
     bin: tempfile::TempDir,
@@ -31,6 +31,13 @@ impl Standin {
 
     fn provider(&self) -> KindProvider {
         KindProvider::new(self.settings(Some(self.bin.path().join("kind"))))
+    }
+
+    /// `t` lowered as compile lowers it: by the backend, with these settings.
+    fn lower(&self, t: &tessera_provider_api::ClusterTemplate) -> Vec<ResourceSpec> {
+        let mut settings = tessera_provider_api::Extensions::default();
+        settings.insert(self.settings(None));
+        KindBackend.lower(t, &ProviderRef::new("kind", ""), &settings)
     }
 
     fn settings(&self, binary: Option<PathBuf>) -> KindSettings {
@@ -61,9 +68,8 @@ impl Standin {
     }
 }
 
-fn spec(p: &KindProvider, pools: Vec<tessera_provider_api::PoolTemplate>) -> ResourceSpec {
-    let t = common::template("1.35", pools, true);
-    p.lower(&t, &ProviderRef::new("kind", "")).remove(0)
+fn spec(s: &Standin, pools: Vec<tessera_provider_api::PoolTemplate>) -> ResourceSpec {
+    s.lower(&common::template("1.35", pools, true)).remove(0)
 }
 
 fn system() -> Vec<tessera_provider_api::PoolTemplate> {
@@ -81,7 +87,7 @@ fn fatal(r: Result<impl std::fmt::Debug, ProviderError>) -> String {
 async fn create_runs_the_documented_command_and_reports_endpoint_and_ca_but_never_the_key() {
     let s = Standin::new("");
     let p = s.provider();
-    let spec = spec(&p, system());
+    let spec = spec(&s, system());
     let observed = p.create(&spec).await.unwrap();
     let args = s.args();
     assert_eq!(args[..2], ["version", "get clusters"], "preflight first: {args:?}");
@@ -122,7 +128,7 @@ async fn create_runs_the_documented_command_and_reports_endpoint_and_ca_but_neve
 async fn a_create_repeated_after_a_crash_adopts_the_cluster_it_made() {
     let s = Standin::new("");
     let p = s.provider();
-    let spec = spec(&p, system());
+    let spec = spec(&s, system());
     let first = p.create(&spec).await.unwrap();
     let again = p.create(&spec).await.unwrap();
     assert_eq!(first, again);
@@ -139,8 +145,8 @@ async fn a_create_repeated_after_a_crash_adopts_the_cluster_it_made() {
 async fn an_existing_cluster_with_another_config_or_made_elsewhere_is_refused() {
     let s = Standin::new("");
     let p = s.provider();
-    p.create(&spec(&p, system())).await.unwrap();
-    let bigger = spec(&p, vec![common::pool("system", 2, &[], Vec::new())]);
+    p.create(&spec(&s, system())).await.unwrap();
+    let bigger = spec(&s, vec![common::pool("system", 2, &[], Vec::new())]);
     let err = fatal(p.create(&bigger).await);
     assert!(
         err.contains("already exists, made with another config") && err.contains("kind delete cluster --name f-local"),
@@ -151,7 +157,7 @@ async fn an_existing_cluster_with_another_config_or_made_elsewhere_is_refused() 
     let other = Standin::new("");
     other.add_cluster("f-local");
     let q = other.provider();
-    let err = fatal(q.create(&spec(&q, system())).await);
+    let err = fatal(q.create(&spec(&other, system())).await);
     assert!(err.contains("made not by Tessera"), "{err}");
     assert!(!other.args().iter().any(|a| a.starts_with("create cluster")));
 }
@@ -160,7 +166,7 @@ async fn an_existing_cluster_with_another_config_or_made_elsewhere_is_refused() 
 async fn kind_missing_is_one_clear_error_and_nothing_is_written() {
     let s = Standin::new("");
     let p = KindProvider::new(s.settings(Some(s.bin.path().join("no-such-kind"))));
-    let err = fatal(p.create(&spec(&p, system())).await);
+    let err = fatal(p.create(&spec(&s, system())).await);
     assert!(err.starts_with("kind is not installed"), "{err}");
     assert!(
         err.contains("https://kind.sigs.k8s.io/docs/user/quick-start/#installation") && err.contains("TESSERA_KIND"),
@@ -174,7 +180,7 @@ async fn kind_missing_is_one_clear_error_and_nothing_is_written() {
 async fn docker_not_running_is_one_clear_error_before_anything_is_written() {
     let s = Standin::new("docker-down");
     let p = s.provider();
-    let err = fatal(p.create(&spec(&p, system())).await);
+    let err = fatal(p.create(&spec(&s, system())).await);
     assert!(err.starts_with("Docker is not running"), "{err}");
     assert!(err.contains("Cannot connect to the Docker daemon"), "kind's words are kept: {err}");
     assert_eq!(s.args(), ["version", "get clusters"]);
@@ -186,7 +192,7 @@ async fn docker_not_running_is_one_clear_error_before_anything_is_written() {
 async fn any_other_failure_is_fatal_with_kinds_error_line_and_leaves_no_record() {
     let s = Standin::new("create-fails");
     let p = s.provider();
-    let err = fatal(p.create(&spec(&p, system())).await);
+    let err = fatal(p.create(&spec(&s, system())).await);
     assert_eq!(
         err,
         "`kind create cluster` failed: ERROR: failed to create cluster: failed to pull image \"kindest/node\": command \"docker pull\" failed with error: exit status 1"
@@ -199,7 +205,7 @@ async fn read_lists_then_reads_the_kubeconfig_and_a_missing_cluster_is_none() {
     let s = Standin::new("");
     let p = s.provider();
     assert_eq!(p.read(lower::CLUSTER, &"f-local".to_string()).await.unwrap(), None);
-    let made = p.create(&spec(&p, system())).await.unwrap();
+    let made = p.create(&spec(&s, system())).await.unwrap();
     assert_eq!(p.read(lower::CLUSTER, &"f-local".to_string()).await.unwrap(), Some(made));
     assert!(s.args().iter().any(|a| a == "get kubeconfig --name f-local"));
     assert!(fatal(p.read("kind.nodepool", &"x".to_string()).await).contains("no resource type"));
@@ -211,7 +217,7 @@ async fn delete_removes_the_cluster_and_its_record_and_a_missing_cluster_is_alre
     let p = s.provider();
     p.delete(lower::CLUSTER, &"f-local".to_string()).await.unwrap();
     assert!(!s.args().iter().any(|a| a.starts_with("delete cluster")), "nothing to delete: {:?}", s.args());
-    p.create(&spec(&p, system())).await.unwrap();
+    p.create(&spec(&s, system())).await.unwrap();
     p.delete(lower::CLUSTER, &"f-local".to_string()).await.unwrap();
     assert!(s.args().iter().any(|a| a == "delete cluster --name f-local"));
     assert!(s.state_files().is_empty());
@@ -222,7 +228,7 @@ async fn delete_removes_the_cluster_and_its_record_and_a_missing_cluster_is_alre
 async fn only_the_tags_change_in_place() {
     let s = Standin::new("");
     let p = s.provider();
-    let mut spec = spec(&p, system());
+    let mut spec = spec(&s, system());
     p.create(&spec).await.unwrap();
     spec.set_generation(1);
     let updated = p.update(&spec, &"f-local".to_string(), &["tags".into()]).await.unwrap();
@@ -234,8 +240,8 @@ async fn only_the_tags_change_in_place() {
 #[test]
 fn lowering_is_one_cluster_that_is_replaced_when_its_pools_change() {
     let s = Standin::new("");
-    let p = s.provider();
-    let specs = p.lower(&common::template("1.35", system(), true), &ProviderRef::new("kind", ""));
+    let _p = s.provider();
+    let specs = s.lower(&common::template("1.35", system(), true));
     assert_eq!(specs.len(), 1);
     let c = &specs[0];
     assert_eq!(c.address.to_string(), "local/kind.cluster/main");
@@ -247,7 +253,7 @@ fn lowering_is_one_cluster_that_is_replaced_when_its_pools_change() {
         assert!(c.has_output(o), "{o}");
     }
     let t = common::template("1.35", system(), true);
-    let access = p.kube_access(&t, &ProviderRef::new("kind", "")).unwrap();
+    let access = KindBackend.kube_access(&t, &ProviderRef::new("kind", "")).unwrap();
     assert_eq!(access.provider.kind, "kube");
     assert_eq!(access.provider.connection, Some(c.address.clone()));
     assert_eq!(access.provider.scope.get("auth").map(String::as_str), Some("kind"));

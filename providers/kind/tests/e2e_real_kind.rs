@@ -8,8 +8,8 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use tessera_kind::{KindProvider, KindSettings, lower};
-use tessera_provider_api::{Provider, ProviderRef};
+use tessera_kind::{KindBackend, KindProvider, KindSettings, lower};
+use tessera_provider_api::{Backend, Provider, ProviderRef};
 
 fn succeeds(program: &str, arg: &str) -> bool {
     Command::new(program).arg(arg).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
@@ -21,10 +21,13 @@ async fn kind_e2e_real_cluster_create_read_delete() {
     let kind = std::env::var("TESSERA_KIND").unwrap_or_else(|_| "kind".into());
     assert!(succeeds("docker", "info") && succeeds(&kind, "version"), "this test needs Docker and kind");
     let state = tempfile::tempdir().unwrap();
-    let p = KindProvider::new(KindSettings { state_dir: state.path().to_path_buf(), ..KindSettings::default() });
+    let settings = KindSettings { state_dir: state.path().to_path_buf(), ..KindSettings::default() };
+    let p = KindProvider::new(settings.clone());
+    let mut extensions = tessera_provider_api::Extensions::default();
+    extensions.insert(settings);
     let mut t = common::template("1.35", vec![common::pool("system", 0, &[], Vec::new())], true);
     t.fleet = format!("tessera-e2e-{}", std::process::id());
-    let spec = p.lower(&t, &ProviderRef::new("kind", "")).remove(0);
+    let spec = KindBackend.lower(&t, &ProviderRef::new("kind", ""), &extensions).remove(0);
     let id = spec.attrs["name"].as_str().unwrap().to_string();
     let made = p.create(&spec).await;
     let read = p.read(lower::CLUSTER, &id).await;

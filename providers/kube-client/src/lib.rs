@@ -55,8 +55,8 @@ use async_trait::async_trait;
 use tessera_kube::contract::{KIND, OBJECT, RELEASE};
 use tessera_kube::coverage::NODES;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, ClusterTemplate, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError,
-    ProviderRef, ResourceSpec,
+    Attrs, Catalog, CloudId, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError, ProviderRef,
+    ResourceSpec,
 };
 use tokio::sync::OnceCell;
 
@@ -120,11 +120,6 @@ fn unknown_type(rtype: &str) -> ProviderError {
 impl Provider for KubeProvider {
     fn catalog(&self) -> &Catalog {
         &self.catalog
-    }
-
-    /// Core services are lowered by `tessera-kube`, not from a cluster template by this provider.
-    fn lower(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<ResourceSpec> {
-        Vec::new()
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {

@@ -36,6 +36,19 @@ pub fn profile_of(r: &ProviderRef) -> Option<Profile> {
 pub struct SimBackend;
 
 impl Backend for SimBackend {
+    fn lower(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+        _settings: &tessera_provider_api::Extensions,
+    ) -> Vec<tessera_provider_api::ResourceSpec> {
+        profile_of(provider).map(|p| lower_shapes("sim", &p.catalog, cluster, provider)).unwrap_or_default()
+    }
+
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        Some(shapes_access("sim", cluster, provider, crate::kube::KIND, tessera_kube::contract::AUTH_NONE))
+    }
+
     fn kind(&self) -> &'static str {
         "sim"
     }
@@ -132,20 +145,6 @@ impl Provider for PlanOnly {
         &self.profile.catalog
     }
 
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower_shapes(&self.kind, &self.profile.catalog, cluster, provider)
-    }
-
-    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
-        use tessera_kube::contract::{AUTH_AZURE, AUTH_GCP, AUTH_NONE, KIND};
-        let auth = match self.kind.as_str() {
-            "aks" => AUTH_AZURE,
-            "gke" => AUTH_GCP,
-            _ => AUTH_NONE,
-        };
-        Some(shapes_access(&self.kind, cluster, provider, KIND, auth))
-    }
-
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
         Shape::from_rtype(rtype).map(|s| self.profile.duration(s, op)).unwrap_or_default()
     }
@@ -180,6 +179,25 @@ impl Provider for PlanOnly {
 pub struct PlanOnlyBackend(pub &'static str);
 
 impl Backend for PlanOnlyBackend {
+    fn lower(
+        &self,
+        cluster: &ClusterTemplate,
+        provider: &ProviderRef,
+        _settings: &tessera_provider_api::Extensions,
+    ) -> Vec<tessera_provider_api::ResourceSpec> {
+        Profile::named(self.0).map(|p| lower_shapes(self.0, &p.catalog, cluster, provider)).unwrap_or_default()
+    }
+
+    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
+        use tessera_kube::contract::{AUTH_AZURE, AUTH_GCP, AUTH_NONE, KIND};
+        let auth = match self.0 {
+            "aks" => AUTH_AZURE,
+            "gke" => AUTH_GCP,
+            _ => AUTH_NONE,
+        };
+        Some(shapes_access(self.0, cluster, provider, KIND, auth))
+    }
+
     fn kind(&self) -> &'static str {
         self.0
     }

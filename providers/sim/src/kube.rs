@@ -17,8 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 use tessera_provider_api::{
-    Catalog, CloudId, ClusterTemplate, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError,
-    ProviderRef, ResourceSpec,
+    Catalog, CloudId, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError, ResourceSpec,
 };
 
 use crate::cloud::SimCloud;
@@ -167,11 +166,6 @@ impl SimKube {
 impl Provider for SimKube {
     fn catalog(&self) -> &Catalog {
         &self.catalog
-    }
-
-    /// In-cluster objects are not lowered from a cluster template by this provider.
-    fn lower(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Vec<ResourceSpec> {
-        Vec::new()
     }
 
     fn estimate(&self, _rtype: &str, _op: Operation) -> Duration {

@@ -2,13 +2,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tessera_provider_api::{
-    Catalog, CloudId, ClusterTemplate, KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef,
-    ResourceSpec,
-};
+use tessera_provider_api::{Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec};
 
 use crate::cloud::SimCloud;
-use crate::lower::{lower_shapes, shapes_access};
 use crate::profile::{Profile, Shape};
 
 /// A `Provider` backed by the simulated cloud, imitating one real cloud's [`Profile`].
@@ -43,14 +39,6 @@ impl SimProvider {
 impl Provider for SimProvider {
     fn catalog(&self) -> &Catalog {
         &self.profile.catalog
-    }
-
-    fn lower(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
-        lower_shapes("sim", &self.profile.catalog, cluster, provider)
-    }
-
-    fn kube_access(&self, cluster: &ClusterTemplate, provider: &ProviderRef) -> Option<KubeAccess> {
-        Some(shapes_access("sim", cluster, provider, crate::kube::KIND, tessera_kube::contract::AUTH_NONE))
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde_json::json;
 use tessera_kube::coverage::{self, Node};
 use tessera_provider_api::{
-    Arch, ClusterTemplate, Connection, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine, Monitoring,
-    Network, PoolTemplate, Provider, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator,
+    Arch, Backend, ClusterTemplate, Connection, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
+    Monitoring, Network, PoolTemplate, Provider, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator,
 };
-use tessera_sim::{Faults, Profile, SimCloud, SimKube, SimProvider};
+use tessera_sim::{Faults, Profile, SimBackend, SimCloud, SimKube, SimProvider};
 
 fn pool(name: &str, size: u32, taints: Vec<Taint>) -> PoolTemplate {
     PoolTemplate {
@@ -72,7 +72,7 @@ async fn install(template: &ClusterTemplate) -> (Arc<SimCloud>, Vec<Node>) {
     let sim = SimProvider::new(cloud.clone(), Profile::eks(), 0.0);
     let provider = ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") };
     let mut cluster_obs = None;
-    for mut spec in sim.lower(template, &provider) {
+    for mut spec in SimBackend.lower(template, &provider, &Default::default()) {
         // References resolve as the executor would: the network id and cluster name are known.
         if let Some(obs) = &cluster_obs {
             let obs: &tessera_provider_api::Observed = obs;
@@ -85,7 +85,7 @@ async fn install(template: &ClusterTemplate) -> (Arc<SimCloud>, Vec<Node>) {
         }
     }
     let cluster_obs = cluster_obs.unwrap();
-    let access = sim.kube_access(template, &provider).unwrap();
+    let access = SimBackend.kube_access(template, &provider).unwrap();
     let conn = Connection { source: access.cluster.clone(), id: cluster_obs.id.clone(), outputs: cluster_obs.attrs };
     let kube = SimKube::connected(cloud.clone(), conn).with_time_scale(0.0);
     for spec in tessera_kube::lower::lower(template, &access, "eks") {
@@ -139,9 +139,7 @@ async fn a_deleted_chart_daemonset_leaves_the_release_out_of_sync_and_the_operat
     cloud.console_delete_kube_object(name, &coverage::node_exporter_id()).unwrap();
     cloud.console_delete_kube_object(name, &coverage::fluentbit_id()).unwrap();
     let cluster_rec = cloud.find_by_address("p/sim.cluster/main").unwrap();
-    let access = SimProvider::new(cloud.clone(), Profile::eks(), 0.0)
-        .kube_access(&template, &ProviderRef::new("sim", "eu-west-1"))
-        .unwrap();
+    let access = SimBackend.kube_access(&template, &ProviderRef::new("sim", "eu-west-1")).unwrap();
     let cluster_id = cluster_rec.id.clone();
     let conn = Connection { source: access.cluster, id: cluster_rec.id, outputs: cluster_rec.attrs };
     let kube = SimKube::connected(cloud.clone(), conn).with_time_scale(0.0);
