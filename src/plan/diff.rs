@@ -49,10 +49,7 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
             if live_value == Some(&want) {
                 return None;
             }
-            let nested_replace = desired
-                .nested_replace_on(field)
-                .iter()
-                .any(|p| want.pointer(p) != live_value.and_then(|o| o.pointer(p)));
+            let forces = forces_replacement(desired, field, live_value, Some(&want));
             // What the cloud holds is shown and kept masked: plans are read and stored.
             let shown_old = live_value.map(|v| leaves::shown(field, v));
             let old = shown_old.as_ref();
@@ -60,13 +57,28 @@ pub fn changes(desired: &ResourceSpec, live: &Attrs) -> Vec<Change> {
             Some(Change {
                 field: field.clone(),
                 old: old.cloned(),
-                forces_replacement: desired.replace_on.contains(field) || nested_replace,
+                forces_replacement: forces,
                 known_after_apply: unknown,
                 leaves: if unknown { Vec::new() } else { leaves::between(field, old, Some(&want)) },
                 new: Some(want),
             })
         })
         .collect()
+}
+
+/// Whether changing `field` from `old` to `new` needs a replacement: a rule names the field, or a
+/// value inside it that differs. The planner and a saved plan's check ask this one question.
+pub(super) fn forces_replacement(
+    desired: &ResourceSpec,
+    field: &str,
+    old: Option<&Value>,
+    new: Option<&Value>,
+) -> bool {
+    desired.replace_on.iter().any(|r| r == field)
+        || desired
+            .nested_replace_on(field)
+            .iter()
+            .any(|p| new.and_then(|n| n.pointer(p)) != old.and_then(|o| o.pointer(p)))
 }
 
 /// `want` with each value under a nested policy other than `Owned` taken from `live` (or left

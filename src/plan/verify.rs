@@ -17,7 +17,7 @@
 
 use tessera_provider_api::{FieldPolicy, ResourceSpec};
 
-use super::diff::owned_part;
+use super::diff::{forces_replacement, owned_part};
 use super::leaves;
 use super::{ActionKind, Plan};
 use crate::compile::ResourceGraph;
@@ -57,10 +57,7 @@ pub fn consistent(plan: &Plan) -> Result<(), Vec<String>> {
             if c.leaves != leaves::between(&c.field, c.old.as_ref(), c.new.as_ref()) {
                 out.push(format!("{at}: the leaves shown are not the change's"));
             }
-            let forces = d.replace_on.contains(&c.field)
-                || d.nested_replace_on(&c.field)
-                    .iter()
-                    .any(|p| c.new.as_ref().and_then(|n| n.pointer(p)) != c.old.as_ref().and_then(|o| o.pointer(p)));
+            let forces = forces_replacement(d, &c.field, c.old.as_ref(), c.new.as_ref());
             if c.forces_replacement != forces && !d.ref_attrs.contains(&c.field) {
                 out.push(format!("{at}: whether it forces a replacement is misstated"));
             }
