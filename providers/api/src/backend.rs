@@ -303,6 +303,13 @@ pub trait Backend: Send + Sync {
         Vec::new()
     }
 
+    /// The schema of each resource type this backend's providers run (the same values its
+    /// [`crate::Types`] table registers): the engine fills every lowered, planned or recorded
+    /// resource's policies and replacement rules from it.
+    fn schemas(&self) -> Vec<crate::Schema> {
+        Vec::new()
+    }
+
     /// How the cluster that `lower` made is reached from inside, for core services; `None` when
     /// this backend makes no cluster.
     fn kube_access(&self, _cluster: &ClusterTemplate, _provider: &ProviderRef) -> Option<crate::KubeAccess> {

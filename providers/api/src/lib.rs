@@ -21,8 +21,10 @@ mod provider;
 pub mod redact;
 pub mod reference;
 mod resource;
+pub mod schema;
 pub mod serial;
 mod template;
+pub mod types;
 
 pub use address::{Address, AddressError};
 pub use backend::{
@@ -36,6 +38,8 @@ pub use resource::{
     Attrs, CloudId, FieldPolicy, Observed, Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TAG_GENERATION,
     TAGS_ATTR, generation_of, pointer_key, pointer_token, pointer_within,
 };
+pub use schema::{Field, Presence, Schema, Source, Ty};
+pub use types::{Operations, Outcome, ProviderExt, Request, Types};
 pub use template::{
     ApiAccess, Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
     Monitoring, Network, PoolTemplate, RemoteWriteAuth, SecretKeyRef, Taint, TaintEffect, Toleration,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::{Address, Attrs, Catalog, CloudId, Observed, ProviderError, ResourceSpec};
+use crate::{Address, Attrs, Catalog, CloudId, ProviderError};
 
 /// Enough to rebuild a provider client for a resource, even after its placement has left the
 /// spec (so that it can still be read and destroyed). It is also the unit of concurrency: each
@@ -108,11 +108,12 @@ impl Operation {
     }
 }
 
-/// A cloud backend. Lowering is pure; the async calls talk to the cloud.
+/// A cloud backend's client. Lowering is pure and lives on [`crate::Backend`]; this talks to the
+/// cloud.
 ///
-/// Every mutating call must be safe to repeat after a crash: `create` tags what it makes with
-/// [`crate::TAG_FLEET`] and [`crate::TAG_ADDRESS`], `update` converges to the given spec, and
-/// `delete` of a missing resource returns [`ProviderError::NotFound`].
+/// Every mutating call must be safe to repeat after a crash: a create tags what it makes with
+/// [`crate::TAG_FLEET`] and [`crate::TAG_ADDRESS`], an update converges to the given spec, and
+/// a delete of a missing resource returns [`ProviderError::NotFound`].
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn catalog(&self) -> &Catalog;
@@ -137,31 +138,8 @@ pub trait Provider: Send + Sync {
         Ok(())
     }
 
-    /// The live resource, or `None` if it no longer exists.
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError>;
-
-    /// [`Provider::read`], given what state recorded of the object. A resource whose parts are
-    /// not all in the cloud's answer (a Helm release's inventory of applied objects) reads them
-    /// from the record; the others need not override this.
-    async fn read_recorded(
-        &self,
-        rtype: &str,
-        id: &CloudId,
-        _recorded: &Attrs,
-    ) -> Result<Option<Observed>, ProviderError> {
-        self.read(rtype, id).await
-    }
-
-    /// The object that a `create` of `spec` made, found by its ownership tags, idempotency token
-    /// or deterministic name. Recovery uses it to adopt a create whose outcome a crash lost.
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError>;
-
-    /// Creates the resource and waits until it is usable.
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError>;
-
-    /// Changes `changed` fields in place and waits until the change has settled.
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError>;
-
-    /// Deletes the resource and waits until it is gone.
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError>;
+    /// The one operation entry point: a read, find, create, update or delete of one resource
+    /// ([`crate::Request`]). A provider built from a [`crate::Types`] table forwards it there; a
+    /// decorator wraps this one method. Callers use [`crate::ProviderExt`]'s `read`, `create`, ….
+    async fn call(&self, request: crate::Request<'_>) -> Result<crate::Outcome, ProviderError>;
 }

@@ -61,10 +61,8 @@ pub enum Replacement {
     DestroyBeforeCreate,
 }
 
-impl Replacement {
-    fn is_default(&self) -> bool {
-        *self == Self::default()
-    }
+fn first_version() -> u32 {
+    1
 }
 
 /// Who owns a field's value.
@@ -94,22 +92,27 @@ pub struct ResourceSpec {
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub ref_attrs: BTreeSet<String>,
     pub deps: Vec<Address>,
+    /// The version of its type's schema the values were lowered for ([`crate::Schema`]).
+    #[serde(default = "first_version")]
+    pub schema_version: u32,
+    // What follows comes from the type's schema ([`crate::Schema::stamp`]): never stored in a
+    // plan file or a state, so neither can loosen what the type declares.
     /// Fields that are not `Owned`, by name, or nested values by a JSON pointer into their field
     /// (`/systemPool/count`). Absent means owned.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(skip)]
     pub policies: BTreeMap<String, FieldPolicy>,
     /// What the cloud cannot change in place, a field by name or a nested value by a JSON pointer
     /// (`/apiServerAccess/enablePrivateCluster`): a change to one of them means replacement.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip)]
     pub replace_on: Vec<String>,
     /// What other resources may reference (`id` is always there): see [`Observed::output`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip)]
     pub outputs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Replacement::is_default")]
+    #[serde(skip)]
     pub replacement: Replacement,
     /// The attribute holding the cluster's Kubernetes version, on a control plane that upgrades
     /// in place: Kubernetes moves one minor at a time and never down, which the plan enforces.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip)]
     pub version_attr: Option<String>,
 }
 
@@ -121,6 +124,7 @@ impl ResourceSpec {
             attrs: Attrs::new(),
             ref_attrs: BTreeSet::new(),
             deps: Vec::new(),
+            schema_version: 1,
             policies: BTreeMap::new(),
             replace_on: Vec::new(),
             outputs: Vec::new(),

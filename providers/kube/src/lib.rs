@@ -25,5 +25,6 @@ pub mod manifests;
 pub mod node;
 pub mod render;
 pub mod scheduler;
+pub mod schemas;
 pub mod values;
 pub mod workloads;
