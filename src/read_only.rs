@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tessera_provider_api::{Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec};
+use tessera_provider_api::{Attrs, Catalog, Operation, Outcome, Provider, ProviderError, Request};
 
 pub struct ReadOnly {
     pub inner: Arc<dyn Provider>,
@@ -38,32 +38,11 @@ impl Provider for ReadOnly {
     async fn preflight(&self) -> Result<(), ProviderError> {
         self.inner.preflight().await
     }
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        self.inner.read(rtype, id).await
-    }
-    async fn read_recorded(
-        &self,
-        rtype: &str,
-        id: &CloudId,
-        recorded: &Attrs,
-    ) -> Result<Option<Observed>, ProviderError> {
-        self.inner.read_recorded(rtype, id, recorded).await
-    }
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        self.inner.find(spec).await
-    }
-    async fn create(&self, _spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        Err(self.refuse())
-    }
-    async fn update(
-        &self,
-        _spec: &ResourceSpec,
-        _id: &CloudId,
-        _changed: &[String],
-    ) -> Result<Observed, ProviderError> {
-        Err(self.refuse())
-    }
-    async fn delete(&self, _rtype: &str, _id: &CloudId) -> Result<(), ProviderError> {
-        Err(self.refuse())
+    /// Reads and finds pass; every change is refused here, before any request is made.
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        match request.operation() {
+            None => self.inner.call(request).await,
+            Some(_) => Err(self.refuse()),
+        }
     }
 }

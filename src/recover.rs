@@ -117,6 +117,7 @@ async fn settle(
         attrs: obs.attrs,
         deps,
         deposed: false,
+        schema_version: intent.desired.as_ref().map_or(1, |d| d.schema_version),
     };
     let absent = |why: &str| Outcome::Failed { message: format!("recovered: {why}") };
     Ok(match (intent.op, &intent.desired, &intent.cloud_id) {

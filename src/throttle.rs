@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use leaky_bucket::RateLimiter;
 use serde::Serialize;
-use tessera_provider_api::{Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec};
+use tessera_provider_api::{Attrs, Catalog, Observed, Operation, Outcome, Provider, ProviderError, Request};
 use tokio::time::Instant;
 
 #[derive(Debug, Clone)]
@@ -156,18 +156,6 @@ pub struct Throttled {
     pub rate: Arc<AdaptiveRate>,
 }
 
-impl Throttled {
-    async fn call<T, F>(&self, f: F) -> Result<T, ProviderError>
-    where
-        F: std::future::Future<Output = Result<T, ProviderError>>,
-    {
-        self.rate.acquire().await;
-        let result = f.await;
-        self.rate.observe(&result);
-        result
-    }
-}
-
 #[async_trait]
 impl Provider for Throttled {
     fn catalog(&self) -> &Catalog {
@@ -185,28 +173,17 @@ impl Provider for Throttled {
     async fn preflight(&self) -> Result<(), ProviderError> {
         self.inner.preflight().await
     }
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        self.call(self.inner.read(rtype, id)).await.map(|o| o.map(Observed::redacted))
-    }
-    async fn read_recorded(
-        &self,
-        rtype: &str,
-        id: &CloudId,
-        recorded: &Attrs,
-    ) -> Result<Option<Observed>, ProviderError> {
-        self.call(self.inner.read_recorded(rtype, id, recorded)).await.map(|o| o.map(Observed::redacted))
-    }
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        self.call(self.inner.find(spec)).await.map(|o| o.map(Observed::redacted))
-    }
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        self.call(self.inner.create(spec)).await.map(Observed::redacted)
-    }
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
-        self.call(self.inner.update(spec, id, changed)).await.map(Observed::redacted)
-    }
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        self.call(self.inner.delete(rtype, id)).await
+    /// Every call waits its turn at the shared rate, and what comes back is redacted before the
+    /// engine sees it (plans, state and errors never hold a provider's secrets).
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        self.rate.acquire().await;
+        let result = self.inner.call(request).await;
+        self.rate.observe(&result);
+        result.map(|outcome| match outcome {
+            Outcome::Looked(o) => Outcome::Looked(o.map(Observed::redacted)),
+            Outcome::Made(o) => Outcome::Made(o.redacted()),
+            Outcome::Gone => Outcome::Gone,
+        })
     }
 }
 

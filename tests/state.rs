@@ -29,6 +29,7 @@ fn record(addr: &str, id: &str) -> ResourceRecord {
         attrs: Default::default(),
         deps: vec![],
         deposed: false,
+        schema_version: 1,
     }
 }
 

@@ -219,6 +219,7 @@ fn record(addr: &str, id: &str) -> ResourceRecord {
         attrs: Default::default(),
         deps: vec![],
         deposed: false,
+        schema_version: 1,
     }
 }
 

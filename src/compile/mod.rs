@@ -34,7 +34,7 @@ pub enum CompileError {
     #[diagnostic(code(tessera::compile::dangling))]
     UnknownDependency { from: String, to: String },
     #[error("`{from}` references `{target}#{output}`, but {target} declares no output `{output}`")]
-    #[diagnostic(code(tessera::compile::output), help("a resource type lists its outputs in its lowering"))]
+    #[diagnostic(code(tessera::compile::output), help("a resource type lists its outputs in its schema"))]
     UnknownOutput { from: String, target: String, output: String },
     #[error("dependency cycle: {}", path.iter().map(ToString::to_string).collect::<Vec<_>>().join(" → "))]
     #[diagnostic(
@@ -44,6 +44,9 @@ pub enum CompileError {
     Cycle { path: Vec<Address> },
     #[error(transparent)]
     Provider(#[from] crate::providers::UnknownProvider),
+    #[error(transparent)]
+    #[diagnostic(code(tessera::compile::resource_type))]
+    Type(#[from] crate::backends::TypeError),
 }
 
 /// Every resource of the fleet, with edges from each dependency to its dependents.
@@ -65,6 +68,11 @@ impl ResourceGraph {
                 let cloud = p.provider.profile.as_deref().unwrap_or(&p.provider.kind);
                 resources.extend(tessera_kube::lower::lower(&p.cluster, &access, cloud));
             }
+        }
+        // Lowering wrote values and references; policies, replacement rules and outputs come
+        // from each type's schema.
+        for r in &mut resources {
+            crate::backends::stamp(r)?;
         }
         Self::from_resources(resources)
     }

@@ -249,5 +249,7 @@ fn record(ctx: &StepCtx, obs: &Observed) -> ResourceRecord {
         attrs: obs.attrs.clone(),
         deps: desired.map(|d| d.deps.clone()).unwrap_or_default(),
         deposed: false,
+        // What was made is what the schema the plan was made for describes.
+        schema_version: desired.map_or(1, |d| d.schema_version),
     }
 }

@@ -82,6 +82,13 @@ impl PlanFile {
         if computed != file.digest {
             return Err(PlanFileError::Tampered { path: path.to_path_buf(), found: file.digest, computed });
         }
+        let mut file = file;
+        // The file holds each resource's type, schema version and values; what the engine acts
+        // on (policies, replacement rules, outputs) comes from this build's schemas, so no file
+        // can loosen them.
+        for spec in file.plan.actions.iter_mut().filter_map(|a| a.desired.as_mut()) {
+            crate::backends::restore(spec).map_err(|e| malformed(e.to_string()))?;
+        }
         Ok(file)
     }
 }

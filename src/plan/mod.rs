@@ -60,7 +60,9 @@ pub use diff::{Change, Drift, changes, created, drift};
 pub use file::{Approval, PlanFile, PlanFileError, digest};
 pub use render::{render_human, render_human_in};
 
-pub const PLAN_FORMAT: &str = "tessera.plan/v2";
+/// v3: resources carry their type's schema version, and no policy or replacement rule (those come
+/// from the schema).
+pub const PLAN_FORMAT: &str = "tessera.plan/v3";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

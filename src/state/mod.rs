@@ -45,6 +45,8 @@ pub struct ResourceRecord {
     pub deps: Vec<Address>,
     /// Superseded by a replacement and waiting to be deleted.
     pub deposed: bool,
+    /// The version of its type's schema that `attrs` have ([`tessera_provider_api::Schema`]).
+    pub schema_version: u32,
 }
 
 impl ResourceRecord {

@@ -112,8 +112,19 @@ impl PostgresStore {
     async fn put(tx: &Client, r: &ResourceRecord, serial: u64) -> Result<(), StateError> {
         let row = encode_record(r);
         tx.execute(
-            "INSERT INTO resources (address, id, deposed, provider, status, attrs, deps, serial) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&row.address, &row.id, &row.deposed, &row.provider, &row.status, &row.attrs, &row.deps, &(serial as i64)],
+            "INSERT INTO resources (address, id, deposed, provider, status, attrs, deps, serial, schema_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &row.address,
+                &row.id,
+                &row.deposed,
+                &row.provider,
+                &row.status,
+                &row.attrs,
+                &row.deps,
+                &(serial as i64),
+                &row.schema_version,
+            ],
         )
         .await?;
         Ok(())
@@ -184,7 +195,8 @@ impl StateStore for PostgresStore {
             .read(|c| Box::pin(async move {
                 let rows = c
                     .query(
-                        "SELECT address, provider, id, status, attrs, deps, deposed FROM resources ORDER BY address, deposed, id",
+                        "SELECT address, provider, id, status, attrs, deps, deposed, schema_version FROM resources \
+                         ORDER BY address, deposed, id",
                         &[],
                     )
                     .await?;
@@ -199,6 +211,7 @@ impl StateStore for PostgresStore {
                             attrs: r.get("attrs")?,
                             deps: r.get("deps")?,
                             deposed: r.get("deposed")?,
+                            schema_version: r.get("schema_version")?,
                         })
                     })
                     .collect()

@@ -13,6 +13,7 @@ pub struct RowText {
     pub attrs: String,
     pub deps: String,
     pub deposed: bool,
+    pub schema_version: i64,
 }
 
 pub fn decode_record(row: &RowText) -> Result<ResourceRecord, StateError> {
@@ -25,6 +26,10 @@ pub fn decode_record(row: &RowText) -> Result<ResourceRecord, StateError> {
         attrs: serde_json::from_str(&row.attrs).map_err(|e| corrupt(format!("attrs: {e}")))?,
         deps: serde_json::from_str(&row.deps).map_err(|e| corrupt(format!("deps: {e}")))?,
         deposed: row.deposed,
+        schema_version: u32::try_from(row.schema_version)
+            .ok()
+            .filter(|v| *v >= 1)
+            .ok_or_else(|| corrupt(format!("schema version {} is not one Tessera writes", row.schema_version)))?,
     })
 }
 
@@ -85,6 +90,7 @@ pub(super) fn encode_record(r: &ResourceRecord) -> RowText {
         attrs: serde_json::to_string(&r.attrs).unwrap_or_default(),
         deps: serde_json::to_string(&r.deps).unwrap_or_default(),
         deposed: r.deposed,
+        schema_version: i64::from(r.schema_version),
     }
 }
 
@@ -105,7 +111,7 @@ mod tests {
         fn decoding_arbitrary_rows_never_panics(
             address in ".{0,40}", provider in ".{0,60}", attrs in ".{0,80}", deps in ".{0,60}",
         ) {
-            let row = RowText { address, provider, id: "x".into(), status: "ACTIVE".into(), attrs, deps, deposed: false };
+            let row = RowText { address, provider, id: "x".into(), status: "ACTIVE".into(), attrs, deps, deposed: false, schema_version: 1 };
             let _ = decode_record(&row);
         }
     }
@@ -120,8 +126,12 @@ mod tests {
             attrs: [("version".to_string(), serde_json::json!("1.31"))].into(),
             deps: vec!["a/sim.network/main".parse().unwrap()],
             deposed: false,
+            schema_version: 1,
         };
         assert_eq!(decode_record(&encode_record(&r)).unwrap(), r);
+        let mut zero = encode_record(&r);
+        zero.schema_version = 0;
+        assert!(matches!(decode_record(&zero), Err(StateError::Corrupt { .. })));
         let mut bad = encode_record(&r);
         bad.attrs = "{not json".into();
         assert!(matches!(decode_record(&bad), Err(StateError::Corrupt { .. })));

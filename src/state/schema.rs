@@ -29,12 +29,21 @@ pub struct Migration {
 }
 
 /// Every version, oldest first. Version 1 is the base schema (`SCHEMA` in each backend).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    what: "the base schema: meta, resources, lock, intents, history, applied plans, audit, policy",
-    sqlite: "",
-    postgres: "",
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        what: "the base schema: meta, resources, lock, intents, history, applied plans, audit, policy",
+        sqlite: "",
+        postgres: "",
+    },
+    Migration {
+        version: 2,
+        what: "each resource records the version of its type's schema its values have (every earlier record has \
+               version 1, the only one there was)",
+        sqlite: "ALTER TABLE resources ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1",
+        postgres: "ALTER TABLE resources ADD COLUMN IF NOT EXISTS schema_version BIGINT NOT NULL DEFAULT 1",
+    },
+];
 
 /// The migrations to run on a state at `found` (`None`: no version recorded, the base schema),
 /// or why it cannot be opened.

@@ -250,9 +250,19 @@ impl SqliteStore {
     fn put(tx: &Transaction<'_>, r: &ResourceRecord, serial: u64) -> Result<(), StateError> {
         let row = encode_record(r);
         tx.execute(
-            "INSERT INTO resources (address, id, deposed, provider, status, attrs, deps, serial)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![row.address, row.id, row.deposed, row.provider, row.status, row.attrs, row.deps, serial],
+            "INSERT INTO resources (address, id, deposed, provider, status, attrs, deps, serial, schema_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.address,
+                row.id,
+                row.deposed,
+                row.provider,
+                row.status,
+                row.attrs,
+                row.deps,
+                serial,
+                row.schema_version
+            ],
         )?;
         Ok(())
     }
@@ -294,7 +304,8 @@ impl StateStore for SqliteStore {
     async fn resources(&self) -> Result<Vec<ResourceRecord>, StateError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT address, provider, id, status, attrs, deps, deposed FROM resources ORDER BY address, deposed, id",
+            "SELECT address, provider, id, status, attrs, deps, deposed, schema_version FROM resources \
+             ORDER BY address, deposed, id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(RowText {
@@ -305,6 +316,7 @@ impl StateStore for SqliteStore {
                 attrs: r.get(4)?,
                 deps: r.get(5)?,
                 deposed: r.get(6)?,
+                schema_version: r.get(7)?,
             })
         })?;
         let mut out = Vec::new();

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tessera_provider_api::{
-    Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, KubeAccess, MachineCatalog, Observed,
-    Operation, Provider, ProviderError, ProviderRef, ResourceSpec, Violation,
+    Backend, BuildContext, BuildError, Catalog, ClusterTemplate, KubeAccess, MachineCatalog, Operation, Outcome,
+    Provider, ProviderError, ProviderRef, Request, Schema, Violation,
 };
 
 use crate::kube::{self, SimKube};
@@ -53,6 +53,12 @@ impl Backend for SimBackend {
         "sim"
     }
 
+    /// The shapes under `sim`; their estimates are the EKS profile's (each provider uses its own
+    /// profile's: estimates are not part of what a plan or a state stores).
+    fn schemas(&self) -> Vec<Schema> {
+        Profile::named("eks").map(|p| crate::schemas::shapes("sim", &p)).unwrap_or_default()
+    }
+
     fn catalog(&self, provider: &ProviderRef) -> Option<Catalog> {
         profile_of(provider).map(|p| p.catalog)
     }
@@ -91,6 +97,10 @@ pub struct SimKubeBackend;
 impl Backend for SimKubeBackend {
     fn kind(&self) -> &'static str {
         kube::KIND
+    }
+
+    fn schemas(&self) -> Vec<Schema> {
+        kube::types().schemas().cloned().collect()
     }
 
     fn places_clusters(&self) -> bool {
@@ -149,28 +159,7 @@ impl Provider for PlanOnly {
         Shape::from_rtype(rtype).map(|s| self.profile.duration(s, op)).unwrap_or_default()
     }
 
-    async fn read(&self, _rtype: &str, _id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn find(&self, _spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn create(&self, _spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn update(
-        &self,
-        _spec: &ResourceSpec,
-        _id: &CloudId,
-        _changed: &[String],
-    ) -> Result<Observed, ProviderError> {
-        Err(self.refuse())
-    }
-
-    async fn delete(&self, _rtype: &str, _id: &CloudId) -> Result<(), ProviderError> {
+    async fn call(&self, _request: Request<'_>) -> Result<Outcome, ProviderError> {
         Err(self.refuse())
     }
 }
@@ -200,6 +189,10 @@ impl Backend for PlanOnlyBackend {
 
     fn kind(&self) -> &'static str {
         self.0
+    }
+
+    fn schemas(&self) -> Vec<Schema> {
+        Profile::named(self.0).map(|p| crate::schemas::shapes(self.0, &p)).unwrap_or_default()
     }
 
     fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {

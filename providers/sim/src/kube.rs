@@ -11,13 +11,14 @@
 //! client for a replaced cluster. An object lives and dies with its cluster, and a connection to
 //! a cluster that is gone (or to a stale endpoint) is refused, as a real API server would be.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
 use tessera_provider_api::{
-    Catalog, CloudId, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError, ResourceSpec,
+    Attrs, Catalog, CloudId, Connection, MachineCatalog, Observed, Operation, Operations, Outcome, Provider,
+    ProviderError, Request, ResourceSpec, Types,
 };
 
 use crate::cloud::SimCloud;
@@ -28,7 +29,7 @@ use tessera_provider_api::TAG_ADDRESS;
 pub const KIND: &str = "simkube";
 pub const NAMESPACE: &str = "simkube.namespace";
 /// The attribute that records which cluster an object lives in.
-const CLUSTER_ATTR: &str = "clusterId";
+pub(crate) const CLUSTER_ATTR: &str = "clusterId";
 
 pub struct SimKube {
     cloud: Arc<SimCloud>,
@@ -88,79 +89,214 @@ impl SimKube {
         }
     }
 
-    fn check_type(rtype: &str) -> Result<(), ProviderError> {
-        if rtype == NAMESPACE {
-            Ok(())
-        } else {
-            Err(ProviderError::Fatal(format!("simkube has no resource type `{rtype}`")))
-        }
-    }
-
     fn api<'a>(&'a self, conn: &'a Connection) -> Result<KubeApi<'a>, ProviderError> {
         Ok(KubeApi { cloud: &self.cloud, cluster_id: &conn.id, cluster_name: conn.output(contract::OUTPUT_NAME)? })
-    }
-
-    /// The contract's types, on the sim's Kubernetes API; `None` for another type.
-    async fn contract_read(&self, rtype: &str, id: &CloudId) -> Option<Result<Option<Observed>, ProviderError>> {
-        let run = async {
-            let conn = self.session().await?;
-            let api = self.api(conn)?;
-            // An id of another cluster (one since replaced) names nothing in this one.
-            let local = api.local_id(id);
-            if local.is_none() && rtype != coverage::NODES {
-                return Ok(None);
-            }
-            let local = local.unwrap_or_default();
-            match rtype {
-                contract::OBJECT => Ok(api.get(local)?.map(|r| observed_object(id, &r.attrs))),
-                contract::RELEASE => {
-                    let (ns, name) = release_parts(local);
-                    Ok(api.release(ns, name)?.map(|attrs| Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
-                }
-                _ => {
-                    let nodes = serde_json::to_value(api.nodes()?).map_err(|e| ProviderError::Fatal(e.to_string()))?;
-                    let attrs = [("nodes".to_string(), nodes)].into_iter().collect();
-                    Ok(Some(Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
-                }
-            }
-        };
-        matches!(rtype, contract::OBJECT | contract::RELEASE | coverage::NODES).then_some(run.await)
-    }
-
-    async fn contract_apply(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        let conn = self.session().await?;
-        let api = self.api(conn)?;
-        let address = spec.address.to_string();
-        tokio::time::sleep(self.estimate(spec.rtype(), Operation::Update)).await;
-        match spec.rtype() {
-            contract::OBJECT => {
-                let manifest = spec.attrs.get("manifest").cloned().unwrap_or(Value::Null);
-                let id = api.apply(&manifest, Some(&address))?;
-                // Done when ready on every node it fits, as the real provider waits.
-                if let Some(status) = api.daemonset_status(&id)? {
-                    if status["numberReady"] != status["desiredNumberScheduled"] {
-                        return Err(ProviderError::unavailable(format!("{id} is not ready yet: {status}")));
-                    }
-                }
-                let stored = api.get(&id)?.ok_or_else(|| ProviderError::Fatal(format!("{id} vanished after apply")))?;
-                Ok(observed_object(&api.key(&id), &stored.attrs))
-            }
-            _ => {
-                api.install(&spec.attrs, Some(&address))?;
-                let ns = spec.attrs.get("namespace").and_then(Value::as_str).unwrap_or_default();
-                let name = spec.attrs.get("name").and_then(Value::as_str).unwrap_or_default();
-                let attrs = api
-                    .release(ns, name)?
-                    .ok_or_else(|| ProviderError::Fatal(format!("release {ns}/{name} vanished")))?;
-                Ok(Observed { id: api.key(&format!("release/{ns}/{name}")), status: "ACTIVE".into(), attrs })
-            }
-        }
     }
 
     fn in_this_cluster(&self, obs: Option<Observed>, conn: &Connection) -> Option<Observed> {
         obs.filter(|o| o.attrs.get(CLUSTER_ATTR).and_then(Value::as_str) == Some(conn.id.as_str()))
     }
+
+    /// The local id of `id` in the connected cluster, and its API; `None` for an id of another
+    /// cluster (one since replaced), which names nothing in this one.
+    async fn local<'a>(&'a self, id: &'a CloudId) -> Result<(KubeApi<'a>, Option<&'a str>), ProviderError> {
+        let api = self.api(self.session().await?)?;
+        let local = api.local_id(id);
+        Ok((api, local))
+    }
+
+    /// Applies a contract object or installs a release, as both Kubernetes providers do for a
+    /// create and an update alike.
+    async fn apply(&self, spec: &ResourceSpec, install: fn(&KubeApi<'_>, &ResourceSpec) -> Result<Observed, ProviderError>) -> Result<Observed, ProviderError> {
+        let api = self.api(self.session().await?)?;
+        tokio::time::sleep(self.latency(Operation::Update)).await;
+        install(&api, spec)
+    }
+
+    /// The sim's latency for an operation inside a cluster.
+    fn latency(&self, _op: Operation) -> Duration {
+        Duration::from_secs(2).mul_f64(self.time_scale)
+    }
 }
+
+/// `kube.object` on the sim's Kubernetes API.
+struct Objects;
+/// `helm.release` on the sim's Kubernetes API.
+struct Releases;
+/// `kube.nodes`, read only.
+struct Nodes;
+/// `simkube.namespace`, a plain sim object connected through its cluster's outputs.
+struct Namespaces;
+
+fn apply_object(api: &KubeApi<'_>, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+    let manifest = spec
+        .attrs
+        .get("manifest")
+        .ok_or_else(|| ProviderError::Fatal(format!("{} has no manifest", spec.address)))?;
+    let id = api.apply(manifest, Some(&spec.address.to_string()))?;
+    // Done when ready on every node it fits, as the real provider waits.
+    if let Some(status) = api.daemonset_status(&id)? {
+        if status["numberReady"] != status["desiredNumberScheduled"] {
+            return Err(ProviderError::unavailable(format!("{id} is not ready yet: {status}")));
+        }
+    }
+    let stored = api.get(&id)?.ok_or_else(|| ProviderError::Fatal(format!("{id} vanished after apply")))?;
+    Ok(observed_object(&api.key(&id), &stored.attrs))
+}
+
+fn install_release(api: &KubeApi<'_>, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+    let (ns, name) = release_name(spec)?;
+    api.install(&spec.attrs, Some(&spec.address.to_string()))?;
+    let attrs = api.release(ns, name)?.ok_or_else(|| ProviderError::Fatal(format!("release {ns}/{name} vanished")))?;
+    Ok(Observed { id: api.key(&format!("release/{ns}/{name}")), status: "ACTIVE".into(), attrs })
+}
+
+fn release_name(spec: &ResourceSpec) -> Result<(&str, &str), ProviderError> {
+    let text = |k: &str| {
+        spec.attrs
+            .get(k)
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Fatal(format!("{} has no text `{k}`", spec.address)))
+    };
+    Ok((text("namespace")?, text("name")?))
+}
+
+/// The id of the object or release `spec` names, in the connected cluster: names are
+/// deterministic, so it is there or not, and an apply adopts it either way.
+async fn named(cx: &SimKube, spec: &ResourceSpec) -> Result<Option<CloudId>, ProviderError> {
+    let Some(id) = contract_id(spec) else { return Ok(None) };
+    Ok(Some(cx.api(cx.session().await?)?.key(&id)))
+}
+
+#[async_trait]
+impl Operations<SimKube> for Objects {
+    async fn read(&self, cx: &SimKube, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
+        let (api, local) = cx.local(id).await?;
+        let Some(local) = local else { return Ok(None) };
+        Ok(api.get(local)?.map(|r| observed_object(id, &r.attrs)))
+    }
+    async fn find(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        let Some(id) = named(cx, spec).await? else { return Ok(None) };
+        Ok(self.read(cx, &id, None).await?.filter(|o| owned_by_spec(o, spec)))
+    }
+    async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        cx.apply(spec, apply_object).await
+    }
+    async fn update(&self, cx: &SimKube, spec: &ResourceSpec, _: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+        cx.apply(spec, apply_object).await
+    }
+    async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
+        let (api, local) = cx.local(id).await?;
+        let gone = match local {
+            Some(local) => api.delete(local)?,
+            None => false,
+        };
+        if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) }
+    }
+}
+
+#[async_trait]
+impl Operations<SimKube> for Releases {
+    async fn read(&self, cx: &SimKube, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
+        let (api, local) = cx.local(id).await?;
+        let Some(local) = local else { return Ok(None) };
+        let (ns, name) = release_parts(local);
+        Ok(api.release(ns, name)?.map(|attrs| Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
+    }
+    async fn find(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        let Some(id) = named(cx, spec).await? else { return Ok(None) };
+        self.read(cx, &id, None).await
+    }
+    async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        cx.apply(spec, install_release).await
+    }
+    async fn update(&self, cx: &SimKube, spec: &ResourceSpec, _: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+        cx.apply(spec, install_release).await
+    }
+    async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
+        let (api, local) = cx.local(id).await?;
+        let gone = match local {
+            Some(local) => {
+                let (ns, name) = release_parts(local);
+                api.uninstall(ns, name)?
+            }
+            None => false,
+        };
+        if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) }
+    }
+}
+
+fn read_only() -> ProviderError {
+    ProviderError::Fatal(format!("`{}` is read-only: nodes are the cloud's, not Tessera's", coverage::NODES))
+}
+
+#[async_trait]
+impl Operations<SimKube> for Nodes {
+    async fn read(&self, cx: &SimKube, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
+        let api = cx.api(cx.session().await?)?;
+        let nodes = serde_json::to_value(api.nodes()?).map_err(|e| ProviderError::Fatal(e.to_string()))?;
+        let attrs = [("nodes".to_string(), nodes)].into_iter().collect();
+        Ok(Some(Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
+    }
+    async fn find(&self, _: &SimKube, _: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        Err(read_only())
+    }
+    async fn create(&self, _: &SimKube, _: &ResourceSpec) -> Result<Observed, ProviderError> {
+        Err(read_only())
+    }
+    async fn update(&self, _: &SimKube, _: &ResourceSpec, _: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+        Err(read_only())
+    }
+    async fn delete(&self, _: &SimKube, _: &CloudId) -> Result<(), ProviderError> {
+        Err(read_only())
+    }
+}
+
+#[async_trait]
+impl Operations<SimKube> for Namespaces {
+    async fn read(&self, cx: &SimKube, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
+        let conn = cx.session().await?;
+        Ok(cx.in_this_cluster(cx.cloud.read(id).await?, conn))
+    }
+    async fn find(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+        let conn = cx.session().await?;
+        Ok(cx.in_this_cluster(cx.cloud.find_owned(spec).await?, conn))
+    }
+    async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        let conn = cx.session().await?;
+        if let Some(existing) = cx.in_this_cluster(cx.cloud.find_owned(spec).await?, conn) {
+            return Ok(existing);
+        }
+        let mut attrs = spec.attrs.clone();
+        attrs.insert(CLUSTER_ATTR.into(), Value::String(conn.id.clone()));
+        let latency = cx.latency(Operation::Create);
+        cx.cloud.create("kube-ns", spec.rtype(), &spec.address.to_string(), &attrs, latency).await
+    }
+    async fn update(&self, cx: &SimKube, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
+        cx.session().await?;
+        let changes = changed.iter().filter_map(|f| spec.attrs.get(f).map(|v| (f.clone(), v.clone()))).collect();
+        cx.cloud.update(id, &spec.address.to_string(), changes, cx.latency(Operation::Update)).await
+    }
+    async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
+        let conn = cx.session().await?;
+        if cx.in_this_cluster(cx.cloud.read(id).await?, conn).is_none() {
+            return Err(ProviderError::NotFound(id.clone()));
+        }
+        cx.cloud.delete(id, cx.latency(Operation::Delete)).await
+    }
+}
+
+/// The sim's in-cluster types: the Kubernetes providers' contract, and its own namespace.
+pub fn types() -> Types<SimKube> {
+    use tessera_kube::schemas;
+    Types::new(KIND)
+        .register(schemas::object(), Objects)
+        .register(schemas::release(), Releases)
+        .register(schemas::nodes(), Nodes)
+        .register(crate::schemas::namespace(), Namespaces)
+}
+
+static TYPES: LazyLock<Types<SimKube>> = LazyLock::new(types);
 
 #[async_trait]
 impl Provider for SimKube {
@@ -168,76 +304,12 @@ impl Provider for SimKube {
         &self.catalog
     }
 
-    fn estimate(&self, _rtype: &str, _op: Operation) -> Duration {
-        Duration::from_secs(2).mul_f64(self.time_scale)
+    fn estimate(&self, _rtype: &str, op: Operation) -> Duration {
+        self.latency(op)
     }
 
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        if let Some(result) = self.contract_read(rtype, id).await {
-            return result;
-        }
-        Self::check_type(rtype)?;
-        let conn = self.session().await?;
-        Ok(self.in_this_cluster(self.cloud.read(id).await?, conn))
-    }
-
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        if let Some(id) = contract_id(spec) {
-            // Deterministic names: the object is there or not, and an apply adopts it either way.
-            let key = self.api(self.session().await?)?.key(&id);
-            let found = self.read(spec.rtype(), &key).await?;
-            return Ok(found.filter(|o| owned_by_spec(o, spec)));
-        }
-        Self::check_type(spec.rtype())?;
-        let conn = self.session().await?;
-        Ok(self.in_this_cluster(self.cloud.find_owned(spec).await?, conn))
-    }
-
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        if contract_id(spec).is_some() {
-            return self.contract_apply(spec).await;
-        }
-        Self::check_type(spec.rtype())?;
-        let conn = self.session().await?;
-        if let Some(existing) = self.in_this_cluster(self.cloud.find_owned(spec).await?, conn) {
-            return Ok(existing);
-        }
-        let mut attrs = spec.attrs.clone();
-        attrs.insert(CLUSTER_ATTR.into(), Value::String(conn.id.clone()));
-        let latency = self.estimate(spec.rtype(), Operation::Create);
-        self.cloud.create("kube-ns", spec.rtype(), &spec.address.to_string(), &attrs, latency).await
-    }
-
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
-        if contract_id(spec).is_some() {
-            return self.contract_apply(spec).await;
-        }
-        Self::check_type(spec.rtype())?;
-        self.session().await?;
-        let changes = changed.iter().filter_map(|f| spec.attrs.get(f).map(|v| (f.clone(), v.clone()))).collect();
-        self.cloud.update(id, &spec.address.to_string(), changes, self.estimate(spec.rtype(), Operation::Update)).await
-    }
-
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        if matches!(rtype, contract::OBJECT | contract::RELEASE) {
-            let conn = self.session().await?;
-            let api = self.api(conn)?;
-            let gone = match (api.local_id(id), rtype) {
-                (None, _) => false,
-                (Some(local), contract::OBJECT) => api.delete(local)?,
-                (Some(local), _) => {
-                    let (ns, name) = release_parts(local);
-                    api.uninstall(ns, name)?
-                }
-            };
-            return if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) };
-        }
-        Self::check_type(rtype)?;
-        let conn = self.session().await?;
-        if self.in_this_cluster(self.cloud.read(id).await?, conn).is_none() {
-            return Err(ProviderError::NotFound(id.clone()));
-        }
-        self.cloud.delete(id, self.estimate(rtype, Operation::Delete)).await
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        TYPES.call(self, request).await
     }
 }
 
@@ -261,15 +333,9 @@ fn release_parts(local: &str) -> (&str, &str) {
 
 /// An object found by its name is this spec's when it carries the spec's address annotation.
 fn owned_by_spec(o: &Observed, spec: &ResourceSpec) -> bool {
-    match spec.rtype() {
-        contract::OBJECT => {
-            let addr = |v: Option<&Value>| {
-                v.and_then(|m| m["metadata"]["annotations"][TAG_ADDRESS].as_str().map(str::to_string))
-            };
-            addr(o.attrs.get("manifest")) == addr(spec.attrs.get("manifest"))
-        }
-        _ => true,
-    }
+    let addr =
+        |v: Option<&Value>| v.and_then(|m| m["metadata"]["annotations"][TAG_ADDRESS].as_str().map(str::to_string));
+    addr(o.attrs.get("manifest")) == addr(spec.attrs.get("manifest"))
 }
 
 fn observed_object(id: &str, stored: &tessera_provider_api::Attrs) -> Observed {

@@ -14,6 +14,7 @@ mod kube_record;
 mod lower;
 mod profile;
 mod provider;
+pub mod schemas;
 mod store;
 
 pub use backend::{PlanOnly, PlanOnlyBackend, SimBackend, SimKubeBackend, SimRuntime, profile_of};

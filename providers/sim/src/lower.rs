@@ -1,11 +1,12 @@
 //! The resource shapes every cloud shares: a network, a control plane, one node pool per pool.
+//! Their policies and replacement rules are in their schemas ([`crate::schemas`]).
 //!
 //! The sim lowers to these directly. Backends that are not built yet (see `PlanOnly` in the
 //! engine) lower to them too, so that a multi-cloud spec validates and plans today.
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, ProviderRef, Replacement, ResourceSpec,
+    Address, Catalog, ClusterTemplate, KubeAccess, Network, ProviderRef, ResourceSpec,
     TAG_ADDRESS, TAG_FLEET,
 };
 
@@ -39,13 +40,10 @@ pub fn lower_shapes(
     if let Some(cidr) = managed {
         out.push(
             ResourceSpec::new(network.clone(), provider.clone())
-                .outputs(&["cidr"])
                 .attr("cidr", cidr.clone())
                 .attr("region", cluster.region.clone())
                 .attr("zones", cluster.zones.clone())
-                .attr("tags", tags(cluster, &network))
-                .replace_on("cidr")
-                .replace_on("region"),
+                .attr("tags", tags(cluster, &network)),
         );
     }
     let log_types: Vec<&str> = if cluster.core_services.audit_logs { AUDIT_LOG_TYPES.to_vec() } else { Vec::new() };
@@ -53,15 +51,8 @@ pub fn lower_shapes(
         .attr("name", cluster_name.clone())
         .attr("region", cluster.region.clone())
         .attr("version", cluster.kubernetes_version.clone())
-        .versioned("version")
         .attr("logTypes", log_types)
-        .attr("tags", tags(cluster, &control_plane))
-        .outputs(&["name", "endpoint", "certificateAuthority"])
-        .replace_on("network")
-        .replace_on("name")
-        .replace_on("region")
-        // The name is unique per region: the old cluster must go before the new one can exist.
-        .replaced_by(Replacement::DestroyBeforeCreate);
+        .attr("tags", tags(cluster, &control_plane));
     let cp = match existing {
         Some(id) => cp.attr("network", id.clone()),
         None => cp.attr_ref("network", &network, "id"),
@@ -84,13 +75,7 @@ pub fn lower_shapes(
                 .attr("labels", json!(pool.labels))
                 .attr("taints", taints)
                 .attr("version", cluster.kubernetes_version.clone())
-                .attr("tags", tags(cluster, &address))
-                // The cluster autoscaler owns the live node count.
-                .policy("desiredSize", FieldPolicy::Delegated)
-                .replace_on("cluster")
-                .replace_on("instanceType")
-                .replace_on("arch")
-                .replace_on("capacityType"),
+                .attr("tags", tags(cluster, &address)),
         );
     }
     out
