@@ -5,9 +5,9 @@
 //! Validation reads catalogs, limits and scopes from this list without building any client; the
 //! registry builds clients from it.
 //!
-//! Each backend registers its resource types' schemas; [`stamp`] and [`restore`] fill a
-//! resource's policies, replacement rules and outputs from them, for what lowering made and for
-//! what a plan file or a state holds (which carry the type's name, its schema version and the
+//! Each backend registers its resource types' schemas; the registry's `stamp` and [`restore`]
+//! fill a resource's policies, replacement rules and outputs from them, for what lowering made
+//! and for what a plan file holds (which carry the type's name, its schema version and the
 //! values, never the schema).
 
 use std::collections::HashMap;
@@ -84,13 +84,6 @@ fn schema_for(spec: &ResourceSpec) -> Result<&'static Schema, TypeError> {
         .ok_or_else(|| TypeError::Unknown { address: spec.address.to_string(), rtype: spec.rtype().to_string() })
 }
 
-/// Fills a freshly lowered resource's policies, replacement rules, outputs and schema version
-/// from its type's schema.
-pub fn stamp(spec: &mut ResourceSpec) -> Result<(), TypeError> {
-    schema_for(spec)?.stamp(spec);
-    Ok(())
-}
-
 /// The same for a resource read back from a plan file or a state: it must have been made for
 /// the schema version this build has.
 pub fn restore(spec: &mut ResourceSpec) -> Result<(), TypeError> {
@@ -135,6 +128,6 @@ mod tests {
         spec.schema_version = 99;
         assert!(matches!(restore(&mut spec), Err(TypeError::Stale { found: 99, .. })));
         let mut unknown = ResourceSpec::new("a/sim.teapot/main".parse().unwrap(), provider);
-        assert!(matches!(stamp(&mut unknown), Err(TypeError::Unknown { .. })));
+        assert!(matches!(restore(&mut unknown), Err(TypeError::Unknown { .. })));
     }
 }

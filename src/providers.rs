@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tessera_provider_api::{
     Backend, BuildContext, CloudId, ClusterTemplate, Connection, Credentials, Extensions, KubeAccess, Provider,
-    ProviderRef, ResourceSpec,
+    ProviderRef, ResourceSpec, Schema,
 };
 use tessera_sim::{SimCloud, SimRuntime};
 use tokio::sync::Semaphore;
@@ -30,6 +30,9 @@ pub struct UnknownProvider(pub String);
 
 pub struct Registry {
     backends: Vec<Arc<dyn Backend>>,
+    /// The schemas of backends added to this registry alone ([`Registry::with_backend`]); the
+    /// build's own are in [`crate::backends`].
+    added_schemas: HashMap<String, Schema>,
     extensions: Extensions,
     sim: Arc<SimCloud>,
     /// Sealed write credentials by section name (`aws`, `azure`, `gcp`): the pipeline's only.
@@ -52,6 +55,7 @@ impl Registry {
         extensions.insert(SimRuntime { cloud: sim.clone(), time_scale, max_in_flight: None });
         Self {
             backends: crate::backends::all(),
+            added_schemas: HashMap::new(),
             extensions,
             sim,
             credentials: BTreeMap::new(),
@@ -113,6 +117,33 @@ impl Registry {
     pub fn with_aimd(mut self, aimd: Aimd) -> Self {
         self.aimd = aimd;
         self
+    }
+
+    /// One more backend, for this registry only: a backend written outside this build (the
+    /// engine's tests add one to show that a backend needs nothing but its own crate and one
+    /// line in [`crate::backends`]). It comes first, so it may stand in for a kind the build has.
+    pub fn with_backend(mut self, backend: Arc<dyn Backend>) -> Self {
+        for schema in backend.schemas() {
+            self.added_schemas.insert(schema.rtype.clone(), schema);
+        }
+        self.backends.insert(0, backend);
+        self
+    }
+
+    /// The schema of `rtype`: an added backend's, or the build's.
+    pub fn schema(&self, rtype: &str) -> Option<&Schema> {
+        self.added_schemas.get(rtype).or_else(|| crate::backends::schema(rtype))
+    }
+
+    /// Fills a freshly lowered resource's policies, replacement rules, outputs and schema version
+    /// from its type's schema.
+    pub fn stamp(&self, spec: &mut ResourceSpec) -> Result<(), crate::backends::TypeError> {
+        let schema = self.schema(spec.rtype()).ok_or_else(|| crate::backends::TypeError::Unknown {
+            address: spec.address.to_string(),
+            rtype: spec.rtype().to_string(),
+        })?;
+        schema.stamp(spec);
+        Ok(())
     }
 
     pub fn backends(&self) -> &[Arc<dyn Backend>] {

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 
 use serde::Serialize;
-use tessera_provider_api::{Address, Connection, Observed, ProviderError};
+use tessera_provider_api::{Address, Connection, Observed, ProviderError, ProviderExt};
 
 use crate::providers::{Registry, UnknownProvider};
 use crate::retry::RetryPolicy;

@@ -18,7 +18,7 @@
 
 use serde::Serialize;
 use tessera_kube::coverage::{self, Node, Report};
-use tessera_provider_api::{Connection, ProviderError};
+use tessera_provider_api::{Connection, ProviderError, ProviderExt};
 
 use crate::providers::{Registry, UnknownProvider};
 use crate::retry::RetryPolicy;

@@ -72,7 +72,7 @@ impl ResourceGraph {
         // Lowering wrote values and references; policies, replacement rules and outputs come
         // from each type's schema.
         for r in &mut resources {
-            crate::backends::stamp(r)?;
+            registry.stamp(r)?;
         }
         Self::from_resources(resources)
     }

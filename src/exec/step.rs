@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tessera_provider_api::{Observed, Provider, ProviderError};
+use tessera_provider_api::{Observed, Provider, ProviderError, ProviderExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use tessera_provider_api::{Address, Attrs, Connection, Observed, Provider, ProviderError};
+use tessera_provider_api::{Address, Attrs, Connection, Observed, Provider, ProviderError, ProviderExt};
 use tokio::task::JoinSet;
 
 use super::PlanError;

@@ -192,30 +192,32 @@ impl StateStore for PostgresStore {
 
     async fn resources(&self) -> Result<Vec<ResourceRecord>, StateError> {
         self.session
-            .read(|c| Box::pin(async move {
-                let rows = c
-                    .query(
-                        "SELECT address, provider, id, status, attrs, deps, deposed, schema_version FROM resources \
+            .read(|c| {
+                Box::pin(async move {
+                    let rows = c
+                        .query(
+                            "SELECT address, provider, id, status, attrs, deps, deposed, schema_version FROM resources \
                          ORDER BY address, deposed, id",
-                        &[],
-                    )
-                    .await?;
-                rows.iter()
-                    .map(|row| {
-                        let r = Cells::new(row, "resources").named_by("address");
-                        decode_record(&RowText {
-                            address: r.get("address")?,
-                            provider: r.get("provider")?,
-                            id: r.get("id")?,
-                            status: r.get("status")?,
-                            attrs: r.get("attrs")?,
-                            deps: r.get("deps")?,
-                            deposed: r.get("deposed")?,
-                            schema_version: r.get("schema_version")?,
+                            &[],
+                        )
+                        .await?;
+                    rows.iter()
+                        .map(|row| {
+                            let r = Cells::new(row, "resources").named_by("address");
+                            decode_record(&RowText {
+                                address: r.get("address")?,
+                                provider: r.get("provider")?,
+                                id: r.get("id")?,
+                                status: r.get("status")?,
+                                attrs: r.get("attrs")?,
+                                deps: r.get("deps")?,
+                                deposed: r.get("deposed")?,
+                                schema_version: r.get("schema_version")?,
+                            })
                         })
-                    })
-                    .collect()
-            }))
+                        .collect()
+                })
+            })
             .await
     }
 

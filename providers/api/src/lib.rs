@@ -39,9 +39,9 @@ pub use resource::{
     TAGS_ATTR, generation_of, pointer_key, pointer_token, pointer_within,
 };
 pub use schema::{Field, Presence, Schema, Source, Ty};
-pub use types::{Operations, Outcome, ProviderExt, Request, Types};
 pub use template::{
     ApiAccess, Arch, Chart, ClusterTemplate, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
     Monitoring, Network, PoolTemplate, RemoteWriteAuth, SecretKeyRef, Taint, TaintEffect, Toleration,
     TolerationOperator,
 };
+pub use types::{Operations, Outcome, ProviderExt, Request, Types};

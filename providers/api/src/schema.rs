@@ -63,22 +63,24 @@ impl Ty {
         }
     }
 
-    /// The first place in `value` (at `path`) that is not of this type.
-    fn mismatch(&self, value: &serde_json::Value, path: &str, lowered: bool) -> Option<Mismatch> {
+    /// The first place in `value` that is not of this type. Its path is built only on the way
+    /// back from a mismatch, so a value that fits allocates nothing.
+    fn mismatch(&self, value: &serde_json::Value, lowered: bool) -> Option<Mismatch> {
         use serde_json::Value as V;
-        let wrong = || Some(Mismatch::Wrong { path: path.to_string(), expected: self.name(), found: kind(value) });
         match (self, value) {
             (Self::Any, _) => None,
             (Self::Text, V::String(_)) | (Self::Bool, V::Bool(_)) => None,
             (Self::Integer, V::Number(n)) if n.is_i64() || n.is_u64() => None,
             (Self::List(of), V::Array(items)) => {
-                items.iter().enumerate().find_map(|(i, v)| of.mismatch(v, &format!("{path}/{i}"), lowered))
+                items.iter().enumerate().find_map(|(i, v)| of.mismatch(v, lowered).map(|m| m.inside(i.to_string())))
             }
             (Self::Map(of), V::Object(map)) => {
-                map.iter().find_map(|(k, v)| of.mismatch(v, &format!("{path}/{}", crate::pointer_token(k)), lowered))
+                map.iter().find_map(|(k, v)| of.mismatch(v, lowered).map(|m| m.inside(crate::pointer_token(k))))
             }
-            (Self::Object(fields), V::Object(map)) => fields.iter().find_map(|f| f.mismatch(map, path, lowered)),
-            _ => wrong(),
+            (Self::Object(fields), V::Object(map)) => fields.iter().find_map(|f| f.mismatch(map, lowered)),
+            _ => {
+                Some(Mismatch { reversed: Vec::new(), what: What::Wrong { expected: self.name(), found: kind(value) } })
+            }
         }
     }
 
@@ -183,29 +185,68 @@ impl Field {
         self
     }
 
-    /// What is wrong with this field's value in `map`: `lowered` holds it to what lowering must
-    /// set, otherwise to what a read must report.
-    fn mismatch(&self, map: &serde_json::Map<String, serde_json::Value>, parent: &str, lowered: bool) -> Option<Mismatch> {
-        let path = format!("{parent}/{}", crate::pointer_token(&self.name));
+    /// What is wrong with this field's value among the values `get` looks up: `lowered` holds it
+    /// to what lowering must set, otherwise to what a read must report.
+    fn mismatch(&self, values: &dyn Values, lowered: bool) -> Option<Mismatch> {
         let needed = if lowered { self.required } else { self.in_reads == Presence::Always };
-        match map.get(&self.name) {
-            None | Some(serde_json::Value::Null) => needed.then_some(Mismatch::Missing { path }),
-            Some(v) => self.ty.mismatch(v, &path, lowered),
-        }
+        let found = match values.value(&self.name) {
+            None | Some(serde_json::Value::Null) => {
+                needed.then_some(Mismatch { reversed: Vec::new(), what: What::Missing })
+            }
+            Some(v) => self.ty.mismatch(v, lowered),
+        };
+        found.map(|m| m.inside(crate::pointer_token(&self.name)))
     }
 }
 
+/// Named values: a resource's attributes, or a nested object's fields.
+trait Values {
+    fn value(&self, key: &str) -> Option<&serde_json::Value>;
+}
+
+impl Values for Attrs {
+    fn value(&self, key: &str) -> Option<&serde_json::Value> {
+        self.get(key)
+    }
+}
+
+impl Values for serde_json::Map<String, serde_json::Value> {
+    fn value(&self, key: &str) -> Option<&serde_json::Value> {
+        self.get(key)
+    }
+}
+
+/// Where a value breaks its schema (its pointer tokens, innermost first) and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Mismatch {
-    Missing { path: String },
-    Wrong { path: String, expected: &'static str, found: &'static str },
+struct Mismatch {
+    reversed: Vec<String>,
+    what: What,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum What {
+    Missing,
+    Wrong { expected: &'static str, found: &'static str },
+}
+
+impl Mismatch {
+    fn inside(mut self, token: String) -> Self {
+        self.reversed.push(token);
+        self
+    }
+
+    fn path(&self) -> String {
+        self.reversed.iter().rev().map(|t| format!("/{t}")).collect()
+    }
 }
 
 impl fmt::Display for Mismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Missing { path } => write!(f, "has no `{path}`"),
-            Self::Wrong { path, expected, found } => write!(f, "has {found} at `{path}`, where {expected} belongs"),
+        match &self.what {
+            What::Missing => write!(f, "has no `{}`", self.path()),
+            What::Wrong { expected, found } => {
+                write!(f, "has {found} at `{}`, where {expected} belongs", self.path())
+            }
         }
     }
 }
@@ -367,16 +408,11 @@ impl Schema {
                 return Err(format!("{}: attribute `{key}` is not in the schema of {}", spec.address, self.rtype));
             }
         }
-        let mut values = spec.attrs.clone();
-        for key in &spec.ref_attrs {
-            values.remove(key);
-        }
-        let map: serde_json::Map<_, _> = values.into_iter().collect();
         for f in self.fields.iter().filter(|f| f.source == Source::Input) {
             if spec.ref_attrs.contains(&f.name) {
                 continue;
             }
-            if let Some(m) = f.mismatch(&map, "", true) {
+            if let Some(m) = f.mismatch(&spec.attrs, true) {
                 return Err(format!("{}: the lowered value {m}", spec.address));
             }
         }
@@ -386,8 +422,7 @@ impl Schema {
     /// Holds a provider's answer about the object `id` to this schema: every attribute a read
     /// must report is there, and every value is of its type.
     pub fn check_read(&self, id: &str, attrs: &Attrs) -> Result<(), ProviderError> {
-        let map: serde_json::Map<_, _> = attrs.clone().into_iter().collect();
-        match self.fields.iter().find_map(|f| f.mismatch(&map, "", false)) {
+        match self.fields.iter().find_map(|f| f.mismatch(attrs, false)) {
             None => Ok(()),
             Some(m) => Err(ProviderError::Fatal(format!(
                 "the cloud's answer about {} `{id}` {m}: Tessera cannot tell what is there, so it stops rather than \

@@ -152,8 +152,12 @@ impl<C: Sync + ?Sized> Types<C> {
 #[async_trait]
 pub trait ProviderExt {
     async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError>;
-    async fn read_recorded(&self, rtype: &str, id: &CloudId, recorded: &Attrs)
-    -> Result<Option<Observed>, ProviderError>;
+    async fn read_recorded(
+        &self,
+        rtype: &str,
+        id: &CloudId,
+        recorded: &Attrs,
+    ) -> Result<Option<Observed>, ProviderError>;
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError>;
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError>;
     async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError>;

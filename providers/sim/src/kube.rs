@@ -107,7 +107,11 @@ impl SimKube {
 
     /// Applies a contract object or installs a release, as both Kubernetes providers do for a
     /// create and an update alike.
-    async fn apply(&self, spec: &ResourceSpec, install: fn(&KubeApi<'_>, &ResourceSpec) -> Result<Observed, ProviderError>) -> Result<Observed, ProviderError> {
+    async fn apply(
+        &self,
+        spec: &ResourceSpec,
+        install: fn(&KubeApi<'_>, &ResourceSpec) -> Result<Observed, ProviderError>,
+    ) -> Result<Observed, ProviderError> {
         let api = self.api(self.session().await?)?;
         tokio::time::sleep(self.latency(Operation::Update)).await;
         install(&api, spec)
@@ -129,10 +133,8 @@ struct Nodes;
 struct Namespaces;
 
 fn apply_object(api: &KubeApi<'_>, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-    let manifest = spec
-        .attrs
-        .get("manifest")
-        .ok_or_else(|| ProviderError::Fatal(format!("{} has no manifest", spec.address)))?;
+    let manifest =
+        spec.attrs.get("manifest").ok_or_else(|| ProviderError::Fatal(format!("{} has no manifest", spec.address)))?;
     let id = api.apply(manifest, Some(&spec.address.to_string()))?;
     // Done when ready on every node it fits, as the real provider waits.
     if let Some(status) = api.daemonset_status(&id)? {
@@ -182,7 +184,13 @@ impl Operations<SimKube> for Objects {
     async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
         cx.apply(spec, apply_object).await
     }
-    async fn update(&self, cx: &SimKube, spec: &ResourceSpec, _: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        cx: &SimKube,
+        spec: &ResourceSpec,
+        _: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         cx.apply(spec, apply_object).await
     }
     async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
@@ -210,7 +218,13 @@ impl Operations<SimKube> for Releases {
     async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
         cx.apply(spec, install_release).await
     }
-    async fn update(&self, cx: &SimKube, spec: &ResourceSpec, _: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        cx: &SimKube,
+        spec: &ResourceSpec,
+        _: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         cx.apply(spec, install_release).await
     }
     async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
@@ -244,7 +258,13 @@ impl Operations<SimKube> for Nodes {
     async fn create(&self, _: &SimKube, _: &ResourceSpec) -> Result<Observed, ProviderError> {
         Err(read_only())
     }
-    async fn update(&self, _: &SimKube, _: &ResourceSpec, _: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        _: &SimKube,
+        _: &ResourceSpec,
+        _: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         Err(read_only())
     }
     async fn delete(&self, _: &SimKube, _: &CloudId) -> Result<(), ProviderError> {
@@ -272,7 +292,13 @@ impl Operations<SimKube> for Namespaces {
         let latency = cx.latency(Operation::Create);
         cx.cloud.create("kube-ns", spec.rtype(), &spec.address.to_string(), &attrs, latency).await
     }
-    async fn update(&self, cx: &SimKube, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        cx: &SimKube,
+        spec: &ResourceSpec,
+        id: &CloudId,
+        changed: &[String],
+    ) -> Result<Observed, ProviderError> {
         cx.session().await?;
         let changes = changed.iter().filter_map(|f| spec.attrs.get(f).map(|v| (f.clone(), v.clone()))).collect();
         cx.cloud.update(id, &spec.address.to_string(), changes, cx.latency(Operation::Update)).await

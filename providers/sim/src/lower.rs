@@ -6,8 +6,7 @@
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, KubeAccess, Network, ProviderRef, ResourceSpec,
-    TAG_ADDRESS, TAG_FLEET,
+    Address, Catalog, ClusterTemplate, KubeAccess, Network, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
 };
 
 /// Control-plane log types enabled when the fleet ships audit logs.

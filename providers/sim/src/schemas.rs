@@ -15,7 +15,8 @@ fn tags() -> Field {
 pub fn shape(prefix: &str, shape: Shape, profile: &Profile) -> Schema {
     let secs = |op| profile.duration(shape, op).as_secs();
     use tessera_provider_api::Operation::{Create, Delete, Update};
-    let schema = |name: &str| Schema::new(format!("{prefix}.{name}"), 1).takes(secs(Create), secs(Update), secs(Delete));
+    let schema =
+        |name: &str| Schema::new(format!("{prefix}.{name}"), 1).takes(secs(Create), secs(Update), secs(Delete));
     match shape {
         Shape::Network => schema("network")
             .input("cidr", Ty::Text)
