@@ -159,7 +159,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("loggingComponents", json!(logging))
         .attr("monitoringComponents", json!(MONITORING))
         .attr("network", network)
-        // Policies, replacement rules and outputs are the type's: `crate::schemas::cluster`.
+        // Policies, replacement rules and outputs are the type's: `schemas::cluster`.
         .attr("publicEndpoint", cluster.api_access.public)
         .attr("authorizedNetworks", cluster.api_access.restricted_to())
         .attr("tags", tags(fleet, &control_plane));
@@ -178,7 +178,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         for (k, v) in pool_attrs(catalog, pool, zones.len(), &version) {
             np = np.attr(k, v);
         }
-        // Policies and replacement rules are the type's: `crate::schemas::nodepool`.
+        // Policies and replacement rules are the type's: `schemas::nodepool`.
         out.push(np.attr("tags", tags(fleet, &address)));
     }
     out

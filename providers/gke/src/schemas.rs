@@ -1,6 +1,6 @@
 //! The GKE resource types' schemas: their attributes, who owns each, what forces a replacement,
-//! their outputs and how long their operations take. Declared once here; [`crate::types`]
-//! registers them with their operations, and lowering ([`crate::lower`]) writes only values.
+//! their outputs and how long their operations take. Declared once here; the `types` module
+//! registers them with their operations, and lowering writes only values.
 
 use tessera_provider_api::{Field, FieldPolicy, Replacement, Schema, TAGS_ATTR, Ty};
 

@@ -49,7 +49,7 @@ pub fn lower(cluster: &ClusterTemplate, provider: &ProviderRef, state_dir: &Path
         .attr("image", image)
         .attr("version", cluster.kubernetes_version.clone())
         .attr("tags", json!({ TAG_FLEET: cluster.fleet, TAG_ADDRESS: address.to_string() }));
-    // Outputs and replacement rules are the type's: `crate::types::cluster`.
+    // Outputs and replacement rules are the type's, declared in its schema (`types::cluster`).
     vec![spec]
 }
 

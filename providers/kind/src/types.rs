@@ -15,7 +15,7 @@ use crate::lower::CLUSTER;
 pub(crate) static TYPES: LazyLock<Types<KindProvider>> = LazyLock::new(types);
 
 pub fn types() -> Types<KindProvider> {
-    Types::new(crate::backend::KIND).register(cluster(), Cluster)
+    Types::new("kind").register(cluster(), Cluster)
 }
 
 /// A kind cluster (see [`crate::lower`]). Its read reports the record of what Tessera asked for
