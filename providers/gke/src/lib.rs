@@ -2,7 +2,9 @@
 //!
 //! ## Overview
 //!
-//! A placement lowers to one cluster and one node pool per pool ([`lower`]). The cluster is
+//! A placement lowers to one cluster and one node pool per pool ([`lower`]); each type's schema
+//! (attributes, policies, replacement rules, outputs) is in [`schemas`], registered with its
+//! operations in [`types`], the table every call goes through and every answer is checked against. The cluster is
 //! created with its first pool in the create body; the other pools through `nodePools.create`.
 //! Every mutating call returns an `Operation`, polled until `DONE`, one at a time per cluster
 //! ([`ops`]). Requests are built as the API's JSON and read into the client's typed request

@@ -4,8 +4,9 @@
 //!
 //! A placement lowers to one `kind.cluster` ([`lower`]) whose `config` is the kind config
 //! generated from its pools ([`config`]), on the node image pinned for its minor ([`images`]).
-//! The provider drives the `kind` binary ([`cli`]) and keeps, beside the files kind reads, a
-//! record of what it asked for ([`record`]), since a kind cluster carries no tags:
+//! Its schema (outputs, replacement rules, estimates) and operations are registered in
+//! [`types`]. The provider drives the `kind` binary ([`cli`]) and keeps, beside the files kind
+//! reads, a record of what it asked for ([`record`]), since a kind cluster carries no tags:
 //! - **create**: [`KindProvider::preflight`] first (`kind version`, `kind get clusters`), so a
 //!   missing kind or a stopped Docker is one clear error before anything is written; then the
 //!   record, then `kind create cluster`. A cluster of the same name that already exists is

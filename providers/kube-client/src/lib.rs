@@ -16,7 +16,9 @@
 //! same helm, never pulling, so that coverage is checked on what helm renders.
 //!
 //! Requests and discovery are in [`wire`], the waits in [`cluster`], and the mapping of API
-//! server and helm failures onto `ProviderError` in [`error`].
+//! server and helm failures onto `ProviderError` in [`error`]. Each type's operations are
+//! registered with its schema (declared once in `tessera_kube::schemas`) in [`types`], the table
+//! every call goes through and every answer is checked against.
 //!
 //! ## Helm hooks
 //!

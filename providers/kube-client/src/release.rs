@@ -19,13 +19,14 @@
 //! written.
 //!
 //! **The inventory** (the sorted ids of the applied objects) is reported in the observed
-//! attributes, so it is in state; the engine hands it back to [`read`] through
-//! `Provider::read_recorded`. `update` and `delete` receive no record, so the inventory is also
-//! kept in the cluster: a ConfigMap `tessera-release-<name>` in the release's namespace (ids only,
-//! never values), written before an apply with the union of the old and the new inventory and
-//! after the prune with the new one, so that a crash in between still prunes next time. When that
-//! ConfigMap is missing (deleted by hand), an update or a delete takes for the previous inventory
-//! whatever carries the release label, of every kind the cluster serves (a create does not look).
+//! attributes, so it is in state; the engine hands it back to [`read`] as a read's `recorded`
+//! (`Request::Read`, `ProviderExt::read_recorded`). `update` and `delete` receive no record, so
+//! the inventory is also kept in the cluster: a ConfigMap `tessera-release-<name>` in the
+//! release's namespace (ids only, never values), written before an apply with the union of the
+//! old and the new inventory and after the prune with the new one, so that a crash in between
+//! still prunes next time. When that ConfigMap is missing (deleted by hand), an update or a
+//! delete takes for the previous inventory whatever carries the release label, of every kind the
+//! cluster serves (a create does not look).
 //!
 //! **Secrets** are not kept in state: in `objects`, each value of a Secret's `data` and
 //! `stringData` is replaced by its sha256, which still shows when it moved.
