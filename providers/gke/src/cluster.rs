@@ -13,7 +13,7 @@ use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_AT
 
 use crate::error::{found, status_text};
 use crate::ops::{Outcome, parent_location};
-use crate::{GkeProvider, labels, lower, minor, nodepool, request, text};
+use crate::{GkeProvider, labels, lower, minor, nodepool, present, request, text};
 
 /// The id a spec's cluster has.
 pub fn id(spec: &ResourceSpec) -> Result<String, ProviderError> {
@@ -41,47 +41,57 @@ fn components<T>(list: &[T], name: impl Fn(&T) -> Option<&str>) -> Vec<String> {
     out
 }
 
-/// What `read` reports of a cluster.
-fn observed(cl: &Cluster, id: &str) -> Observed {
-    let parts: Vec<&str> = id.split('/').collect();
-    let project = parts.get(1).copied().unwrap_or_default();
+/// The enabled components of a logging or monitoring config, `null` without one (Tessera always
+/// sets them, so a cluster without them is an answer it cannot read).
+fn enabled<T>(list: Option<&Vec<T>>, name: impl Fn(&T) -> Option<&str>) -> Value {
+    list.map(|l| json!(components(l, name))).unwrap_or(Value::Null)
+}
+
+/// What `read` reports of a cluster. A value the answer lacks is left `null`, for the schema
+/// check (`crate::schemas::cluster`) to report.
+pub(crate) fn observed(cl: &Cluster, id: &str) -> Observed {
+    let project = id.split('/').nth(1).map(present).unwrap_or(Value::Null);
     let mut zones = cl.locations.clone();
     zones.sort();
-    let logging = cl
-        .logging_config
-        .as_ref()
-        .and_then(|l| l.component_config.as_ref())
-        .map(|c| components(&c.enable_components, |x| x.name()))
-        .unwrap_or_default();
-    let monitoring = cl
-        .monitoring_config
-        .as_ref()
-        .and_then(|m| m.component_config.as_ref())
-        .map(|c| components(&c.enable_components, |x| x.name()))
-        .unwrap_or_default();
-    let channel = cl.release_channel.as_ref().and_then(|r| r.channel.name()).unwrap_or("UNSPECIFIED");
-    let network = match &cl.ip_allocation_policy {
-        Some(ip) if ip.create_subnetwork => json!({ "cidr": ip.node_ipv4_cidr_block }),
-        _ => json!({ "network": cl.network, "subnetwork": cl.subnetwork }),
+    let logging = enabled(
+        cl.logging_config.as_ref().and_then(|l| l.component_config.as_ref()).map(|c| &c.enable_components),
+        |x| x.name(),
+    );
+    let monitoring = enabled(
+        cl.monitoring_config.as_ref().and_then(|m| m.component_config.as_ref()).map(|c| &c.enable_components),
+        |x| x.name(),
+    );
+    // No release channel at all is GKE's "no channel" (UNSPECIFIED), what Tessera sets; a
+    // channel this client cannot name is left null.
+    let channel = match cl.release_channel.as_ref() {
+        None => Some("UNSPECIFIED"),
+        Some(r) => r.channel.name(),
     };
+    let channel = channel.map(|c| if c == "UNSPECIFIED" { "none" } else { c });
+    let network = match &cl.ip_allocation_policy {
+        Some(ip) if ip.create_subnetwork => json!({ "cidr": present(&ip.node_ipv4_cidr_block) }),
+        _ => json!({ "network": present(&cl.network), "subnetwork": present(&cl.subnetwork) }),
+    };
+    // Empty until the control plane is up: then no value, not "".
     let endpoint = if cl.endpoint.is_empty() || cl.endpoint.contains("://") {
-        cl.endpoint.clone()
+        present(&cl.endpoint)
     } else {
-        format!("https://{}", cl.endpoint)
+        json!(format!("https://{}", cl.endpoint))
     };
     let mut attrs = Attrs::new();
-    attrs.insert("name".into(), json!(cl.name));
-    attrs.insert("project".into(), json!(project));
-    attrs.insert("location".into(), json!(cl.location));
+    attrs.insert("name".into(), present(&cl.name));
+    attrs.insert("project".into(), project);
+    attrs.insert("location".into(), present(&cl.location));
     attrs.insert("nodeLocations".into(), json!(zones));
-    attrs.insert("version".into(), json!(minor(&cl.current_master_version)));
-    attrs.insert("releaseChannel".into(), json!(if channel == "UNSPECIFIED" { "none" } else { channel }));
-    attrs.insert("loggingComponents".into(), json!(logging));
-    attrs.insert("monitoringComponents".into(), json!(monitoring));
+    attrs.insert("version".into(), present(&minor(&cl.current_master_version)));
+    attrs.insert("releaseChannel".into(), json!(channel));
+    attrs.insert("loggingComponents".into(), logging);
+    attrs.insert("monitoringComponents".into(), monitoring);
     attrs.insert("network".into(), network);
     let ip = cl.control_plane_endpoints_config.as_ref().and_then(|c| c.ip_endpoints_config.as_ref());
     // GKE's default when unset: a public endpoint.
     attrs.insert("publicEndpoint".into(), json!(ip.and_then(|i| i.enable_public_endpoint).unwrap_or(true)));
+    // No authorized-networks config, or a disabled one, is GKE's "not restricted": no networks.
     let mut networks: Vec<String> = ip
         .and_then(|i| i.authorized_networks_config.as_ref())
         .filter(|n| n.enabled)
@@ -90,12 +100,12 @@ fn observed(cl: &Cluster, id: &str) -> Observed {
     networks.sort();
     attrs.insert("authorizedNetworks".into(), json!(networks));
     attrs.insert(TAGS_ATTR.into(), labels::to_tags(&cl.resource_labels));
-    attrs.insert("endpoint".into(), json!(endpoint));
+    attrs.insert("endpoint".into(), endpoint);
     attrs.insert(
         "certificateAuthority".into(),
-        json!(cl.master_auth.as_ref().map(|m| m.cluster_ca_certificate.clone()).filter(|c| !c.is_empty())),
+        cl.master_auth.as_ref().map(|m| present(&m.cluster_ca_certificate)).unwrap_or(Value::Null),
     );
-    attrs.insert("currentMasterVersion".into(), json!(cl.current_master_version));
+    attrs.insert("currentMasterVersion".into(), present(&cl.current_master_version));
     Observed { id: id.to_string(), status: status(cl), attrs }
 }
 

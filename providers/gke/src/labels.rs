@@ -4,9 +4,10 @@
 //!
 //! GCP label keys and values are at most 63 characters of lowercase letters, digits, `_` and `-`
 //! (keys start with a letter), so `tessera.dev/address = gcp-eu/gke.nodepool/system` cannot be
-//! written as it is. Tessera keeps the canonical tags in its attributes ([`TAGS_ATTR`]) and
-//! translates at the edge, reversibly, so that `read` reports exactly the canonical tags a spec
-//! holds and ownership (`ResourceSpec::is_ours`) compares like for like:
+//! written as it is. Tessera keeps the canonical tags in its attributes
+//! ([`TAGS_ATTR`](tessera_provider_api::TAGS_ATTR)) and translates at the edge, reversibly, so
+//! that `read` reports exactly the canonical tags a spec holds and ownership
+//! (`ResourceSpec::is_ours`) compares like for like:
 //!
 //! - **keys**: `.` becomes `-` and `/` becomes `_`: `tessera.dev/fleet` → `tessera-dev_fleet`,
 //!   `tessera.dev/address` → `tessera-dev_address`, `tessera.dev/generation` →

@@ -2,7 +2,9 @@
 //!
 //! ## Overview
 //!
-//! A placement lowers to one cluster and one node pool per pool ([`lower`]). The cluster is
+//! A placement lowers to one cluster and one node pool per pool ([`lower`]); each type's schema
+//! (attributes, policies, replacement rules, outputs) is in [`schemas`], registered with its
+//! operations in [`types`], the table every call goes through and every answer is checked against. The cluster is
 //! created with its first pool in the create body; the other pools through `nodePools.create`.
 //! Every mutating call returns an `Operation`, polled until `DONE`, one at a time per cluster
 //! ([`ops`]). Requests are built as the API's JSON and read into the client's typed request
@@ -33,6 +35,8 @@ pub mod labels;
 pub mod lower;
 mod nodepool;
 pub mod ops;
+pub mod schemas;
+pub mod types;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,8 +47,8 @@ use serde_json::{Value, json};
 use tessera_provider_api::poll::PollPolicy;
 use tessera_provider_api::serial::Serial;
 use tessera_provider_api::{
-    Attrs, Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, CredentialSection, Credentials,
-    KubeAccess, Observed, Operation, Provider, ProviderError, ProviderRef, ResourceSpec, ScopeKey, SpecField,
+    Attrs, Backend, BuildContext, BuildError, Catalog, ClusterTemplate, CredentialSection, Credentials, KubeAccess,
+    Operation, Outcome, Provider, ProviderError, ProviderRef, Request, ResourceSpec, Schema, ScopeKey, SpecField,
     TAG_ADDRESS, TAG_FLEET, TAGS_ATTR, Violation, catalogs,
 };
 use tokio::sync::OnceCell;
@@ -137,18 +141,14 @@ pub(crate) fn same_owner(spec: &ResourceSpec, observed: &Attrs) -> bool {
         && tag(observed, TAG_ADDRESS) == tag(&spec.attrs, TAG_ADDRESS)
 }
 
-fn unknown_type(rtype: &str) -> ProviderError {
-    ProviderError::Fatal(format!("the gke backend has no resource type `{rtype}`"))
-}
-
 /// A kubeconfig for a cluster, authenticating through `gke-gcloud-auth-plugin`: no token is
 /// stored.
 pub fn kubeconfig(cluster: &Attrs) -> Option<Value> {
     let name = cluster.get("name")?.as_str()?;
     let server = cluster.get("endpoint")?.as_str()?;
     let ca = cluster.get("certificateAuthority")?.as_str()?;
-    let project = cluster.get("project").and_then(Value::as_str).unwrap_or_default();
-    let location = cluster.get("location").and_then(Value::as_str).unwrap_or_default();
+    let project = cluster.get("project")?.as_str()?;
+    let location = cluster.get("location")?.as_str()?;
     // gcloud's own naming, so the context reads the same as one from `gcloud container clusters get-credentials`.
     let context = format!("gke_{project}_{location}_{name}");
     let mut config = tessera_provider_api::kubeconfig::exec(&context, server, ca, "gke-gcloud-auth-plugin", &[]);
@@ -168,68 +168,15 @@ impl Provider for GkeProvider {
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        let (create, update, delete) = match rtype {
-            lower::CLUSTER => (480, 600, 300),
-            lower::NODEPOOL => (180, 300, 180),
-            _ => (5, 5, 5),
-        };
-        Duration::from_secs(op.pick(create, update, delete))
+        types::TYPES.estimate(rtype, op)
     }
 
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<Value> {
         (rtype == lower::CLUSTER).then(|| kubeconfig(attrs)).flatten()
     }
 
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        match rtype {
-            lower::CLUSTER => cluster::read(self, id).await,
-            lower::NODEPOOL => nodepool::read(self, id).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        let found = match spec.rtype() {
-            lower::CLUSTER => cluster::read(self, &cluster::id(spec)?).await?,
-            lower::NODEPOOL => nodepool::read(self, &nodepool::id(spec)?).await?,
-            other => return Err(unknown_type(other)),
-        };
-        // Found by name: ours only if fleet, address and generation all match.
-        let Some(found) = found.filter(|o| spec.is_ours(&o.attrs)) else { return Ok(None) };
-        let status = found.status.split(':').next().unwrap_or_default();
-        if !matches!(status, "PROVISIONING" | "RECONCILING") {
-            return Ok(Some(found));
-        }
-        // An operation a crash left running: adopt the object once it has settled, so what
-        // recovery records is what the object is (a cluster's endpoint and CA come at the end).
-        match spec.rtype() {
-            lower::CLUSTER => cluster::settle(self, &found.id).await.map(Some),
-            _ => nodepool::settle(self, &found.id).await.map(Some),
-        }
-    }
-
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        match spec.rtype() {
-            lower::CLUSTER => cluster::create(self, spec).await,
-            lower::NODEPOOL => nodepool::create(self, spec).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
-        match spec.rtype() {
-            lower::CLUSTER => cluster::update(self, id, spec, changed).await,
-            lower::NODEPOOL => nodepool::update(self, id, spec, changed).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        match rtype {
-            lower::CLUSTER => cluster::delete(self, id).await,
-            lower::NODEPOOL => nodepool::delete(self, id).await,
-            other => Err(unknown_type(other)),
-        }
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        types::TYPES.call(self, request).await
     }
 }
 
@@ -241,6 +188,12 @@ pub(crate) fn text<'a>(attrs: &'a Attrs, key: &str) -> Result<&'a str, ProviderE
 
 pub(crate) fn int(attrs: &Attrs, key: &str) -> Result<i64, ProviderError> {
     attrs.get(key).and_then(Value::as_i64).ok_or_else(|| missing(key))
+}
+
+/// A text the API sends, `null` when it is empty: proto3 leaves an unset text empty, and an empty
+/// name or version is not one, so the schema check reports it rather than record "".
+pub(crate) fn present(text: &str) -> Value {
+    if text.is_empty() { Value::Null } else { json!(text) }
 }
 
 pub(crate) fn missing(key: &str) -> ProviderError {
@@ -312,6 +265,10 @@ impl Backend for GkeBackend {
 
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn schemas(&self) -> Vec<Schema> {
+        types::TYPES.schemas().cloned().collect()
     }
 
     fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {

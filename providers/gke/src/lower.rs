@@ -29,12 +29,11 @@
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, PoolTemplate, ProviderRef,
-    Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TaintEffect,
+    Address, Catalog, ClusterTemplate, KubeAccess, Network, OUTPUT_ID, PoolTemplate, ProviderRef, ResourceSpec,
+    TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
-pub const CLUSTER: &str = "gke.cluster";
-pub const NODEPOOL: &str = "gke.nodepool";
+pub use crate::schemas::{CLUSTER, NODEPOOL};
 
 /// GKE node pool names are at most 40 characters.
 pub const MAX_POOL_NAME: usize = 40;
@@ -156,27 +155,14 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         .attr("location", location)
         .attr("nodeLocations", json!(zones))
         .attr("version", version.clone())
-        .versioned("version")
         .attr("releaseChannel", "none")
         .attr("loggingComponents", json!(logging))
         .attr("monitoringComponents", json!(MONITORING))
         .attr("network", network)
-        // No public address means private nodes, which existing pools cannot take: a change of
-        // `publicEndpoint` replaces the cluster. Authorized networks change in place.
+        // Policies, replacement rules and outputs are the type's: `schemas::cluster`.
         .attr("publicEndpoint", cluster.api_access.public)
         .attr("authorizedNetworks", cluster.api_access.restricted_to())
-        .attr("tags", tags(fleet, &control_plane))
-        .outputs(&["name", "endpoint", "certificateAuthority"])
-        // Only the create body uses it; the pool's own resource owns the pool from then on.
-        .policy("initialPool", FieldPolicy::Ignored)
-        .replace_on("name")
-        .replace_on("project")
-        .replace_on("location")
-        .replace_on("nodeLocations")
-        .replace_on("network")
-        .replace_on("publicEndpoint")
-        // Cluster names are unique per location: the old cluster must go before the new one.
-        .replaced_by(Replacement::DestroyBeforeCreate);
+        .attr("tags", tags(fleet, &control_plane));
     if let Some(first) = cluster.pools.first() {
         let mut initial: serde_json::Map<String, Value> =
             pool_attrs(catalog, first, zones.len(), &version).into_iter().map(|(k, v)| (k.to_string(), v)).collect();
@@ -192,16 +178,8 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         for (k, v) in pool_attrs(catalog, pool, zones.len(), &version) {
             np = np.attr(k, v);
         }
-        out.push(
-            np.attr("tags", tags(fleet, &address))
-                // The autoscaler moves the live count; this is only where the pool starts.
-                .policy("initialNodeCount", FieldPolicy::Delegated)
-                .replace_on("cluster")
-                .replace_on("name")
-                .replace_on("machineType")
-                .replace_on("spot")
-                .replace_on("imageType"),
-        );
+        // Policies and replacement rules are the type's: `schemas::nodepool`.
+        out.push(np.attr("tags", tags(fleet, &address)));
     }
     out
 }
@@ -215,10 +193,10 @@ pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAcc
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
-    use tessera_provider_api::{Arch, CoreServices, Machine, Taint, catalogs};
+    use tessera_provider_api::{Arch, CoreServices, FieldPolicy, Machine, Replacement, Taint, catalogs};
 
     use super::*;
 
@@ -233,7 +211,7 @@ mod tests {
         }
     }
 
-    fn template(zones: &[&str]) -> ClusterTemplate {
+    pub(crate) fn template(zones: &[&str]) -> ClusterTemplate {
         ClusterTemplate {
             fleet: "f".into(),
             placement: "gcp-eu".into(),
@@ -247,14 +225,19 @@ mod tests {
         }
     }
 
-    fn provider() -> ProviderRef {
+    pub(crate) fn provider() -> ProviderRef {
         let mut p = ProviderRef::new("gke", "europe-west4");
         p.scope.insert("project".into(), "acme-platform".into());
         p
     }
 
+    /// The spec at `address`, stamped with its type's schema as the engine does.
     fn by_address(specs: &[ResourceSpec], address: &str) -> ResourceSpec {
-        specs.iter().find(|s| s.address.to_string() == address).cloned().unwrap_or_else(|| panic!("no {address}"))
+        let mut spec =
+            specs.iter().find(|s| s.address.to_string() == address).cloned().unwrap_or_else(|| panic!("no {address}"));
+        let schema = crate::schemas::all().into_iter().find(|s| s.rtype == spec.rtype()).unwrap();
+        schema.stamp(&mut spec);
+        spec
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_AT
 
 use crate::error::{found, status_text};
 use crate::ops::{Outcome, cluster_of};
-use crate::{GkeProvider, int, labels, minor, request, same_owner, text};
+use crate::{GkeProvider, int, labels, minor, present, request, same_owner, text};
 
 /// Node pools are identified as `projects/P/locations/L/clusters/C/nodePools/N`.
 pub fn id(spec: &ResourceSpec) -> Result<String, ProviderError> {
@@ -66,33 +66,38 @@ fn status(np: &NodePool) -> String {
     status_text(np.status.name(), &np.status_message, np.conditions.iter().map(|c| c.message.as_str()))
 }
 
-/// What `read` reports of a node pool.
-fn observed(np: &NodePool, id: &str) -> Observed {
-    let config = np.config.clone().unwrap_or_default();
-    let mut taints: Vec<Value> = config
-        .taints
-        .iter()
-        .map(|t| json!({ "key": t.key, "value": t.value, "effect": t.effect.name().unwrap_or("EFFECT_UNSPECIFIED") }))
-        .collect();
-    taints.sort_by_key(|t| t.to_string());
-    let node_labels: Map<String, Value> =
-        config.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-    let scaling = np.autoscaling.clone().unwrap_or_default();
+/// What `read` reports of a node pool. A value the answer lacks is left `null`, for the schema
+/// check (`crate::schemas::nodepool`) to report.
+pub(crate) fn observed(np: &NodePool, id: &str) -> Observed {
     let mut attrs = Attrs::new();
     attrs.insert("cluster".into(), json!(cluster_of(id)));
-    attrs.insert("name".into(), json!(np.name));
-    attrs.insert("machineType".into(), json!(config.machine_type));
-    attrs.insert("spot".into(), json!(config.spot));
-    attrs.insert("imageType".into(), json!(config.image_type));
-    attrs.insert("labels".into(), Value::Object(node_labels));
-    attrs.insert("taints".into(), json!(taints));
-    attrs.insert("minNodes".into(), json!(scaling.total_min_node_count));
-    attrs.insert("maxNodes".into(), json!(scaling.total_max_node_count));
-    attrs.insert("autoscaling".into(), json!(scaling.enabled));
+    attrs.insert("name".into(), present(&np.name));
+    // A pool without its config is an answer Tessera cannot read: its values stay null.
+    if let Some(config) = &np.config {
+        let mut taints: Vec<Value> = config
+            .taints
+            .iter()
+            .map(|t| json!({ "key": t.key, "value": t.value, "effect": t.effect.name().unwrap_or("EFFECT_UNSPECIFIED") }))
+            .collect();
+        taints.sort_by_key(|t| t.to_string());
+        let node_labels: Map<String, Value> =
+            config.labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        attrs.insert("machineType".into(), present(&config.machine_type));
+        // proto3's false is the API's default: not a spot pool.
+        attrs.insert("spot".into(), json!(config.spot));
+        attrs.insert("imageType".into(), present(&config.image_type));
+        attrs.insert("labels".into(), Value::Object(node_labels));
+        attrs.insert("taints".into(), json!(taints));
+        attrs.insert(TAGS_ATTR.into(), labels::to_tags(&config.resource_labels));
+    }
+    // No autoscaling config is GKE's "not autoscaled": no bounds to report.
+    let scaling = np.autoscaling.as_ref();
+    attrs.insert("minNodes".into(), json!(scaling.map(|s| s.total_min_node_count)));
+    attrs.insert("maxNodes".into(), json!(scaling.map(|s| s.total_max_node_count)));
+    attrs.insert("autoscaling".into(), json!(scaling.is_some_and(|s| s.enabled)));
     attrs.insert("initialNodeCount".into(), json!(np.initial_node_count));
-    attrs.insert("version".into(), json!(minor(&np.version)));
-    attrs.insert("currentVersion".into(), json!(np.version));
-    attrs.insert(TAGS_ATTR.into(), labels::to_tags(&config.resource_labels));
+    attrs.insert("version".into(), present(&minor(&np.version)));
+    attrs.insert("currentVersion".into(), present(&np.version));
     Observed { id: id.to_string(), status: status(np), attrs }
 }
 
@@ -147,7 +152,8 @@ pub async fn update(
     let cluster = cluster_of(id);
     let c = p.client().await?;
     let live = read(p, id).await?.ok_or_else(|| ProviderError::NotFound(format!("node pool {id}")))?;
-    let image_type = text(&live.attrs, "imageType").unwrap_or(crate::lower::IMAGE_TYPE).to_string();
+    // The pool's own image type, so that a version change moves nothing else.
+    let image_type = text(&live.attrs, "imageType")?.to_string();
 
     if has("version") {
         let req: UpdateNodePoolRequest = request(

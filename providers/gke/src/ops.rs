@@ -7,7 +7,7 @@
 //! shared poller until `status` is `DONE`, and then `error` says whether it worked.
 //!
 //! GKE runs one operation per cluster at a time (a second gets 400 `FAILED_PRECONDITION`), so
-//! [`Gke::mutate`] holds the cluster's [`Serial`](tessera_provider_api::serial::Serial) lock from
+//! `GkeProvider::mutate` holds the cluster's [`Serial`](tessera_provider_api::serial::Serial) lock from
 //! the request that starts an operation until the poll that sees it end: the pools of one
 //! cluster, which the engine runs concurrently, take turns instead of colliding. A conflict the
 //! lock cannot see (another tool, the console, a second Tessera) is retried inside the lock,

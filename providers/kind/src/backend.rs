@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tessera_provider_api::{
-    Arch, Backend, BuildContext, BuildError, Catalog, ClusterTemplate, MachineCatalog, Provider, ProviderRef,
+    Arch, Backend, BuildContext, BuildError, Catalog, ClusterTemplate, MachineCatalog, Provider, ProviderRef, Schema,
     SpecField, Violation,
 };
 
@@ -82,6 +82,10 @@ impl Backend for KindBackend {
 
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn schemas(&self) -> Vec<Schema> {
+        crate::types::TYPES.schemas().cloned().collect()
     }
 
     fn catalog(&self, provider: &ProviderRef) -> Option<Catalog> {

@@ -4,8 +4,9 @@
 //!
 //! A placement lowers to one `kind.cluster` ([`lower`]) whose `config` is the kind config
 //! generated from its pools ([`config`]), on the node image pinned for its minor ([`images`]).
-//! The provider drives the `kind` binary ([`cli`]) and keeps, beside the files kind reads, a
-//! record of what it asked for ([`record`]), since a kind cluster carries no tags:
+//! Its schema (outputs, replacement rules, estimates) and operations are registered in
+//! [`types`]. The provider drives the `kind` binary ([`cli`]) and keeps, beside the files kind
+//! reads, a record of what it asked for ([`record`]), since a kind cluster carries no tags:
 //! - **create**: [`KindProvider::preflight`] first (`kind version`, `kind get clusters`), so a
 //!   missing kind or a stopped Docker is one clear error before anything is written; then the
 //!   record, then `kind create cluster`. A cluster of the same name that already exists is
@@ -26,6 +27,7 @@ pub mod images;
 pub mod kubeconfig;
 pub mod lower;
 pub mod record;
+pub mod types;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -33,7 +35,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::json;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec, TAGS_ATTR,
+    Attrs, Catalog, CloudId, Observed, Operation, Outcome, Provider, ProviderError, Request, ResourceSpec, TAGS_ATTR,
 };
 
 pub use backend::KindBackend;
@@ -75,10 +77,6 @@ pub struct KindProvider {
     catalog: Catalog,
 }
 
-fn unknown_type(rtype: &str) -> ProviderError {
-    ProviderError::Fatal(format!("the kind backend has no resource type `{rtype}`"))
-}
-
 fn name_of(spec: &ResourceSpec) -> Result<String, ProviderError> {
     spec.attrs
         .get("name")
@@ -113,6 +111,9 @@ impl KindProvider {
     async fn observe(&self, name: &str) -> Result<Observed, ProviderError> {
         let kubeconfig = self.cli.kubeconfig(name).await?;
         let (endpoint, ca) = kubeconfig::endpoint_and_ca(&kubeconfig, name)?;
+        // What Tessera asked for, from its record; a cluster without one (not made by Tessera, or
+        // its record deleted) reports none of it (the schema has these `maybe_read`), so the diff
+        // sees each value as changed rather than as an empty one.
         let mut attrs = self.workdir.load(name).await?.unwrap_or_default();
         attrs.insert("name".into(), json!(name));
         attrs.insert("endpoint".into(), json!(endpoint));
@@ -147,10 +148,7 @@ impl Provider for KindProvider {
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        if rtype != lower::CLUSTER {
-            return Duration::ZERO;
-        }
-        Duration::from_secs(op.pick(90, 1, 15))
+        types::TYPES.estimate(rtype, op)
     }
 
     /// One kind command at a time: a create starts several node containers and pulls images,
@@ -159,17 +157,21 @@ impl Provider for KindProvider {
         1
     }
 
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        if rtype != lower::CLUSTER {
-            return Err(unknown_type(rtype));
-        }
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        types::TYPES.call(self, request).await
+    }
+}
+
+/// The operations of `kind.cluster` ([`types::Cluster`] forwards to them).
+impl KindProvider {
+    pub(crate) async fn read_cluster(&self, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
         if !self.cli.clusters().await?.iter().any(|c| c == id) {
             return Ok(None);
         }
         self.observe(id).await.map(Some)
     }
 
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
+    pub(crate) async fn find_cluster(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
         let name = name_of(spec)?;
         if !self.cli.clusters().await?.contains(&name) {
             return Ok(None);
@@ -180,11 +182,8 @@ impl Provider for KindProvider {
         }
     }
 
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        if spec.rtype() != lower::CLUSTER {
-            return Err(unknown_type(spec.rtype()));
-        }
-        let clusters = self.preflight().await?;
+    pub(crate) async fn create_cluster(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
+        let clusters = KindProvider::preflight(self).await?;
         let name = name_of(spec)?;
         if clusters.contains(&name) {
             return self.adopt(spec, &name).await;
@@ -211,7 +210,12 @@ impl Provider for KindProvider {
         }
     }
 
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
+    pub(crate) async fn update_cluster(
+        &self,
+        spec: &ResourceSpec,
+        id: &CloudId,
+        changed: &[String],
+    ) -> Result<Observed, ProviderError> {
         let in_place: Vec<&String> = changed.iter().filter(|f| f.as_str() != TAGS_ATTR).collect();
         if !in_place.is_empty() {
             return Err(ProviderError::Fatal(format!(
@@ -224,11 +228,8 @@ impl Provider for KindProvider {
         self.observe(id).await
     }
 
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        if rtype != lower::CLUSTER {
-            return Err(unknown_type(rtype));
-        }
-        if self.preflight().await?.iter().any(|c| c == id) {
+    pub(crate) async fn delete_cluster(&self, id: &CloudId) -> Result<(), ProviderError> {
+        if KindProvider::preflight(self).await?.iter().any(|c| c == id) {
             self.cli.delete(id).await?;
         }
         Ok(self.workdir.remove(id).await?)

@@ -18,9 +18,7 @@ use std::path::Path;
 
 use serde_json::json;
 use tessera_kube::contract::{AUTH_KIND, KIND, SCOPE_AUTH};
-use tessera_provider_api::{
-    Address, ClusterTemplate, KubeAccess, ProviderRef, Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET,
-};
+use tessera_provider_api::{Address, ClusterTemplate, KubeAccess, ProviderRef, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
 
 use crate::config::{KindOptions, cluster_name, kind_config};
 use crate::images;
@@ -50,13 +48,8 @@ pub fn lower(cluster: &ClusterTemplate, provider: &ProviderRef, state_dir: &Path
         .attr("config", config)
         .attr("image", image)
         .attr("version", cluster.kubernetes_version.clone())
-        .attr("tags", json!({ TAG_FLEET: cluster.fleet, TAG_ADDRESS: address.to_string() }))
-        .outputs(&["endpoint", "certificateAuthority", "name"])
-        .replace_on("name")
-        .replace_on("config")
-        .replace_on("image")
-        .replace_on("version")
-        .replaced_by(Replacement::DestroyBeforeCreate);
+        .attr("tags", json!({ TAG_FLEET: cluster.fleet, TAG_ADDRESS: address.to_string() }));
+    // Outputs and replacement rules are the type's, declared in its schema (`types::cluster`).
     vec![spec]
 }
 

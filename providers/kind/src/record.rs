@@ -28,6 +28,10 @@ pub struct Workdir {
     root: PathBuf,
 }
 
+fn missing(attr: &str) -> KindError {
+    KindError::Local(format!("the kind.cluster to record has no `/{attr}`"))
+}
+
 fn local(what: &str, path: &Path, e: impl std::fmt::Display) -> KindError {
     KindError::Local(format!("{what} {}: {e}", path.display()))
 }
@@ -62,15 +66,16 @@ impl Workdir {
     /// Writes `config.json`, the audit policy and the record, each through a rename so that a
     /// crash never leaves half a file.
     pub async fn write(&self, attrs: &Attrs, policy_file: &Path, policy: &serde_json::Value) -> Result<(), KindError> {
-        let name = attrs.get("name").and_then(|v| v.as_str()).unwrap_or_default();
+        // Lowering sets both: without them there is no cluster to make, never an empty config.
+        let name = attrs.get("name").and_then(|v| v.as_str()).ok_or_else(|| missing("name"))?;
+        let config = attrs.get("config").filter(|c| c.is_object()).ok_or_else(|| missing("config"))?;
         let dir = self.dir(name)?;
         tokio::fs::create_dir_all(&dir).await.map_err(|e| local("cannot create", &dir, e))?;
-        let config = attrs.get("config").cloned().unwrap_or_default();
-        let recorded: Attrs =
+        let recorded: serde_json::Map<String, serde_json::Value> =
             attrs.iter().filter(|(k, _)| RECORDED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-        write_json(&self.config_file(name)?, &config).await?;
+        write_json(&self.config_file(name)?, config).await?;
         write_json(policy_file, policy).await?;
-        write_json(&self.record_file(name)?, &serde_json::to_value(recorded).unwrap_or_default()).await
+        write_json(&self.record_file(name)?, &serde_json::Value::Object(recorded)).await
     }
 
     /// The record of cluster `name`, if Tessera wrote one.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use tessera_kind::{KindBackend, KindProvider, KindSettings, lower};
-use tessera_provider_api::{Backend, Provider, ProviderError, ProviderRef, ResourceSpec};
+use tessera_provider_api::{Backend, ProviderError, ProviderExt, ProviderRef, ResourceSpec};
 
 struct Standin {
     bin: tempfile::TempDir,
@@ -37,7 +37,13 @@ impl Standin {
     fn lower(&self, t: &tessera_provider_api::ClusterTemplate) -> Vec<ResourceSpec> {
         let mut settings = tessera_provider_api::Extensions::default();
         settings.insert(self.settings(None));
-        KindBackend.lower(t, &ProviderRef::new("kind", ""), &settings)
+        let mut specs = KindBackend.lower(t, &ProviderRef::new("kind", ""), &settings);
+        // As the engine does: the type's schema fills the rules lowering no longer writes.
+        let schemas = KindBackend.schemas();
+        for spec in &mut specs {
+            schemas.iter().find(|s| s.rtype == spec.rtype()).unwrap().stamp(spec);
+        }
+        specs
     }
 
     fn settings(&self, binary: Option<PathBuf>) -> KindSettings {

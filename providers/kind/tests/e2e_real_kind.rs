@@ -9,7 +9,7 @@ mod common;
 use std::process::{Command, Stdio};
 
 use tessera_kind::{KindBackend, KindProvider, KindSettings, lower};
-use tessera_provider_api::{Backend, Provider, ProviderRef};
+use tessera_provider_api::{Backend, ProviderExt, ProviderRef};
 
 fn succeeds(program: &str, arg: &str) -> bool {
     Command::new(program).arg(arg).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tessera_kube::contract::KIND;
-use tessera_provider_api::{Backend, BuildContext, BuildError, Catalog, Provider, ProviderRef};
+use tessera_provider_api::{Backend, BuildContext, BuildError, Catalog, Provider, ProviderRef, Schema};
 
 use crate::{KubeClientSettings, KubeProvider};
 
@@ -13,6 +13,11 @@ pub struct KubeBackend;
 impl Backend for KubeBackend {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    /// The types inside a cluster, as [`tessera_kube::schemas`] declares them.
+    fn schemas(&self) -> Vec<Schema> {
+        crate::types::TYPES.schemas().cloned().collect()
     }
 
     fn catalog(&self, _provider: &ProviderRef) -> Option<Catalog> {

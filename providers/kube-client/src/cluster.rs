@@ -57,6 +57,7 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
 /// far it is (for the wait's messages).
 pub fn daemonset_ready(ds: &Value) -> Result<(), String> {
     let int = |p: &str| ds.pointer(p).and_then(Value::as_i64);
+    // An object the API server has given no generation has had no spec change to wait for.
     let generation = int("/metadata/generation").unwrap_or(0);
     let observed = int("/status/observedGeneration");
     let (Some(desired), Some(ready)) = (int("/status/desiredNumberScheduled"), int("/status/numberReady")) else {

@@ -16,7 +16,9 @@
 //! same helm, never pulling, so that coverage is checked on what helm renders.
 //!
 //! Requests and discovery are in [`wire`], the waits in [`cluster`], and the mapping of API
-//! server and helm failures onto `ProviderError` in [`error`].
+//! server and helm failures onto `ProviderError` in [`error`]. Each type's operations are
+//! registered with its schema (declared once in `tessera_kube::schemas`) in [`types`], the table
+//! every call goes through and every answer is checked against.
 //!
 //! ## Helm hooks
 //!
@@ -47,16 +49,15 @@ pub mod object;
 pub mod offline;
 pub mod release;
 pub mod settings;
+pub mod types;
 pub mod wire;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tessera_kube::contract::{KIND, OBJECT, RELEASE};
-use tessera_kube::coverage::NODES;
+use tessera_kube::contract::KIND;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, Connection, MachineCatalog, Observed, Operation, Provider, ProviderError, ProviderRef,
-    ResourceSpec,
+    Catalog, Connection, MachineCatalog, Operation, Outcome, Provider, ProviderError, ProviderRef, Request,
 };
 use tokio::sync::OnceCell;
 
@@ -109,13 +110,6 @@ impl KubeProvider {
     }
 }
 
-fn unknown_type(rtype: &str) -> ProviderError {
-    if rtype == NODES {
-        return ProviderError::Fatal(format!("`{NODES}` is read-only: nodes are the cloud's, not Tessera's"));
-    }
-    ProviderError::Fatal(format!("the kube backend has no resource type `{rtype}`"))
-}
-
 #[async_trait]
 impl Provider for KubeProvider {
     fn catalog(&self) -> &Catalog {
@@ -123,67 +117,10 @@ impl Provider for KubeProvider {
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        let secs = match (rtype, op) {
-            (RELEASE, Operation::Delete) => 60,
-            (RELEASE, _) => 180,
-            (_, Operation::Delete) => 10,
-            _ => 5,
-        };
-        Duration::from_secs(secs)
+        types::TYPES.estimate(rtype, op)
     }
 
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        self.read_recorded(rtype, id, &Attrs::new()).await
-    }
-
-    async fn read_recorded(
-        &self,
-        rtype: &str,
-        id: &CloudId,
-        recorded: &Attrs,
-    ) -> Result<Option<Observed>, ProviderError> {
-        let cluster = self.cluster().await?;
-        match rtype {
-            OBJECT => object::read(cluster, id).await,
-            RELEASE => release::read(cluster, id, recorded).await,
-            NODES => nodes::read(cluster, id).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        let cluster = self.cluster().await?;
-        match spec.rtype() {
-            OBJECT => object::find(cluster, spec).await,
-            RELEASE => release::find(cluster, spec).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        let cluster = self.cluster().await?;
-        match spec.rtype() {
-            OBJECT => object::apply(cluster, spec, true).await,
-            RELEASE => release::apply(cluster, spec, true).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn update(&self, spec: &ResourceSpec, _id: &CloudId, _changed: &[String]) -> Result<Observed, ProviderError> {
-        let cluster = self.cluster().await?;
-        match spec.rtype() {
-            OBJECT => object::apply(cluster, spec, false).await,
-            RELEASE => release::apply(cluster, spec, false).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        let cluster = self.cluster().await?;
-        match rtype {
-            OBJECT => object::delete(cluster, id).await,
-            RELEASE => release::delete(cluster, id).await,
-            other => Err(unknown_type(other)),
-        }
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        types::TYPES.call(self, request).await
     }
 }

@@ -21,6 +21,7 @@ use k8s_openapi::api::core::v1::{Node as KubeNode, Pod};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tessera_kube::contract::object_id;
+use tessera_kube::coverage::NODES;
 use tessera_kube::node::Node;
 use tessera_provider_api::{Attrs, CloudId, Observed, ProviderError};
 
@@ -57,8 +58,12 @@ pub fn ready(pod: &Pod) -> bool {
     ready && pod.metadata.deletion_timestamp.is_none()
 }
 
-/// A Node as coverage sees it (no pods yet).
-pub fn node(n: &KubeNode) -> Node {
+/// A Node as coverage sees it (no pods yet). A Node without a name is an answer that cannot be
+/// told apart from another: an error, never a node silently left out.
+pub fn node(n: &KubeNode) -> Result<Node, ProviderError> {
+    let name = n.metadata.name.clone().filter(|name| !name.is_empty()).ok_or_else(|| {
+        ProviderError::Fatal(format!("the API server listed a {NODES} Node without `/metadata/name`"))
+    })?;
     let taints = n.spec.as_ref().and_then(|s| s.taints.as_ref()).map_or_else(Vec::new, |ts| {
         ts.iter()
             .map(|t| {
@@ -70,18 +75,22 @@ pub fn node(n: &KubeNode) -> Node {
             })
             .collect()
     });
-    Node {
-        name: n.metadata.name.clone().unwrap_or_default(),
+    Ok(Node {
+        name,
+        // The API server leaves an empty label map out: no labels.
         labels: n.metadata.labels.clone().unwrap_or_default(),
         taints,
         daemon_pods: BTreeMap::new(),
-    }
+    })
 }
 
 /// The nodes with the DaemonSet pods on each (see the module docs).
-pub fn with_pods(nodes: &[KubeNode], pods: &[Pod]) -> Vec<Node> {
-    let mut out: BTreeMap<String, Node> =
-        nodes.iter().map(node).filter(|n| !n.name.is_empty()).map(|n| (n.name.clone(), n)).collect();
+pub fn with_pods(nodes: &[KubeNode], pods: &[Pod]) -> Result<Vec<Node>, ProviderError> {
+    let mut out = BTreeMap::new();
+    for n in nodes {
+        let n = node(n)?;
+        out.insert(n.name.clone(), n);
+    }
     for pod in pods {
         let Some(daemonset) = daemonset_of(pod) else { continue };
         let Some(on) = pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).and_then(|n| out.get_mut(n)) else {
@@ -90,7 +99,7 @@ pub fn with_pods(nodes: &[KubeNode], pods: &[Pod]) -> Vec<Node> {
         let entry = on.daemon_pods.entry(daemonset).or_insert(false);
         *entry |= ready(pod);
     }
-    out.into_values().collect()
+    Ok(out.into_values().collect())
 }
 
 /// `read(NODES, _)`: every node of the cluster; the id is not used (there is one node list).
@@ -99,7 +108,7 @@ pub async fn read(cluster: &Cluster, id: &CloudId) -> Result<Option<Observed>, P
     let pod_kind = cluster.served_soon("v1", "Pod").await?;
     let nodes: Vec<KubeNode> = typed("Node", cluster.wire.list(&node_kind, "").await?)?;
     let pods: Vec<Pod> = typed("Pod", cluster.wire.list(&pod_kind, "").await?)?;
-    let listed = with_pods(&nodes, &pods);
+    let listed = with_pods(&nodes, &pods)?;
     let mut attrs = Attrs::new();
     attrs.insert(
         "nodes".into(),
@@ -150,7 +159,7 @@ mod tests {
             pod("web", Some("n1"), rs, "True"),
             pod("adopted", Some("n1"), not_controller, "True"),
         ];
-        let nodes = with_pods(&[kube_node("n1"), kube_node("n2")], &pods);
+        let nodes = with_pods(&[kube_node("n1"), kube_node("n2")], &pods).unwrap();
         assert_eq!(nodes.len(), 2);
         let n1 = &nodes[0];
         assert_eq!(n1.name, "n1");

@@ -19,13 +19,14 @@
 //! written.
 //!
 //! **The inventory** (the sorted ids of the applied objects) is reported in the observed
-//! attributes, so it is in state; the engine hands it back to [`read`] through
-//! `Provider::read_recorded`. `update` and `delete` receive no record, so the inventory is also
-//! kept in the cluster: a ConfigMap `tessera-release-<name>` in the release's namespace (ids only,
-//! never values), written before an apply with the union of the old and the new inventory and
-//! after the prune with the new one, so that a crash in between still prunes next time. When that
-//! ConfigMap is missing (deleted by hand), an update or a delete takes for the previous inventory
-//! whatever carries the release label, of every kind the cluster serves (a create does not look).
+//! attributes, so it is in state; the engine hands it back to [`read`] as a read's `recorded`
+//! (`Request::Read`, `ProviderExt::read_recorded`). `update` and `delete` receive no record, so
+//! the inventory is also kept in the cluster: a ConfigMap `tessera-release-<name>` in the
+//! release's namespace (ids only, never values), written before an apply with the union of the
+//! old and the new inventory and after the prune with the new one, so that a crash in between
+//! still prunes next time. When that ConfigMap is missing (deleted by hand), an update or a
+//! delete takes for the previous inventory whatever carries the release label, of every kind the
+//! cluster serves (a create does not look).
 //!
 //! **Secrets** are not kept in state: in `objects`, each value of a Secret's `data` and
 //! `stringData` is replaced by its sha256, which still shows when it moved.
@@ -156,7 +157,11 @@ async fn recorded_inventory(
             "ConfigMap {namespace}/{RECORD_PREFIX}{name} exists and is not ours (its `{LABEL_RELEASE}` label differs)"
         )));
     }
-    let text = live.pointer(&format!("/data/{INVENTORY}")).and_then(Value::as_str).unwrap_or("[]");
+    // Tessera always writes the inventory: a record without it cannot say what to prune.
+    let text = live
+        .pointer(&format!("/data/{INVENTORY}"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| ProviderError::Fatal(format!("{} has no `/data/{INVENTORY}`", record_id(namespace, name))))?;
     serde_json::from_str(text).map(Some).map_err(|e| {
         ProviderError::Fatal(format!("the inventory in {} does not parse: {e}", record_id(namespace, name)))
     })
@@ -269,8 +274,13 @@ async fn labelled(cluster: &Cluster, label: &str) -> Result<BTreeSet<String>, Pr
 /// An object placed where its kind is served, with the release's namespace when it is namespaced
 /// and names none; `None` when the kind is not served (yet) and `wait` is off.
 async fn place(cluster: &Cluster, mut m: Value, namespace: &str, wait: bool) -> Result<Option<Placed>, ProviderError> {
-    let api_version = m.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-    let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let text = |key: &str| {
+        m.get(key)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ProviderError::Fatal(format!("an object the chart renders for {namespace} has no `/{key}`")))
+    };
+    let (api_version, kind) = (text("apiVersion")?, text("kind")?);
     let served = if wait {
         cluster.served_soon(&api_version, &kind).await?
     } else {
@@ -314,7 +324,12 @@ pub async fn apply(cluster: &Cluster, spec: &ResourceSpec, fresh: bool) -> Resul
     }
     let mut applied = apply_all(cluster, &crds_placed).await?;
     for crd in &crds_placed {
-        let name = crd.manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        // Placed, so its id (which needs the name) was made.
+        let name = crd
+            .manifest
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ProviderError::Fatal(format!("the CRD {} of {id} has no `/metadata/name`", crd.id)))?;
         cluster.established(&crd.served, name).await?;
     }
     if !crds_placed.is_empty() {

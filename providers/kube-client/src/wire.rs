@@ -186,7 +186,9 @@ impl Wire {
 
     /// Server-side apply as [`FIELD_MANAGER`], forced; returns the live object.
     pub async fn apply(&self, served: &Served, manifest: &Value) -> Result<Value, ProviderError> {
-        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let name = manifest.pointer("/metadata/name").and_then(Value::as_str).ok_or_else(|| {
+            ProviderError::Fatal(format!("a {} to apply has no `/metadata/name`", served.resource.kind))
+        })?;
         let namespace = manifest.pointer("/metadata/namespace").and_then(Value::as_str);
         let what = format!("applying {} {name}", served.resource.kind);
         let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -220,6 +222,7 @@ impl Wire {
             let what = what.clone();
             async move {
                 let req = build(&what, Request::new(served.path(None)).list(&params))?;
+                // A 404 to a list is a kind no longer served (its CRD went): nothing of it.
                 Ok(self.send(&what, req).await?.unwrap_or(Value::Null))
             }
         })

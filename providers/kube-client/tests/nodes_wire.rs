@@ -10,7 +10,7 @@ use support::*;
 use tessera_kube::contract::object_id;
 use tessera_kube::coverage::{self, Expected, NODES, Node, Service};
 use tessera_kube_fixture::{Fault, KubeFixture};
-use tessera_provider_api::{Provider, ProviderError};
+use tessera_provider_api::{Provider, ProviderError, ProviderExt};
 
 /// A pod of `owner` (a DaemonSet name in `namespace`, or any owner reference) on `node`.
 fn pod(fixture: &KubeFixture, namespace: &str, name: &str, node: Option<&str>, owner: Value, ready: bool) {

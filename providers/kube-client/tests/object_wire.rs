@@ -10,7 +10,7 @@ use support::*;
 use tessera_kube_client::KubeClientSettings;
 use tessera_kube_fixture::Fault;
 use tessera_provider_api::poll::PollPolicy;
-use tessera_provider_api::{Address, Provider, ProviderError, ResourceSpec};
+use tessera_provider_api::{Address, ProviderError, ProviderExt, ResourceSpec};
 
 fn spec(name: &str, manifest: Value) -> ResourceSpec {
     ResourceSpec::new(Address::new("aws", "kube.object", name), provider_ref()).attr("manifest", manifest)

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::*;
-use tessera_provider_api::{Attrs, Observed, Provider, ProviderError, ResourceSpec};
+use tessera_provider_api::{Attrs, Observed, ProviderError, ProviderExt, ResourceSpec};
 
 const RELEASE_ID: &str = "monitoring/cov";
 

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use base64::Engine as _;
 use secrecy::SecretString;
 use tessera_kube_client::{KubeClientSettings, KubeProvider};
-use tessera_provider_api::{Provider, ProviderError};
+use tessera_provider_api::{ProviderError, ProviderExt};
 
 fn provider_at(endpoint: &str, ca: Option<String>) -> KubeProvider {
     let settings = KubeClientSettings {
