@@ -146,7 +146,13 @@ impl Operations<EksProvider> for VpcOps {
         network::create_vpc(p.clients().await, spec).await
     }
 
-    async fn update(&self, p: &EksProvider, spec: &ResourceSpec, id: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        p: &EksProvider,
+        spec: &ResourceSpec,
+        id: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         let c = p.clients().await;
         // VPCs change only their tags in place.
         let live = network::read_vpc(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
@@ -173,7 +179,13 @@ impl Operations<EksProvider> for SubnetOps {
         network::create_subnet(p.clients().await, spec).await
     }
 
-    async fn update(&self, p: &EksProvider, spec: &ResourceSpec, id: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        p: &EksProvider,
+        spec: &ResourceSpec,
+        id: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         let c = p.clients().await;
         // Subnets change only their tags in place.
         let live = network::read_subnet(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
