@@ -99,6 +99,7 @@ fn observed(pool_id: &str, pool: &AgentPool) -> Result<Observed, ProviderError> 
     attrs.insert("tags".into(), json!(p.tags.clone().unwrap_or_default()));
     Ok(Observed {
         id: pool_id.to_string(),
+        // The status, not an attribute: none reported reads as settled (see `types::recover`).
         status: p.provisioning_state.clone().unwrap_or_default(),
         attrs: attrs.into_iter().collect::<Attrs>(),
     })
@@ -167,9 +168,8 @@ fn spec_parts(spec: &ResourceSpec) -> Result<(String, String, Tags), ProviderErr
 fn desired(spec: &ResourceSpec, live_count: Option<u32>) -> Result<PoolProperties, ProviderError> {
     let (_, _, tags) = spec_parts(spec)?;
     let whole = Value::Object(spec.attrs.clone().into_iter().collect());
-    let text = |k: &str| {
-        spec.attrs.get(k).and_then(Value::as_str).ok_or_else(|| fatal_attrs("the pool", format!("no `{k}`")))
-    };
+    let text =
+        |k: &str| spec.attrs.get(k).and_then(Value::as_str).ok_or_else(|| fatal_attrs("the pool", format!("no `{k}`")));
     let spec_count = spec
         .attrs
         .get("count")

@@ -68,10 +68,8 @@ fn managed_cluster() -> Schema {
         Field::input("networkPluginMode", Ty::Text).optional(),
         Field::input("vnetSubnetID", Ty::Text).optional(),
     ]);
-    let access = Ty::Object(vec![
-        Field::input("enablePrivateCluster", Ty::Bool),
-        Field::input("authorizedIPRanges", texts()),
-    ]);
+    let access =
+        Ty::Object(vec![Field::input("enablePrivateCluster", Ty::Bool), Field::input("authorizedIPRanges", texts())]);
     Schema::new(CLUSTER, SCHEMA_VERSION)
         .input("name", Ty::Text)
         .input("resourceGroup", Ty::Text)
@@ -144,7 +142,12 @@ enum Found {
     ReadAgain(CloudId),
 }
 
-async fn recover(aks: &AksProvider, spec: &ResourceSpec, found: Option<Observed>, api: &str) -> Result<Found, ProviderError> {
+async fn recover(
+    aks: &AksProvider,
+    spec: &ResourceSpec,
+    found: Option<Observed>,
+    api: &str,
+) -> Result<Found, ProviderError> {
     let Some(found) = found.filter(|o| ours(spec, &o.attrs)) else { return Ok(Found::Nothing) };
     if matches!(found.status.as_str(), "Succeeded" | "Failed" | "Canceled" | "") {
         return Ok(Found::Settled(found));
@@ -160,7 +163,12 @@ struct PoolOps;
 
 #[async_trait]
 impl Operations<AksProvider> for GroupOps {
-    async fn read(&self, aks: &AksProvider, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
+    async fn read(
+        &self,
+        aks: &AksProvider,
+        id: &CloudId,
+        _: Option<&Attrs>,
+    ) -> Result<Option<Observed>, ProviderError> {
         group::read(aks, id).await
     }
 
@@ -177,7 +185,13 @@ impl Operations<AksProvider> for GroupOps {
         group::create(aks, spec).await
     }
 
-    async fn update(&self, aks: &AksProvider, spec: &ResourceSpec, id: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        aks: &AksProvider,
+        spec: &ResourceSpec,
+        id: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         group::update(aks, spec, id).await
     }
 
@@ -230,7 +244,12 @@ impl Operations<AksProvider> for ClusterOps {
 
 #[async_trait]
 impl Operations<AksProvider> for PoolOps {
-    async fn read(&self, aks: &AksProvider, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
+    async fn read(
+        &self,
+        aks: &AksProvider,
+        id: &CloudId,
+        _: Option<&Attrs>,
+    ) -> Result<Option<Observed>, ProviderError> {
         pool::read(aks, id).await
     }
 
@@ -247,7 +266,13 @@ impl Operations<AksProvider> for PoolOps {
         pool::create(aks, spec).await
     }
 
-    async fn update(&self, aks: &AksProvider, spec: &ResourceSpec, id: &CloudId, _: &[String]) -> Result<Observed, ProviderError> {
+    async fn update(
+        &self,
+        aks: &AksProvider,
+        spec: &ResourceSpec,
+        id: &CloudId,
+        _: &[String],
+    ) -> Result<Observed, ProviderError> {
         pool::update(aks, spec, id).await
     }
 

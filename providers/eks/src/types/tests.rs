@@ -58,37 +58,55 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 /// What lowering used to set on each type, written out: the stamp must reproduce it. Computed
 /// attributes are stamped `Ignored` as well (they are never planned).
-fn expected(rtype: &str) -> (BTreeMap<String, FieldPolicy>, Vec<String>, Vec<String>, Replacement, Option<String>) {
+struct Expected {
+    policies: BTreeMap<String, FieldPolicy>,
+    replace_on: Vec<String>,
+    outputs: Vec<String>,
+    replacement: Replacement,
+    version_attr: Option<String>,
+}
+
+fn expected(rtype: &str) -> Expected {
     let ignored = |names: &[&str]| names.iter().map(|n| (n.to_string(), FieldPolicy::Ignored)).collect();
+    let create_first = |replace_on: &[&str]| Expected {
+        policies: BTreeMap::new(),
+        replace_on: strings(replace_on),
+        outputs: Vec::new(),
+        replacement: Replacement::CreateBeforeDestroy,
+        version_attr: None,
+    };
     match rtype {
-        VPC => (BTreeMap::new(), strings(&["cidr"]), Vec::new(), Replacement::CreateBeforeDestroy, None),
-        SUBNET => {
-            (BTreeMap::new(), strings(&["cidr", "zone", "vpcId"]), Vec::new(), Replacement::CreateBeforeDestroy, None)
-        }
-        ROLE => (
-            ignored(&["service", "arn"]),
-            strings(&["name"]),
-            strings(&["arn"]),
-            Replacement::DestroyBeforeCreate,
-            None,
-        ),
-        CLUSTER => (
-            ignored(&["arn", "endpoint", "certificateAuthority"]),
-            strings(&["name", "roleArn", "subnetIds"]),
-            strings(&["name", "endpoint", "certificateAuthority", "arn"]),
-            Replacement::DestroyBeforeCreate,
-            Some("version".into()),
-        ),
+        VPC => create_first(&["cidr"]),
+        SUBNET => create_first(&["cidr", "zone", "vpcId"]),
+        ROLE => Expected {
+            policies: ignored(&["service", "arn"]),
+            replace_on: strings(&["name"]),
+            outputs: strings(&["arn"]),
+            replacement: Replacement::DestroyBeforeCreate,
+            version_attr: None,
+        },
+        CLUSTER => Expected {
+            policies: ignored(&["arn", "endpoint", "certificateAuthority"]),
+            replace_on: strings(&["name", "roleArn", "subnetIds"]),
+            outputs: strings(&["name", "endpoint", "certificateAuthority", "arn"]),
+            replacement: Replacement::DestroyBeforeCreate,
+            version_attr: Some("version".into()),
+        },
         NODEGROUP => {
             let mut policies: BTreeMap<String, FieldPolicy> = ignored(&["arn"]);
             policies.insert("desiredSize".into(), FieldPolicy::Delegated);
-            (
+            Expected {
                 policies,
-                strings(&["cluster", "name", "instanceType", "amiType", "capacityType", "nodeRoleArn", "subnetIds"]),
-                Vec::new(),
-                Replacement::CreateBeforeDestroy,
-                None,
-            )
+                ..create_first(&[
+                    "cluster",
+                    "name",
+                    "instanceType",
+                    "amiType",
+                    "capacityType",
+                    "nodeRoleArn",
+                    "subnetIds",
+                ])
+            }
         }
         other => panic!("unexpected type {other}"),
     }
@@ -115,12 +133,12 @@ fn every_lowered_resource_fits_its_schema_and_is_stamped_as_lowering_used_to() {
             let schema = types.schema(spec.rtype()).unwrap_or_else(|| panic!("no schema for {}", spec.rtype()));
             schema.stamp(&mut spec);
             assert_eq!(schema.check_spec(&spec), Ok(()), "{}", spec.address);
-            let (policies, replace_on, outputs, replacement, version_attr) = expected(spec.rtype());
-            assert_eq!(spec.policies, policies, "{}", spec.address);
-            assert_eq!(spec.replace_on, replace_on, "{}", spec.address);
-            assert_eq!(spec.outputs, outputs, "{}", spec.address);
-            assert_eq!(spec.replacement, replacement, "{}", spec.address);
-            assert_eq!(spec.version_attr, version_attr, "{}", spec.address);
+            let want = expected(spec.rtype());
+            assert_eq!(spec.policies, want.policies, "{}", spec.address);
+            assert_eq!(spec.replace_on, want.replace_on, "{}", spec.address);
+            assert_eq!(spec.outputs, want.outputs, "{}", spec.address);
+            assert_eq!(spec.replacement, want.replacement, "{}", spec.address);
+            assert_eq!(spec.version_attr, want.version_attr, "{}", spec.address);
             seen.insert(spec.rtype().to_string());
         }
     }
