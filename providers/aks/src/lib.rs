@@ -11,6 +11,9 @@
 //! system pool, and one agent pool per further pool ([`lower`] says why the system pool belongs
 //! to the cluster resource).
 //!
+//! Each resource type's schema and operations are registered once, in [`types`]: the provider's
+//! one entry point, `call`, dispatches there, and every answer is held to the type's schema.
+//!
 //! ## Safe to repeat
 //!
 //! - A create sends `If-None-Match: *`: a repeat after a crash never overwrites. Its 412 means

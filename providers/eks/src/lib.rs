@@ -6,6 +6,9 @@
 //! is its role's `arn`); the engine resolves them from the committed outputs just before each
 //! call, so a create receives the ids and ARNs it needs and makes no look-ups of its own.
 //!
+//! Each resource type's schema and operations are registered once, in [`types`]: the provider's
+//! one entry point, `call`, dispatches there, and every answer is held to the type's schema.
+//!
 //! ## Ownership and generations
 //!
 //! Everything Tessera creates carries the `tessera.dev/fleet` and `tessera.dev/address` tags, and
