@@ -60,6 +60,10 @@ impl Backend for AksBackend {
         crate::lower::lower(&tessera_provider_api::catalogs::aks(), cluster, provider)
     }
 
+    fn schemas(&self) -> Vec<tessera_provider_api::Schema> {
+        crate::types::types().schemas().cloned().collect()
+    }
+
     fn kube_access(
         &self,
         cluster: &ClusterTemplate,

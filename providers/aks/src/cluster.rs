@@ -58,35 +58,39 @@ fn desired(spec: &ResourceSpec) -> Result<Desired, ProviderError> {
             .map(str::to_string)
             .ok_or_else(|| fatal_attrs("the cluster", format!("no `{k}`")))
     };
-    let tags: Tags = serde_json::from_value(spec.attrs.get("tags").cloned().unwrap_or_default())
-        .map_err(|e| fatal_attrs("the cluster's tags", e))?;
+    let value = |k: &str| spec.attrs.get(k).cloned().ok_or_else(|| fatal_attrs("the cluster", format!("no `{k}`")));
+    let tags: Tags = serde_json::from_value(value("tags")?).map_err(|e| fatal_attrs("the cluster's tags", e))?;
     Ok(Desired {
         name: text("name")?,
         group: text("resourceGroup")?,
         location: text("location")?,
         version: text("kubernetesVersion")?,
         dns_prefix: text("dnsPrefix")?,
-        network: spec.attrs.get("network").cloned().unwrap_or_default(),
-        system: spec.attrs.get("systemPool").cloned().unwrap_or_default(),
+        network: value("network")?,
+        system: value("systemPool")?,
         system_count: spec
             .attrs
             .get("systemPoolCount")
             .and_then(Value::as_u64)
             .and_then(|c| u32::try_from(c).ok())
-            .unwrap_or(1),
-        access: serde_json::from_value(
-            spec.attrs
-                .get("apiServerAccess")
-                .cloned()
-                .ok_or_else(|| fatal_attrs("the cluster", "no `apiServerAccess`"))?,
-        )
-        .map_err(|e| fatal_attrs("the cluster's API server access", e))?,
+            .ok_or_else(|| fatal_attrs("the cluster", "no `systemPoolCount`"))?,
+        access: serde_json::from_value(value("apiServerAccess")?)
+            .map_err(|e| fatal_attrs("the cluster's API server access", e))?,
         tags,
     })
 }
 
+/// The system pool's name, as lowering wrote it.
+fn system_name(d: &Desired) -> Result<String, ProviderError> {
+    d.system
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| fatal_attrs("the cluster", "no `/systemPool/name`"))
+}
+
 fn system_profile(d: &Desired, count: u32) -> Result<PoolProfile, ProviderError> {
-    let name = d.system.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = system_name(d)?;
     let mut properties = pool::properties(&d.system, "System", &d.version, count, d.tags.clone())?;
     properties.vnet_subnet_id = d.network.get("vnetSubnetID").and_then(Value::as_str).map(str::to_string);
     Ok(PoolProfile { name, properties })
@@ -109,7 +113,8 @@ pub async fn get(aks: &AksProvider, id: &str) -> Result<Option<(ManagedCluster, 
 async fn certificate_authority(aks: &AksProvider, id: &str) -> Result<Option<String>, ProviderError> {
     let url = format!("{id}/listClusterUserCredential?api-version={API}&format=exec");
     let reply = aks.arm.send(Method::POST, &url, API, None, Condition::ReadOnly).await?;
-    let results: CredentialResults = serde_json::from_value(reply.body).unwrap_or_default();
+    let results: CredentialResults = serde_json::from_value(reply.body)
+        .map_err(|e| ProviderError::Fatal(format!("the user credentials of {id} are malformed: {e}")))?;
     let Some(encoded) = results.kubeconfigs.into_iter().find_map(|k| k.value) else { return Ok(None) };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
@@ -134,9 +139,13 @@ pub async fn read_knowing(
 ) -> Result<Option<Observed>, ProviderError> {
     let Some((cluster, _)) = get(aks, id).await? else { return Ok(None) };
     let props = &cluster.properties;
+    // The status, not an attribute: none reported reads as settled (see `types::recover`).
     let state = props.provisioning_state.clone().unwrap_or_default();
+    // No pools listed means no system pool: `systemPool` is then null, which the schema check
+    // names.
     let profiles = props.agent_pool_profiles.clone().unwrap_or_default();
     let system = profiles.iter().find(|p| p.properties.mode.as_deref() == Some("System"));
+    // `rsplit` yields at least one part: the default is never taken.
     let name = id.rsplit('/').next().unwrap_or_default();
     let network = json!({
         "networkPlugin": props.network_profile.as_ref().and_then(|n| n.network_plugin.clone()),
@@ -163,6 +172,8 @@ pub async fn read_knowing(
     attrs.insert("network".into(), network);
     attrs.insert("systemPool".into(), system.map(|s| pool::profile(&s.name, &s.properties)).unwrap_or(Value::Null));
     attrs.insert("systemPoolCount".into(), json!(system.and_then(|s| s.properties.count)));
+    // ARM leaves the profile out of a public cluster with no ranges, and `enablePrivateCluster`
+    // is documented to default to false: absent is public and unrestricted.
     let access = props.api_server_access_profile.clone().unwrap_or_default();
     let mut ranges = access.authorized_ip_ranges;
     ranges.sort();
@@ -173,6 +184,7 @@ pub async fn read_knowing(
             "authorizedIPRanges": ranges,
         }),
     );
+    // ARM leaves `tags` out of an untagged resource: absent is no tags.
     attrs.insert("tags".into(), json!(cluster.tags.clone().unwrap_or_default()));
     // A private cluster's public FQDN (when AKS keeps one) resolves to its private address.
     let fqdn = props.fqdn.as_ref().or(props.private_fqdn.as_ref());
@@ -307,8 +319,9 @@ fn writable(mut body: Value) -> Value {
 /// `vmSize`, priority or zones) the new pool first, then the old ones deleted, so the cluster
 /// always has a system pool.
 async fn converge_system_pool(aks: &AksProvider, id: &str, d: &Desired) -> Result<(), ProviderError> {
-    let want = d.system.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let want = system_name(d)?;
     let (live, _) = get(aks, id).await?.ok_or_else(|| ProviderError::NotFound(id.to_string()))?;
+    // No pools listed: none to keep or delete, the wanted one is made.
     let systems: Vec<PoolProfile> = live
         .properties
         .agent_pool_profiles

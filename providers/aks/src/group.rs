@@ -20,12 +20,16 @@ pub async fn read(aks: &AksProvider, id: &str) -> Result<Option<Observed>, Provi
     let group: ResourceGroup =
         serde_json::from_value(reply.body).map_err(|e| fatal_attrs("the resource group answer", e))?;
     let mut attrs = Attrs::new();
+    // ARM names the group in its answer; failing that, the id's last part is its name (`rsplit`
+    // yields at least one part, so that default is never taken).
     attrs.insert(
         "name".into(),
         json!(group.name.clone().unwrap_or_else(|| id.rsplit('/').next().unwrap_or_default().into())),
     );
     attrs.insert("location".into(), group.location.clone().into());
+    // ARM leaves `tags` out of an untagged group: absent is no tags.
     attrs.insert("tags".into(), json!(group.tags.clone().unwrap_or_default()));
+    // The status, not an attribute: none reported reads as settled (see `types::recover`).
     let status = group.properties.and_then(|p| p.provisioning_state).unwrap_or_default();
     Ok(Some(Observed { id: id.to_string(), status, attrs }))
 }
@@ -38,8 +42,8 @@ fn body(spec: &ResourceSpec) -> Result<(String, Value), ProviderError> {
             .map(str::to_string)
             .ok_or_else(|| fatal_attrs("the resource group", format!("no `{k}`")))
     };
-    let tags: Tags = serde_json::from_value(spec.attrs.get("tags").cloned().unwrap_or_default())
-        .map_err(|e| fatal_attrs("the resource group's tags", e))?;
+    let tags = spec.attrs.get("tags").cloned().ok_or_else(|| fatal_attrs("the resource group", "no `tags`"))?;
+    let tags: Tags = serde_json::from_value(tags).map_err(|e| fatal_attrs("the resource group's tags", e))?;
     let group = ResourceGroup { location: text("location")?, tags: Some(tags), ..ResourceGroup::default() };
     Ok((text("name")?, serde_json::to_value(group).map_err(|e| fatal_attrs("the resource group body", e))?))
 }

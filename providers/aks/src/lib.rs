@@ -11,11 +11,14 @@
 //! system pool, and one agent pool per further pool ([`lower`] says why the system pool belongs
 //! to the cluster resource).
 //!
+//! Each resource type's schema and operations are registered once, in [`types`]: the provider's
+//! one entry point, `call`, dispatches there, and every answer is held to the type's schema.
+//!
 //! ## Safe to repeat
 //!
 //! - A create sends `If-None-Match: *`: a repeat after a crash never overwrites. Its 412 means
 //!   the object exists, which is adopted when its ownership tags (fleet, address, generation) are
-//!   this spec's and refused otherwise. [`Provider::find`] (recovery) applies the same rule to the
+//!   this spec's and refused otherwise. A find (recovery, [`types`]) applies the same rule to the
 //!   deterministic names.
 //! - An update reads the object and sends `If-Match` with the eTag it read: a change made in
 //!   between is a conflict (retried, with a fresh read), never overwritten blindly.
@@ -36,8 +39,9 @@ mod group;
 pub mod lower;
 pub mod model;
 mod pool;
+pub mod types;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,7 +49,7 @@ use serde_json::Value;
 use tessera_provider_api::poll::PollPolicy;
 use tessera_provider_api::serial::Serial;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec, catalogs,
+    Attrs, Catalog, Operation, Outcome, Provider, ProviderError, Request, ResourceSpec, Types, catalogs,
 };
 
 pub use auth::{StaticToken, TokenSource};
@@ -65,6 +69,10 @@ pub struct AksSettings {
     pub token: Option<Arc<dyn TokenSource>>,
     pub poll: Option<PollPolicy>,
 }
+
+/// The backend's resource types, built once: every provider (one per subscription) shares the
+/// same schemas and operations.
+static TYPES: LazyLock<Types<AksProvider>> = LazyLock::new(types::types);
 
 pub struct AksProvider {
     subscription: String,
@@ -96,17 +104,6 @@ pub(crate) fn not_ours(spec: &ResourceSpec, what: &str) -> ProviderError {
     spec.not_ours(what)
 }
 
-fn unknown_type(rtype: &str) -> ProviderError {
-    ProviderError::Fatal(format!("the aks backend has no resource type `{rtype}`"))
-}
-
-fn text<'a>(spec: &'a ResourceSpec, key: &str) -> Result<&'a str, ProviderError> {
-    spec.attrs
-        .get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| fatal_attrs(&spec.address.to_string(), format!("no `{key}`")))
-}
-
 #[async_trait]
 impl Provider for AksProvider {
     fn catalog(&self) -> &Catalog {
@@ -114,89 +111,14 @@ impl Provider for AksProvider {
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        let (create, update, delete) = match rtype {
-            lower::CLUSTER => (600, 600, 600),
-            lower::POOL => (300, 300, 300),
-            lower::GROUP => (5, 5, 120),
-            _ => (5, 5, 5),
-        };
-        Duration::from_secs(op.pick(create, update, delete))
+        TYPES.estimate(rtype, op)
     }
 
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<Value> {
         (rtype == lower::CLUSTER).then(|| cluster::kubeconfig(attrs)).flatten()
     }
 
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        match rtype {
-            lower::GROUP => group::read(self, id).await,
-            lower::CLUSTER => cluster::read(self, id).await,
-            lower::POOL => pool::read(self, id).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn read_recorded(
-        &self,
-        rtype: &str,
-        id: &CloudId,
-        recorded: &Attrs,
-    ) -> Result<Option<Observed>, ProviderError> {
-        match rtype {
-            lower::CLUSTER => {
-                let known = recorded.get("certificateAuthority").and_then(Value::as_str);
-                cluster::read_knowing(self, id, known).await
-            }
-            _ => self.read(rtype, id).await,
-        }
-    }
-
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        let found = match spec.rtype() {
-            lower::GROUP => group::read(self, &group::id(&self.subscription, text(spec, "name")?)).await?,
-            lower::CLUSTER => {
-                let id = cluster::id(&self.subscription, text(spec, "resourceGroup")?, text(spec, "name")?);
-                cluster::read(self, &id).await?
-            }
-            lower::POOL => pool::read(self, &pool::id(text(spec, "cluster")?, text(spec, "name")?)).await?,
-            other => return Err(unknown_type(other)),
-        };
-        let Some(found) = found.filter(|o| ours(spec, &o.attrs)) else { return Ok(None) };
-        if matches!(found.status.as_str(), "Succeeded" | "Failed" | "Canceled" | "") {
-            return Ok(Some(found));
-        }
-        // An operation a crash left running: adopt the object once it has settled, so what
-        // recovery records is what the object is (a cluster's endpoint and CA come at the end).
-        let path = found.id.clone();
-        let api = if spec.rtype() == lower::GROUP { group::GROUPS_API } else { API };
-        self.arm.settle(&arm::Reply::empty(), &path, api, &format!("{} (recovering)", spec.address)).await?;
-        self.read(spec.rtype(), &path).await
-    }
-
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        match spec.rtype() {
-            lower::GROUP => group::create(self, spec).await,
-            lower::CLUSTER => cluster::create(self, spec).await,
-            lower::POOL => pool::create(self, spec).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
-        match spec.rtype() {
-            lower::GROUP => group::update(self, spec, id).await,
-            lower::CLUSTER => cluster::update(self, spec, id, changed).await,
-            lower::POOL => pool::update(self, spec, id).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        match rtype {
-            lower::GROUP => group::delete(self, id).await,
-            lower::CLUSTER => cluster::delete(self, id).await,
-            lower::POOL => pool::delete(self, id).await,
-            other => Err(unknown_type(other)),
-        }
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        TYPES.call(self, request).await
     }
 }

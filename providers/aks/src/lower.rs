@@ -16,6 +16,10 @@
 //! AKS recommends, and validation says so ([`crate::backend`]). Every other pool is an
 //! `aks.agentPool` in `User` mode.
 //!
+//! Lowering writes values and references only: each type's outputs, policies (an autoscaled
+//! pool's count is delegated, told by its `enableAutoScaling`) and replacement rules are its
+//! schema's ([`crate::types`]), which the engine stamps on every spec. For reference:
+//!
 //! | resource | references | outputs | replaced |
 //! |---|---|---|---|
 //! | resource group | | `name` | destroy first: names are unique per subscription |
@@ -29,8 +33,8 @@
 use serde_json::{Value, json};
 use tessera_provider_api::backend::short_hash;
 use tessera_provider_api::{
-    Address, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Machine, Network, PoolTemplate, ProviderRef,
-    Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, Taint, TaintEffect,
+    Address, Catalog, ClusterTemplate, KubeAccess, Machine, Network, PoolTemplate, ProviderRef, ResourceSpec,
+    TAG_ADDRESS, TAG_FLEET, Taint, TaintEffect,
 };
 
 /// AKS names node pools with 1 to 12 lowercase letters and digits, starting with a letter.
@@ -184,11 +188,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
                 ResourceSpec::new(address.clone(), provider.clone())
                     .attr("name", format!("{}-rg", cluster_name(cluster)))
                     .attr("location", cluster.region.clone())
-                    .attr("tags", tags(fleet, &address))
-                    .outputs(&["name"])
-                    .replace_on("name")
-                    .replace_on("location")
-                    .replaced_by(Replacement::DestroyBeforeCreate),
+                    .attr("tags", tags(fleet, &address)),
             );
             Some(address)
         }
@@ -208,11 +208,10 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
         None => PoolShape::new(catalog, cluster, &dedicated_system(), &[CRITICAL_ADDONS_ONLY]),
     };
     let name = cluster_name(cluster);
-    let mut cp = ResourceSpec::new(control_plane.clone(), provider.clone())
+    let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", name.clone())
         .attr("location", cluster.region.clone())
         .attr("kubernetesVersion", cluster.kubernetes_version.clone())
-        .versioned("kubernetesVersion")
         .attr("dnsPrefix", name)
         .attr("network", network)
         .attr("systemPool", system.profile())
@@ -225,22 +224,8 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
                 "authorizedIPRanges": cluster.api_access.restricted_to(),
             }),
         )
-        .attr("tags", tags(fleet, &control_plane))
-        .outputs(&["name", "endpoint", "certificateAuthority"])
-        .replace_on("name")
-        .replace_on("resourceGroup")
-        .replace_on("location")
-        .replace_on("dnsPrefix")
-        .replace_on("network")
-        // AKS cannot make an existing cluster private or public; ranges change in place.
-        .replace_on("/apiServerAccess/enablePrivateCluster")
-        // Cluster names are unique per resource group: the old cluster must go first.
-        .replaced_by(Replacement::DestroyBeforeCreate);
-    if system.autoscaled {
-        // The cluster autoscaler owns the live node count.
-        cp = cp.policy("systemPoolCount", FieldPolicy::Delegated);
-    }
-    cp = match (&group_ref, provider.scope.get("resourceGroup")) {
+        .attr("tags", tags(fleet, &control_plane));
+    let cp = match (&group_ref, provider.scope.get("resourceGroup")) {
         (Some(group), _) => cp.attr_ref("resourceGroup", group, "name"),
         (None, Some(existing)) => cp.attr("resourceGroup", existing.clone()),
         (None, None) => cp,
@@ -251,7 +236,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
     for pool in cluster.pools.iter().filter(|pool| Some(&pool.name) != system_name.as_ref()) {
         let address = Address::new(p, POOL, pool.name.clone());
         let shape = PoolShape::new(catalog, cluster, pool, &[]);
-        let mut spec = ResourceSpec::new(address.clone(), provider.clone())
+        let spec = ResourceSpec::new(address.clone(), provider.clone())
             .attr_ref("cluster", &control_plane, "id")
             .attr("name", shape.name.clone())
             .attr("mode", "User")
@@ -266,16 +251,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             .attr("availabilityZones", shape.zones.clone())
             .attr("orchestratorVersion", cluster.kubernetes_version.clone())
             .attr("vnetSubnetID", subnet.clone())
-            .attr("tags", tags(fleet, &address))
-            .replace_on("cluster")
-            .replace_on("name")
-            .replace_on("vmSize")
-            .replace_on("scaleSetPriority")
-            .replace_on("availabilityZones")
-            .replace_on("vnetSubnetID");
-        if shape.autoscaled {
-            spec = spec.policy("count", FieldPolicy::Delegated);
-        }
+            .attr("tags", tags(fleet, &address));
         out.push(spec);
     }
     out
@@ -304,7 +280,7 @@ pub fn kube_access(cluster: &ClusterTemplate, provider: &ProviderRef) -> KubeAcc
 mod tests {
     use std::collections::BTreeMap;
 
-    use tessera_provider_api::{Arch, CoreServices, catalogs};
+    use tessera_provider_api::{Arch, CoreServices, FieldPolicy, catalogs};
 
     use super::*;
 
@@ -362,7 +338,11 @@ mod tests {
             pool("general", false, None),
             pool("batch", true, None),
         ]);
-        let specs = lower(&catalogs::aks(), &t, &provider(None));
+        let mut specs = lower(&catalogs::aks(), &t, &provider(None));
+        let table = crate::types::types();
+        for spec in &mut specs {
+            table.schema(spec.rtype()).unwrap_or_else(|| panic!("no schema for {}", spec.rtype())).stamp(spec);
+        }
         let types: Vec<String> = specs.iter().map(|s| s.address.to_string()).collect();
         assert_eq!(
             types,

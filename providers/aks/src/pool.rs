@@ -58,6 +58,9 @@ pub fn properties(
 
 /// The owned fields of a live pool, in lowering's shape: the taint and label AKS puts on every
 /// spot pool are AKS's, not drift.
+///
+/// ARM leaves `nodeTaints`, `nodeLabels` and `availabilityZones` out when there are none (absent
+/// is empty), and `scaleSetPriority` out of a regular pool (documented default `Regular`).
 pub fn profile(name: &str, p: &PoolProperties) -> Value {
     let taints: Vec<String> = {
         let mut t: Vec<String> =
@@ -83,6 +86,7 @@ pub fn profile(name: &str, p: &PoolProperties) -> Value {
 
 /// A live pool's attributes, as lowering writes an `aks.agentPool`'s.
 fn observed(pool_id: &str, pool: &AgentPool) -> Result<Observed, ProviderError> {
+    // `rsplit` yields at least one part: the default is never taken.
     let name = pool_id.rsplit('/').next().unwrap_or_default();
     let p = &pool.properties;
     let Value::Object(mut attrs) = profile(name, p) else { return Err(fatal_attrs("the pool", "not an object")) };
@@ -91,9 +95,11 @@ fn observed(pool_id: &str, pool: &AgentPool) -> Result<Observed, ProviderError> 
     attrs.insert("count".into(), json!(p.count));
     attrs.insert("orchestratorVersion".into(), json!(p.orchestrator_version));
     attrs.insert("vnetSubnetID".into(), json!(p.vnet_subnet_id));
+    // ARM leaves `tags` out of an untagged pool: absent is no tags.
     attrs.insert("tags".into(), json!(p.tags.clone().unwrap_or_default()));
     Ok(Observed {
         id: pool_id.to_string(),
+        // The status, not an attribute: none reported reads as settled (see `types::recover`).
         status: p.provisioning_state.clone().unwrap_or_default(),
         attrs: attrs.into_iter().collect::<Attrs>(),
     })
@@ -154,18 +160,24 @@ fn spec_parts(spec: &ResourceSpec) -> Result<(String, String, Tags), ProviderErr
     let text = |k: &str| spec.attrs.get(k).and_then(Value::as_str).map(str::to_string);
     let cluster = text("cluster").ok_or_else(|| fatal_attrs("the pool", "no cluster"))?;
     let name = text("name").ok_or_else(|| fatal_attrs("the pool", "no name"))?;
-    let tags: Tags = serde_json::from_value(spec.attrs.get("tags").cloned().unwrap_or_default())
-        .map_err(|e| fatal_attrs("the pool's tags", e))?;
+    let tags = spec.attrs.get("tags").cloned().ok_or_else(|| fatal_attrs("the pool", "no tags"))?;
+    let tags: Tags = serde_json::from_value(tags).map_err(|e| fatal_attrs("the pool's tags", e))?;
     Ok((cluster, name, tags))
 }
 
 fn desired(spec: &ResourceSpec, live_count: Option<u32>) -> Result<PoolProperties, ProviderError> {
     let (_, _, tags) = spec_parts(spec)?;
     let whole = Value::Object(spec.attrs.clone().into_iter().collect());
-    let text = |k: &str| spec.attrs.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let spec_count = spec.attrs.get("count").and_then(Value::as_u64).and_then(|c| u32::try_from(c).ok()).unwrap_or(1);
+    let text =
+        |k: &str| spec.attrs.get(k).and_then(Value::as_str).ok_or_else(|| fatal_attrs("the pool", format!("no `{k}`")));
+    let spec_count = spec
+        .attrs
+        .get("count")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .ok_or_else(|| fatal_attrs("the pool", "no `count`"))?;
     let mut p =
-        properties(&whole, &text("mode"), &text("orchestratorVersion"), count(spec_count, &whole, live_count), tags)?;
+        properties(&whole, text("mode")?, text("orchestratorVersion")?, count(spec_count, &whole, live_count), tags)?;
     p.vnet_subnet_id = spec.attrs.get("vnetSubnetID").and_then(Value::as_str).map(str::to_string);
     Ok(p)
 }

@@ -10,6 +10,14 @@ fn missing(key: &str) -> ProviderError {
     ProviderError::Fatal(format!("resource attribute `{key}` is missing or has the wrong type"))
 }
 
+/// `e`, about a value read from the cloud, naming the object it was read of.
+pub fn about(what: &str, e: ProviderError) -> ProviderError {
+    match e {
+        ProviderError::Fatal(m) => ProviderError::Fatal(format!("{what}: {m}")),
+        other => other,
+    }
+}
+
 pub fn text<'a>(attrs: &'a Attrs, key: &str) -> Result<&'a str, ProviderError> {
     attrs.get(key).and_then(Value::as_str).ok_or_else(|| missing(key))
 }

@@ -46,6 +46,10 @@ impl Backend for EksBackend {
         crate::lower::lower(&catalogs::eks(), cluster, provider)
     }
 
+    fn schemas(&self) -> Vec<tessera_provider_api::Schema> {
+        crate::types::types().schemas().cloned().collect()
+    }
+
     fn kube_access(
         &self,
         cluster: &ClusterTemplate,

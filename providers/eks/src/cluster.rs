@@ -12,7 +12,7 @@ use aws_sdk_eks::types::{Cluster, ClusterStatus, LogSetup, LogType, Logging, Upd
 use serde_json::json;
 use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
 
-use crate::attrs::{flag, string_map, text, texts};
+use crate::attrs::{about, flag, string_map, text, texts};
 use crate::error::aws;
 use crate::network::not_found_is_none;
 use crate::wait::{Seen, until};
@@ -33,6 +33,7 @@ pub async fn read(c: &Clients, name: &str) -> Result<Option<Observed>, ProviderE
 
 /// What `read` reports of a cluster, from DescribeCluster's (or CreateCluster's) response.
 fn observed(cl: &Cluster, name: &str) -> Observed {
+    // No logging setup means none enabled: EKS ships no control-plane logs by default.
     let mut log_types: Vec<&str> = cl
         .logging()
         .map(|l| l.cluster_logging())
@@ -43,19 +44,25 @@ fn observed(cl: &Cluster, name: &str) -> Observed {
         .collect();
     log_types.sort_unstable();
     log_types.dedup();
+    // EKS leaves `tags` out of an untagged cluster's description: absent is no tags.
     let tags: BTreeMap<&String, &String> = cl.tags().map(|t| t.iter().collect()).unwrap_or_default();
     let vpc = cl.resources_vpc_config();
     let mut attrs = Attrs::new();
     attrs.insert("name".into(), json!(cl.name()));
     attrs.insert("version".into(), json!(cl.version()));
     attrs.insert("logTypes".into(), json!(log_types));
-    attrs.insert("endpointPublicAccess".into(), json!(vpc.is_some_and(|v| v.endpoint_public_access())));
-    attrs.insert("endpointPrivateAccess".into(), json!(vpc.is_some_and(|v| v.endpoint_private_access())));
-    let mut cidrs: Vec<&String> = vpc.map(|v| v.public_access_cidrs()).unwrap_or_default().iter().collect();
-    cidrs.sort_unstable();
+    // Without a VPC configuration in the answer, its values are absent (null), never `false` or
+    // empty: the schema check names them, rather than plan them as drift.
+    attrs.insert("endpointPublicAccess".into(), json!(vpc.map(|v| v.endpoint_public_access())));
+    attrs.insert("endpointPrivateAccess".into(), json!(vpc.map(|v| v.endpoint_private_access())));
+    let cidrs = vpc.map(|v| {
+        let mut cidrs: Vec<&String> = v.public_access_cidrs().iter().collect();
+        cidrs.sort_unstable();
+        cidrs
+    });
     attrs.insert("publicAccessCidrs".into(), json!(cidrs));
     attrs.insert("roleArn".into(), json!(cl.role_arn()));
-    attrs.insert("subnetIds".into(), json!(vpc.map(|v| v.subnet_ids()).unwrap_or_default()));
+    attrs.insert("subnetIds".into(), json!(vpc.map(|v| v.subnet_ids())));
     attrs.insert(TAGS_ATTR.into(), json!(tags));
     attrs.insert("arn".into(), json!(cl.arn()));
     attrs.insert("endpoint".into(), json!(cl.endpoint()));
@@ -220,11 +227,10 @@ pub async fn update(
 /// Converges an EKS resource's tags: untag what is no longer wanted, tag the rest.
 pub async fn retag(c: &Clients, arn: &str, spec: &ResourceSpec, live: &Attrs) -> Result<(), ProviderError> {
     let want = string_map(&spec.attrs, "tags")?;
-    let stale: Vec<String> = live
-        .get("tags")
-        .and_then(|t| t.as_object())
-        .map(|m| m.keys().filter(|k| !want.contains_key(*k)).cloned().collect())
-        .unwrap_or_default();
+    // The live tags as read (always a map, empty when untagged): unreadable ones are an error,
+    // not "no tags", which would leave stale ones behind.
+    let have = string_map(live, "tags").map_err(|e| about(&format!("the live tags of {arn}"), e))?;
+    let stale: Vec<String> = have.into_keys().filter(|k| !want.contains_key(k)).collect();
     if !stale.is_empty() {
         c.eks
             .untag_resource()

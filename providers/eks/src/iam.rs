@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_iam::types::{Role, Tag};
-use serde_json::{Value, json};
+use serde_json::json;
 use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
 
-use crate::attrs::{string_map, text, texts};
+use crate::attrs::{about, string_map, text, texts};
 use crate::error::aws;
 use crate::network::not_found_is_none;
 use crate::{Clients, not_ours, ours};
@@ -110,12 +110,11 @@ pub async fn update(
     }
     if changed.iter().any(|f| f == "tags") {
         let want = string_map(&spec.attrs, "tags")?;
-        let live = read(c, name).await?.map(|o| o.attrs).unwrap_or_default();
-        let stale: Vec<String> = live
-            .get("tags")
-            .and_then(Value::as_object)
-            .map(|m| m.keys().filter(|k| !want.contains_key(*k)).cloned().collect())
-            .unwrap_or_default();
+        // A role that is gone is NotFound, and unreadable tags an error: never "no tags", which
+        // would leave stale ones behind.
+        let live = read(c, name).await?.ok_or_else(|| ProviderError::NotFound(format!("role {name}")))?;
+        let have = string_map(&live.attrs, "tags").map_err(|e| about(&format!("role {name}"), e))?;
+        let stale: Vec<String> = have.into_keys().filter(|k| !want.contains_key(k)).collect();
         if !stale.is_empty() {
             c.iam
                 .untag_role()

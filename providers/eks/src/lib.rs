@@ -6,14 +6,17 @@
 //! is its role's `arn`); the engine resolves them from the committed outputs just before each
 //! call, so a create receives the ids and ARNs it needs and makes no look-ups of its own.
 //!
+//! Each resource type's schema and operations are registered once, in [`types`]: the provider's
+//! one entry point, `call`, dispatches there, and every answer is held to the type's schema.
+//!
 //! ## Ownership and generations
 //!
 //! Everything Tessera creates carries the `tessera.dev/fleet` and `tessera.dev/address` tags, and
 //! from its first replacement on a `tessera.dev/generation` tag. An object found by its tags or
 //! by its name is ours only if all three match the spec: creates look for their own
 //! object first and adopt it, so repeating a create after a crash does not duplicate anything,
-//! and a replacement (the next generation) never adopts the object it replaces. [`Provider::find`]
-//! (recovery) applies the same rule.
+//! and a replacement (the next generation) never adopts the object it replaces. A find
+//! (recovery, [`tessera_provider_api::ProviderExt::find`]) applies the same rule.
 //!
 //! ## Calls
 //!
@@ -36,8 +39,10 @@ mod iam;
 pub mod lower;
 mod network;
 mod nodegroup;
+pub mod types;
 pub mod wait;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,7 +50,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_eks::config::{Credentials, Region};
 use serde_json::Value;
 use tessera_provider_api::{
-    Attrs, Catalog, CloudId, Observed, Operation, Provider, ProviderError, ResourceSpec, catalogs,
+    Attrs, Catalog, Operation, Outcome, Provider, ProviderError, Request, ResourceSpec, Types, catalogs,
 };
 use tokio::sync::OnceCell;
 
@@ -69,6 +74,10 @@ pub(crate) struct Clients {
     ec2: aws_sdk_ec2::Client,
     iam: aws_sdk_iam::Client,
 }
+
+/// The backend's resource types, built once: every provider (one per region and account) shares
+/// the same schemas and operations.
+static TYPES: LazyLock<Types<EksProvider>> = LazyLock::new(types::types);
 
 pub struct EksProvider {
     region: String,
@@ -140,10 +149,6 @@ pub(crate) fn not_ours(spec: &ResourceSpec, what: &str) -> ProviderError {
     spec.not_ours(what)
 }
 
-fn unknown_type(rtype: &str) -> ProviderError {
-    ProviderError::Fatal(format!("the eks backend has no resource type `{rtype}`"))
-}
-
 /// A kubeconfig for a cluster, authenticating through `aws eks get-token`: no token is stored.
 pub fn kubeconfig(cluster: &Attrs, region: &str) -> Option<Value> {
     let name = cluster.get("name")?.as_str()?;
@@ -160,91 +165,14 @@ impl Provider for EksProvider {
     }
 
     fn estimate(&self, rtype: &str, op: Operation) -> Duration {
-        let (create, update, delete) = match rtype {
-            lower::CLUSTER => (600, 480, 360),
-            lower::NODEGROUP => (240, 180, 240),
-            lower::VPC | lower::SUBNET => (10, 5, 20),
-            _ => (5, 5, 5),
-        };
-        Duration::from_secs(op.pick(create, update, delete))
+        TYPES.estimate(rtype, op)
     }
 
     fn kubeconfig(&self, rtype: &str, attrs: &Attrs) -> Option<Value> {
         (rtype == lower::CLUSTER).then(|| kubeconfig(attrs, &self.region)).flatten()
     }
 
-    async fn read(&self, rtype: &str, id: &CloudId) -> Result<Option<Observed>, ProviderError> {
-        let c = self.clients().await;
-        match rtype {
-            lower::VPC => network::read_vpc(c, id).await,
-            lower::SUBNET => network::read_subnet(c, id).await,
-            lower::ROLE => iam::read(c, id).await,
-            lower::CLUSTER => cluster::read(c, id).await,
-            lower::NODEGROUP => nodegroup::read(c, id).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        let c = self.clients().await;
-        let name = || attrs::text(&spec.attrs, "name");
-        let found = match spec.rtype() {
-            lower::VPC => network::find_vpc(c, spec).await?,
-            lower::SUBNET => network::find_subnet(c, spec).await?,
-            lower::ROLE => iam::read(c, name()?).await?,
-            lower::CLUSTER => cluster::read(c, name()?).await?,
-            lower::NODEGROUP => {
-                nodegroup::read(c, &nodegroup::id(attrs::text(&spec.attrs, "cluster")?, name()?)).await?
-            }
-            other => return Err(unknown_type(other)),
-        };
-        // Found by tags or by name: ours only if fleet, address and generation all match.
-        Ok(found.filter(|o| ours(spec, &o.attrs)))
-    }
-
-    async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        let c = self.clients().await;
-        match spec.rtype() {
-            lower::VPC => network::create_vpc(c, spec).await,
-            lower::SUBNET => network::create_subnet(c, spec).await,
-            lower::ROLE => iam::create(c, spec).await,
-            lower::CLUSTER => cluster::create(self, c, spec).await,
-            lower::NODEGROUP => nodegroup::create(self, c, spec).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError> {
-        let c = self.clients().await;
-        match spec.rtype() {
-            lower::VPC | lower::SUBNET => {
-                let read = |c, id| async move {
-                    if spec.rtype() == lower::VPC {
-                        network::read_vpc(c, id).await
-                    } else {
-                        network::read_subnet(c, id).await
-                    }
-                };
-                let live = read(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
-                network::retag(c, id, spec, &live.attrs).await?;
-                read(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))
-            }
-            lower::ROLE => iam::update(c, id, spec, changed).await,
-            lower::CLUSTER => cluster::update(self, c, id, spec, changed).await,
-            lower::NODEGROUP => nodegroup::update(self, c, id, spec, changed).await,
-            other => Err(unknown_type(other)),
-        }
-    }
-
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        let c = self.clients().await;
-        match rtype {
-            lower::VPC => network::delete_vpc(c, id).await,
-            lower::SUBNET => network::delete_subnet(c, id).await,
-            lower::ROLE => iam::delete(c, id).await,
-            lower::CLUSTER => cluster::delete(self, c, id).await,
-            lower::NODEGROUP => nodegroup::delete(self, c, id).await,
-            other => Err(unknown_type(other)),
-        }
+    async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
+        TYPES.call(self, request).await
     }
 }

@@ -6,6 +6,10 @@
 //! fields like any other: the plan compares their resolved values with what `read` reports, and
 //! the executor resolves them just before each call.
 //!
+//! Lowering writes values and references only: each type's outputs, policies and replacement
+//! rules are its schema's ([`crate::types`]), which the engine stamps on every spec. For
+//! reference:
+//!
 //! | resource | references | outputs | replaced |
 //! |---|---|---|---|
 //! | VPC | | `id` | create first |
@@ -24,8 +28,8 @@ use std::net::Ipv4Addr;
 
 use serde_json::{Value, json};
 use tessera_provider_api::{
-    Address, ApiAccess, Arch, Catalog, ClusterTemplate, FieldPolicy, KubeAccess, Network, OUTPUT_ID, ProviderRef,
-    Replacement, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TaintEffect,
+    Address, ApiAccess, Arch, Catalog, ClusterTemplate, KubeAccess, Network, OUTPUT_ID, ProviderRef, ResourceSpec,
+    TAG_ADDRESS, TAG_FLEET, TaintEffect,
 };
 
 /// IAM role names are at most 64 characters.
@@ -122,7 +126,6 @@ impl Subnets {
             Self::Managed(addresses) => spec.attr_refs("subnetIds", addresses, OUTPUT_ID),
             Self::Existing(ids) => spec.attr("subnetIds", json!(ids)),
         }
-        .replace_on("subnetIds")
     }
 }
 
@@ -146,8 +149,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             out.push(
                 ResourceSpec::new(vpc.clone(), provider.clone())
                     .attr("cidr", cidr.clone())
-                    .attr("tags", tags(fleet, &vpc))
-                    .replace_on("cidr"),
+                    .attr("tags", tags(fleet, &vpc)),
             );
             let mut addresses = Vec::new();
             for (i, zone) in cluster.zones.iter().enumerate() {
@@ -158,10 +160,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
                         .attr("cidr", sub)
                         .attr("zone", zone.clone())
                         .attr_ref("vpcId", &vpc, OUTPUT_ID)
-                        .attr("tags", tags(fleet, &address))
-                        .replace_on("cidr")
-                        .replace_on("zone")
-                        .replace_on("vpcId"),
+                        .attr("tags", tags(fleet, &address)),
                 );
                 addresses.push(address);
             }
@@ -179,11 +178,6 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             .attr("service", service)
             .attr("policies", policies)
             .attr("tags", tags(fleet, &address))
-            .outputs(&["arn"])
-            .policy("service", FieldPolicy::Ignored)
-            .replace_on("name")
-            // IAM role names are global: the old role must go before the new one can exist.
-            .replaced_by(Replacement::DestroyBeforeCreate)
     };
     let cluster_role = role("cluster", "eks.amazonaws.com", &CLUSTER_POLICIES);
     let node_role = role("node", "ec2.amazonaws.com", &NODE_POLICIES);
@@ -196,18 +190,12 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
     let cp = ResourceSpec::new(control_plane.clone(), provider.clone())
         .attr("name", cluster_name.clone())
         .attr("version", cluster.kubernetes_version.clone())
-        .versioned("version")
         .attr("logTypes", log_types)
         .attr("endpointPublicAccess", cluster.api_access.public)
         .attr("endpointPrivateAccess", cluster.api_access.private)
         .attr("publicAccessCidrs", public_access_cidrs(&cluster.api_access))
         .attr_ref("roleArn", &cluster_role_addr, "arn")
-        .attr("tags", tags(fleet, &control_plane))
-        .outputs(&["name", "endpoint", "certificateAuthority", "arn"])
-        .replace_on("name")
-        .replace_on("roleArn")
-        // Cluster names are unique per region: the old cluster must go before the new one.
-        .replaced_by(Replacement::DestroyBeforeCreate);
+        .attr("tags", tags(fleet, &control_plane));
     out.push(subnets.apply(cp));
 
     for pool in &cluster.pools {
@@ -234,15 +222,7 @@ pub fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRe
             .attr("taints", taints)
             .attr("version", cluster.kubernetes_version.clone())
             .attr_ref("nodeRoleArn", &node_role_addr, "arn")
-            .attr("tags", tags(fleet, &address))
-            // The cluster autoscaler owns the live node count.
-            .policy("desiredSize", FieldPolicy::Delegated)
-            .replace_on("cluster")
-            .replace_on("name")
-            .replace_on("instanceType")
-            .replace_on("amiType")
-            .replace_on("capacityType")
-            .replace_on("nodeRoleArn");
+            .attr("tags", tags(fleet, &address));
         out.push(subnets.apply(ng));
     }
     out
@@ -261,7 +241,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use tessera_provider_api::reference::references;
-    use tessera_provider_api::{CoreServices, Machine, PoolTemplate, catalogs};
+    use tessera_provider_api::{CoreServices, FieldPolicy, Machine, PoolTemplate, Replacement, catalogs};
 
     use super::*;
 
@@ -284,6 +264,16 @@ mod tests {
             }],
             core_services: CoreServices { monitoring: None, logging: None, audit_logs: true },
         }
+    }
+
+    /// Lowered and stamped with each type's schema, as the engine does.
+    fn lower(catalog: &Catalog, cluster: &ClusterTemplate, provider: &ProviderRef) -> Vec<ResourceSpec> {
+        let types = crate::types::types();
+        let mut specs = super::lower(catalog, cluster, provider);
+        for spec in &mut specs {
+            types.schema(spec.rtype()).unwrap_or_else(|| panic!("no schema for {}", spec.rtype())).stamp(spec);
+        }
+        specs
     }
 
     fn by_address(specs: &[ResourceSpec], address: &str) -> ResourceSpec {

@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType, Subnet, Tag, TagSpecification, Vp
 use serde_json::{Value, json};
 use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAG_ADDRESS, TAG_FLEET, TAGS_ATTR};
 
-use crate::attrs::{string_map, text};
+use crate::attrs::{about, string_map, text};
 use crate::error::aws;
 use crate::{Clients, ours};
 
@@ -48,16 +48,18 @@ fn fleet_of(spec: &ResourceSpec) -> Result<&str, ProviderError> {
 
 fn vpc_observed(v: &Vpc) -> Option<Observed> {
     let mut attrs = Attrs::new();
-    attrs.insert("cidr".into(), json!(v.cidr_block().unwrap_or_default()));
+    // Absent values stay absent (null): the schema check names them, rather than plan an empty
+    // CIDR as drift.
+    attrs.insert("cidr".into(), json!(v.cidr_block()));
     attrs.insert(TAGS_ATTR.into(), ec2_tags(v.tags()));
     Some(Observed { id: v.vpc_id()?.to_string(), status: status(v.state().map(|s| s.as_str())), attrs })
 }
 
 fn subnet_observed(s: &Subnet) -> Option<Observed> {
     let mut attrs = Attrs::new();
-    attrs.insert("cidr".into(), json!(s.cidr_block().unwrap_or_default()));
-    attrs.insert("zone".into(), json!(s.availability_zone().unwrap_or_default()));
-    attrs.insert("vpcId".into(), json!(s.vpc_id().unwrap_or_default()));
+    attrs.insert("cidr".into(), json!(s.cidr_block()));
+    attrs.insert("zone".into(), json!(s.availability_zone()));
+    attrs.insert("vpcId".into(), json!(s.vpc_id()));
     attrs.insert(TAGS_ATTR.into(), ec2_tags(s.tags()));
     Some(Observed { id: s.subnet_id()?.to_string(), status: status(s.state().map(|s| s.as_str())), attrs })
 }
@@ -139,11 +141,9 @@ pub async fn create_subnet(c: &Clients, spec: &ResourceSpec) -> Result<Observed,
 /// VPCs and subnets change only their tags in place.
 pub async fn retag(c: &Clients, id: &str, spec: &ResourceSpec, live: &Attrs) -> Result<(), ProviderError> {
     let want = string_map(&spec.attrs, TAGS_ATTR)?;
-    let have: BTreeMap<String, String> = live
-        .get(TAGS_ATTR)
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
+    // The live tags as read (always a map, empty when untagged): unreadable ones are an error,
+    // not "no tags", which would leave stale ones behind.
+    let have = string_map(live, TAGS_ATTR).map_err(|e| about(&format!("the live tags of {id}"), e))?;
     let stale: Vec<Tag> =
         have.keys().filter(|k| !want.contains_key(*k)).map(|k| Tag::builder().key(k).build()).collect();
     if !stale.is_empty() {

@@ -15,7 +15,7 @@ use aws_sdk_eks::types::{
 use serde_json::{Value, json};
 use tessera_provider_api::{Attrs, Observed, ProviderError, ResourceSpec, TAGS_ATTR};
 
-use crate::attrs::{int, string_map, taints, text, texts};
+use crate::attrs::{about, int, string_map, taints, text, texts};
 use crate::cluster::{retag, role_not_yet_visible, wait_update};
 use crate::error::aws;
 use crate::network::not_found_is_none;
@@ -31,8 +31,11 @@ fn split(id: &str) -> Result<(&str, &str), ProviderError> {
     id.split_once('/').ok_or_else(|| ProviderError::Fatal(format!("malformed node group id `{id}`")))
 }
 
+/// A taint as lowering writes it. EKS leaves `value` out of a taint that has none, which
+/// lowering writes as "" (Kubernetes' empty value); a key or an effect is never absent from a
+/// well-formed answer, so an absent one stays null and the schema check names it.
 fn taint_json(t: &Taint) -> Value {
-    json!({ "key": t.key().unwrap_or_default(), "value": t.value().unwrap_or_default(), "effect": t.effect().map(TaintEffect::as_str).unwrap_or_default() })
+    json!({ "key": t.key(), "value": t.value().unwrap_or_default(), "effect": t.effect().map(TaintEffect::as_str) })
 }
 
 async fn describe(c: &Clients, id: &str) -> Result<Option<Nodegroup>, ProviderError> {
@@ -52,6 +55,7 @@ fn observed(ng: &Nodegroup, id: &str) -> Observed {
     let scaling = ng.scaling_config();
     let mut taints: Vec<Value> = ng.taints().iter().map(taint_json).collect();
     taints.sort_by_key(|t| t.to_string());
+    // EKS leaves `labels` and `tags` out when there are none: absent is empty.
     let labels: BTreeMap<&String, &String> = ng.labels().map(|l| l.iter().collect()).unwrap_or_default();
     let tags: BTreeMap<&String, &String> = ng.tags().map(|t| t.iter().collect()).unwrap_or_default();
     let mut attrs = Attrs::new();
@@ -189,13 +193,9 @@ pub async fn update(
         let mut req = c.eks.update_nodegroup_config().cluster_name(cluster).nodegroup_name(name);
         if has("minSize") || has("maxSize") {
             let (min, max) = (int(a, "minSize")?, int(a, "maxSize")?);
-            // Keep the autoscaler's count, clamped into the new range.
-            let current = live
-                .attrs
-                .get("desiredSize")
-                .and_then(Value::as_i64)
-                .and_then(|d| i32::try_from(d).ok())
-                .unwrap_or(min);
+            // Keep the autoscaler's count, clamped into the new range; one that cannot be read
+            // is an error, not the minimum (which would scale a busy group down).
+            let current = int(&live.attrs, "desiredSize").map_err(|e| about(&format!("node group {id}"), e))?;
             req = req.scaling_config(
                 NodegroupScalingConfig::builder()
                     .min_size(min)
@@ -206,12 +206,8 @@ pub async fn update(
         }
         if has("labels") {
             let want = string_map(a, "labels")?;
-            let remove: Vec<String> = live
-                .attrs
-                .get("labels")
-                .and_then(Value::as_object)
-                .map(|m| m.keys().filter(|k| !want.contains_key(*k)).cloned().collect())
-                .unwrap_or_default();
+            let have = string_map(&live.attrs, "labels").map_err(|e| about(&format!("node group {id}"), e))?;
+            let remove: Vec<String> = have.into_keys().filter(|k| !want.contains_key(k)).collect();
             req = req.labels(
                 UpdateLabelsPayload::builder()
                     .set_add_or_update_labels((!want.is_empty()).then_some(want))
@@ -221,24 +217,13 @@ pub async fn update(
         }
         if has("taints") {
             let want = eks_taints(spec)?;
-            let remove: Vec<Taint> = live
-                .attrs
-                .get("taints")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter(|t| !spec.attrs.get("taints").and_then(Value::as_array).is_some_and(|w| w.contains(t)))
-                        .map(|t| {
-                            let f = |k: &str| t.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-                            Taint::builder()
-                                .key(f("key"))
-                                .value(f("value"))
-                                .effect(TaintEffect::from(f("effect").as_str()))
-                                .build()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let wanted = taints(a)?;
+            let have = taints(&live.attrs).map_err(|e| about(&format!("node group {id}"), e))?;
+            let remove: Vec<Taint> = have
+                .into_iter()
+                .filter(|t| !wanted.contains(t))
+                .map(|(k, v, e)| Taint::builder().key(k).value(v).effect(TaintEffect::from(e.as_str())).build())
+                .collect();
             req = req.taints(
                 UpdateTaintsPayload::builder()
                     .set_add_or_update_taints((!want.is_empty()).then_some(want))

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tessera_eks::{EksProvider, EksSettings, PollPolicy};
-use tessera_provider_api::{Address, Provider, ProviderError, ProviderRef, ResourceSpec};
+use tessera_provider_api::{Address, ProviderError, ProviderExt, ProviderRef, ResourceSpec};
 
 #[derive(Default)]
 struct World {
@@ -47,6 +47,7 @@ fn update_body(id: &str, status: &str, version: &str, errors: Value) -> Value {
 fn cluster_body(w: &World) -> Value {
     json!({ "cluster": {
         "name": "c", "arn": "arn:aws:eks:eu-west-1:123456789012:cluster/c", "version": w.cluster_version,
+        "roleArn": "arn:aws:iam::123456789012:role/c-cluster",
         "status": "ACTIVE", "endpoint": "https://c.eks.local", "certificateAuthority": { "data": "Q0E=" },
         "resourcesVpcConfig": { "subnetIds": ["subnet-1"], "endpointPublicAccess": true, "endpointPrivateAccess": true },
         "logging": { "clusterLogging": [{ "types": ["api", "audit", "authenticator"], "enabled": true }] },
@@ -59,7 +60,8 @@ fn nodegroup_body(w: &World) -> Value {
         "nodegroupName": "ng", "clusterName": "c", "version": w.nodegroup_version, "status": "ACTIVE",
         "nodegroupArn": "arn:aws:eks:eu-west-1:123456789012:nodegroup/c/ng/1", "instanceTypes": ["m6i.xlarge"],
         "scalingConfig": { "minSize": 1, "maxSize": 3, "desiredSize": 1 }, "capacityType": "ON_DEMAND",
-        "amiType": "AL2023_x86_64_STANDARD", "labels": {}, "taints": [], "subnets": ["subnet-1"], "tags": {}
+        "amiType": "AL2023_x86_64_STANDARD", "labels": {}, "taints": [], "subnets": ["subnet-1"], "tags": {},
+        "nodeRole": "arn:aws:iam::123456789012:role/c-node"
     }})
 }
 
