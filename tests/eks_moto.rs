@@ -207,7 +207,9 @@ async fn eks_lifecycle_against_moto() {
     us.eks.tag_resource().resource_arn(&arn).tags("owner", "someone").send().await.unwrap();
     let drifted = h.plan(&resized).await;
     assert!(
-        drifted.drift.iter().any(|d| d.address.to_string() == "us/eks.cluster/main" && d.field == "tags.owner"),
+        drifted.drift.iter().any(|d| d.address.to_string() == "us/eks.cluster/main"
+            && d.field == "tags.owner"
+            && serde_json::to_value(&d.path).unwrap() == serde_json::json!(["tags", "owner"])),
         "{:?}",
         drifted.drift
     );

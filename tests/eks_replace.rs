@@ -23,7 +23,7 @@ use tessera::exec::Event;
 use tessera::plan::{ActionKind, Plan, render_human};
 use tessera::spec::Fleet;
 use tessera::state::{SqliteStore, StateStore};
-use tessera_provider_api::{Provider, Replacement, TAG_GENERATION};
+use tessera_provider_api::{ProviderExt, Replacement, TAG_GENERATION};
 use tessera_sim::Faults;
 
 const FLEET: &str = "eks-move";

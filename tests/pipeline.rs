@@ -14,6 +14,7 @@ use assert_cmd::Command;
 use common::moto::Moto;
 use common::pipe::*;
 use tessera::state::{AuditRow, SqliteStore, StateStore};
+use tessera_provider_api::ProviderExt;
 
 #[test]
 fn unsigned_bad_signature_too_few_and_wrong_lane_are_refused() {

@@ -151,6 +151,7 @@ async fn a_console_edit_is_reported_within_one_interval_and_scraped_over_http() 
         (&drift[0]["address"], &drift[0]["field"], &drift[0]["recorded"], &drift[0]["live"]),
         (&json!("aws/sim.nodepool/system"), &json!("maxSize"), &json!(6), &json!(12))
     );
+    assert_eq!(drift[0]["path"], json!(["maxSize"]), "the leaf's path, as a list");
 
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200);

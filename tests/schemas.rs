@@ -37,8 +37,12 @@ fn every_spec_lowers_to_what_its_types_declare() {
 fn real_clouds(variant: &str) -> tessera::spec::Fleet {
     let clouds = [("aws", "eks", "eu-west-1"), ("gcp", "gke", "europe-west4"), ("azure", "aks", "westeurope")];
     let mut yaml = common::fleet_yaml("core", &clouds);
-    for kind in ["eks", "gke", "aks"] {
-        yaml = yaml.replace(&format!("provider: sim, sim: {{ profile: {kind} }}"), &format!("provider: {kind}"));
+    for (kind, scope) in [
+        ("eks", ""),
+        ("gke", ", scope: { project: acme-platform }"),
+        ("aks", ", scope: { subscription: 00000000-0000-0000-0000-000000000000 }"),
+    ] {
+        yaml = yaml.replace(&format!("provider: sim, sim: {{ profile: {kind} }}"), &format!("provider: {kind}{scope}"));
     }
     common::load(&yaml.replacen("spec:\n", &format!("spec:\n{variant}"), 1))
 }

@@ -279,7 +279,11 @@ async fn schema_versions_are_recorded_and_a_newer_state_is_refused() {
     };
     assert_eq!(version(&path), CURRENT);
     // Unversioned (as every state before versions were recorded): opened and stamped.
-    rusqlite::Connection::open(&path).unwrap().execute_batch("DROP TABLE schema_version").unwrap();
+    // (and the columns later versions added).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE schema_version; ALTER TABLE resources DROP COLUMN schema_version")
+        .unwrap();
     drop(SqliteStore::open(&path).unwrap());
     assert_eq!(version(&path), CURRENT);
     // Newer: refused, and left as it was.

@@ -28,7 +28,12 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Drift {
     pub address: Address,
+    /// The changed leaf, for people: the attribute, then keys and indexes (`manifest.spec.replicas`).
     pub field: String,
+    /// The same leaf, for programs: the attribute's name, then each key and index (empty when the
+    /// whole resource is gone).
+    #[serde(default)]
+    pub path: Vec<leaves::Step>,
     pub recorded: Option<Value>,
     /// `None` when the field, or the whole resource, is gone.
     pub live: Option<Value>,
@@ -130,6 +135,7 @@ pub fn drift(address: &Address, policy: Option<&ResourceSpec>, recorded: &Attrs,
         .map(|leaf| Drift {
             address: address.clone(),
             field: leaves::dotted(&leaf.path),
+            path: leaf.path,
             recorded: leaf.old,
             live: leaf.new,
         })

@@ -360,6 +360,7 @@ impl<'a> Decider<'a> {
                 self.drift.push(Drift {
                     address: rec.address.clone(),
                     field: "(resource)".into(),
+                    path: Vec::new(),
                     recorded: Some("exists".into()),
                     live: None,
                 });

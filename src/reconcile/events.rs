@@ -16,6 +16,8 @@ pub enum Event {
         placement: String,
         address: String,
         field: String,
+        /// The leaf's path as a list of keys and indexes.
+        path: Value,
         recorded: Value,
         live: Value,
     },
@@ -28,9 +30,9 @@ impl Event {
         let at = crate::state::now_secs();
         let mut v = match self {
             Self::Tick(r) => tick_json(r),
-            Self::Drift { commit, placement, address, field, recorded, live } => json!({
+            Self::Drift { commit, placement, address, field, path, recorded, live } => json!({
                 "event": "drift", "commit": commit, "placement": placement, "address": address,
-                "field": field, "recorded": recorded, "live": live,
+                "field": field, "path": path, "recorded": recorded, "live": live,
             }),
             Self::Listening(addr) => json!({ "event": "listening", "address": addr }),
         };

@@ -69,6 +69,7 @@ impl Reconciler {
                 placement: d.address.placement.clone(),
                 address: d.address.to_string(),
                 field: d.field.clone(),
+                path: serde_json::to_value(&d.path).unwrap_or_default(),
                 recorded: classify::shown(&d.recorded),
                 live: classify::shown(&d.live),
             });

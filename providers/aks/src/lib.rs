@@ -38,6 +38,7 @@ pub mod error;
 mod group;
 pub mod lower;
 pub mod model;
+mod names;
 mod pool;
 pub mod types;
 

@@ -49,9 +49,7 @@ pub fn is_pool_name(name: &str) -> bool {
         && name.len() <= MAX_POOL_NAME
 }
 
-pub const GROUP: &str = "aks.resourceGroup";
-pub const CLUSTER: &str = "aks.cluster";
-pub const POOL: &str = "aks.agentPool";
+pub use crate::names::{CLUSTER, GROUP, POOL};
 
 /// The size of the dedicated system pool Tessera adds when no pool of the spec can be one.
 pub const DEDICATED_SYSTEM: Machine =

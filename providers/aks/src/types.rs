@@ -13,7 +13,7 @@ use tessera_provider_api::{
     Types,
 };
 
-use crate::lower::{CLUSTER, GROUP, POOL};
+use crate::names::{CLUSTER, GROUP, POOL};
 use crate::{API, AksProvider, arm, cluster, fatal_attrs, group, ours, pool};
 
 /// Bumped when a type's attributes change shape, so a plan made against the old shape is stale.

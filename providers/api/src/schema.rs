@@ -391,9 +391,6 @@ impl Schema {
         for c in self.conditional.iter().filter(|c| (c.when)(&spec.attrs)) {
             spec.policies.insert(c.path.clone(), c.policy);
         }
-        for f in self.fields.iter().filter(|f| f.source == Source::Computed) {
-            spec.policies.entry(f.name.clone()).or_insert(FieldPolicy::Ignored);
-        }
         spec.replace_on = self.replace_on.clone();
         spec.replacement = self.replacement;
         spec.outputs = self.outputs.clone();
@@ -509,7 +506,7 @@ mod tests {
         let mut s = spec(good());
         pool().stamp(&mut s);
         assert_eq!(s.policy_of("count"), FieldPolicy::Delegated);
-        assert_eq!(s.policy_of("endpoint"), FieldPolicy::Ignored, "computed values are never planned");
+        assert_eq!(s.policy_of("endpoint"), FieldPolicy::Owned, "a computed value's drift is still drift");
         assert_eq!(s.replace_on, vec!["name", "/access/private"]);
         assert_eq!(s.replacement, Replacement::DestroyBeforeCreate);
         assert!(s.has_output("endpoint"));

@@ -37,6 +37,7 @@ mod cluster;
 pub mod error;
 mod iam;
 pub mod lower;
+mod names;
 mod network;
 mod nodegroup;
 pub mod types;

@@ -49,11 +49,7 @@ pub fn role_name(cluster: &str, role: &str) -> String {
     format!("{}-{hash}-{role}", prefix.trim_end_matches('-'))
 }
 
-pub const VPC: &str = "eks.vpc";
-pub const SUBNET: &str = "eks.subnet";
-pub const ROLE: &str = "eks.role";
-pub const CLUSTER: &str = "eks.cluster";
-pub const NODEGROUP: &str = "eks.nodegroup";
+pub use crate::names::{CLUSTER, NODEGROUP, ROLE, SUBNET, VPC};
 
 /// Control-plane logs shipped when the fleet ships audit logs (infrastructure logging).
 pub const AUDIT_LOG_TYPES: [&str; 3] = ["api", "audit", "authenticator"];

@@ -12,7 +12,7 @@ use tessera_provider_api::{
     TAGS_ATTR, Ty, Types,
 };
 
-use crate::lower::{CLUSTER, NODEGROUP, ROLE, SUBNET, VPC};
+use crate::names::{CLUSTER, NODEGROUP, ROLE, SUBNET, VPC};
 use crate::{EksProvider, attrs, cluster, iam, network, nodegroup, ours};
 
 /// Bumped when a type's attributes change shape, so a plan made against the old shape is stale.

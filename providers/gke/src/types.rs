@@ -145,29 +145,13 @@ mod tests {
         let specs = stamped();
         assert_eq!(specs.len(), 3, "a cluster and two pools");
         let cp = specs.iter().find(|s| s.rtype() == lower::CLUSTER).unwrap();
-        assert_eq!(
-            cp.policies,
-            policies(&[
-                ("initialPool", FieldPolicy::Ignored),
-                // Computed values are never planned (the schema's stamp adds them).
-                ("endpoint", FieldPolicy::Ignored),
-                ("certificateAuthority", FieldPolicy::Ignored),
-                ("currentMasterVersion", FieldPolicy::Ignored),
-            ])
-        );
+        assert_eq!(cp.policies, policies(&[("initialPool", FieldPolicy::Ignored),]));
         assert_eq!(cp.replace_on, ["name", "project", "location", "nodeLocations", "network", "publicEndpoint"]);
         assert_eq!(cp.outputs, ["name", "endpoint", "certificateAuthority"]);
         assert_eq!(cp.replacement, Replacement::DestroyBeforeCreate);
         assert_eq!(cp.version_attr.as_deref(), Some("version"));
         for np in specs.iter().filter(|s| s.rtype() == lower::NODEPOOL) {
-            assert_eq!(
-                np.policies,
-                policies(&[
-                    ("initialNodeCount", FieldPolicy::Delegated),
-                    ("autoscaling", FieldPolicy::Ignored),
-                    ("currentVersion", FieldPolicy::Ignored),
-                ])
-            );
+            assert_eq!(np.policies, policies(&[("initialNodeCount", FieldPolicy::Delegated),]));
             assert_eq!(np.replace_on, ["cluster", "name", "machineType", "spot", "imageType"]);
             assert!(np.outputs.is_empty());
             assert_eq!(np.replacement, Replacement::CreateBeforeDestroy);

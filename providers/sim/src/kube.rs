@@ -27,9 +27,8 @@ use tessera_kube::{contract, coverage};
 use tessera_provider_api::TAG_ADDRESS;
 
 pub const KIND: &str = "simkube";
-pub const NAMESPACE: &str = "simkube.namespace";
-/// The attribute that records which cluster an object lives in.
-pub(crate) const CLUSTER_ATTR: &str = "clusterId";
+use crate::schemas::CLUSTER_ATTR;
+pub use crate::schemas::NAMESPACE;
 
 pub struct SimKube {
     cloud: Arc<SimCloud>,

@@ -6,6 +6,11 @@ use tessera_provider_api::{Field, FieldPolicy, Replacement, Schema, Ty};
 
 use crate::profile::{Profile, Shape};
 
+/// The sim's own in-cluster type: a namespace kept as a plain cloud object.
+pub const NAMESPACE: &str = "simkube.namespace";
+/// The attribute that records which cluster a `simkube.namespace` lives in.
+pub const CLUSTER_ATTR: &str = "clusterId";
+
 /// The ownership tags every shape carries.
 fn tags() -> Field {
     Field::input("tags", Ty::map(Ty::Text))
@@ -71,12 +76,12 @@ pub fn shapes(prefix: &str, profile: &Profile) -> Vec<Schema> {
 /// A namespace the sim keeps as a plain cloud object, connected through its cluster's outputs:
 /// the engine's tests use it to prove references into a cluster made in the same apply.
 pub fn namespace() -> Schema {
-    Schema::new(crate::kube::NAMESPACE, 1)
+    Schema::new(NAMESPACE, 1)
         .input("name", Ty::Text)
         .field(tags())
         .input("server", Ty::Text)
         .input("caData", Ty::Text)
-        .field(Field::computed(crate::kube::CLUSTER_ATTR, Ty::Text))
+        .field(Field::computed(CLUSTER_ATTR, Ty::Text))
         .replace_on("server")
         .replace_on("caData")
         .takes(2, 2, 2)

@@ -7,7 +7,7 @@ use serde_json::json;
 use tessera_kube::coverage::{self, Node};
 use tessera_provider_api::{
     Arch, Backend, ClusterTemplate, Connection, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, Provider, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator,
+    Monitoring, Network, PoolTemplate, ProviderExt, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator,
 };
 use tessera_sim::{Faults, Profile, SimBackend, SimCloud, SimKube, SimProvider};
 

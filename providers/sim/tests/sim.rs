@@ -4,15 +4,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tessera_provider_api::{Address, Operation, Provider, ProviderError, ProviderRef, ResourceSpec};
+use tessera_provider_api::{Address, Operation, Provider, ProviderError, ProviderExt, ProviderRef, ResourceSpec};
 use tessera_sim::{Faults, Profile, SimCloud, SimProvider};
 
+/// A resource of the shape `addr` names, with every value its schema says reads report (the sim
+/// reports what it was given, and the provider holds every answer to the schema).
 fn spec(addr: &str) -> ResourceSpec {
     let p = ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") };
     let address: Address = addr.parse().unwrap();
-    ResourceSpec::new(address.clone(), p)
+    let shape = match address.rtype.as_str() {
+        "sim.network" => json!({"cidr": "10.0.0.0/16", "region": "eu-west-1", "zones": []}),
+        "sim.cluster" => {
+            json!({"name": "c", "region": "eu-west-1", "version": "1.31", "logTypes": [], "network": "net-1"})
+        }
+        _ => json!({"cluster": "c", "instanceType": "m5.xlarge", "arch": "amd64", "capacityType": "ON_DEMAND",
+                    "minSize": 1, "desiredSize": 1, "labels": {}, "taints": [], "version": "1.31"}),
+    };
+    let mut spec = ResourceSpec::new(address.clone(), p)
         .attr("maxSize", 3)
-        .attr("tags", json!({ "tessera.dev/fleet": "f", "tessera.dev/address": addr }))
+        .attr("tags", json!({ "tessera.dev/fleet": "f", "tessera.dev/address": addr }));
+    for (k, v) in shape.as_object().into_iter().flatten() {
+        spec = spec.attr(k, v.clone());
+    }
+    spec
 }
 
 #[tokio::test(start_paused = true)]

@@ -102,8 +102,7 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// What lowering used to set, written out. Computed attributes are stamped `Ignored` as well
-/// (they are never planned).
+/// What lowering used to set, written out.
 struct Expected {
     policies: BTreeMap<String, FieldPolicy>,
     replace_on: Vec<String>,
@@ -123,8 +122,6 @@ fn expected(rtype: &str, autoscaled: bool) -> Expected {
             version_attr: None,
         },
         CLUSTER => {
-            policies.insert("endpoint".to_string(), FieldPolicy::Ignored);
-            policies.insert("certificateAuthority".to_string(), FieldPolicy::Ignored);
             if autoscaled {
                 policies.insert("systemPoolCount".to_string(), FieldPolicy::Delegated);
             }

@@ -56,8 +56,7 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// What lowering used to set on each type, written out: the stamp must reproduce it. Computed
-/// attributes are stamped `Ignored` as well (they are never planned).
+/// What lowering used to set on each type, written out: the stamp must reproduce it.
 struct Expected {
     policies: BTreeMap<String, FieldPolicy>,
     replace_on: Vec<String>,
@@ -79,21 +78,21 @@ fn expected(rtype: &str) -> Expected {
         VPC => create_first(&["cidr"]),
         SUBNET => create_first(&["cidr", "zone", "vpcId"]),
         ROLE => Expected {
-            policies: ignored(&["service", "arn"]),
+            policies: ignored(&["service"]),
             replace_on: strings(&["name"]),
             outputs: strings(&["arn"]),
             replacement: Replacement::DestroyBeforeCreate,
             version_attr: None,
         },
         CLUSTER => Expected {
-            policies: ignored(&["arn", "endpoint", "certificateAuthority"]),
+            policies: BTreeMap::new(),
             replace_on: strings(&["name", "roleArn", "subnetIds"]),
             outputs: strings(&["name", "endpoint", "certificateAuthority", "arn"]),
             replacement: Replacement::DestroyBeforeCreate,
             version_attr: Some("version".into()),
         },
         NODEGROUP => {
-            let mut policies: BTreeMap<String, FieldPolicy> = ignored(&["arn"]);
+            let mut policies: BTreeMap<String, FieldPolicy> = BTreeMap::new();
             policies.insert("desiredSize".into(), FieldPolicy::Delegated);
             Expected {
                 policies,
