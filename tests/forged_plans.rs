@@ -1,7 +1,9 @@
 //! A plan file is data anyone can write, and its digest anyone can recompute. Forged plans are
 //! refused before anything runs: one that marks a data field as holding references (to pull
 //! another cluster's values into this one), one that hides a value behind "(known after apply)",
-//! one whose objects differ from what its changes show, one that deletes what the spec wants.
+//! one whose objects differ from what its changes show, one that deletes what the spec wants, one
+//! that acts on another object than state records at an address, one that makes a replacement
+//! look like an update.
 //! The honest plan they were made from is shown and applied.
 
 mod common;
@@ -68,6 +70,14 @@ fn release(plan: &mut tessera::plan::Plan) -> &mut tessera::plan::Action {
     plan.actions.iter_mut().find(|a| a.address.to_string() == RELEASE).expect("the release's update")
 }
 
+/// The cloud id state records at `address`.
+fn recorded_id(w: &Workdir, address: &str) -> String {
+    let out = w.tessera(&["state", "show", address, "--output", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v.pointer("/0/id").and_then(Value::as_str).expect("a recorded id").to_string()
+}
+
 fn recorded_values(w: &Workdir) -> Value {
     let out = w.tessera(&["state", "show", RELEASE, "--output", "json"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -114,11 +124,40 @@ fn forged_plan_files_are_refused_and_the_honest_one_runs() {
         p.actions.push(a);
     });
 
+    // 5. The release's update pointed at another recorded object (the other placement's cluster).
+    let other_cluster = recorded_id(&w, "other/sim.cluster/main");
+    let swapped = forged(&w, "swapped.json", |p| {
+        release(p).prior.as_mut().expect("the release's object").id = other_cluster.clone();
+    });
+    // 6. A delete at an address state has nothing at, of a recorded object: no approval rule on
+    //    clusters would see it.
+    let ghost = forged(&w, "ghost.json", |p| {
+        let mut a = release(p).clone();
+        a.kind = ActionKind::Delete;
+        a.desired = None;
+        a.changes.clear();
+        a.address = "this/sim.nodepool/ghost".parse().unwrap();
+        a.prior.as_mut().expect("prior").id = other_cluster.clone();
+        p.actions.push(a);
+    });
+    // 7. An update carrying a change that only a replacement can make, and 8. a replacement order
+    //    on an update (a replacement shown as an update would pass approval rules on replaces).
+    let in_place = forged(&w, "in-place.json", |p| {
+        release(p).changes[0].forces_replacement = true;
+    });
+    let ordered = forged(&w, "ordered.json", |p| {
+        release(p).replacement = Some(tessera_provider_api::Replacement::DestroyBeforeCreate);
+    });
+
     for (file, says) in [
         (&refs, "where references are"),
         (&hidden, "known after apply"),
         (&behind, "new value shown is not the desired one"),
         (&delete, "deletes what the spec still wants"),
+        (&swapped, "acts on an object state does not record there"),
+        (&ghost, "acts on an object state does not record there"),
+        (&in_place, "can only change by replacement"),
+        (&ordered, "a replacement order on no replacement"),
     ] {
         let out = w.tessera(&["apply", "--plan", file]);
         assert!(!out.status.success(), "{file} was applied: {}", text(&out));
@@ -137,4 +176,27 @@ fn forged_plan_files_are_refused_and_the_honest_one_runs() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(recorded_values(&w)["extra"], 2);
     assert!(Path::new(&w.path("honest.json")).exists());
+}
+
+/// A saved plan that replaces a cluster (whose objects inside cannot be read until it exists, so
+/// some of their new values are `null`) is shown and applied as saved.
+#[test]
+fn a_saved_plan_that_replaces_a_cluster_is_shown_and_applied() {
+    let w = Workdir(tempfile::tempdir().expect("tempdir"));
+    std::fs::write(w.path("fleet.yaml"), spec(1)).unwrap();
+    let out = w.tessera(&["apply", "fleet.yaml", "--auto-approve"]);
+    assert!(out.status.success(), "{}", text(&out));
+    std::fs::write(w.path("fleet.yaml"), spec(1).replace("region: us-east-2", "region: us-west-2")).unwrap();
+    let out = w.tessera(&["plan", "fleet.yaml", "-o", "moved.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let plan = PlanFile::load(&w.path("moved.json")).expect("the plan");
+    assert!(plan.plan.actions.iter().any(|a| a.refresh_deferred), "objects inside the new cluster wait for it");
+    let null_new = plan.plan.actions.iter().flat_map(|a| &a.changes).any(|c| c.new.is_none());
+    assert!(null_new, "a change to `null` (a chart without a digest) reads back as no value");
+    let out = w.tessera(&["show", "moved.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = w.tessera(&["apply", "--plan", "moved.json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = w.tessera(&["plan", "fleet.yaml", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

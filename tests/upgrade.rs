@@ -83,3 +83,23 @@ fn a_plan_file_made_by_the_previous_release_is_refused_as_stale() {
         assert!(err.contains("tessera.plan/v2") && err.contains("run `tessera plan` again"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_record_of_a_newer_schema_version_is_refused_not_diffed() {
+    let old = Copy::new();
+    let spec = data("quickstart.yaml").display().to_string();
+    assert_eq!(old.tessera().args(["plan", &spec, "--detailed-exitcode"]).output().unwrap().status.code(), Some(0));
+    let db = rusqlite::Connection::open(old.state()).unwrap();
+    db.execute("UPDATE resources SET schema_version = 99 WHERE address = 'sim-aws/sim.nodepool/batch'", []).unwrap();
+    drop(db);
+    for command in ["plan", "apply"] {
+        let out = old
+            .tessera()
+            .args([command, &spec, "--auto-approve"].iter().take(if command == "plan" { 2 } else { 3 }))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command} went on");
+        assert!(err.contains("sim-aws/sim.nodepool/batch") && err.contains("newer Tessera"), "{command}: {err}");
+    }
+}

@@ -37,7 +37,7 @@ pub(super) async fn apply(
                 )?;
             }
             let fleet = crate::pipeline::plan_spec::load(&file.plan.spec_path, &pipeline_cli::working_dir()?)?;
-            held_to_spec(&engine, &file.plan, &fleet)?;
+            held_to_spec(&engine, &file.plan, &fleet).await?;
             execute(g, &engine, file.plan, Some(&fleet), "apply --plan", run).await
         }
         (Some(spec), None) => {
@@ -118,10 +118,18 @@ pub(super) async fn confirm_and_run(
 
 /// A saved plan must say what it does truthfully and do only what its spec says
 /// ([`crate::plan::verify`]): anyone can write a plan file and recompute its digest.
-pub(crate) fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) -> Result<()> {
+pub(crate) async fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) -> Result<()> {
     let graph = engine.compile(fleet)?;
+    // Against the state it was made from; a plan made against another serial is refused as stale
+    // when it runs, with that reason rather than a list of objects that moved since.
+    let meta = engine.store.meta().await?;
+    let state = if meta.serial == plan.serial && meta.lineage == plan.lineage {
+        crate::plan::verify::matches_state(plan, &engine.store.resources().await?)
+    } else {
+        Ok(())
+    };
     let problems: Vec<String> =
-        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph)]
+        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph), state]
             .into_iter()
             .filter_map(Result::err)
             .flatten()

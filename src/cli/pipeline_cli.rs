@@ -247,7 +247,7 @@ pub async fn pipeline_apply(
     if let Some(t) = run.lock_timeout {
         engine.lock_timeout = t;
     }
-    super::held_to_spec(&engine, &file.plan, &fleet)?;
+    super::held_to_spec(&engine, &file.plan, &fleet).await?;
     let (events, cancel_rx, opts) = run_context(g, run);
     let report = engine.apply_pipeline(&file.plan, &fleet, &file.digest, &approvers, &opts, events, cancel_rx).await?;
     summarize(g, &report);

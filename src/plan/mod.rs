@@ -198,6 +198,13 @@ pub enum PlanError {
     Spec(#[from] crate::spec::SpecError),
     #[error(transparent)]
     Provider(#[from] UnknownProvider),
+    /// A record's values have a newer shape than this build's schema of its type.
+    #[error(
+        "{address} was recorded with version {found} of the `{rtype}` schema, and this Tessera knows version \
+         {current}: the state was written by a newer Tessera; use that one (this one could misread the object)"
+    )]
+    #[diagnostic(code(tessera::plan::newer_record))]
+    NewerRecord { address: String, rtype: String, found: u32, current: u32 },
 }
 
 /// Refreshes state against the cloud and diffs it with `graph` (or with nothing, to destroy).
@@ -214,6 +221,19 @@ pub async fn make_plan(
         return Err(StateError::WrongFleet { expected: fleet.name.clone(), found: found.clone() }.into());
     }
     let records = store.resources().await?;
+    // Values an older build cannot read the shape of are refused, never diffed as if they were
+    // its own (an older shape would be upgraded here, once a schema has a second version).
+    for rec in &records {
+        let current = registry.schema(&rec.address.rtype).map_or(rec.schema_version, |s| s.version);
+        if rec.schema_version > current {
+            return Err(PlanError::NewerRecord {
+                address: rec.address.to_string(),
+                rtype: rec.address.rtype.clone(),
+                found: rec.schema_version,
+                current,
+            });
+        }
+    }
     let desired: Vec<&ResourceSpec> = match mode {
         Mode::Apply => graph.in_order(),
         Mode::Destroy => Vec::new(),

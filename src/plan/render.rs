@@ -6,7 +6,7 @@ use console::{Style, style};
 use serde_json::Value;
 
 use super::diff::Change;
-use super::leaves::{Leaf, Step, escaped};
+use super::leaves::{Leaf, SENSITIVE as SENSITIVE_SHOWN, Step, escaped};
 use super::{ActionKind, Plan};
 
 const KNOWN_AFTER_APPLY: &str = "(known after apply)";
@@ -54,7 +54,8 @@ fn fitted(prefix: &str, old: &str, new: &str, note: &str, width: usize) -> Strin
 /// The leaves of one change as a YAML-like block under `indent` (below the field's own line):
 /// each key written once, only the changed leaves, so a one-URL change in a manifest is a few
 /// short lines.
-fn leaf_block(out: &mut String, leaves: &[Leaf], indent: usize, width: usize) {
+/// A leaf `sensitive` names is shown masked on both sides.
+fn leaf_block(out: &mut String, leaves: &[Leaf], indent: usize, width: usize, sensitive: &dyn Fn(&str) -> bool) {
     let mut open: &[Step] = &[];
     for leaf in leaves {
         let Some((last, parents)) = leaf.path.get(1..).and_then(<[Step]>::split_last) else { continue };
@@ -64,7 +65,9 @@ fn leaf_block(out: &mut String, leaves: &[Leaf], indent: usize, width: usize) {
             let _ = writeln!(out, "{}", shorten(&line, width));
         }
         let prefix = format!("{:pad$}{last}", "", pad = indent + 2 * parents.len());
-        let _ = writeln!(out, "{}", fitted(&prefix, &show(&leaf.old), &show(&leaf.new), "", width));
+        let masked = sensitive(&super::leaves::pointer(&leaf.path));
+        let side = |v: &Option<Value>| if masked { SENSITIVE_SHOWN.to_string() } else { show(v) };
+        let _ = writeln!(out, "{}", fitted(&prefix, &side(&leaf.old), &side(&leaf.new), "", width));
         open = parents;
     }
 }
@@ -136,6 +139,8 @@ pub fn render_human_in(plan: &Plan, width: usize) -> String {
         plan.serial
     );
     for a in &plan.actions {
+        // What the type's schema marks sensitive is masked, whatever its value looks like.
+        let sensitive = |pointer: &str| a.desired.as_ref().is_some_and(|d| d.is_sensitive(pointer));
         let s = kind_style(a.kind);
         let _ = writeln!(
             out,
@@ -148,7 +153,9 @@ pub fn render_human_in(plan: &Plan, width: usize) -> String {
             ActionKind::Create => {
                 // A value from another resource is shown as planned (known, or known after apply).
                 for (field, value) in a.desired.iter().flat_map(|d| &d.attrs) {
+                    let field_pointer = format!("/{}", tessera_provider_api::pointer_token(field));
                     let text = match a.changes.iter().find(|c| c.field == *field) {
+                        _ if sensitive(&field_pointer) => SENSITIVE_SHOWN.into(),
                         Some(c) => show_new(c),
                         None if a.desired.as_ref().is_some_and(|d| d.is_unknown(field)) => KNOWN_AFTER_APPLY.into(),
                         None => show(&Some(value.clone())),
@@ -188,12 +195,18 @@ pub fn render_human_in(plan: &Plan, width: usize) -> String {
                     } else {
                         String::new()
                     };
+                    let field_pointer = format!("/{}", tessera_provider_api::pointer_token(&c.field));
                     if c.leaves.is_empty() {
                         let prefix = format!("        {}", c.field);
-                        let _ = writeln!(out, "{}", fitted(&prefix, &show(&c.old), &show_new(c), &note, width));
+                        let (old, new) = if sensitive(&field_pointer) {
+                            (SENSITIVE_SHOWN.to_string(), SENSITIVE_SHOWN.to_string())
+                        } else {
+                            (show(&c.old), show_new(c))
+                        };
+                        let _ = writeln!(out, "{}", fitted(&prefix, &old, &new, &note, width));
                     } else {
                         let _ = writeln!(out, "        {}:{note}", c.field);
-                        leaf_block(&mut out, &c.leaves, 10, width);
+                        leaf_block(&mut out, &c.leaves, 10, width, &sensitive);
                     }
                 }
             }
@@ -236,7 +249,7 @@ mod tests {
         };
         let leaves = between("manifest", Some(&old), Some(&new));
         let mut out = String::new();
-        leaf_block(&mut out, &leaves, 10, 100);
+        leaf_block(&mut out, &leaves, 10, 100, &|_| false);
         assert_eq!(
             out,
             "          spec:\n            loki:\n              url: \"http://loki-a.logging.svc:3100\" → \"http://loki-b.logging.svc:3100\"\n"
@@ -245,7 +258,7 @@ mod tests {
         old["spec"]["loki"]["url"] = json!(format!("http://{}", "a".repeat(500)));
         let leaves = between("manifest", Some(&old), Some(&new));
         let mut out = String::new();
-        leaf_block(&mut out, &leaves, 10, 120);
+        leaf_block(&mut out, &leaves, 10, 120, &|_| false);
         assert!(out.lines().all(|l| l.chars().count() <= 120), "{out}");
         assert!(out.contains("loki-b.logging.svc:3100"), "the short side is whole: {out}");
     }
@@ -255,7 +268,57 @@ mod tests {
         let old = json!({"a": {"b": {"c": 1, "d": 2}, "e": 3}});
         let new = json!({"a": {"b": {"c": 10, "d": 20}, "e": 30}});
         let mut out = String::new();
-        leaf_block(&mut out, &between("v", Some(&old), Some(&new)), 0, 80);
+        leaf_block(&mut out, &between("v", Some(&old), Some(&new)), 0, 80, &|_| false);
         assert_eq!(out, "a:\n  b:\n    c: 1 → 10\n    d: 2 → 20\n  e: 3 → 30\n");
+    }
+
+    #[test]
+    fn what_a_schema_marks_sensitive_is_masked_however_it_looks() {
+        use tessera_provider_api::{ProviderRef, ResourceSpec};
+        let mut desired = ResourceSpec::new("a/t.db/main".parse().unwrap(), ProviderRef::new("t", ""))
+            .attr("password", "hunter2-plain")
+            .attr("settings", json!({"name": "b", "size": 3}));
+        desired.sensitive = vec!["/password".into(), "/settings/size".into()];
+        let change = |field: &str, old: serde_json::Value, new: serde_json::Value| super::Change {
+            field: field.into(),
+            leaves: between(field, Some(&old), Some(&new)),
+            old: Some(old),
+            new: Some(new),
+            forces_replacement: false,
+            known_after_apply: false,
+        };
+        let action = crate::plan::Action {
+            address: desired.address.clone(),
+            kind: crate::plan::ActionKind::Update,
+            provider: desired.provider.clone(),
+            reason: "spec changed".into(),
+            changes: vec![
+                change("password", json!("old-plain"), json!("hunter2-plain")),
+                change("settings", json!({"name": "a", "size": 2}), json!({"name": "b", "size": 3})),
+            ],
+            desired: Some(desired),
+            prior: None,
+            replacement: None,
+            refresh_deferred: false,
+        };
+        let plan = crate::plan::Plan {
+            format: crate::plan::PLAN_FORMAT.into(),
+            fleet: "f".into(),
+            spec_path: "f.yaml".into(),
+            spec_digest: "d".into(),
+            lineage: "l".into(),
+            serial: 1,
+            destroy: false,
+            actions: vec![action],
+            drift: vec![],
+            unchanged: 0,
+            unknown: vec![],
+            notes: vec![],
+        };
+        let out = super::render_human_in(&plan, 120);
+        assert!(!out.contains("hunter2-plain") && !out.contains("old-plain"), "{out}");
+        let size = out.lines().find(|l| l.trim_start().starts_with("size")).expect("the size leaf");
+        assert!(size.contains("(sensitive)") && !size.contains('2') && !size.contains('3'), "{out}");
+        assert!(out.contains("\"b\""), "a leaf the schema does not mark is shown: {out}");
     }
 }

@@ -114,6 +114,9 @@ pub struct ResourceSpec {
     /// in place: Kubernetes moves one minor at a time and never down, which the plan enforces.
     #[serde(skip)]
     pub version_attr: Option<String>,
+    /// Values shown masked wherever a plan is printed, by JSON pointer (`/password`).
+    #[serde(skip)]
+    pub sensitive: Vec<String>,
 }
 
 impl ResourceSpec {
@@ -130,6 +133,7 @@ impl ResourceSpec {
             outputs: Vec::new(),
             replacement: Replacement::default(),
             version_attr: None,
+            sensitive: Vec::new(),
         }
     }
 
@@ -320,6 +324,12 @@ impl ResourceSpec {
 
     pub fn rtype(&self) -> &str {
         &self.address.rtype
+    }
+
+    /// Whether the value at `pointer` (`/field/a/0`) is sensitive: it is, or is inside, a value
+    /// the type's schema marks so.
+    pub fn is_sensitive(&self, pointer: &str) -> bool {
+        self.sensitive.iter().any(|s| pointer_within(pointer, s))
     }
 }
 

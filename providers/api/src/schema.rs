@@ -395,6 +395,7 @@ impl Schema {
         spec.replacement = self.replacement;
         spec.outputs = self.outputs.clone();
         spec.version_attr = self.version_attr.clone();
+        spec.sensitive = self.sensitive();
     }
 
     /// Whether `spec`'s values are what this type takes: every attribute declared, every
@@ -548,5 +549,8 @@ mod tests {
     #[test]
     fn sensitive_paths_are_listed() {
         assert_eq!(pool().sensitive(), vec!["/password"]);
+        let mut s = spec(good());
+        pool().stamp(&mut s);
+        assert!(s.is_sensitive("/password") && !s.is_sensitive("/passwordless"));
     }
 }

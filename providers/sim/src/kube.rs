@@ -162,11 +162,11 @@ fn release_name(spec: &ResourceSpec) -> Result<(&str, &str), ProviderError> {
     Ok((text("namespace")?, text("name")?))
 }
 
-/// The id of the object or release `spec` names, in the connected cluster: names are
+/// The id of the object or release a spec names (`local`), in the connected cluster: names are
 /// deterministic, so it is there or not, and an apply adopts it either way.
-async fn named(cx: &SimKube, spec: &ResourceSpec) -> Result<Option<CloudId>, ProviderError> {
-    let Some(id) = contract_id(spec) else { return Ok(None) };
-    Ok(Some(cx.api(cx.session().await?)?.key(&id)))
+async fn named(cx: &SimKube, local: Option<String>) -> Result<Option<CloudId>, ProviderError> {
+    let Some(local) = local else { return Ok(None) };
+    Ok(Some(cx.api(cx.session().await?)?.key(&local)))
 }
 
 #[async_trait]
@@ -177,7 +177,8 @@ impl Operations<SimKube> for Objects {
         Ok(api.get(local)?.map(|r| observed_object(id, &r.attrs)))
     }
     async fn find(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        let Some(id) = named(cx, spec).await? else { return Ok(None) };
+        let local = spec.attrs.get("manifest").and_then(contract::id_of);
+        let Some(id) = named(cx, local).await? else { return Ok(None) };
         Ok(self.read(cx, &id, None).await?.filter(|o| owned_by_spec(o, spec)))
     }
     async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
@@ -211,7 +212,8 @@ impl Operations<SimKube> for Releases {
         Ok(api.release(ns, name)?.map(|attrs| Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
     }
     async fn find(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        let Some(id) = named(cx, spec).await? else { return Ok(None) };
+        let local = release_name(spec).ok().map(|(ns, name)| format!("release/{ns}/{name}"));
+        let Some(id) = named(cx, local).await? else { return Ok(None) };
         self.read(cx, &id, None).await
     }
     async fn create(&self, cx: &SimKube, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
@@ -335,18 +337,6 @@ impl Provider for SimKube {
 
     async fn call(&self, request: Request<'_>) -> Result<Outcome, ProviderError> {
         TYPES.call(self, request).await
-    }
-}
-
-/// The object id (or `release/<ns>/<name>`) a contract spec has, known before it exists.
-fn contract_id(spec: &ResourceSpec) -> Option<String> {
-    match spec.rtype() {
-        contract::OBJECT => spec.attrs.get("manifest").and_then(contract::id_of),
-        contract::RELEASE => {
-            let s = |k: &str| spec.attrs.get(k).and_then(Value::as_str).map(str::to_string);
-            Some(format!("release/{}/{}", s("namespace")?, s("name")?))
-        }
-        _ => None,
     }
 }
 
