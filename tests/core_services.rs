@@ -172,3 +172,26 @@ fn with_node_exporter_off_and_no_exporter_every_node_is_not_monitored_and_verify
         "{gaps:?}"
     );
 }
+
+/// A pool's new machine replaces the pool, and nothing inside the cluster: core services come
+/// after the pools, but are the same objects in the same cluster (before, each was "replaced"
+/// by itself, and the apply failed on the object's own id).
+#[test]
+fn a_pools_new_machine_replaces_the_pool_and_leaves_core_services_in_place() {
+    let w = Workdir::new();
+    let (code, out) = w.run(&["apply", "specs/quickstart.yaml", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    let spec = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("machine: { vcpu: 4, memoryGiB: 16, spot: true }", "machine: { vcpu: 8, memoryGiB: 32, spot: true }");
+    let path = w.path("bigger.yaml");
+    std::fs::write(&path, spec).unwrap();
+    let path = path.display().to_string();
+    let (code, out) = w.run(&["apply", &path, "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("3 to replace") && !out.contains("kube.object"), "only the three batch pools: {out}");
+    let (code, out) = w.run(&["plan", &path, "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = w.run(&["verify", &path]);
+    assert_eq!(code, Some(0), "{out}");
+}

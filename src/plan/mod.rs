@@ -5,7 +5,8 @@
 //! Every resource recorded in state is read from its cloud (refresh). Each desired resource is
 //! then classified against what is live, in dependency order: create, update in place, replace
 //! (when a changed field cannot be updated in place, when the cloud reports the object failed, or
-//! when a dependency is itself replaced), or no-op. Recorded resources the spec no longer has,
+//! when a dependency it references or connects through is itself replaced; one it only comes
+//! after is not reason enough), or no-op. Recorded resources the spec no longer has,
 //! and deposed objects left by an interrupted replacement, are deleted. Differences between what
 //! was recorded and what is live are reported separately as drift: changes made outside Tessera.
 //!
@@ -404,7 +405,12 @@ impl<'a> Decider<'a> {
         } else if let Some(c) = changed.iter().find(|c| c.forces_replacement) {
             Some(format!("`{}` cannot change in place", c.field))
         } else {
-            want.deps.iter().find(|d| self.replaced.contains(*d)).map(|d| format!("its dependency {d} is replaced"))
+            // A replaced dependency replaces this object only through what ties them: a value of
+            // it that this object holds (a reference), or the connection it is reached through.
+            // What only comes after it (core services after the node pools) stays: its objects
+            // are the same objects, in the same cluster.
+            let ties = want.references().into_iter().map(|r| r.address).chain(want.provider.connection.clone());
+            ties.filter(|d| self.replaced.contains(d)).min().map(|d| format!("its dependency {d} is replaced"))
         };
         let prior = Some(prior_of(rec));
         if let Some(mut reason) = replace_reason {
