@@ -191,6 +191,21 @@ fn drift_exits_2_after_a_console_change() {
     let out = w.tessera().args(["drift", QUICKSTART, "--output", "json"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["drift"][0]["live"], 20);
+    assert_eq!(v["drift"][0]["path"], json!(["maxSize"]));
+    assert_eq!((&v["complete"], &v["unknown"]), (&json!(true), &json!([])));
+
+    // Clusters whose API cannot be reached: what could not be read is in the answer, never an
+    // empty list that reads as "no drift".
+    let out = w
+        .tessera()
+        .env("TESSERA_SIM_KUBE_UNREACHABLE", "true")
+        .args(["drift", QUICKSTART, "--output", "json", "--unreachable-for", "0s"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["complete"], json!(false), "{v}");
+    assert!(v["unknown"].as_array().is_some_and(|u| !u.is_empty()), "{v}");
 }
 
 #[test]

@@ -95,7 +95,11 @@ async fn run(cli: Cli) -> Result<u8> {
             let plan = reading_engine(g).await?.plan(&fleet, Mode::Apply).await?;
             match g.output {
                 OutputFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&json!({ "drift": plan.drift })).into_diagnostic()?)
+                    // What could not be read is part of the answer: an empty drift list beside
+                    // unread resources is not "no drift".
+                    let report =
+                        json!({ "drift": plan.drift, "complete": plan.is_complete(), "unknown": plan.unknown });
+                    println!("{}", serde_json::to_string_pretty(&report).into_diagnostic()?)
                 }
                 OutputFormat::Human if plan.drift.is_empty() => {
                     println!("No drift: every resource matches what Tessera recorded.")
