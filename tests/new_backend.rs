@@ -4,7 +4,8 @@
 //! Cargo feature; this test adds its backend to one registry instead (`Registry::with_backend`),
 //! and nothing else in the engine changes: the fleet plans, applies, re-plans clean, sees drift
 //! on an owned field and none on a delegated one, replaces on a replacement rule, refuses a
-//! malformed read naming the path, and is destroyed.
+//! malformed read naming the path, will not delete an object whose ownership tags name another
+//! address, and is destroyed.
 
 mod common;
 
@@ -17,8 +18,8 @@ use serde_json::{Value, json};
 use tessera::plan::{ActionKind, Mode};
 use tessera_provider_api::{
     Address, Attrs, Backend, BuildContext, BuildError, Catalog, CloudId, ClusterTemplate, Extensions, Field,
-    FieldPolicy, MachineCatalog, Observed, Operation, Operations, Outcome, Provider, ProviderError, ProviderRef,
-    Replacement, Request, ResourceSpec, Schema, TAG_ADDRESS, TAG_FLEET, Ty, Types,
+    FieldPolicy, MachineCatalog, Observed, Operation, Operations, Outcome, Provider, ProviderError, ProviderExt,
+    ProviderRef, Replacement, Request, ResourceSpec, Schema, TAG_ADDRESS, TAG_FLEET, Ty, Types,
 };
 
 const KIND: &str = "teapot";
@@ -279,6 +280,21 @@ async fn a_backend_made_of_a_backend_and_a_type_table_runs_the_whole_lifecycle()
     };
     assert!(refused.contains("teapot.cluster") && refused.contains("/endpoint"), "{refused}");
     cloud.malformed_reads.store(false, Ordering::SeqCst);
+
+    // A record pointed at another object (state can be edited) does not get that object deleted:
+    // its ownership tags name another address.
+    let foreign = Observed {
+        id: "teapot.pool-foreign".into(),
+        status: "READY".into(),
+        attrs: [("tags".to_string(), json!({ TAG_ADDRESS: "elsewhere/teapot.pool/x" }))].into_iter().collect(),
+    };
+    cloud.objects().insert(foreign.id.clone(), foreign.clone());
+    let teapot = h.engine.registry.get(&ProviderRef::new(KIND, "lab-1")).unwrap();
+    let infra: Address = "lab/teapot.pool/infra".parse().unwrap();
+    let err = teapot.delete(&infra, &foreign.id).await.unwrap_err().to_string();
+    assert!(err.contains("refusing to delete") && err.contains("elsewhere/teapot.pool/x"), "{err}");
+    assert!(cloud.objects().contains_key(&foreign.id), "the foreign object stays");
+    cloud.objects().remove(&foreign.id);
 
     h.destroy(&bigger).await;
     assert!(cloud.objects().is_empty(), "{:?}", cloud.objects().keys().collect::<Vec<_>>());

@@ -289,7 +289,7 @@ async fn read_only_providers_send_no_request() {
         .attr("cidr", "10.0.0.0/16");
     let err = eks.create(&spec).await.unwrap_err();
     assert!(matches!(err, tessera_provider_api::ProviderError::ReadOnly(_)), "{err}");
-    assert!(eks.delete("eks.vpc", &"vpc-1".to_string()).await.is_err());
+    assert!(eks.delete(&spec.address, &"vpc-1".to_string()).await.is_err());
     assert_eq!(count.load(Ordering::SeqCst), 0, "no request reached the server");
 
     // CLI: `tessera apply` of an EKS fleet from a laptop, with a policy present.

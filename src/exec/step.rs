@@ -230,7 +230,7 @@ async fn call_provider(ctx: &StepCtx) -> Result<Called, ProviderError> {
         }
         StepKind::Delete => {
             let prior = a.prior.as_ref().ok_or_else(missing)?;
-            match ctx.provider.delete(&a.address.rtype, &prior.id).await {
+            match ctx.provider.delete(&a.address, &prior.id).await {
                 // Already gone is what we wanted: deletes are idempotent.
                 Ok(()) | Err(ProviderError::NotFound(_)) => Ok(Called::Gone),
                 Err(e) => Err(e),

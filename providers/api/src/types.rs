@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{Attrs, CloudId, Observed, Operation, ProviderError, ResourceSpec, Schema};
+use crate::{
+    Address, Attrs, CloudId, Observed, Operation, ProviderError, ResourceSpec, Schema, TAG_ADDRESS, TAGS_ATTR,
+};
 
 /// One operation on one resource.
 #[derive(Debug, Clone, Copy)]
@@ -34,14 +36,16 @@ pub enum Request<'a> {
     Create { spec: &'a ResourceSpec },
     /// Change `changed` in place and wait until the change has settled.
     Update { spec: &'a ResourceSpec, id: &'a CloudId, changed: &'a [String] },
-    /// Delete it and wait until it is gone.
-    Delete { rtype: &'a str, id: &'a CloudId },
+    /// Delete the object recorded at `address` and wait until it is gone. An object whose
+    /// ownership tags name another address is not deleted (see [`Types::call`]).
+    Delete { address: &'a Address, id: &'a CloudId },
 }
 
 impl Request<'_> {
     pub fn rtype(&self) -> &str {
         match self {
-            Self::Read { rtype, .. } | Self::Delete { rtype, .. } => rtype,
+            Self::Read { rtype, .. } => rtype,
+            Self::Delete { address, .. } => &address.rtype,
             Self::Find { spec } | Self::Create { spec } | Self::Update { spec, .. } => spec.rtype(),
         }
     }
@@ -140,7 +144,24 @@ impl<C: Sync + ?Sized> Types<C> {
             Request::Update { spec, id, changed } => {
                 Outcome::Made(checked(entry.ops.update(cx, spec, id, changed).await?)?)
             }
-            Request::Delete { id, .. } => {
+            Request::Delete { address, id } => {
+                if entry.schema.fields().iter().any(|f| f.name == TAGS_ATTR) {
+                    // State can be edited, so a record may point at any object: one that does not
+                    // carry this address in its ownership tags is someone else's, and stays.
+                    if let Some(live) = entry.ops.read(cx, id, None).await? {
+                        let tagged =
+                            live.attrs.get(TAGS_ATTR).and_then(|t| t.get(TAG_ADDRESS)).and_then(|v| v.as_str());
+                        if tagged != Some(address.to_string().as_str()) {
+                            return Err(ProviderError::Fatal(format!(
+                                "refusing to delete {} `{id}` for {address}: its ownership tags say {}, so it is not \
+                                 the object Tessera made there; if state points at the wrong object, restore the state \
+                                 from a backup, and delete the object by hand only if it is really unwanted",
+                                entry.schema.rtype,
+                                tagged.map_or("nothing".to_string(), |a| format!("`{a}`"))
+                            )));
+                        }
+                    }
+                }
                 entry.ops.delete(cx, id).await?;
                 Outcome::Gone
             }
@@ -161,7 +182,7 @@ pub trait ProviderExt {
     async fn find(&self, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError>;
     async fn create(&self, spec: &ResourceSpec) -> Result<Observed, ProviderError>;
     async fn update(&self, spec: &ResourceSpec, id: &CloudId, changed: &[String]) -> Result<Observed, ProviderError>;
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError>;
+    async fn delete(&self, address: &Address, id: &CloudId) -> Result<(), ProviderError>;
 }
 
 fn mismatched(what: &str, outcome: &Outcome) -> ProviderError {
@@ -209,8 +230,8 @@ impl<P: crate::Provider + ?Sized> ProviderExt for P {
         made("update", self.call(Request::Update { spec, id, changed }).await?)
     }
 
-    async fn delete(&self, rtype: &str, id: &CloudId) -> Result<(), ProviderError> {
-        match self.call(Request::Delete { rtype, id }).await? {
+    async fn delete(&self, address: &Address, id: &CloudId) -> Result<(), ProviderError> {
+        match self.call(Request::Delete { address, id }).await? {
             Outcome::Gone => Ok(()),
             other => Err(mismatched("delete", &other)),
         }

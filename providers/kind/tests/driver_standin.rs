@@ -179,7 +179,9 @@ async fn kind_missing_is_one_clear_error_and_nothing_is_written() {
         "{err}"
     );
     assert!(s.state_files().is_empty());
-    assert!(fatal(p.delete(lower::CLUSTER, &"f-local".to_string()).await).starts_with("kind is not installed"));
+    assert!(
+        fatal(p.delete(&spec(&s, system()).address, &"f-local".to_string()).await).starts_with("kind is not installed")
+    );
 }
 
 #[tokio::test]
@@ -221,10 +223,10 @@ async fn read_lists_then_reads_the_kubeconfig_and_a_missing_cluster_is_none() {
 async fn delete_removes_the_cluster_and_its_record_and_a_missing_cluster_is_already_gone() {
     let s = Standin::new("");
     let p = s.provider();
-    p.delete(lower::CLUSTER, &"f-local".to_string()).await.unwrap();
+    p.delete(&spec(&s, system()).address, &"f-local".to_string()).await.unwrap();
     assert!(!s.args().iter().any(|a| a.starts_with("delete cluster")), "nothing to delete: {:?}", s.args());
     p.create(&spec(&s, system())).await.unwrap();
-    p.delete(lower::CLUSTER, &"f-local".to_string()).await.unwrap();
+    p.delete(&spec(&s, system()).address, &"f-local".to_string()).await.unwrap();
     assert!(s.args().iter().any(|a| a == "delete cluster --name f-local"));
     assert!(s.state_files().is_empty());
     assert_eq!(p.read(lower::CLUSTER, &"f-local".to_string()).await.unwrap(), None);

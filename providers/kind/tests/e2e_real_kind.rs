@@ -31,7 +31,7 @@ async fn kind_e2e_real_cluster_create_read_delete() {
     let id = spec.attrs["name"].as_str().unwrap().to_string();
     let made = p.create(&spec).await;
     let read = p.read(lower::CLUSTER, &id).await;
-    let deleted = p.delete(lower::CLUSTER, &id).await;
+    let deleted = p.delete(&spec.address, &id).await;
     let made = made.unwrap();
     assert!(made.attrs["endpoint"].as_str().unwrap().starts_with("https://127.0.0.1:"), "{made:?}");
     assert_eq!(read.unwrap(), Some(made));

@@ -59,10 +59,10 @@ async fn applies_reads_owned_fields_corrects_drift_and_deletes() {
     assert_eq!(fixed.attrs["manifest"], wanted);
     assert_eq!(fixture.get_id(CM_ID).unwrap()["data"]["interval"], json!("30s"), "force takes the field back");
 
-    kube.delete("kube.object", &created.id).await.unwrap();
+    kube.delete(&s.address, &created.id).await.unwrap();
     assert!(fixture.get_id(CM_ID).is_none());
     assert!(kube.read("kube.object", &created.id).await.unwrap().is_none());
-    assert!(matches!(kube.delete("kube.object", &created.id).await, Err(ProviderError::NotFound(_))));
+    assert!(matches!(kube.delete(&s.address, &created.id).await, Err(ProviderError::NotFound(_))));
     fixture.assert_no_rejections();
 }
 

@@ -94,13 +94,16 @@ async fn an_update_prunes_what_is_no_longer_rendered_and_delete_keeps_crds() {
     assert!(fixture.get_id(EXTRA).is_none());
     controller.abort();
 
-    later.delete("helm.release", &RELEASE_ID.to_string()).await.unwrap();
+    later.delete(&spec(tolerations()).address, &RELEASE_ID.to_string()).await.unwrap();
     for id in [CM, DS, NS, WIDGET] {
         assert!(fixture.get_id(id).is_none(), "{id} is deleted with the release");
     }
     assert!(fixture.get_id(CRD).is_some(), "CRDs outlive the release: deleting one deletes every resource of its kind");
     assert!(fixture.get_id("v1/ConfigMap/monitoring/tessera-release-cov").is_none());
-    assert!(matches!(later.delete("helm.release", &RELEASE_ID.to_string()).await, Err(ProviderError::NotFound(_))));
+    assert!(matches!(
+        later.delete(&spec(tolerations()).address, &RELEASE_ID.to_string()).await,
+        Err(ProviderError::NotFound(_))
+    ));
     assert!(later.read("helm.release", &RELEASE_ID.to_string()).await.unwrap().is_none());
     fixture.assert_no_rejections();
 }
@@ -162,11 +165,11 @@ async fn without_its_record_a_release_finds_its_objects_by_label() {
     controller.abort();
 
     drop_record();
-    kube.delete("helm.release", &created.id).await.unwrap();
+    kube.delete(&spec(tolerations()).address, &created.id).await.unwrap();
     for id in [CM, DS, NS, WIDGET] {
         assert!(fixture.get_id(id).is_none(), "{id} is found by its label and deleted");
     }
     assert!(fixture.get_id(CRD).is_some());
-    assert!(matches!(kube.delete("helm.release", &created.id).await, Err(ProviderError::NotFound(_))));
+    assert!(matches!(kube.delete(&spec(tolerations()).address, &created.id).await, Err(ProviderError::NotFound(_))));
     fixture.assert_no_rejections();
 }

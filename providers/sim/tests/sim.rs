@@ -50,9 +50,9 @@ async fn create_takes_the_profiles_time_and_walks_through_statuses() {
     let updated =
         eks.update(&spec("a/sim.cluster/main").attr("maxSize", 5), &obs.id, &["maxSize".into()]).await.unwrap();
     assert_eq!(updated.attrs["maxSize"], 5);
-    eks.delete("sim.cluster", &obs.id).await.unwrap();
+    eks.delete(&spec("a/sim.cluster/main").address, &obs.id).await.unwrap();
     assert!(eks.read("sim.cluster", &obs.id).await.unwrap().is_none());
-    assert!(matches!(eks.delete("sim.cluster", &obs.id).await, Err(ProviderError::NotFound(_))));
+    assert!(matches!(eks.delete(&spec("a/sim.cluster/main").address, &obs.id).await, Err(ProviderError::NotFound(_))));
 }
 
 #[tokio::test(start_paused = true)]
