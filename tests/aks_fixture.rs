@@ -52,6 +52,18 @@ pub fn run(dir: &Path, fixture: &AksFixture) -> Run {
     }
 }
 
+/// A fixture with operations of 100 ms, and the test spec applied to it: the fixture, the work
+/// directory (kept alive), the runner and the spec file.
+fn applied() -> (AksFixture, tempfile::TempDir, Run, std::path::PathBuf) {
+    let fixture = AksFixture::builder().operation_time(Duration::from_millis(100)).start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(dir.path(), &fixture);
+    let file = dir.path().join("aks.yaml");
+    std::fs::write(&file, spec("1.31", 8, 10)).unwrap();
+    r.apply(&file).unwrap();
+    (fixture, dir, r, file)
+}
+
 fn pool<'a>(pools: &'a [Value], label: &str) -> Vec<&'a Value> {
     pools.iter().filter(|p| p["properties"]["nodeLabels"]["tier"] == label).collect()
 }
@@ -180,12 +192,7 @@ fn aks_lifecycle_through_the_cli_against_the_fixture() {
 
 #[test]
 fn a_busy_cluster_and_throttling_are_waited_out() {
-    let fixture = AksFixture::builder().operation_time(Duration::from_millis(100)).start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let r = run(dir.path(), &fixture);
-    let file = dir.path().join("aks.yaml");
-    std::fs::write(&file, spec("1.31", 8, 10)).unwrap();
-    r.apply(&file).unwrap();
+    let (fixture, _dir, r, file) = applied();
 
     // Another operation holds the cluster (the fixture's 409 OperationNotAllowed, twice), and ARM
     // throttles reads (429, twice): the scale still lands.
@@ -336,4 +343,28 @@ fn killed_applies_converge_against_the_fixture() {
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(t.killed_mid_run >= RUNS as usize / 2, "most kills must land mid-apply to mean anything: {t:?}");
     assert_eq!((t.runs, t.converged, t.orphans, t.duplicates), (RUNS as usize, RUNS as usize, 0, 0));
+}
+
+/// An operation status without its `status` (ARM always sends one) is an error at once, never
+/// taken for "still running" (which polled to the deadline) or for done.
+#[test]
+fn an_operation_status_without_a_status_is_an_error_not_a_wait() {
+    let (fixture, _dir, r, file) = applied();
+    // The next status answer is a 200 carrying an error body and no `status`.
+    fixture.fail_next(Fault {
+        path: "/operations/".into(),
+        method: Some("GET".into()),
+        times: 1,
+        status: 200,
+        retry_after: 0,
+    });
+    std::fs::write(&file, spec("1.31", 8, 11)).unwrap();
+    let out =
+        r.tessera().args(["apply", "--auto-approve"]).arg(&file).stdout(std::process::Stdio::piped()).output().unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a status answer without a status: {said}");
+    assert!(said.contains("has no `status`"), "{said}");
+    // Nothing is lost: the next run reads the pool again and converges.
+    r.apply(&file).unwrap();
+    assert_eq!(pool(&fixture.pools(), "batch")[0]["properties"]["maxCount"], 11);
 }

@@ -304,8 +304,17 @@ impl Arm {
         self.first_wait(first_wait).await;
         until(&self.poll, what, || async move {
             let reply = self.send(Method::GET, url, api, None, Condition::None).await?;
-            let status: OperationStatus = serde_json::from_value(reply.body.clone()).unwrap_or_default();
-            let state = status.status.unwrap_or_else(|| "InProgress".into());
+            // ARM's operation status always says where the operation is: an answer without one
+            // is not "still running" (which would poll to the deadline), it is an answer Tessera
+            // cannot read.
+            let status: Option<OperationStatus> = serde_json::from_value(reply.body.clone()).ok();
+            let Some(state) = status.as_ref().and_then(|s| s.status.clone()) else {
+                return Err(ProviderError::Fatal(format!(
+                    "{what}: the operation's status answer has no `status` (ARM always sends one), so whether \
+                     the operation finished is unknown; the next plan reads the resource again"
+                )));
+            };
+            let status = status.unwrap_or_default();
             match state.as_str() {
                 "Succeeded" => Ok(Seen::Done(())),
                 "Failed" | "Canceled" => {
