@@ -126,24 +126,47 @@ fn name(spec: &ResourceSpec) -> Result<&str, ProviderError> {
     attrs::text(&spec.attrs, "name")
 }
 
-struct VpcOps;
-struct SubnetOps;
+/// A VPC or a subnet: the same operations (tags are all they change in place), on their own
+/// EC2 calls.
+#[derive(Clone, Copy)]
+enum Net {
+    Vpc,
+    Subnet,
+}
+
+impl Net {
+    async fn read(self, c: &crate::Clients, id: &str) -> Result<Option<Observed>, ProviderError> {
+        match self {
+            Net::Vpc => network::read_vpc(c, id).await,
+            Net::Subnet => network::read_subnet(c, id).await,
+        }
+    }
+}
 struct RoleOps;
 struct ClusterOps;
 struct NodeGroupOps;
 
 #[async_trait]
-impl Operations<EksProvider> for VpcOps {
+impl Operations<EksProvider> for Net {
     async fn read(&self, p: &EksProvider, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
-        network::read_vpc(p.clients().await, id).await
+        Net::read(*self, p.clients().await, id).await
     }
 
     async fn find(&self, p: &EksProvider, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        Ok(if_ours(spec, network::find_vpc(p.clients().await, spec).await?))
+        let c = p.clients().await;
+        let found = match self {
+            Net::Vpc => network::find_vpc(c, spec).await?,
+            Net::Subnet => network::find_subnet(c, spec).await?,
+        };
+        Ok(if_ours(spec, found))
     }
 
     async fn create(&self, p: &EksProvider, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        network::create_vpc(p.clients().await, spec).await
+        let c = p.clients().await;
+        match self {
+            Net::Vpc => network::create_vpc(c, spec).await,
+            Net::Subnet => network::create_subnet(c, spec).await,
+        }
     }
 
     async fn update(
@@ -154,47 +177,18 @@ impl Operations<EksProvider> for VpcOps {
         _: &[String],
     ) -> Result<Observed, ProviderError> {
         let c = p.clients().await;
-        // VPCs change only their tags in place.
-        let live = network::read_vpc(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
+        // VPCs and subnets change only their tags in place.
+        let live = Net::read(*self, c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
         network::retag(c, id, spec, &live.attrs).await?;
-        network::read_vpc(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))
+        Net::read(*self, c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))
     }
 
     async fn delete(&self, p: &EksProvider, id: &CloudId) -> Result<(), ProviderError> {
-        network::delete_vpc(p.clients().await, id).await
-    }
-}
-
-#[async_trait]
-impl Operations<EksProvider> for SubnetOps {
-    async fn read(&self, p: &EksProvider, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
-        network::read_subnet(p.clients().await, id).await
-    }
-
-    async fn find(&self, p: &EksProvider, spec: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
-        Ok(if_ours(spec, network::find_subnet(p.clients().await, spec).await?))
-    }
-
-    async fn create(&self, p: &EksProvider, spec: &ResourceSpec) -> Result<Observed, ProviderError> {
-        network::create_subnet(p.clients().await, spec).await
-    }
-
-    async fn update(
-        &self,
-        p: &EksProvider,
-        spec: &ResourceSpec,
-        id: &CloudId,
-        _: &[String],
-    ) -> Result<Observed, ProviderError> {
         let c = p.clients().await;
-        // Subnets change only their tags in place.
-        let live = network::read_subnet(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))?;
-        network::retag(c, id, spec, &live.attrs).await?;
-        network::read_subnet(c, id).await?.ok_or_else(|| ProviderError::NotFound(id.clone()))
-    }
-
-    async fn delete(&self, p: &EksProvider, id: &CloudId) -> Result<(), ProviderError> {
-        network::delete_subnet(p.clients().await, id).await
+        match self {
+            Net::Vpc => network::delete_vpc(c, id).await,
+            Net::Subnet => network::delete_subnet(c, id).await,
+        }
     }
 }
 
@@ -289,8 +283,8 @@ impl Operations<EksProvider> for NodeGroupOps {
 /// The EKS backend's resource types. Pure: schemas and operation values, no client.
 pub fn types() -> Types<EksProvider> {
     Types::new("eks")
-        .register(vpc(), VpcOps)
-        .register(subnet(), SubnetOps)
+        .register(vpc(), Net::Vpc)
+        .register(subnet(), Net::Subnet)
         .register(role(), RoleOps)
         .register(eks_cluster(), ClusterOps)
         .register(node_group(), NodeGroupOps)

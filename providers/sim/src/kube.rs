@@ -195,11 +195,13 @@ impl Operations<SimKube> for Objects {
     }
     async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
         let (api, local) = cx.local(id).await?;
-        let gone = match local {
-            Some(local) => api.delete(local)?,
-            None => false,
-        };
-        if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) }
+        deleted(
+            id,
+            match local {
+                Some(local) => api.delete(local)?,
+                None => false,
+            },
+        )
     }
 }
 
@@ -230,15 +232,22 @@ impl Operations<SimKube> for Releases {
     }
     async fn delete(&self, cx: &SimKube, id: &CloudId) -> Result<(), ProviderError> {
         let (api, local) = cx.local(id).await?;
-        let gone = match local {
-            Some(local) => {
-                let (ns, name) = release_parts(local);
-                api.uninstall(ns, name)?
-            }
-            None => false,
-        };
-        if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) }
+        deleted(
+            id,
+            match local {
+                Some(local) => {
+                    let (ns, name) = release_parts(local);
+                    api.uninstall(ns, name)?
+                }
+                None => false,
+            },
+        )
     }
+}
+
+/// A delete's answer: done, or nothing of that id was there.
+fn deleted(id: &CloudId, gone: bool) -> Result<(), ProviderError> {
+    if gone { Ok(()) } else { Err(ProviderError::NotFound(id.clone())) }
 }
 
 fn read_only() -> ProviderError {
