@@ -38,14 +38,18 @@ impl Workdir {
             .env("TESSERA_SIM_TIME_SCALE", "0.01")
             .env("NO_COLOR", "1")
             .args(["--output", "json", "apply", QUICKSTART, "--auto-approve"])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            // Files, not pipes: nobody reads a pipe while the test sleeps, and the plan event
+            // alone is larger than a pipe's buffer, so the apply would block writing it.
+            .stdout(std::fs::File::create(self.path("stdout")).unwrap())
+            .stderr(std::fs::File::create(self.path("stderr")).unwrap())
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(1500));
         let sent = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
         assert!(sent.success());
-        child.wait_with_output().unwrap()
+        let status = child.wait_with_output().unwrap().status;
+        let read = |name: &str| std::fs::read(self.path(name)).unwrap();
+        std::process::Output { status, stdout: read("stdout"), stderr: read("stderr") }
     }
 
     fn write(&self, name: &str, text: &str) -> PathBuf {
@@ -64,8 +68,9 @@ fn stderr(out: &std::process::Output) -> String {
 
 const QUICKSTART: &str = "specs/quickstart.yaml";
 /// Each placement's core services: 2 namespaces, 2 Helm releases, the exporter's DaemonSet and
-/// PodMonitor, and logging's Logging, FluentbitAgent, ClusterOutput, ClusterFlow and HostTailer.
-const CORE_SERVICES: usize = 11;
+/// PodMonitor, alerting's PrometheusRule and AlertmanagerConfig, and logging's Logging,
+/// FluentbitAgent, ClusterOutput, ClusterFlow and HostTailer.
+const CORE_SERVICES: usize = 13;
 /// 3 placements × (network, cluster, 3 pools, core services).
 const QUICKSTART_RESOURCES: usize = 3 * (5 + CORE_SERVICES);
 
@@ -286,9 +291,12 @@ fn state_history_and_show() {
     let out = w.tessera().args(["state", "show", "sim-aws/sim.cluster/main"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["attrs"]["version"], "1.31");
-    let out = w.tessera().args(["state", "history", "--output", "json"]).output().unwrap();
+    let out = w.tessera().args(["state", "history", "--output", "json", "--limit", "100"]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), QUICKSTART_RESOURCES);
+    let out = w.tessera().args(["state", "history", "--output", "json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 50, "the newest 50 by default");
     let out = w.tessera().args(["state", "show", "nope/x/y"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
 }

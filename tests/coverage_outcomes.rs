@@ -63,6 +63,7 @@ fn monitoring(overlay: Value) -> Monitoring {
         remote_write_auth: None,
         chart: kube_prometheus_stack(),
         values: overlay,
+        alerting: None,
     }
 }
 

@@ -315,7 +315,7 @@ async fn one_apply_makes_an_eks_cluster_and_installs_its_core_services_covering_
     let cluster = tessera_provider_api::Address::new("eu", "eks.cluster", "main");
     assert!(plan.actions.iter().any(|a| a.address == cluster && a.kind == ActionKind::Create), "{shown}");
     let kube_side: Vec<_> = plan.actions.iter().filter(|a| a.provider.kind == tessera_kube::contract::KIND).collect();
-    assert_eq!(kube_side.len(), 11, "2 namespaces, 2 releases, 7 objects:\n{shown}");
+    assert_eq!(kube_side.len(), 13, "2 namespaces, 2 releases, 9 objects (2 of them alerting's):\n{shown}");
     assert!(kube_side.iter().all(|a| a.provider.connection.as_ref() == Some(&cluster)), "{shown}");
 
     // One apply converges: cloud and cluster side.

@@ -143,6 +143,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
         format: GraphFormat,
     },
+    /// Write every Kubernetes object Tessera would apply to one placement's cluster, one file
+    /// per object: its own objects, and each chart release's objects as helm renders them where
+    /// helm and the chart are on this machine (else the release's computed values).
+    Render {
+        spec: PathBuf,
+        /// The placement whose objects to write.
+        #[arg(long)]
+        placement: String,
+        /// A new or empty directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Inspect state.
     State {
         #[command(subcommand)]

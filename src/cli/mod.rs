@@ -6,6 +6,7 @@ mod apply;
 mod args;
 mod pipeline_cli;
 mod process;
+mod render;
 mod show;
 
 use std::path::Path;
@@ -132,6 +133,11 @@ async fn run(cli: Cli) -> Result<u8> {
             let graph = reading_engine(g).await?.compile(&fleet)?;
             print!("{}", graph.render(format));
             Ok(0)
+        }
+        Command::Render { spec, placement, out } => {
+            let fleet = load(&spec)?;
+            let graph = reading_engine(g).await?.compile(&fleet)?;
+            render::render(&fleet, &graph, &placement, &out, charts().as_ref(), g.output)
         }
         Command::State { command } => state_command(g, command).await,
         Command::Kubeconfig { placement } => kubeconfig(g, &placement).await,

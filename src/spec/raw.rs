@@ -289,6 +289,144 @@ pub struct RawCoreServices {
     pub monitoring: Option<RawMonitoring>,
     #[serde(default)]
     pub logging: Option<RawLogging>,
+    /// Who is told what. On when monitoring is on; without receivers, alerts fire and reach
+    /// nobody (a warning says so).
+    #[serde(default)]
+    pub alerting: Option<RawAlerting>,
+}
+
+/// Alert routing, the same on every cluster: receivers, routes by severity and labels, and the
+/// heartbeat. Every credential is `{ secretRef: { name: SECRET, key: KEY } }`, a key of a Secret in
+/// the monitoring namespace.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAlerting {
+    /// Default true. Turning alerting off is reported by `validate`.
+    #[serde(default)]
+    pub enabled: Option<S<bool>>,
+    #[serde(default)]
+    pub receivers: Vec<RawReceiver>,
+    /// In order: the first route that matches an alert takes it.
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    /// The always-firing alert, for a dead man's switch outside the cluster.
+    #[serde(default)]
+    pub heartbeat: Option<RawHeartbeat>,
+    /// How long a node goes without its exporter or log shipper before it alerts. Default `10m`.
+    #[serde(default)]
+    pub coverage_after: Option<S<String>>,
+}
+
+/// One receiver: a name and exactly one integration.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawReceiver {
+    pub name: S<String>,
+    /// `{ url: URL }` (a URL without credentials) or `{ url: { secretRef: … } }`.
+    #[serde(default)]
+    pub webhook: Option<RawWebhook>,
+    #[serde(default)]
+    pub slack: Option<RawSlack>,
+    #[serde(default)]
+    pub pagerduty: Option<RawPagerDuty>,
+    #[serde(default)]
+    pub opsgenie: Option<RawOpsgenie>,
+    #[serde(default)]
+    pub email: Option<RawEmail>,
+    /// Microsoft Teams (an incoming webhook).
+    #[serde(default)]
+    pub teams: Option<RawTeams>,
+}
+
+// Credential fields are read as any value, so that a plain value is refused at its line with the
+// way to reference a Secret rather than as a type error.
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebhook {
+    #[schemars(with = "serde_json::Value")]
+    pub url: S<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSlack {
+    #[serde(default)]
+    pub channel: Option<S<String>>,
+    #[schemars(with = "serde_json::Value")]
+    pub webhook_url: S<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPagerDuty {
+    #[schemars(with = "serde_json::Value")]
+    pub routing_key: S<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawOpsgenie {
+    #[schemars(with = "serde_json::Value")]
+    pub api_key: S<serde_json::Value>,
+    /// Default: Opsgenie's US endpoint.
+    #[serde(default)]
+    pub api_url: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEmail {
+    pub to: S<String>,
+    pub from: S<String>,
+    /// `host:port` of the SMTP server.
+    pub smarthost: S<String>,
+    #[serde(default)]
+    pub auth_username: Option<S<String>>,
+    #[serde(default)]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub auth_password: Option<S<serde_json::Value>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTeams {
+    #[schemars(with = "serde_json::Value")]
+    pub webhook_url: S<serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRoute {
+    /// A receiver defined under `receivers`.
+    pub receiver: S<String>,
+    /// `critical`, `warning` or `info`. Default: every severity.
+    #[serde(default)]
+    pub severity: Option<S<String>>,
+    /// Further labels an alert must carry (`placement`, `cloud`, `pool`, …), with these values.
+    #[serde(default)]
+    pub labels: Option<S<BTreeMap<String, String>>>,
+    /// Default `[alertname, fleet, placement]`.
+    #[serde(default)]
+    pub group_by: Option<Vec<S<String>>>,
+    /// Default `30s`.
+    #[serde(default)]
+    pub group_wait: Option<S<String>>,
+    /// Default `5m`.
+    #[serde(default)]
+    pub group_interval: Option<S<String>>,
+    /// Default `4h`.
+    #[serde(default)]
+    pub repeat_interval: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHeartbeat {
+    pub receiver: S<String>,
+    /// How often it is sent. Default `1m`.
+    #[serde(default)]
+    pub interval: Option<S<String>>,
 }
 
 /// A chart other than the one Tessera pins.

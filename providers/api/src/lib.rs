@@ -11,6 +11,7 @@
 //! backend agree on a single resource model.
 
 mod address;
+pub mod alerting;
 pub mod backend;
 mod catalog;
 pub mod catalogs;
@@ -27,6 +28,7 @@ mod template;
 pub mod types;
 
 pub use address::{Address, AddressError};
+pub use alerting::{Alerting, Heartbeat, Receiver, ReceiverKind, Route, UrlSource};
 pub use backend::{
     Backend, BuildContext, BuildError, CredentialSection, Credentials, Extensions, ScopeKey, SpecField, Violation,
 };

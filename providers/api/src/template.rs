@@ -152,6 +152,9 @@ pub struct Monitoring {
     pub chart: Chart,
     /// Extra chart values from the spec, merged under the computed ones.
     pub values: serde_json::Value,
+    /// Alert routing and Tessera's own rules; `None` when turned off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<crate::Alerting>,
 }
 
 /// A key of a Kubernetes Secret in the namespace of the workload that reads it.

@@ -3,6 +3,7 @@
 //! ## Overview
 //!
 //! - [`contract`]: the resource types the Kubernetes providers (`kube`, `simkube`) implement;
+//! - [`alert_rules`]: Tessera's own alert rules; [`alert_routing`]: who is told what;
 //! - [`charts`]: the pinned charts; [`values`]: the values Tessera computes for them;
 //! - [`manifests`]: the objects Tessera writes itself; [`journal`]: where each OS keeps its
 //!   journal;
@@ -14,6 +15,8 @@
 //! - [`coverage`]: which nodes each core DaemonSet covers; [`scheduler`]: the scheduler's rule
 //!   (node selector, required node affinity, taints, OS) that decides it.
 
+pub mod alert_routing;
+pub mod alert_rules;
 pub mod charts;
 pub mod contract;
 pub mod coverage;

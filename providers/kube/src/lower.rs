@@ -6,7 +6,8 @@
 //! ([`KubeAccess`]):
 //! - the `monitoring` and `logging` namespaces;
 //! - a `helm.release` of kube-prometheus-stack (node-exporter on every node), then per custom
-//!   exporter a DaemonSet and a PodMonitor;
+//!   exporter a DaemonSet and a PodMonitor; with alerting, Tessera's `PrometheusRule` and its
+//!   `AlertmanagerConfig`;
 //! - a `helm.release` of logging-operator, then its `Logging`, `FluentbitAgent`, `ClusterOutput`,
 //!   `ClusterFlow` and a `HostTailer` for the journal.
 //!
@@ -15,6 +16,8 @@
 use serde_json::{Value, json};
 use tessera_provider_api::{Address, ClusterTemplate, KubeAccess, ResourceSpec, TAG_ADDRESS, TAG_FLEET};
 
+use crate::alert_routing;
+use crate::alert_rules::{self, Site};
 use crate::charts::{LOGGING_NAMESPACE, LOGGING_RELEASE, MONITORING_NAMESPACE, MONITORING_RELEASE};
 use crate::contract::{FIELD_MANAGER, LABEL_MANAGED_BY, OBJECT, RELEASE, label_value};
 use crate::journal::journal_dir;
@@ -27,12 +30,18 @@ pub fn lower(cluster: &ClusterTemplate, access: &KubeAccess, cloud: &str) -> Vec
     let cs = &cluster.core_services;
     let mut l = Lowering { cluster, access, out: Vec::new() };
     if let Some(m) = &cs.monitoring {
+        let site = Site::of(cluster, cloud);
         let ns = l.object("namespace-monitoring", manifests::namespace(MONITORING_NAMESPACE), &[]);
-        let release = l.release(MONITORING_RELEASE, MONITORING_NAMESPACE, &m.chart, values::monitoring_release(m), &ns);
+        let chart_values = values::merge(&values::monitoring_release(m), &values::site(&site));
+        let release = l.release(MONITORING_RELEASE, MONITORING_NAMESPACE, &m.chart, chart_values, &ns);
         let tolerations = values::tolerations_json(&m.tolerations);
         for e in &m.exporters {
             l.object(&format!("daemonset-{}", e.name), manifests::exporter_daemonset(e, &tolerations), &[&ns]);
             l.object(&format!("podmonitor-{}", e.name), manifests::exporter_podmonitor(e), &[&release]);
+        }
+        if let Some(a) = &m.alerting {
+            l.object("prometheusrule-tessera", alert_rules::prometheus_rule(cluster, a, &site), &[&release]);
+            l.object("alertmanagerconfig-tessera", alert_routing::alertmanager_config(a), &[&release]);
         }
     }
     if let Some(lg) = &cs.logging {

@@ -74,20 +74,40 @@ pub fn monitoring(m: &Monitoring) -> Value {
         }
         prometheus_spec["remoteWrite"] = json!([target]);
     }
-    json!({
+    let mut values = json!({
         "nodeExporter": { "enabled": m.node_exporter },
         "prometheus-node-exporter": {
             "tolerations": tolerations_json(&m.tolerations),
             "nodeSelector": linux_only(),
             "hostRootFsMount": { "enabled": true, "mountPropagation": "HostToContainer" },
+            // Each target names its node, so that a node whose exporter is down is named.
+            "prometheus": { "monitor": { "relabelings": [
+                { "sourceLabels": ["__meta_kubernetes_pod_node_name"], "targetLabel": "node" },
+            ] } },
         },
+        // kube_node_labels carries each node's pool, for the `pool` label of node alerts.
+        "kube-state-metrics": { "metricLabelsAllowlist": [format!("nodes=[{}]", crate::coverage::POOL_LABEL)] },
         // The operator's TLS secret is made by the same hook Jobs, so TLS goes with them.
         "prometheusOperator": {
             "admissionWebhooks": { "enabled": false, "patch": { "enabled": false } },
             "tls": { "enabled": false },
         },
         "prometheus": { "prometheusSpec": prometheus_spec },
-    })
+    });
+    if m.alerting.is_some() {
+        // Tessera's AlertmanagerConfig is the top-level configuration: its routes see every
+        // alert, not only those of its own namespace (see `crate::alert_routing`).
+        values["alertmanager"] = json!({ "alertmanagerSpec": {
+            "alertmanagerConfiguration": { "name": crate::alert_routing::NAME },
+        } });
+    }
+    values
+}
+
+/// Where the cluster is, as Prometheus' external labels: on every alert it sends and every
+/// sample it remote-writes.
+pub fn site(site: &crate::alert_rules::Site) -> Value {
+    json!({ "prometheus": { "prometheusSpec": { "externalLabels": site.labels() } } })
 }
 
 /// logging-operator's computed values: the operator's own Deployment tolerates what the
@@ -145,6 +165,8 @@ pub const MONITORING_GUARD: Guard = Guard {
         "prometheus-node-exporter.hostRootFsMount",
         "prometheusOperator.admissionWebhooks",
         "prometheusOperator.tls",
+        "prometheus.prometheusSpec.externalLabels",
+        "alertmanager.alertmanagerSpec.alertmanagerConfiguration",
     ],
     guarded: &[
         (
@@ -282,6 +304,7 @@ mod tests {
             remote_write_auth: None,
             chart: crate::charts::kube_prometheus_stack(),
             values: json!({}),
+            alerting: None,
         };
         let v = monitoring(&m);
         assert_eq!(v["prometheus-node-exporter"]["tolerations"], json!([{"operator": "Exists"}]));

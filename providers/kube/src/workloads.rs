@@ -255,6 +255,7 @@ mod tests {
             remote_write_auth: None,
             chart: crate::charts::kube_prometheus_stack(),
             values,
+            alerting: None,
         };
         CoreServices { monitoring: Some(m), logging: None::<Logging>, audit_logs: true }
     }

@@ -9,8 +9,9 @@ use tessera_kube::{charts, contract, lower};
 use tessera_kube_fixture::validate::Validator;
 use tessera_kube_fixture::validate::builtin::BuiltinValidator;
 use tessera_provider_api::{
-    Address, Arch, ClusterTemplate, CoreServices, Exporter, JournalPath, KubeAccess, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, ProviderRef, Taint, TaintEffect, Toleration,
+    Address, Alerting, Arch, ClusterTemplate, CoreServices, Exporter, Heartbeat, JournalPath, KubeAccess, LogOutput,
+    Logging, Machine, Monitoring, Network, PoolTemplate, ProviderRef, Receiver, ReceiverKind, Route, SecretKeyRef,
+    Taint, TaintEffect, Toleration, UrlSource,
 };
 
 fn validator() -> Validator {
@@ -56,6 +57,7 @@ fn cluster(output: LogOutput) -> ClusterTemplate {
                 remote_write_auth: None,
                 chart: charts::kube_prometheus_stack(),
                 values: json!({}),
+                alerting: Some(every_receiver()),
             }),
             logging: Some(Logging {
                 journald_units: vec!["containerd".into()],
@@ -68,6 +70,46 @@ fn cluster(output: LogOutput) -> ClusterTemplate {
             }),
             audit_logs: true,
         },
+    }
+}
+
+/// Alerting with one receiver of each kind, routes with labels, and a heartbeat.
+fn every_receiver() -> Alerting {
+    let secret = |key: &str| SecretKeyRef { name: "alerting".into(), key: key.into() };
+    let receiver = |name: &str, kind: ReceiverKind| Receiver { name: name.into(), kind };
+    Alerting {
+        receivers: vec![
+            receiver("hook", ReceiverKind::Webhook { url: UrlSource::Plain("https://hooks.example.com/t".into()) }),
+            receiver("hook-secret", ReceiverKind::Webhook { url: UrlSource::Secret(secret("hook")) }),
+            receiver("chat", ReceiverKind::Slack { channel: Some("#infra".into()), webhook_url: secret("slack") }),
+            receiver("oncall", ReceiverKind::PagerDuty { routing_key: secret("pd") }),
+            receiver(
+                "genie",
+                ReceiverKind::Opsgenie { api_key: secret("og"), api_url: Some("https://api.eu.opsgenie.com".into()) },
+            ),
+            receiver(
+                "mail",
+                ReceiverKind::Email {
+                    to: "oncall@example.com".into(),
+                    from: "tessera@example.com".into(),
+                    smarthost: "smtp.example.com:587".into(),
+                    auth_username: Some("tessera".into()),
+                    auth_password: Some(secret("smtp")),
+                },
+            ),
+            receiver("teams", ReceiverKind::Teams { webhook_url: secret("teams") }),
+        ],
+        routes: vec![Route {
+            receiver: "oncall".into(),
+            severity: Some("critical".into()),
+            labels: [("cloud".to_string(), "eks".to_string())].into(),
+            group_by: vec!["alertname".into(), "node".into()],
+            group_wait: "30s".into(),
+            group_interval: "5m".into(),
+            repeat_interval: "4h".into(),
+        }],
+        heartbeat: Some(Heartbeat { receiver: "hook".into(), interval: "1m".into() }),
+        coverage_after: "10m".into(),
     }
 }
 
@@ -114,7 +156,11 @@ fn every_object_tessera_writes_is_valid_on_every_cloud_and_for_every_output() {
             }
         }
     }
-    assert_eq!(checked, 6 * 4 * 9, "namespaces, exporter DaemonSet and PodMonitor, five logging objects");
+    assert_eq!(
+        checked,
+        6 * 4 * 11,
+        "namespaces, exporter DaemonSet and PodMonitor, the PrometheusRule and AlertmanagerConfig, five logging objects"
+    );
 }
 
 #[test]
@@ -124,4 +170,14 @@ fn a_misspelled_output_setting_is_refused_by_the_real_crd() {
     let output = manifests(&t, "eks").into_iter().find(|m| m["kind"] == "ClusterOutput").unwrap();
     let err = check(&v, &output).unwrap_err();
     assert!(err.contains("urll"), "{err}");
+}
+
+#[test]
+fn a_misspelled_receiver_field_is_refused_by_the_real_crd() {
+    let v = validator();
+    let t = cluster(LogOutput { plugin: "nullout".into(), settings: json!({}) });
+    let mut routing = manifests(&t, "eks").into_iter().find(|m| m["kind"] == "AlertmanagerConfig").unwrap();
+    routing["spec"]["receivers"][1]["webhookConfigs"][0]["ulr"] = json!("https://x");
+    let err = check(&v, &routing).unwrap_err();
+    assert!(err.contains("ulr"), "{err}");
 }

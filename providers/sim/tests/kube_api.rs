@@ -50,6 +50,7 @@ fn cluster(monitoring_tolerations: Vec<Toleration>) -> ClusterTemplate {
                 remote_write_auth: None,
                 chart: tessera_kube::charts::kube_prometheus_stack(),
                 values: json!({}),
+                alerting: None,
             }),
             logging: Some(Logging {
                 journald_units: vec!["containerd".into()],

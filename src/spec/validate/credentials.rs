@@ -66,7 +66,7 @@ impl Validator<'_> {
     }
 
     /// `{ secretRef: { name, key } }`: anything else (above all a plain value) is refused here.
-    fn secret_ref(&mut self, raw: &S<serde_json::Value>, what: &str) -> Option<SecretKeyRef> {
+    pub(super) fn secret_ref(&mut self, raw: &S<serde_json::Value>, what: &str) -> Option<SecretKeyRef> {
         let r = &raw.get()["secretRef"];
         let name = r["name"].as_str().filter(|s| !s.is_empty());
         let key = r["key"].as_str().filter(|s| !s.is_empty());

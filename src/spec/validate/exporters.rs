@@ -69,19 +69,7 @@ impl Validator<'_> {
                 format!("scrape path `{path}` does not start with `/`"),
             ));
         }
-        let interval = e.interval.as_ref().map_or_else(|| "30s".to_string(), |i| i.get().clone());
-        let valid_interval = interval
-            .strip_suffix(['s', 'm', 'h'])
-            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && n != "0");
-        if !valid_interval {
-            self.push(
-                Problem::at(
-                    e.interval.as_ref().map_or(e.name.loc(), |i| i.loc()),
-                    format!("scrape interval `{interval}` is not a duration"),
-                )
-                .help("e.g. `30s`, `1m`"),
-            );
-        }
+        let interval = self.duration(e.interval.as_ref(), "30s", "scrape interval");
         if self.problems.len() > before {
             return None;
         }

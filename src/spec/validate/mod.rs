@@ -2,12 +2,14 @@
 //!
 //! This module holds the walk over the spec; checks with a model of their own live beside it:
 //! [`labels`] (pool labels by the kubelet's rules, taints and tolerations by Kubernetes'),
+//! [`alerting`] (receivers, routes, the heartbeat),
 //! [`exporters`] (custom exporters and their mount policy), [`credentials`] (secrets are
 //! references, never values), [`api_access`] (who reaches each cluster's API),
 //! [`placements`] (providers, regions, overrides), [`charts`] (each chart's objects: helm's
 //! rendering where it can be had offline, else Tessera's model) and [`outcome`] (coverage and the
 //! security floor checked on the core-service DaemonSets as they will be built).
 
+mod alerting;
 mod api_access;
 mod charts;
 mod credentials;
@@ -320,8 +322,23 @@ impl Validator<'_> {
     fn core_services(&mut self, raw: Option<&RawCoreServices>) -> CoreServices {
         let monitoring = raw.and_then(|r| r.monitoring.as_ref());
         let logging = raw.and_then(|r| r.logging.as_ref());
+        let mut monitoring = self.monitoring(monitoring);
+        let alerting = raw.and_then(|r| r.alerting.as_ref());
+        match &mut monitoring {
+            Some(m) => m.alerting = self.alerting(alerting),
+            // Alerting is kube-prometheus-stack's Alertmanager and Prometheus' rules.
+            None => {
+                if let Some(a) = alerting.filter(|a| a.enabled.as_ref().is_none_or(|e| *e.get())) {
+                    let at = a.receivers.first().map_or(self.fleet_loc, |r| r.name.loc());
+                    self.push(
+                        Problem::at(at, "coreServices.alerting needs monitoring, which is turned off")
+                            .help("turn monitoring back on, or remove the alerting block"),
+                    );
+                }
+            }
+        }
         CoreServices {
-            monitoring: self.monitoring(monitoring),
+            monitoring,
             logging: self.logging(logging),
             // The cloud keeps the audit log whether or not logs are shipped from the nodes.
             audit_logs: logging.and_then(|l| l.audit_logs).unwrap_or(true),
@@ -361,6 +378,9 @@ impl Validator<'_> {
             remote_write_auth,
             chart: self.chart(raw.and_then(|m| m.chart.as_ref()), tessera_kube::charts::kube_prometheus_stack()),
             values: serde_json::json!({}),
+            // Decided beside monitoring (`core_services`); on here so that its computed chart
+            // values are guarded below.
+            alerting: Some(tessera_provider_api::Alerting::nobody()),
         };
         let values = raw.and_then(|m| m.values.as_ref());
         m.values = self.extra_values(values, &tessera_kube::values::monitoring(&m), "kube-prometheus-stack");

@@ -10,7 +10,10 @@
 //! - `x-kubernetes-int-or-string: true` accepts an integer or a string;
 //! - `nullable: true` adds `null` to the type;
 //! - `x-kubernetes-embedded-resource: true` allows `apiVersion`, `kind` and `metadata`;
-//! - the root gets `apiVersion`, `kind` and an `ObjectMeta`-shaped `metadata`.
+//! - the root gets `apiVersion`, `kind` and an `ObjectMeta`-shaped `metadata`;
+//! - `pattern` is a Go (RE2) regular expression, not an ECMA 262 one (the CRDs of
+//!   prometheus-operator use inline flags, `(?i)`, which ECMA lacks): it becomes
+//!   [`GO_PATTERN`], checked with the `regex` crate, whose syntax is RE2's.
 //!
 //! Not checked: CEL rules (`x-kubernetes-validations`) and list-type uniqueness.
 
@@ -67,6 +70,10 @@ fn translate(node: &Value) -> Value {
                 None => value.clone(),
             },
             "items" | "additionalProperties" | "not" if value.is_object() => translate(value),
+            "pattern" if value.is_string() => {
+                out.insert(GO_PATTERN.into(), value.clone());
+                continue;
+            }
             "allOf" | "anyOf" | "oneOf" => match value.as_array() {
                 Some(list) => Value::Array(list.iter().map(translate).collect()),
                 None => value.clone(),
@@ -107,9 +114,36 @@ fn translate(node: &Value) -> Value {
     Value::Object(out)
 }
 
+/// The keyword a CRD's `pattern` becomes: a Go regular expression a string must match.
+pub const GO_PATTERN: &str = "x-tessera-go-pattern";
+
+struct GoPattern(regex::Regex);
+
+impl<'i> jsonschema::Keyword<'i> for GoPattern {
+    fn validate(&self, instance: &'i Value) -> Result<(), jsonschema::ValidationError<'i>> {
+        if self.is_valid(instance) {
+            return Ok(());
+        }
+        Err(jsonschema::ValidationError::custom(format!("{instance} does not match \"{}\"", self.0.as_str())))
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        instance.as_str().is_none_or(|s| self.0.is_match(s))
+    }
+}
+
 /// Compiles a translated schema; the error names why the CRD's schema is unusable.
 pub fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::draft4::new(schema).map_err(|e| format!("the CRD schema does not compile: {e}"))
+    jsonschema::draft4::options()
+        .with_keyword(GO_PATTERN, |_, value, _| {
+            let text = value.as_str().unwrap_or_default();
+            let re = regex::Regex::new(text).map_err(|e| {
+                jsonschema::ValidationError::custom(format!("pattern {text:?} is not a Go regular expression: {e}"))
+            })?;
+            Ok(Box::new(GoPattern(re)))
+        })
+        .build(schema)
+        .map_err(|e| format!("the CRD schema does not compile: {e}"))
 }
 
 /// All errors of `object` against a compiled schema, each as `<path>: <message>`.
