@@ -11,6 +11,10 @@
 //! - [`NODE_NOT_COVERED`]: a node without a ready pod of a core DaemonSet (node-exporter, each
 //!   custom exporter, fluent-bit, the host tailer), one alert per node and DaemonSet;
 //! - [`EXPORTER_DOWN`]: a custom exporter's target that answers no scrape;
+//!
+//! Each coverage alert waits `coverageAfter` (a rollout replaces pods one node at a time; a gap
+//! shorter than that is not worth a page).
+//!
 //! - [`JOURNAL_TAILER_FAILING`]: the journal host tailer restarting (a wrong journal path makes
 //!   fluent-bit's systemd input crash-loop);
 //! - [`COVERAGE_BLIND`]: no node list at all (kube-state-metrics not scraped), which would
@@ -153,7 +157,7 @@ fn rules(cluster: &ClusterTemplate, alerting: &Alerting, site: &Site) -> Vec<Val
         out.push(alert(
             EXPORTER_DOWN,
             format!("up{{job=\"{}\"}} == 0", exporter_job(&e.name)),
-            "5m",
+            after,
             "warning",
             "Exporter {{ $labels.job }} on {{ $labels.instance }} answers no scrape",
             json!({ "exporter": e.name }),
