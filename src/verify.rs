@@ -7,8 +7,10 @@
 //! DaemonSet pods on each (`tessera_kube::coverage::NODES`). What each node must run follows
 //! from the spec ([`tessera_kube::coverage::expected`]): node-exporter and each exporter for
 //! monitoring, fluent-bit and the host tailer for logging. A node without a ready pod of one of
-//! them is a gap, named with its pool and the DaemonSet. Nothing is changed and no lease is
-//! taken.
+//! them is a gap, named with its pool and the DaemonSet. Where the spec turns alerting on, the
+//! cluster is also asked whether its Alertmanager runs Tessera's routing and holds the heartbeat
+//! (`tessera_kube::alerting_status`); either missing is a problem of that placement. Nothing is
+//! changed and no lease is taken.
 //!
 //! Placements are read concurrently, each on its own: one that cannot be read is reported and the
 //! others go on. Before its API is asked, each cluster is read through its cloud's provider (one
@@ -17,6 +19,7 @@
 //! the retry policy's bound for unreachable servers (`crate::retry`).
 
 use serde::Serialize;
+use tessera_kube::alerting_status::{ALERTING, AlertingStatus};
 use tessera_kube::coverage::{self, Node, Report};
 use tessera_provider_api::{Connection, ProviderError, ProviderExt};
 
@@ -41,11 +44,20 @@ pub struct PlacementCoverage {
     pub report: Option<Report>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Whether its alerting works; `None` when the spec turns alerting off (or the cluster could
+    /// not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerting: Option<AlertingStatus>,
 }
 
 impl PlacementCoverage {
     pub fn uncovered(&self) -> usize {
         self.report.as_ref().map_or(0, |r| r.gaps.len())
+    }
+
+    /// Its alerting does not work: the routing is not loaded or the heartbeat is not firing.
+    pub fn alerting_broken(&self) -> bool {
+        self.alerting.as_ref().is_some_and(|a| !a.ok())
     }
 }
 
@@ -63,24 +75,25 @@ pub async fn verify(
         let Some(access) = registry.kube_access(&p.cluster, &p.provider)? else { continue };
         let cluster = records.iter().find(|r| r.address == access.cluster && !r.deposed);
         reads.push(async move {
-            let (report, error) = match read_placement(p, &access, cluster, registry, retry).await {
-                Ok(report) => (Some(report), None),
-                Err(e) => (None, Some(e)),
+            let (report, alerting, error) = match read_placement(p, &access, cluster, registry, retry).await {
+                Ok((report, alerting)) => (Some(report), alerting, None),
+                Err(e) => (None, None, Some(e)),
             };
-            Ok::<_, VerifyError>(PlacementCoverage { placement: p.name.clone(), report, error })
+            Ok::<_, VerifyError>(PlacementCoverage { placement: p.name.clone(), report, error, alerting })
         });
     }
     futures::future::join_all(reads).await.into_iter().collect()
 }
 
-/// One placement: the cluster as the cloud sees it, then its nodes through its Kubernetes API.
+/// One placement: the cluster as the cloud sees it, then its nodes (and, with alerting on, its
+/// alerting) through its Kubernetes API.
 async fn read_placement(
     p: &crate::spec::Placement,
     access: &tessera_provider_api::KubeAccess,
     cluster: Option<&ResourceRecord>,
     registry: &Registry,
     retry: &RetryPolicy,
-) -> Result<Report, String> {
+) -> Result<(Report, Option<AlertingStatus>), String> {
     let Some(cluster) = cluster else {
         return Err(format!("{} is not in state: apply first", access.cluster));
     };
@@ -102,7 +115,19 @@ async fn read_placement(
     let all = String::new();
     let read = retry.run(|| kube.read(coverage::NODES, &all), |_, _| {}).await;
     let nodes = read.and_then(|o| nodes_of(o.map(|o| o.attrs))).map_err(|e| e.to_string())?;
-    Ok(coverage::report(&nodes, &coverage::expected(&p.cluster)))
+    let report = coverage::report(&nodes, &coverage::expected(&p.cluster));
+    let alerting_on = p.cluster.core_services.monitoring.as_ref().is_some_and(|m| m.alerting.is_some());
+    if !alerting_on {
+        return Ok((report, None));
+    }
+    let read = retry.run(|| kube.read(ALERTING, &all), |_, _| {}).await;
+    let status = read.and_then(|o| alerting_of(o.map(|o| o.attrs))).map_err(|e| e.to_string())?;
+    Ok((report, Some(status)))
+}
+
+fn alerting_of(attrs: Option<tessera_provider_api::Attrs>) -> Result<AlertingStatus, ProviderError> {
+    let value = serde_json::Value::Object(attrs.unwrap_or_default().into_iter().collect());
+    serde_json::from_value(value).map_err(|e| ProviderError::Fatal(format!("the alerting status is malformed: {e}")))
 }
 
 fn nodes_of(attrs: Option<tessera_provider_api::Attrs>) -> Result<Vec<Node>, ProviderError> {

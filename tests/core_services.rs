@@ -195,3 +195,76 @@ fn a_pools_new_machine_replaces_the_pool_and_leaves_core_services_in_place() {
     let (code, out) = w.run(&["verify", &path]);
     assert_eq!(code, Some(0), "{out}");
 }
+
+#[test]
+fn verify_reports_each_clusters_alerting_and_exits_2_when_its_routing_is_gone() {
+    let w = Workdir::new();
+    let (code, out) = w.run(&["apply", "specs/quickstart.yaml", "--auto-approve"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, v) = verify_json(&w, "specs/quickstart.yaml");
+    assert_eq!(code, Some(0), "{v}");
+    for p in v["placements"].as_array().unwrap() {
+        assert_eq!(p["alerting"], json!({"routingLoaded": true, "heartbeatFiring": true}), "{p}");
+    }
+    let routing = tessera_kube::contract::object_id(
+        "monitoring.coreos.com/v1alpha1",
+        "AlertmanagerConfig",
+        Some("monitoring"),
+        tessera_kube::alert_routing::NAME,
+    );
+    w.cloud().console_delete_kube_object("quickstart-sim-gcp", &routing).unwrap();
+    let (code, out) = w.run(&["verify", "specs/quickstart.yaml"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("alerting: routing loaded NO, heartbeat firing NO"), "{out}");
+    assert!(out.contains("1 placement(s) whose alerting does not work."), "{out}");
+    let (_, v) = verify_json(&w, "specs/quickstart.yaml");
+    assert_eq!(v["alertingBroken"], 1, "{v}");
+    // Apply puts the routing back, and alerting works again.
+    assert_eq!(w.run(&["apply", "specs/quickstart.yaml", "--auto-approve"]).0, Some(0));
+    assert_eq!(w.run(&["verify", "specs/quickstart.yaml"]).0, Some(0));
+}
+
+#[test]
+fn render_writes_each_object_of_one_placement_as_apply_would_apply_it() {
+    let w = Workdir::new();
+    let out_dir = w.path("rendered");
+    let (code, out) = w.run(&[
+        "render",
+        "specs/quickstart.yaml",
+        "--placement",
+        "sim-aws",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    for wanted in ["alertmanagerconfig-monitoring-tessera.yaml", "prometheusrule-monitoring-tessera.yaml"] {
+        assert!(files.iter().any(|f| f.ends_with(wanted)), "{wanted} in {files:?}");
+    }
+    // The AlertmanagerConfig as written is what the plan would apply, placement labels included.
+    let rule_file = files.iter().find(|f| f.ends_with("prometheusrule-monitoring-tessera.yaml")).unwrap();
+    let text = std::fs::read_to_string(out_dir.join(rule_file)).unwrap();
+    let rule: Value = serde_saphyr::from_str(&text).unwrap();
+    let labels = &rule["spec"]["groups"][0]["rules"][0]["labels"];
+    assert_eq!(
+        (&labels["placement"], &labels["cloud"], &labels["region"]),
+        (&json!("sim-aws"), &json!("eks"), &json!("eu-west-1"))
+    );
+    // Releases: rendered by helm where the chart is on this machine, else their computed values.
+    let values: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out_dir.join("kube-prometheus-stack").join("values.yaml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(values["prometheus"]["prometheusSpec"]["externalLabels"]["placement"], "sim-aws");
+    assert!(out.contains("not rendered"), "the note says why: {out}");
+    // Nothing of another placement, and a second render into the same directory is refused.
+    assert!(!text.contains("sim-gcp"));
+    let (code, out) = w.run(&["render", "specs/quickstart.yaml", "--placement", "sim-aws", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("is not empty"), "{out}");
+    let (code, out) = w.run(&["render", "specs/quickstart.yaml", "--placement", "nope", "--out", w.path("x").to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("no placement `nope`") && out.contains("sim-aws"), "{out}");
+}

@@ -130,7 +130,9 @@ pub enum Command {
     /// Report changes made outside Tessera; exits 2 when there are any.
     Drift { spec: PathBuf },
     /// Check that every node of every cluster runs its core services (monitoring, logging), per
-    /// pool; exits 2 naming each uncovered node, its pool and the DaemonSet it lacks.
+    /// pool, and, with alerting on, that each cluster's Alertmanager runs Tessera's routing and
+    /// holds the heartbeat; exits 2 naming each uncovered node (its pool and the DaemonSet it
+    /// lacks) and each placement whose alerting does not work.
     Verify { spec: PathBuf },
     /// Follow a spec (a file, or a path in a git repository at a ref) and report drift, pending
     /// changes and coverage as metrics and JSON-lines events, correcting drift where the policy

@@ -191,9 +191,16 @@ async fn verify(g: &Global, path: &Path) -> Result<u8> {
     let coverage = crate::verify::verify(&fleet, &engine.registry, engine.store.as_ref(), &engine.retry).await?;
     let gaps: usize = coverage.iter().map(|c| c.uncovered()).sum();
     let errors = coverage.iter().filter(|c| c.error.is_some()).count();
+    let alerting = coverage.iter().filter(|c| c.alerting_broken()).count();
     match g.output {
         OutputFormat::Json => {
-            let body = json!({ "fleet": fleet.name, "placements": coverage, "uncovered": gaps, "errors": errors });
+            let body = json!({
+                "fleet": fleet.name,
+                "placements": coverage,
+                "uncovered": gaps,
+                "alertingBroken": alerting,
+                "errors": errors,
+            });
             println!("{}", serde_json::to_string_pretty(&body).into_diagnostic()?);
         }
         OutputFormat::Human => {
@@ -210,15 +217,29 @@ async fn verify(g: &Global, path: &Path) -> Result<u8> {
                 for gap in &r.gaps {
                     println!("  uncovered: {}", gap.describe());
                 }
+                if let Some(a) = &c.alerting {
+                    let yes = |b: bool| if b { "yes" } else { "NO" };
+                    println!(
+                        "  alerting: routing loaded {}, heartbeat firing {}",
+                        yes(a.routing_loaded),
+                        yes(a.heartbeat_firing)
+                    );
+                    if let Some(d) = &a.detail {
+                        println!("    {d}");
+                    }
+                }
             }
             match (gaps, errors) {
                 (0, 0) => println!("Every node is covered."),
                 (0, _) => println!("{errors} placement(s) could not be verified."),
                 _ => println!("{gaps} uncovered node/DaemonSet pair(s)."),
             }
+            if alerting > 0 {
+                println!("{alerting} placement(s) whose alerting does not work.");
+            }
         }
     }
-    Ok(if gaps > 0 {
+    Ok(if gaps > 0 || alerting > 0 {
         2
     } else if errors > 0 {
         1

@@ -9,8 +9,9 @@
 //!   fields `tessera` owns ([`fields`]), so drift is per owned field;
 //! - `helm.release` ([`release`]): a chart rendered by `helm template` ([`helm`],
 //!   [`manifests`]) and applied object by object, CRDs first, with an inventory that prunes;
-//! - `kube.nodes` ([`nodes`], read-only): the nodes and the DaemonSet pods on each, for
-//!   `tessera verify`.
+//! - `kube.nodes` ([`nodes`], read-only): the nodes and the DaemonSet pods on each, and
+//!   `kube.alerting` ([`alerting`], read-only): whether Alertmanager runs Tessera's routing and
+//!   holds the heartbeat; both for `tessera verify`.
 //!
 //! For validation, [`offline::CachedCharts`] renders charts already on this machine with the
 //! same helm, never pulling, so that coverage is checked on what helm renders.
@@ -44,6 +45,7 @@ pub mod error;
 pub mod fields;
 pub mod helm;
 pub mod manifests;
+pub mod alerting;
 pub mod nodes;
 pub mod object;
 pub mod offline;

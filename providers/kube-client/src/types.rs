@@ -5,10 +5,11 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use tessera_kube::alerting_status::ALERTING;
 use tessera_kube::coverage::NODES;
 use tessera_provider_api::{Attrs, CloudId, Observed, Operations, ProviderError, ResourceSpec, Types};
 
-use crate::{KubeProvider, nodes, object, release};
+use crate::{KubeProvider, alerting, nodes, object, release};
 
 /// The table, built once: it is pure (schemas and operation values, no client).
 pub(crate) static TYPES: LazyLock<Types<KubeProvider>> = LazyLock::new(types);
@@ -17,7 +18,8 @@ pub fn types() -> Types<KubeProvider> {
     Types::new("kube")
         .register(tessera_kube::schemas::object(), Object)
         .register(tessera_kube::schemas::release(), Release)
-        .register(tessera_kube::schemas::nodes(), Nodes)
+        .register(tessera_kube::schemas::nodes(), View::Nodes)
+        .register(tessera_kube::schemas::alerting(), View::Alerting)
 }
 
 pub struct Object;
@@ -89,17 +91,26 @@ impl Operations<KubeProvider> for Release {
     }
 }
 
-/// Read only: the nodes are the cloud's.
-pub struct Nodes;
+/// Read only: what the cluster reports of itself (its nodes, which are the cloud's; whether its
+/// alerting works).
+pub enum View {
+    Nodes,
+    Alerting,
+}
 
 fn read_only() -> ProviderError {
-    ProviderError::Fatal(format!("`{NODES}` is read-only: nodes are the cloud's, not Tessera's"))
+    ProviderError::Fatal(format!(
+        "`{NODES}` and `{ALERTING}` are read-only: they report the cluster's state, which is not Tessera's to change"
+    ))
 }
 
 #[async_trait]
-impl Operations<KubeProvider> for Nodes {
+impl Operations<KubeProvider> for View {
     async fn read(&self, p: &KubeProvider, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
-        nodes::read(p.cluster().await?, id).await
+        match self {
+            View::Nodes => nodes::read(p.cluster().await?, id).await,
+            View::Alerting => alerting::read(p.cluster().await?, id).await,
+        }
     }
 
     async fn find(&self, _: &KubeProvider, _: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
@@ -141,7 +152,7 @@ mod tests {
     fn the_schemas_are_sound_and_the_kube_crates() {
         let table = types();
         let names: Vec<&str> = table.schemas().map(|s| s.rtype.as_str()).collect();
-        assert_eq!(names, [RELEASE, NODES, OBJECT], "each once, by name");
+        assert_eq!(names, [RELEASE, ALERTING, NODES, OBJECT], "each once, by name");
         for s in table.schemas() {
             assert!(s.problems().is_empty(), "{:?}", s.problems());
         }
@@ -157,6 +168,9 @@ mod tests {
         let listed = nodes::with_pods(&[node], &[]).unwrap();
         let read = attrs(json!({"nodes": listed}));
         table.schema(NODES).unwrap().check_read("", &read).unwrap();
+        let status = tessera_kube::alerting_status::judge(&json!({}), &json!([]));
+        let read = attrs(serde_json::to_value(status).unwrap());
+        table.schema(ALERTING).unwrap().check_read("", &read).unwrap();
         // A plain read of a release knows only what the cluster has: its inventory and objects.
         let release = attrs(json!({INVENTORY: ["v1/ConfigMap/n/c"], OBJECTS: {"v1/ConfigMap/n/c": {}}, IN_SYNC: true}));
         table.schema(RELEASE).unwrap().check_read("n/r", &release).unwrap();
@@ -186,12 +200,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn nodes_are_read_only() {
+    async fn nodes_and_alerting_are_read_only() {
         let p = KubeProvider::new(Default::default(), None, Default::default());
-        let spec = ResourceSpec::new(tessera_provider_api::Address::new("p", NODES, "all"), Default::default());
-        for err in [Nodes.create(&p, &spec).await.unwrap_err(), Nodes.find(&p, &spec).await.unwrap_err()] {
-            assert!(err.to_string().contains("read-only: nodes are the cloud's"), "{err}");
+        for (view, rtype) in [(View::Nodes, NODES), (View::Alerting, ALERTING)] {
+            let spec = ResourceSpec::new(tessera_provider_api::Address::new("p", rtype, "all"), Default::default());
+            for err in [view.create(&p, &spec).await.unwrap_err(), view.find(&p, &spec).await.unwrap_err()] {
+                assert!(err.to_string().contains("are read-only"), "{err}");
+            }
+            assert!(view.delete(&p, &String::new()).await.is_err());
         }
-        assert!(Nodes.delete(&p, &String::new()).await.is_err());
     }
 }

@@ -184,6 +184,13 @@ impl Wire {
         self.send(&what, req).await
     }
 
+    /// A GET of a path of the API server that is not an object (a Service's proxy); `Ok(None)`
+    /// for 404.
+    pub async fn get_path(&self, what: &str, path: &str) -> Result<Option<Value>, ProviderError> {
+        let req = http::Request::get(path).body(Vec::new()).map_err(|e| ProviderError::Fatal(format!("{what}: {e}")))?;
+        self.send(what, req).await
+    }
+
     /// Server-side apply as [`FIELD_MANAGER`], forced; returns the live object.
     pub async fn apply(&self, served: &Served, manifest: &Value) -> Result<Value, ProviderError> {
         let name = manifest.pointer("/metadata/name").and_then(Value::as_str).ok_or_else(|| {

@@ -4,6 +4,7 @@
 //!
 //! - [`contract`]: the resource types the Kubernetes providers (`kube`, `simkube`) implement;
 //! - [`alert_rules`]: Tessera's own alert rules; [`alert_routing`]: who is told what;
+//!   [`alerting_status`]: whether a cluster's alerting works (for `verify`);
 //! - [`charts`]: the pinned charts; [`values`]: the values Tessera computes for them;
 //! - [`manifests`]: the objects Tessera writes itself; [`journal`]: where each OS keeps its
 //!   journal;
@@ -17,6 +18,7 @@
 
 pub mod alert_routing;
 pub mod alert_rules;
+pub mod alerting_status;
 pub mod charts;
 pub mod contract;
 pub mod coverage;

@@ -4,6 +4,7 @@
 
 use tessera_provider_api::{Field, Schema, Ty};
 
+use crate::alerting_status::ALERTING;
 use crate::contract::{OBJECT, RELEASE};
 use crate::coverage::NODES;
 
@@ -41,9 +42,18 @@ pub fn nodes() -> Schema {
     Schema::new(NODES, 1).field(Field::computed("nodes", Ty::list(Ty::Any)))
 }
 
+/// Whether the cluster's alerting works, read only: an
+/// [`AlertingStatus`](crate::alerting_status::AlertingStatus).
+pub fn alerting() -> Schema {
+    Schema::new(ALERTING, 1)
+        .field(Field::computed("routingLoaded", Ty::Bool))
+        .field(Field::computed("heartbeatFiring", Ty::Bool))
+        .field(Field::computed("detail", Ty::Text).maybe_read())
+}
+
 /// Every type inside a cluster.
 pub fn all() -> Vec<Schema> {
-    vec![object(), release(), nodes()]
+    vec![object(), release(), nodes(), alerting()]
 }
 
 #[cfg(test)]

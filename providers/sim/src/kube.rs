@@ -127,7 +127,6 @@ struct Objects;
 /// `helm.release` on the sim's Kubernetes API.
 struct Releases;
 /// `kube.nodes`, read only.
-struct Nodes;
 /// `simkube.namespace`, a plain sim object connected through its cluster's outputs.
 struct Namespaces;
 
@@ -251,15 +250,33 @@ fn deleted(id: &CloudId, gone: bool) -> Result<(), ProviderError> {
 }
 
 fn read_only() -> ProviderError {
-    ProviderError::Fatal(format!("`{}` is read-only: nodes are the cloud's, not Tessera's", coverage::NODES))
+    ProviderError::Fatal(format!(
+        "`{}` and `{}` are read-only: they report the cluster's state, which is not Tessera's to change",
+        coverage::NODES,
+        tessera_kube::alerting_status::ALERTING
+    ))
+}
+
+/// A read-only view of the cluster (its nodes, whether its alerting works): `read` answers what
+/// the function computes from the cluster's objects; nothing else is allowed.
+struct View(fn(&KubeApi<'_>) -> Result<Value, ProviderError>);
+
+fn nodes_view(api: &KubeApi<'_>) -> Result<Value, ProviderError> {
+    Ok(serde_json::json!({ "nodes": api.nodes()? }))
+}
+
+fn alerting_view(api: &KubeApi<'_>) -> Result<Value, ProviderError> {
+    serde_json::to_value(api.alerting_status()?).map_err(|e| ProviderError::Fatal(e.to_string()))
 }
 
 #[async_trait]
-impl Operations<SimKube> for Nodes {
+impl Operations<SimKube> for View {
     async fn read(&self, cx: &SimKube, id: &CloudId, _: Option<&Attrs>) -> Result<Option<Observed>, ProviderError> {
         let api = cx.api(cx.session().await?)?;
-        let nodes = serde_json::to_value(api.nodes()?).map_err(|e| ProviderError::Fatal(e.to_string()))?;
-        let attrs = [("nodes".to_string(), nodes)].into_iter().collect();
+        let attrs = match (self.0)(&api)? {
+            Value::Object(m) => m.into_iter().collect(),
+            _ => Attrs::new(),
+        };
         Ok(Some(Observed { id: id.clone(), status: "ACTIVE".into(), attrs }))
     }
     async fn find(&self, _: &SimKube, _: &ResourceSpec) -> Result<Option<Observed>, ProviderError> {
@@ -328,7 +345,8 @@ pub fn types() -> Types<SimKube> {
     Types::new(KIND)
         .register(schemas::object(), Objects)
         .register(schemas::release(), Releases)
-        .register(schemas::nodes(), Nodes)
+        .register(schemas::nodes(), View(nodes_view))
+        .register(schemas::alerting(), View(alerting_view))
         .register(crate::schemas::namespace(), Namespaces)
 }
 

@@ -21,6 +21,7 @@
 use serde_json::{Value, json};
 use tessera_kube::contract::{self, id_of};
 use tessera_kube::coverage::{self, Node};
+use tessera_kube::alerting_status::AlertingStatus;
 use tessera_kube::workloads;
 use tessera_provider_api::{Attrs, ProviderError, TAG_ADDRESS};
 
@@ -226,6 +227,42 @@ impl KubeApi<'_> {
             "numberAvailable": n,
             "numberMisscheduled": 0,
         })))
+    }
+
+    /// Whether alerting would work, modelled from what the cluster holds (the sim runs no
+    /// Prometheus): the routing is loaded when the monitoring release points its Alertmanager at
+    /// Tessera's `AlertmanagerConfig` and that object exists; the heartbeat fires when, in
+    /// addition, Tessera's `PrometheusRule` holds the heartbeat rule.
+    pub fn alerting_status(&self) -> Result<AlertingStatus, ProviderError> {
+        use tessera_kube::alert_rules::{HEARTBEAT, NAME};
+        use tessera_kube::charts::{MONITORING_NAMESPACE, MONITORING_RELEASE};
+        let object = |api: &str, kind: &str| -> Result<Option<Value>, ProviderError> {
+            let id = contract::object_id(api, kind, Some(MONITORING_NAMESPACE), NAME);
+            Ok(self.get(&id)?.and_then(|r| r.attrs.get(MANIFEST).cloned()))
+        };
+        let release = self.get(&format!("release/{MONITORING_NAMESPACE}/{MONITORING_RELEASE}"))?;
+        let configured = release
+            .as_ref()
+            .and_then(|r| r.attrs.get("values"))
+            .and_then(|v| v.pointer("/alertmanager/alertmanagerSpec/alertmanagerConfiguration/name"))
+            .and_then(Value::as_str)
+            == Some(NAME);
+        let routing_loaded = configured && object("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")?.is_some();
+        let rules = object("monitoring.coreos.com/v1", "PrometheusRule")?;
+        let has_heartbeat = rules.as_ref().and_then(|r| r.pointer("/spec/groups")).and_then(Value::as_array).is_some_and(
+            |groups| {
+                groups.iter().filter_map(|g| g.get("rules").and_then(Value::as_array)).flatten().any(|rule| {
+                    rule.get("alert").and_then(Value::as_str) == Some(HEARTBEAT)
+                })
+            },
+        );
+        let heartbeat_firing = routing_loaded && has_heartbeat;
+        let detail = match (routing_loaded, heartbeat_firing) {
+            (true, true) => None,
+            (false, _) => Some(format!("Alertmanager has not loaded Tessera's routing (AlertmanagerConfig `{NAME}`)")),
+            (true, false) => Some(format!("no `{HEARTBEAT}` rule is loaded")),
+        };
+        Ok(AlertingStatus { routing_loaded, heartbeat_firing, detail })
     }
 
     /// The cluster's nodes, with the DaemonSet pods the scheduler placed on each.

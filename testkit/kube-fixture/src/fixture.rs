@@ -84,6 +84,7 @@ impl FixtureBuilder {
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::new()),
             journal: Mutex::new(Journal::default()),
+            proxied: Default::default(),
             validator,
             config: Config {
                 kubernetes_version: self.kubernetes_version.clone(),
@@ -201,6 +202,13 @@ impl KubeFixture {
     }
 
     /// Sets an object's `status`, as its controller would.
+    /// What `service` in `namespace` answers at `path` (no query) through the API server's
+    /// proxy, e.g. an Alertmanager's `/api/v2/status`.
+    pub fn serve_through_proxy(&self, namespace: &str, service: &str, path: &str, answer: Value) {
+        let key = format!("{namespace}/{service}{path}");
+        self.shared.proxied.lock().unwrap_or_else(|e| e.into_inner()).insert(key, answer);
+    }
+
     pub fn set_status(
         &self,
         api_version: &str,

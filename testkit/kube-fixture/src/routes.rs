@@ -24,6 +24,9 @@ pub enum Route {
     Group(String),
     Discovery { group: String, version: String },
     Resource(ResourcePath),
+    /// `/api/v1/namespaces/<ns>/services/<service>/proxy/<path>`: the API server's proxy to a
+    /// Service (`<service>` as written, e.g. `http:alertmanager:9093`).
+    ServiceProxy { namespace: String, service: String, path: String },
     Unknown,
 }
 
@@ -33,6 +36,11 @@ pub fn parse(path: &str) -> Route {
         ["version"] => Route::Version,
         ["api"] => Route::CoreVersions,
         ["api", version] => Route::Discovery { group: String::new(), version: version.to_string() },
+        ["api", "v1", "namespaces", ns, "services", service, "proxy", rest @ ..] => Route::ServiceProxy {
+            namespace: ns.to_string(),
+            service: service.to_string(),
+            path: format!("/{}", rest.join("/")),
+        },
         ["api", version, rest @ ..] => resource("", version, rest),
         ["apis"] => Route::Groups,
         ["apis", group] => Route::Group(group.to_string()),
@@ -88,5 +96,9 @@ mod tests {
         assert_eq!((all.namespace, all.name), (None, None));
         assert_eq!(parse("/apis/apps/v1"), Route::Discovery { group: "apps".into(), version: "v1".into() });
         assert_eq!(parse("/openapi/v3"), Route::Unknown);
+        assert_eq!(
+            parse("/api/v1/namespaces/monitoring/services/http:am:9093/proxy/api/v2/status"),
+            Route::ServiceProxy { namespace: "monitoring".into(), service: "http:am:9093".into(), path: "/api/v2/status".into() }
+        );
     }
 }

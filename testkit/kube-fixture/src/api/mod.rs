@@ -39,6 +39,10 @@ pub struct Config {
 pub struct Shared {
     pub store: Mutex<Store>,
     pub journal: Mutex<Journal>,
+    /// What a Service answers through the API server's proxy, by `<namespace>/<service><path>`
+    /// (the test sets it: the fixture runs no pods). A Service with no answer set has no ready
+    /// endpoints, as a real server says with 503.
+    pub proxied: Mutex<std::collections::HashMap<String, Value>>,
     pub validator: Validator,
     pub config: Config,
 }
@@ -190,6 +194,13 @@ async fn serve(shared: &Arc<Shared>, req: &Incoming) -> Result<(u16, Value), Fai
                     Err(Failure::new(405, "MethodNotAllowed", format!("{method} is not allowed on {}", req.path)))
                 }
             }
+        }
+        Route::ServiceProxy { namespace, service, path } => {
+            let key = format!("{namespace}/{service}{path}");
+            let answer = shared.proxied.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+            answer.map(|v| (200, v)).ok_or_else(|| {
+                Failure::new(503, "ServiceUnavailable", format!("no endpoints available for service \"{service}\""))
+            })
         }
         Route::Unknown => Err(Failure::no_resource()),
     }
