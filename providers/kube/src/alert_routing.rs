@@ -47,8 +47,13 @@ pub fn alertmanager_config(alerting: &Alerting) -> Value {
         "matchers": [equal("alertname", HEARTBEAT)],
         "groupBy": ["alertname", "placement"],
         "groupWait": "0s",
+        // Alertmanager flushes a group every groupInterval and resends only if repeatInterval has
+        // passed since the last notification was logged, which is a little after the previous
+        // flush: with both equal to the interval, each tick just misses it and the heartbeat
+        // arrives every *two* intervals (measured with Alertmanager 0.25). A repeatInterval
+        // below groupInterval makes every flush resend, so the beat comes once per interval.
         "groupInterval": beat,
-        "repeatInterval": beat,
+        "repeatInterval": half(beat),
     })];
     routes.extend(alerting.routes.iter().map(|r| {
         let mut matchers: Vec<Value> = r.severity.iter().map(|s| equal("severity", s)).collect();
@@ -78,6 +83,32 @@ pub fn alertmanager_config(alerting: &Alerting) -> Value {
             "receivers": receivers,
         },
     })
+}
+
+/// Half a Prometheus duration (`1m` → `30000ms`), or the duration itself if it cannot be read.
+fn half(duration: &str) -> String {
+    let mut ms: u64 = 0;
+    let mut rest = duration;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_end = rest[digits..].find(|c: char| c.is_ascii_digit()).map_or(rest.len(), |e| digits + e);
+        let (Ok(n), unit) = (rest[..digits].parse::<u64>(), &rest[digits..unit_end]) else {
+            return duration.into();
+        };
+        let factor = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 604_800_000,
+            "y" => 31_536_000_000,
+            _ => return duration.into(),
+        };
+        ms += n * factor;
+        rest = &rest[unit_end..];
+    }
+    if ms < 2 { duration.into() } else { format!("{}ms", ms / 2) }
 }
 
 fn selector(r: &SecretKeyRef) -> Value {
@@ -288,6 +319,17 @@ mod tests {
         assert_eq!(routes[1]["receiver"], "oncall");
         assert_eq!(routes[1]["matchers"][0], json!({"name": "severity", "value": "critical", "matchType": "="}));
         assert_eq!(c["spec"]["route"]["receiver"], NOBODY);
+    }
+
+    #[test]
+    fn the_heartbeat_resends_at_every_group_interval() {
+        let c = alertmanager_config(&alerting());
+        let beat = &c["spec"]["route"]["routes"][0];
+        assert_eq!(beat["groupInterval"], "1m");
+        assert_eq!(beat["repeatInterval"], "30000ms");
+        assert_eq!(half("1h30m"), "2700000ms");
+        assert_eq!(half("3s"), "1500ms");
+        assert_eq!(half("soon"), "soon");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! shorter than that is not worth a page).
 //!
 //! - [`JOURNAL_TAILER_FAILING`]: the journal host tailer restarting (a wrong journal path makes
-//!   fluent-bit's systemd input crash-loop);
+//!   fluent-bit's systemd input crash-loop), with the pod's node and pool, as node alerts;
 //! - [`COVERAGE_BLIND`]: no node list at all (kube-state-metrics not scraped), which would
 //!   otherwise silence every coverage alert above;
 //! - [`OPERATOR_DOWN`]: prometheus-operator not scraped, so new monitors and rules stop loading;
@@ -149,7 +149,10 @@ fn rules(cluster: &ClusterTemplate, alerting: &Alerting, site: &Site) -> Vec<Val
             per_node(&format!("kube_node_info unless on(node) ({ready_pods})")),
             after,
             "critical",
-            "Node {{ $labels.node }} (pool {{ $labels.pool }}) runs no ready pod of {{ $labels.daemonset }}: its core services are incomplete",
+            // The rule's own labels (`daemonset`) are not `$labels` in its templates: name it here.
+            &format!(
+                "Node {{{{ $labels.node }}}} (pool {{{{ $labels.pool }}}}) runs no ready pod of {namespace}/{name}: its core services are incomplete"
+            ),
             json!({ "daemonset": name, "service": service }),
         ));
     }
@@ -167,13 +170,18 @@ fn rules(cluster: &ClusterTemplate, alerting: &Alerting, site: &Site) -> Vec<Val
         let tailer = parse_object_id(&daemonsets::host_tailer_id()).map(|id| id.name.to_string()).unwrap_or_default();
         out.push(alert(
             JOURNAL_TAILER_FAILING,
-            format!(
-                "increase(kube_pod_container_status_restarts_total{{namespace=\"{}\", pod=~\"{tailer}-.*\"}}[15m]) > 2",
-                crate::charts::LOGGING_NAMESPACE
-            ),
+            {
+                let pods = format!("namespace=\"{}\", pod=~\"{tailer}-.*\"", crate::charts::LOGGING_NAMESPACE);
+                // The restarts carry no node: kube_pod_info names the pod's node, as node alerts do.
+                let failing = format!(
+                    "(increase(kube_pod_container_status_restarts_total{{{pods}}}[15m]) > 2) \
+                     * on(namespace, pod) group_left(node) max by (namespace, pod, node) (kube_pod_info{{{pods}}})"
+                );
+                per_node_by(&failing, "namespace, pod, ")
+            },
             "0s",
             "warning",
-            "The journal host tailer {{ $labels.pod }} keeps restarting: that node's journal is not shipped",
+            "The journal host tailer {{ $labels.pod }} on node {{ $labels.node }} keeps restarting: that node's journal is not shipped",
             json!({}),
         ));
     }
@@ -198,8 +206,13 @@ fn rules(cluster: &ClusterTemplate, alerting: &Alerting, site: &Site) -> Vec<Val
 
 /// One series per node of `nodes` (a vector with a `node` label), with the node's pool.
 fn per_node(nodes: &str) -> String {
+    per_node_by(nodes, "")
+}
+
+/// [`per_node`], keeping also the labels `by` (each followed by `, `).
+fn per_node_by(nodes: &str, by: &str) -> String {
     format!(
-        "max by (node, pool) (label_replace(({nodes}) * on(node) group_left(label_tessera_dev_pool) \
+        "max by ({by}node, pool) (label_replace(({nodes}) * on(node) group_left(label_tessera_dev_pool) \
          kube_node_labels, \"pool\", \"$1\", \"label_tessera_dev_pool\", \"(.*)\"))"
     )
 }
