@@ -228,14 +228,8 @@ fn verify_reports_each_clusters_alerting_and_exits_2_when_its_routing_is_gone() 
 fn render_writes_each_object_of_one_placement_as_apply_would_apply_it() {
     let w = Workdir::new();
     let out_dir = w.path("rendered");
-    let (code, out) = w.run(&[
-        "render",
-        "specs/quickstart.yaml",
-        "--placement",
-        "sim-aws",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let (code, out) =
+        w.run(&["render", "specs/quickstart.yaml", "--placement", "sim-aws", "--out", out_dir.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{out}");
     let mut files: Vec<String> =
         std::fs::read_dir(&out_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -261,10 +255,12 @@ fn render_writes_each_object_of_one_placement_as_apply_would_apply_it() {
     assert!(out.contains("not rendered"), "the note says why: {out}");
     // Nothing of another placement, and a second render into the same directory is refused.
     assert!(!text.contains("sim-gcp"));
-    let (code, out) = w.run(&["render", "specs/quickstart.yaml", "--placement", "sim-aws", "--out", out_dir.to_str().unwrap()]);
+    let (code, out) =
+        w.run(&["render", "specs/quickstart.yaml", "--placement", "sim-aws", "--out", out_dir.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("is not empty"), "{out}");
-    let (code, out) = w.run(&["render", "specs/quickstart.yaml", "--placement", "nope", "--out", w.path("x").to_str().unwrap()]);
+    let (code, out) =
+        w.run(&["render", "specs/quickstart.yaml", "--placement", "nope", "--out", w.path("x").to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(out.contains("no placement `nope`") && out.contains("sim-aws"), "{out}");
 }

@@ -33,11 +33,7 @@ pub async fn read(cluster: &Cluster, id: &CloudId) -> Result<Option<Observed>, P
 
 /// Alertmanager's answer, or (inside `Ok`) why it gave none: a missing Service and a Service
 /// without a ready endpoint are facts about the cluster, not failures of the read.
-async fn ask(
-    cluster: &Cluster,
-    what: &str,
-    path: &str,
-) -> Result<Result<serde_json::Value, String>, ProviderError> {
+async fn ask(cluster: &Cluster, what: &str, path: &str) -> Result<Result<serde_json::Value, String>, ProviderError> {
     match cluster.wire.get_path(what, path).await {
         Ok(Some(v)) => Ok(Ok(v)),
         Ok(None) => Ok(Err(format!("no Service `{}` in `monitoring`", alerting_status::alertmanager_service()))),

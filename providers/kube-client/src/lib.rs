@@ -38,6 +38,7 @@
 //! cluster's (tests), the helm binary, the chart cache, local chart directories per `oci://`
 //! reference (charts that cannot be pulled), and the deadlines of the waits.
 
+pub mod alerting;
 pub mod backend;
 pub mod cluster;
 pub mod connect;
@@ -45,7 +46,6 @@ pub mod error;
 pub mod fields;
 pub mod helm;
 pub mod manifests;
-pub mod alerting;
 pub mod nodes;
 pub mod object;
 pub mod offline;

@@ -187,7 +187,8 @@ impl Wire {
     /// A GET of a path of the API server that is not an object (a Service's proxy); `Ok(None)`
     /// for 404.
     pub async fn get_path(&self, what: &str, path: &str) -> Result<Option<Value>, ProviderError> {
-        let req = http::Request::get(path).body(Vec::new()).map_err(|e| ProviderError::Fatal(format!("{what}: {e}")))?;
+        let req =
+            http::Request::get(path).body(Vec::new()).map_err(|e| ProviderError::Fatal(format!("{what}: {e}")))?;
         self.send(what, req).await
     }
 

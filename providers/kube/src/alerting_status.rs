@@ -96,10 +96,12 @@ mod tests {
 
     #[test]
     fn routing_is_ours_when_our_receiver_is_loaded_and_the_heartbeat_is_active() {
-        let status = json!({"config": {"original": "route:\n  receiver: tessera-nobody\nreceivers:\n- name: tessera-nobody\n"}});
+        let status =
+            json!({"config": {"original": "route:\n  receiver: tessera-nobody\nreceivers:\n- name: tessera-nobody\n"}});
         let beat = json!([{"labels": {"alertname": HEARTBEAT}, "status": {"state": "active"}}]);
         assert!(judge(&status, &beat).ok());
-        let chart_default = json!({"config": {"original": "route:\n  receiver: \"null\"\nreceivers:\n- name: \"null\"\n"}});
+        let chart_default =
+            json!({"config": {"original": "route:\n  receiver: \"null\"\nreceivers:\n- name: \"null\"\n"}});
         let s = judge(&chart_default, &beat);
         assert!(!s.routing_loaded && s.detail.unwrap().contains("not loaded"));
         let s = judge(&status, &json!([]));
@@ -110,7 +112,11 @@ mod tests {
 
     #[test]
     fn paths_go_through_the_service_proxy() {
-        assert!(status_path().starts_with("/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-alertmanager:9093/proxy/"));
+        assert!(
+            status_path().starts_with(
+                "/api/v1/namespaces/monitoring/services/http:kube-prometheus-stack-alertmanager:9093/proxy/"
+            )
+        );
         assert!(heartbeat_path().contains("TesseraHeartbeat"));
     }
 }

@@ -676,6 +676,14 @@ fn alerting_e2e_the_heartbeat_arrives_every_interval_and_only_at_its_receiver() 
         "critical got {:?}",
         stack.inbox.to("critical").iter().map(Delivery::alertnames).collect::<Vec<_>>()
     );
+    // What `tessera verify` reads of a cluster's Alertmanager (through its API server's proxy),
+    // asked of this real one at the same paths: the routing is Tessera's and the heartbeat fires.
+    let status = get_json(stack.alertmanager_addr, "/api/v2/status").expect("Alertmanager's status");
+    let query = tessera_kube::alerting_status::heartbeat_path();
+    let (_, alerts_query) = query.split_once("/proxy").expect("a proxy path");
+    let alerts = get_json(stack.alertmanager_addr, alerts_query).expect("Alertmanager's alerts");
+    let judged = tessera_kube::alerting_status::judge(&status, &alerts);
+    assert!(judged.ok(), "{judged:?}\nstatus: {status}\nalerts: {alerts}");
 }
 
 #[test]

@@ -19,9 +19,9 @@
 //!   ([`tessera_kube::coverage::schedules`]); pods are ready at once.
 
 use serde_json::{Value, json};
+use tessera_kube::alerting_status::AlertingStatus;
 use tessera_kube::contract::{self, id_of};
 use tessera_kube::coverage::{self, Node};
-use tessera_kube::alerting_status::AlertingStatus;
 use tessera_kube::workloads;
 use tessera_provider_api::{Attrs, ProviderError, TAG_ADDRESS};
 
@@ -249,13 +249,14 @@ impl KubeApi<'_> {
             == Some(NAME);
         let routing_loaded = configured && object("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")?.is_some();
         let rules = object("monitoring.coreos.com/v1", "PrometheusRule")?;
-        let has_heartbeat = rules.as_ref().and_then(|r| r.pointer("/spec/groups")).and_then(Value::as_array).is_some_and(
-            |groups| {
-                groups.iter().filter_map(|g| g.get("rules").and_then(Value::as_array)).flatten().any(|rule| {
-                    rule.get("alert").and_then(Value::as_str) == Some(HEARTBEAT)
-                })
-            },
-        );
+        let has_heartbeat =
+            rules.as_ref().and_then(|r| r.pointer("/spec/groups")).and_then(Value::as_array).is_some_and(|groups| {
+                groups
+                    .iter()
+                    .filter_map(|g| g.get("rules").and_then(Value::as_array))
+                    .flatten()
+                    .any(|rule| rule.get("alert").and_then(Value::as_str) == Some(HEARTBEAT))
+            });
         let heartbeat_firing = routing_loaded && has_heartbeat;
         let detail = match (routing_loaded, heartbeat_firing) {
             (true, true) => None,

@@ -22,11 +22,18 @@ pub enum Route {
     CoreVersions,
     Groups,
     Group(String),
-    Discovery { group: String, version: String },
+    Discovery {
+        group: String,
+        version: String,
+    },
     Resource(ResourcePath),
     /// `/api/v1/namespaces/<ns>/services/<service>/proxy/<path>`: the API server's proxy to a
     /// Service (`<service>` as written, e.g. `http:alertmanager:9093`).
-    ServiceProxy { namespace: String, service: String, path: String },
+    ServiceProxy {
+        namespace: String,
+        service: String,
+        path: String,
+    },
     Unknown,
 }
 
@@ -98,7 +105,11 @@ mod tests {
         assert_eq!(parse("/openapi/v3"), Route::Unknown);
         assert_eq!(
             parse("/api/v1/namespaces/monitoring/services/http:am:9093/proxy/api/v2/status"),
-            Route::ServiceProxy { namespace: "monitoring".into(), service: "http:am:9093".into(), path: "/api/v2/status".into() }
+            Route::ServiceProxy {
+                namespace: "monitoring".into(),
+                service: "http:am:9093".into(),
+                path: "/api/v2/status".into()
+            }
         );
     }
 }
