@@ -140,7 +140,7 @@ fn routes_name_defined_receivers_and_durations_are_durations() {
         "17:45",
         "not a duration",
     );
-    refused(&format!("{base}      coverageAfter: 0s"), "16:22", "not a duration");
+    refused(&format!("{base}      coverageAfter: 0s"), "16:22", "too short");
 }
 
 #[test]
@@ -176,4 +176,116 @@ fn chart_values_cannot_replace_the_routing_or_the_site_labels() {
     let got = load(&src).err().unwrap_or_default();
     assert!(got.iter().any(|p| p.contains("alertmanagerConfiguration")), "{got:#?}");
     assert!(got.iter().any(|p| p.contains("externalLabels")), "{got:#?}");
+}
+
+/// Found by an attacker's review: what would be accepted and then break on a real cluster.
+#[test]
+fn durations_are_bounded_and_the_heartbeat_is_no_flood() {
+    let base = "    alerting:\n      receivers:\n        - name: hook\n          webhook: { url: \"https://h.example.com/x\" }\n";
+    refused(&format!("{base}      heartbeat: {{ receiver: hook, interval: 600000000y }}"), "16:46", "not a duration");
+    refused(&format!("{base}      heartbeat: {{ receiver: hook, interval: 1ms }}"), "16:46", "too short");
+    refused(&format!("{base}      coverageAfter: 999y"), "16:22", "longer than a year");
+    refused(
+        &format!("{base}      routes:\n        - {{ receiver: hook, groupWait: 400d }}"),
+        "17:40",
+        "longer than a year",
+    );
+}
+
+#[test]
+fn group_by_and_labels_are_what_alertmanager_accepts() {
+    let base = "    alerting:\n      receivers:\n        - name: hook\n          webhook: { url: \"https://h.example.com/x\" }\n      routes:\n";
+    refused(&format!("{base}        - {{ receiver: hook, groupBy: [\"...\", alertname] }}"), "17:39", "stands alone");
+    refused(&format!("{base}        - {{ receiver: hook, groupBy: [node, node] }}"), "17:45", "listed twice");
+    refused(
+        &format!("{base}        - {{ receiver: hook, severity: critical, labels: {{ severity: warning }} }}"),
+        "17:57",
+        "not a label",
+    );
+}
+
+#[test]
+fn a_url_that_is_itself_a_credential_is_refused_and_never_echoed() {
+    let receiver = |yaml: &str| format!("    alerting:\n      receivers:\n        - name: r\n          {yaml}");
+    refused(
+        &receiver("webhook: { url: \"https://hooks.slack.com/services/T0/B0/SECRETPATH\" }"),
+        "15:27",
+        "is itself a credential",
+    );
+    refused(&receiver("webhook: { url: \"https://h.example.com/x#access_token=abc\" }"), "15:27", "fragment");
+    refused(&receiver("webhook: { url: \"https://h.example.com/x;token=abc\" }"), "15:27", "parameters");
+    refused(
+        &receiver("opsgenie: { apiKey: { secretRef: { name: a, key: b } }, apiUrl: \"http://api.opsgenie.com\" }"),
+        "15:75",
+        "must be `https://`",
+    );
+    let got = load(&spec_with(&receiver("webhook: { url: \"https://h.example.com/x?token=QSECRET\" }"))).unwrap_err();
+    let messages: Vec<&String> = got.iter().filter(|p| p.starts_with("f.yaml:")).collect();
+    assert!(!messages.is_empty() && messages.iter().all(|m| !m.contains("QSECRET")), "{got:#?}");
+}
+
+#[test]
+fn receiver_fields_hold_no_header_or_template_and_secret_refs_name_real_secrets() {
+    let receiver = |yaml: &str| format!("    alerting:\n      receivers:\n        - name: r\n          {yaml}");
+    refused(
+        &receiver("email: { to: \"a@b.c\\nBcc: evil@x.y\", from: t@example.com, smarthost: \"smtp.example.com:587\" }"),
+        "15:24",
+        "not one address",
+    );
+    refused(
+        &receiver("email: { to: a@b.c, from: '{{ template \"x\" }}@y.z', smarthost: \"smtp.example.com:587\" }"),
+        "15:37",
+        "not one address",
+    );
+    refused(
+        &receiver("pagerduty: { routingKey: { secretRef: { name: \"Bad Name/../x\", key: k } } }"),
+        "15:36",
+        "must reference a Secret's key",
+    );
+    refused(
+        &receiver("pagerduty: { routingKey: { secretRef: { name: ok, key: \"k\\n{{x}}\" } } }"),
+        "15:36",
+        "must reference a Secret's key",
+    );
+}
+
+#[test]
+fn chart_values_cannot_keep_alerts_from_the_routing_while_alerting_is_on() {
+    let with_values = |values: &str, alerting: &str| {
+        spec_with(alerting)
+            .replace("monitoring: { nodeExporter: true }", &format!("monitoring:\n      values: {values}"))
+    };
+    let drop_critical = "{ prometheus: { prometheusSpec: { additionalAlertRelabelConfigs: [{ sourceLabels: [severity], regex: critical, action: drop }] } } }";
+    for values in [
+        drop_critical,
+        "{ alertmanager: { enabled: false } }",
+        "{ alertmanager: { alertmanagerSpec: { replicas: 0 } } }",
+        "{ prometheus: { prometheusSpec: { alertingEndpoints: [{ name: other, namespace: x, port: web }] } } }",
+        "{ prometheus: { prometheusSpec: { prometheusExternalLabelName: placement } } }",
+        "{ prometheus-node-exporter: { prometheus: { monitor: { metricRelabelings: [{ action: drop, regex: \".*\" }] } } } }",
+    ] {
+        let got = load(&with_values(values, "")).err().unwrap_or_default();
+        assert!(got.iter().any(|p| p.contains("may not be added")), "{values}: {got:#?}");
+    }
+    // With alerting off, the user's own alerting setup is theirs.
+    let off = load(&with_values(drop_critical, "    alerting: { enabled: false }"));
+    assert!(off.is_ok(), "{:?}", off.err());
+}
+
+#[test]
+fn routing_that_tells_nobody_is_warned_about() {
+    let src = spec_with(
+        "    alerting:\n      receivers:\n        - name: hook\n          webhook: { url: \"https://h.example.com/x\" }\n        - name: spare\n          webhook: { url: \"https://h.example.com/y\" }\n      routes:\n        - { severity: warning, receiver: hook }",
+    );
+    let f = load(&src).unwrap();
+    let warnings: Vec<&str> = f.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(warnings.iter().any(|w| w.contains("no route takes every `critical` alert")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("no heartbeat")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("receiver `spare` is named by no route")), "{warnings:?}");
+    let full = load(&spec_with(FULL)).unwrap();
+    assert!(
+        !full.warnings.iter().any(|w| w.message.contains("no route takes") || w.message.contains("has no heartbeat")),
+        "{:?}",
+        full.warnings
+    );
 }

@@ -217,6 +217,9 @@ async fn verify(g: &Global, path: &Path) -> Result<u8> {
                 for gap in &r.gaps {
                     println!("  uncovered: {}", gap.describe());
                 }
+                if c.alerting.is_none() {
+                    println!("  alerting: off in the spec");
+                }
                 if let Some(a) = &c.alerting {
                     let yes = |b: bool| if b { "yes" } else { "NO" };
                     println!(

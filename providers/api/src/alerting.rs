@@ -14,6 +14,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::SecretKeyRef;
 
+/// A Prometheus or Alertmanager duration (`30s`, `5m`, `1h30m`, `500ms`) in milliseconds: one or
+/// more `<digits><unit>`, units `y w d h m s ms` largest first, each at most once. `None` when
+/// the text is not one, or its value does not fit.
+pub fn duration_ms(text: &str) -> Option<u64> {
+    const UNITS: [(&str, u64); 7] = [
+        ("y", 31_536_000_000),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("ms", 1),
+        ("m", 60_000),
+        ("s", 1_000),
+    ];
+    // The order units must come in, largest first (`ms` after `s`).
+    const RANK: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    let mut rest = text;
+    let mut last: Option<usize> = None;
+    let mut total: u64 = 0;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let (number, tail) = rest.split_at(digits);
+        let (unit, factor) = UNITS.iter().find(|(u, _)| tail.starts_with(u))?;
+        let rank = RANK.iter().position(|r| r == unit)?;
+        if last.is_some_and(|l| rank <= l) {
+            return None;
+        }
+        last = Some(rank);
+        total = total.checked_add(number.parse::<u64>().ok()?.checked_mul(*factor)?)?;
+        rest = &tail[unit.len()..];
+    }
+    Some(total)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alerting {
     pub receivers: Vec<Receiver>,
@@ -117,4 +156,20 @@ pub struct Route {
 pub struct Heartbeat {
     pub receiver: String,
     pub interval: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_ms;
+
+    #[test]
+    fn durations_read_as_prometheus_reads_them() {
+        assert_eq!(duration_ms("30s"), Some(30_000));
+        assert_eq!(duration_ms("1h30m"), Some(5_400_000));
+        assert_eq!(duration_ms("1m500ms"), Some(60_500));
+        assert_eq!(duration_ms("2w1d"), Some(15 * 86_400_000));
+        for bad in ["", "5", "m", "1.5h", "30m1h", "5 m", "-5m", "1mm", "1s1s", "99999999999999999999s", "600000000y"] {
+            assert_eq!(duration_ms(bad), None, "{bad}");
+        }
+    }
 }

@@ -28,7 +28,7 @@ mod template;
 pub mod types;
 
 pub use address::{Address, AddressError};
-pub use alerting::{Alerting, Heartbeat, Receiver, ReceiverKind, Route, UrlSource};
+pub use alerting::{Alerting, Heartbeat, Receiver, ReceiverKind, Route, UrlSource, duration_ms};
 pub use backend::{
     Backend, BuildContext, BuildError, CredentialSection, Credentials, Extensions, ScopeKey, SpecField, Violation,
 };

@@ -87,28 +87,10 @@ pub fn alertmanager_config(alerting: &Alerting) -> Value {
 
 /// Half a Prometheus duration (`1m` → `30000ms`), or the duration itself if it cannot be read.
 fn half(duration: &str) -> String {
-    let mut ms: u64 = 0;
-    let mut rest = duration;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit_end = rest[digits..].find(|c: char| c.is_ascii_digit()).map_or(rest.len(), |e| digits + e);
-        let (Ok(n), unit) = (rest[..digits].parse::<u64>(), &rest[digits..unit_end]) else {
-            return duration.into();
-        };
-        let factor = match unit {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return duration.into(),
-        };
-        ms += n * factor;
-        rest = &rest[unit_end..];
+    match tessera_provider_api::duration_ms(duration) {
+        Some(ms) if ms >= 2 => format!("{}ms", ms / 2),
+        _ => duration.into(),
     }
-    if ms < 2 { duration.into() } else { format!("{}ms", ms / 2) }
 }
 
 fn selector(r: &SecretKeyRef) -> Value {
@@ -330,6 +312,7 @@ mod tests {
         assert_eq!(half("1h30m"), "2700000ms");
         assert_eq!(half("3s"), "1500ms");
         assert_eq!(half("soon"), "soon");
+        assert_eq!(half("600000000y"), "600000000y", "too long to read: left as written, never a panic");
     }
 
     #[test]

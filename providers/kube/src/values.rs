@@ -154,11 +154,16 @@ fn walk_conflicts(extra: &Value, computed: &Value, path: String, out: &mut Vec<S
 pub struct Guard {
     pub sealed: &'static [&'static str],
     pub guarded: &'static [(&'static str, &'static [&'static str])],
+    /// Why, for the user whose spec is refused.
+    pub why: &'static str,
 }
+
+const COVERAGE: &str = "it would change which nodes the core DaemonSets reach or what they may touch; Tessera computes placement, host access and selectors so that every node is covered (use the core service's `tolerations`)";
 
 /// kube-prometheus-stack: node-exporter's placement, host access and image, and the operator's
 /// selectors (a narrowed `podMonitorSelector` would stop the exporters being scraped).
 pub const MONITORING_GUARD: Guard = Guard {
+    why: COVERAGE,
     sealed: &[
         "nodeExporter",
         "prometheus-node-exporter.nodeSelector",
@@ -198,6 +203,9 @@ pub const MONITORING_GUARD: Guard = Guard {
         ),
         // The parent chart's globals reach every subchart: a registry there swaps node-exporter's.
         ("global", &["imageRegistry", "imagePullSecrets"]),
+        // Dropping node-exporter's samples after the scrape hides a node as surely as not
+        // scraping it.
+        ("prometheus-node-exporter.prometheus.monitor", &["metricRelabelings"]),
         (
             "prometheus.prometheusSpec",
             &[
@@ -209,13 +217,48 @@ pub const MONITORING_GUARD: Guard = Guard {
                 "ruleNamespaceSelector",
                 "probeSelector",
                 "probeNamespaceSelector",
+                // The operator writes these after the external labels, over Tessera's.
+                "prometheusExternalLabelName",
+                "replicaExternalLabelName",
+            ],
+        ),
+    ],
+};
+
+/// kube-prometheus-stack with alerting on: what would keep Tessera's alerts from its routing
+/// (alerts dropped or relabelled on the way out, sent to another Alertmanager, no Prometheus or
+/// no Alertmanager, another routing configuration selected).
+pub const ALERTING_GUARD: Guard = Guard {
+    why: "it would keep Tessera's alerts from its routing (dropped or sent elsewhere, no Prometheus or Alertmanager, another configuration); turn alerting off (`coreServices.alerting.enabled: false`) to run your own",
+    sealed: &[],
+    guarded: &[
+        ("prometheus", &["enabled"]),
+        ("alertmanager", &["enabled"]),
+        (
+            "prometheus.prometheusSpec",
+            &[
+                "additionalAlertRelabelConfigs",
+                "additionalAlertRelabelConfigsSecret",
+                "additionalAlertManagerConfigs",
+                "additionalAlertManagerConfigsSecret",
+                "alertingEndpoints",
+            ],
+        ),
+        (
+            "alertmanager.alertmanagerSpec",
+            &[
+                "replicas",
+                "configSecret",
+                "alertmanagerConfigSelector",
+                "alertmanagerConfigNamespaceSelector",
+                "alertmanagerConfigMatcherStrategy",
             ],
         ),
     ],
 };
 
 /// logging-operator: its Deployment's placement (it must run where the logging DaemonSets do).
-pub const LOGGING_GUARD: Guard = Guard { sealed: &["nodeSelector"], guarded: &[("", &["affinity"])] };
+pub const LOGGING_GUARD: Guard = Guard { why: COVERAGE, sealed: &["nodeSelector"], guarded: &[("", &["affinity"])] };
 
 /// Dotted paths of the keys `extra` adds where `guard` forbids it.
 pub fn additions(extra: &Value, guard: &Guard) -> Vec<String> {

@@ -15,8 +15,17 @@ impl Validator<'_> {
         if !secrets::is_credential_value(u.get()) {
             return true;
         }
+        // A credential beyond user-info (in the query) cannot be cut out in place: only the
+        // scheme and host are shown.
+        let shown = if secrets::is_credential_beyond_userinfo(u.get()) {
+            let (scheme, rest) = u.get().split_once("://").unwrap_or(("", u.get()));
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{}/…", secrets::redact_userinfo(host))
+        } else {
+            secrets::redact_userinfo(u.get())
+        };
         self.push(
-            Problem::at(u.loc(), format!("{what} `{}` carries a credential (a user name, password or token)", secrets::redact_userinfo(u.get())))
+            Problem::at(u.loc(), format!("{what} `{shown}` carries a credential (a user name, password or token)"))
                 .help("a spec never holds a secret: drop them from the URL and reference a Secret's keys with `remoteWriteAuth: { basicAuth: { username: { secretRef: { name: SECRET, key: KEY } }, password: { secretRef: … } } }` (or `bearerToken: { secretRef: … }`)"),
         );
         false
@@ -66,17 +75,26 @@ impl Validator<'_> {
     }
 
     /// `{ secretRef: { name, key } }`: anything else (above all a plain value) is refused here.
+    /// The name must be a Secret's (a DNS subdomain) and the key a Secret key's
+    /// (`[-._a-zA-Z0-9]`), as the API server requires: anything else could never be read.
     pub(super) fn secret_ref(&mut self, raw: &S<serde_json::Value>, what: &str) -> Option<SecretKeyRef> {
         let r = &raw.get()["secretRef"];
-        let name = r["name"].as_str().filter(|s| !s.is_empty());
-        let key = r["key"].as_str().filter(|s| !s.is_empty());
+        let subdomain = |s: &&str| s.len() <= 253 && s.split('.').all(|part| super::labels::is_dns_label(part));
+        let secret_key = |s: &&str| {
+            s.len() <= 253
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
+                && *s != "."
+                && *s != ".."
+        };
+        let name = r["name"].as_str().filter(|s| !s.is_empty()).filter(subdomain);
+        let key = r["key"].as_str().filter(|s| !s.is_empty()).filter(secret_key);
         let only = raw.get().as_object().is_some_and(|m| m.len() == 1) && r.as_object().is_some_and(|m| m.len() == 2);
         match (name, key, only) {
             (Some(name), Some(key), true) => Some(SecretKeyRef { name: name.into(), key: key.into() }),
             _ => {
                 self.push(
                     Problem::at(raw.loc(), format!("`{what}` must reference a Secret's key, not hold a value"))
-                        .help("a spec never holds a secret: put it in a Secret in the monitoring namespace and write `{ secretRef: { name: SECRET, key: KEY } }`"),
+                        .help("a spec never holds a secret: put it in a Secret in the monitoring namespace and write `{ secretRef: { name: SECRET, key: KEY } }` (a Secret's name: lowercase letters, digits, `-` and `.`; a key: letters, digits, `-`, `_` and `.`)"),
                 );
                 None
             }

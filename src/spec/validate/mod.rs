@@ -325,7 +325,17 @@ impl Validator<'_> {
         let mut monitoring = self.monitoring(monitoring);
         let alerting = raw.and_then(|r| r.alerting.as_ref());
         match &mut monitoring {
-            Some(m) => m.alerting = self.alerting(alerting),
+            Some(m) => {
+                m.alerting = self.alerting(alerting);
+                let values = raw.and_then(|r| r.monitoring.as_ref()).and_then(|m| m.values.as_ref());
+                if let (Some(_), Some(v)) = (&m.alerting, values) {
+                    self.additions(
+                        v,
+                        &tessera_kube::values::ALERTING_GUARD,
+                        "kube-prometheus-stack (with alerting on)",
+                    );
+                }
+            }
             // Alerting is kube-prometheus-stack's Alertmanager and Prometheus' rules.
             None => {
                 if let Some(a) = alerting.filter(|a| a.enabled.as_ref().is_none_or(|e| *e.get())) {

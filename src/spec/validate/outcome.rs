@@ -146,10 +146,7 @@ impl Validator<'_> {
     pub(super) fn additions(&mut self, raw: &S<Located>, guard: &values::Guard, chart: &str) {
         for path in values::additions(&raw.get().to_json(), guard) {
             let at = raw.loc_of(&path.split('.').collect::<Vec<_>>());
-            self.push(
-                Problem::at(at, format!("`{path}` may not be added to the {chart} values"))
-                    .help("it would change which nodes the core DaemonSets reach or what they may touch; Tessera computes placement, host access and selectors so that every node is covered (use the core service's `tolerations`)"),
-            );
+            self.push(Problem::at(at, format!("`{path}` may not be added to the {chart} values")).help(guard.why));
         }
     }
 }
