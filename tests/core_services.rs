@@ -26,6 +26,8 @@ impl Workdir {
             .env("TESSERA_STATE", format!("sqlite://{}", self.path("state.db").display()))
             .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
             .env("TESSERA_SIM_TIME_SCALE", "0")
+            // A chart cache of the test's own: what is on this machine is what the test puts there.
+            .env("XDG_CACHE_HOME", self.path("cache"))
             .env("NO_COLOR", "1");
         c
     }
@@ -263,4 +265,39 @@ fn render_writes_each_object_of_one_placement_as_apply_would_apply_it() {
         w.run(&["render", "specs/quickstart.yaml", "--placement", "nope", "--out", w.path("x").to_str().unwrap()]);
     assert_eq!(code, Some(1));
     assert!(out.contains("no placement `nope`") && out.contains("sim-aws"), "{out}");
+}
+
+#[test]
+fn render_writes_each_object_of_a_release_as_helm_renders_them_when_the_chart_is_on_this_machine() {
+    let w = Workdir::new();
+    // The stand-in for the pinned kube-prometheus-stack, in the chart cache as a pull leaves it.
+    let helm = std::env::var("TESSERA_HELM").unwrap_or_else(|_| "helm".into());
+    let cache = w.path("cache");
+    let chart_dir = cache.join("tessera/charts/ghcr.io_prometheus-community_charts_kube-prometheus-stack/88.5.3");
+    std::fs::create_dir_all(&chart_dir).unwrap();
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/charts/kube-prometheus-stack");
+    let packaged = std::process::Command::new(&helm).arg("package").arg(&source).arg("-d").arg(&chart_dir).output();
+    let packaged = packaged.unwrap_or_else(|e| panic!("helm ({helm}) must run: scripts/test installs it: {e}"));
+    assert!(packaged.status.success(), "{}", String::from_utf8_lossy(&packaged.stderr));
+
+    let out_dir = w.path("rendered");
+    let out = w
+        .tessera()
+        .args(["render", "specs/quickstart.yaml", "--placement", "sim-gcp", "--out", out_dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let release = out_dir.join("kube-prometheus-stack");
+    let files: Vec<String> =
+        std::fs::read_dir(&release).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(!files.iter().any(|f| f == "values.yaml"), "rendered, not values: {files:?}");
+    let node_exporter = files.iter().find(|f| f.contains("daemonset") && f.contains("node-exporter"));
+    let node_exporter = node_exporter.unwrap_or_else(|| panic!("node-exporter's DaemonSet in {files:?}"));
+    let ds: Value = serde_saphyr::from_str(&std::fs::read_to_string(release.join(node_exporter)).unwrap()).unwrap();
+    // Rendered from the values lowering installs: every taint tolerated.
+    assert_eq!(ds["spec"]["template"]["spec"]["tolerations"], json!([{"operator": "Exists"}]), "{ds}");
+    assert!(
+        files.iter().any(|f| f.contains("customresourcedefinition") && f.contains("alertmanagerconfigs")),
+        "{files:?}"
+    );
 }
