@@ -44,7 +44,14 @@ impl Workdir {
             .stderr(std::fs::File::create(self.path("stderr")).unwrap())
             .spawn()
             .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // Mid-apply: once the executor has started a step (it holds the lock and records
+        // intents), not at a fixed time, which a loaded machine may not have reached yet.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !std::fs::read_to_string(self.path("stdout")).unwrap_or_default().contains("\"step_started\"") {
+            assert!(std::time::Instant::now() < deadline, "the apply never started a step");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
         let sent = std::process::Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap();
         assert!(sent.success());
         let status = child.wait_with_output().unwrap().status;
