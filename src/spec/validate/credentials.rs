@@ -79,7 +79,7 @@ impl Validator<'_> {
     /// (`[-._a-zA-Z0-9]`), as the API server requires: anything else could never be read.
     pub(super) fn secret_ref(&mut self, raw: &S<serde_json::Value>, what: &str) -> Option<SecretKeyRef> {
         let r = &raw.get()["secretRef"];
-        let subdomain = |s: &&str| s.len() <= 253 && s.split('.').all(|part| super::labels::is_dns_label(part));
+        let subdomain = |s: &&str| s.len() <= 253 && s.split('.').all(super::labels::is_dns_label);
         let secret_key = |s: &&str| {
             s.len() <= 253
                 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
