@@ -31,6 +31,12 @@ const SECRET_URL_HOSTS: [&str; 6] = [
     "chat.googleapis.com",
 ];
 
+/// How a webhook takes a URL that carries a secret: the whole URL from a Secret.
+const WEBHOOK_REFERENCE: &str = "put the whole URL in a Secret in the monitoring namespace and write `url: { secretRef: { name: SECRET, key: KEY } }`";
+/// Opsgenie's credential is its API key, never in the URL.
+const OPSGENIE_REFERENCE: &str =
+    "the API key goes in `apiKey: { secretRef: { name: SECRET, key: KEY } }`; `apiUrl` is only the endpoint";
+
 /// Text that Alertmanager would read as more than a value: a template (`{{`), a control
 /// character (a header or a second recipient), or nothing at all.
 fn is_plain_text(text: &str) -> bool {
@@ -190,7 +196,7 @@ impl Validator<'_> {
                         referenced: w.url.loc(),
                         defined: w.url.0.defined,
                     });
-                    let url = self.url(&located, "webhook url")?;
+                    let url = self.url(&located, "webhook url", WEBHOOK_REFERENCE)?;
                     UrlSource::Plain(self.plain_url(&located, url, "webhook url")?)
                 }
                 _ => UrlSource::Secret(self.secret_ref(&w.url, &at("webhook.url"))?),
@@ -213,7 +219,7 @@ impl Validator<'_> {
             let api_key = self.secret_ref(&o.api_key, &at("opsgenie.apiKey"))?;
             let api_url = match &o.api_url {
                 Some(u) => {
-                    let url = self.url(u, "opsgenie apiUrl")?;
+                    let url = self.url(u, "opsgenie apiUrl", OPSGENIE_REFERENCE)?;
                     if !url.starts_with("https://") {
                         self.push(
                             Problem::at(u.loc(), "opsgenie apiUrl must be `https://`: the API key is sent to it")
@@ -279,7 +285,7 @@ impl Validator<'_> {
         if secret_host {
             self.push(
                 Problem::at(raw.loc(), format!("{what} on `{host}` is itself a credential (its path is the token)"))
-                    .help("put the URL in a Secret in the monitoring namespace and write `url: { secretRef: { name: SECRET, key: KEY } }`"),
+                    .help(WEBHOOK_REFERENCE),
             );
             return None;
         }

@@ -10,8 +10,9 @@ use super::super::secrets;
 use super::Validator;
 
 impl Validator<'_> {
-    /// A URL may not carry user-info: credentials go in a Secret.
-    pub(super) fn url_without_credentials(&mut self, u: &S<String>, what: &str) -> bool {
+    /// A URL may not carry user-info: credentials go in a Secret. `reference` says how, for
+    /// this field.
+    pub(super) fn url_without_credentials(&mut self, u: &S<String>, what: &str, reference: &str) -> bool {
         if !secrets::is_credential_value(u.get()) {
             return true;
         }
@@ -26,7 +27,7 @@ impl Validator<'_> {
         };
         self.push(
             Problem::at(u.loc(), format!("{what} `{shown}` carries a credential (a user name, password or token)"))
-                .help("a spec never holds a secret: drop them from the URL and reference a Secret's keys with `remoteWriteAuth: { basicAuth: { username: { secretRef: { name: SECRET, key: KEY } }, password: { secretRef: … } } }` (or `bearerToken: { secretRef: … }`)"),
+                .help(format!("a spec never holds a secret: {reference}")),
         );
         false
     }

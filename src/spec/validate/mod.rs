@@ -41,6 +41,8 @@ const DEFAULT_JOURNALD_UNITS: [&str; 2] = ["kubelet", "containerd"];
 /// The logging-operator outputs a spec may name (the ClusterOutput CRD has more; these are the
 /// ones Tessera documents and tests).
 const LOG_OUTPUTS: [&str; 6] = ["loki", "elasticsearch", "opensearch", "s3", "cloudwatch", "nullout"];
+/// How `remoteWrite` takes its credentials.
+const REMOTE_WRITE_REFERENCE: &str = "drop them from the URL and reference a Secret's keys with `remoteWriteAuth: { basicAuth: { username: { secretRef: { name: SECRET, key: KEY } }, password: { secretRef: … } } }` (or `bearerToken: { secretRef: … }`)";
 /// AKS, the strictest of the clouds, caps cluster names at 63 characters.
 const MAX_CLUSTER_NAME: usize = 63;
 
@@ -378,7 +380,8 @@ impl Validator<'_> {
         let exporters = raw.map_or(&[][..], |m| &m.exporters[..]);
         let exporters = exporters.iter().filter_map(|e| self.exporter(e, &mut seen)).collect();
         let tolerations = self.tolerations(raw.and_then(|m| m.tolerations.as_ref()));
-        let remote_write = raw.and_then(|m| m.remote_write.as_ref()).and_then(|u| self.url(u, "remoteWrite"));
+        let remote_write =
+            raw.and_then(|m| m.remote_write.as_ref()).and_then(|u| self.url(u, "remoteWrite", REMOTE_WRITE_REFERENCE));
         let remote_write_auth = raw.and_then(|m| m.remote_write_auth.as_ref()).and_then(|a| self.remote_write_auth(a));
         let mut m = Monitoring {
             node_exporter: raw.and_then(|m| m.node_exporter).unwrap_or(true),
@@ -475,9 +478,10 @@ impl Validator<'_> {
         None
     }
 
-    fn url(&mut self, u: &S<String>, what: &str) -> Option<String> {
+    /// An http(s) URL without credentials; `reference` says how this field takes a secret.
+    fn url(&mut self, u: &S<String>, what: &str, reference: &str) -> Option<String> {
         let url = u.get();
-        if !self.url_without_credentials(u, what) {
+        if !self.url_without_credentials(u, what, reference) {
             return None;
         }
         if url.starts_with("https://") || url.starts_with("http://") {
@@ -485,7 +489,7 @@ impl Validator<'_> {
         }
         self.push(
             Problem::at(u.loc(), format!("{what} `{}` is not an http(s) URL", super::secrets::redact_userinfo(url)))
-                .help("e.g. `https://prometheus.example.com/api/v1/write`"),
+                .help("an `https://` (or `http://`) URL, e.g. `https://hooks.example.com/tessera`"),
         );
         None
     }
