@@ -9,25 +9,24 @@
 //! Each test starts its own stack on ports the kernel picks (bind to port 0), so the tests can run
 //! in parallel. A missing program fails the test and names the Debian package to install.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::{Scratch, tool};
 use tessera_kube::alert_routing::{alertmanager_config, alertmanager_file};
 use tessera_kube::alert_rules::{self, EXPORTER_DOWN, HEARTBEAT, NODE_EXPORTER_JOB, NODE_NOT_SCRAPED, Site};
-use tessera_kube::charts::{self, MONITORING_RELEASE};
+use tessera_kube::charts::MONITORING_RELEASE;
 use tessera_kube::contract::parse_object_id;
 use tessera_kube::{coverage, values};
-use tessera_provider_api::{
-    Alerting, Arch, ClusterTemplate, CoreServices, Exporter, Heartbeat, JournalPath, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, Receiver, ReceiverKind, Route, Toleration, UrlSource,
-};
+use tessera_provider_api::{Alerting, ClusterTemplate, Heartbeat, Receiver, ReceiverKind, Route, UrlSource};
 
 /// Prometheus' scrape and evaluation interval.
 const TICK: Duration = Duration::from_secs(1);
@@ -47,13 +46,6 @@ fn secs(d: Duration) -> String {
 // ---------------------------------------------------------------------------------------------
 // Programs, ports, scratch directories
 // ---------------------------------------------------------------------------------------------
-
-fn tool(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("`{name}` not found on PATH: install the Debian package `{package}` (apt-get install {package})")
-    })
-}
 
 /// A child process killed (and reaped) when dropped.
 struct Proc {
@@ -96,39 +88,6 @@ impl Drop for Proc {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port()
-}
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tessera-e2e-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, v: &Value) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, serde_json::to_string_pretty(v).expect("json")).expect("write");
-        p
-    }
-
-    fn dir(&self, name: &str) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::create_dir_all(&p).expect("dir");
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Polls `f` every 100 ms until it gives a value or `within` has passed.
@@ -228,58 +187,8 @@ fn get_json(addr: SocketAddr, path: &str) -> Option<Value> {
 // The cluster, the routing, the stack
 // ---------------------------------------------------------------------------------------------
 
+/// One node in each pool of `support::cluster`.
 const NODES: [(&str, &str); 2] = [("node-a", "system"), ("node-b", "gpu")];
-
-fn cluster() -> ClusterTemplate {
-    let pool = |name: &str| PoolTemplate {
-        name: name.into(),
-        machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },
-        min: 1,
-        max: 3,
-        labels: [("tessera.dev/pool".to_string(), name.to_string())].into(),
-        taints: vec![],
-    };
-    ClusterTemplate {
-        fleet: "core".into(),
-        placement: "p".into(),
-        region: "eu-west-1".into(),
-        zones: vec![],
-        kubernetes_version: "1.31".into(),
-        network: Network::Managed { cidr: "10.0.0.0/16".into() },
-        api_access: Default::default(),
-        pools: NODES.iter().map(|(_, p)| pool(p)).collect(),
-        core_services: CoreServices {
-            monitoring: Some(Monitoring {
-                node_exporter: true,
-                exporters: vec![Exporter {
-                    name: "smartctl".into(),
-                    image: "quay.io/prometheuscommunity/smartctl-exporter:v0.14.0".into(),
-                    privileged: true,
-                    host_mounts: vec!["/dev".into()],
-                    port: 9633,
-                    path: "/metrics".into(),
-                    interval: "30s".into(),
-                }],
-                tolerations: vec![Toleration::everything()],
-                remote_write: None,
-                remote_write_auth: None,
-                chart: charts::kube_prometheus_stack(),
-                values: json!({}),
-                alerting: None,
-            }),
-            logging: Some(Logging {
-                journald_units: vec!["containerd".into()],
-                journal_path: JournalPath::Auto,
-                kubelet_logs: true,
-                tolerations: vec![Toleration::everything()],
-                output: LogOutput { plugin: "nullout".into(), settings: json!({}) },
-                chart: charts::logging_operator(),
-                values: json!({}),
-            }),
-            audit_logs: true,
-        },
-    }
-}
 
 /// Three webhook receivers (critical, warning, heartbeat) at the test's webhook server.
 fn alerting(hook: SocketAddr) -> Alerting {
@@ -403,7 +312,7 @@ impl Stack {
         }));
 
         // kube-state-metrics and prometheus-operator's target, served by the test.
-        let c = cluster();
+        let c = support::cluster(support::nullout(), None);
         let ksm_text = kube_state_metrics(&c);
         let ksm = serve(Arc::new(move |r: &Request| match r.path.as_str() {
             "/metrics" => (200, ksm_text.clone()),

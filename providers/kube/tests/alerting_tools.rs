@@ -9,35 +9,26 @@
 //! the evaluation just before the rule's `for:` has elapsed (no alert) and at the one where it has
 //! (the alert).
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
+use support::{Scratch, tool};
 use tessera_kube::alert_routing::{alertmanager_config, alertmanager_file};
 use tessera_kube::alert_rules::{
     self, COVERAGE_BLIND, EXPORTER_DOWN, HEARTBEAT, JOURNAL_TAILER_FAILING, NODE_EXPORTER_JOB, NODE_NOT_COVERED,
     NODE_NOT_SCRAPED, OPERATOR_DOWN, Site,
 };
-use tessera_kube::charts::{self, LOGGING_NAMESPACE, MONITORING_RELEASE};
+use tessera_kube::charts::{LOGGING_NAMESPACE, MONITORING_RELEASE};
 use tessera_kube::contract::parse_object_id;
 use tessera_kube::{coverage, daemonsets};
-use tessera_provider_api::{
-    Alerting, Arch, ClusterTemplate, CoreServices, Exporter, Heartbeat, JournalPath, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, Receiver, ReceiverKind, Route, SecretKeyRef, Toleration, UrlSource,
-};
+use tessera_provider_api::{Alerting, Heartbeat, Receiver, ReceiverKind, Route, SecretKeyRef, UrlSource};
 
 // ---------------------------------------------------------------------------------------------
 // Tools and scratch directories
 // ---------------------------------------------------------------------------------------------
-
-/// The path of a tool from a Debian package; a missing tool fails the test and names the package.
-fn tool(name: &str, package: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!("`{name}` not found on PATH: install the Debian package `{package}` (apt-get install {package})")
-    })
-}
 
 fn promtool() -> PathBuf {
     tool("promtool", "prometheus")
@@ -45,34 +36,6 @@ fn promtool() -> PathBuf {
 
 fn amtool() -> PathBuf {
     tool("amtool", "prometheus-alertmanager")
-}
-
-/// A directory removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "tessera-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, v: &Value) -> PathBuf {
-        let p = self.0.join(name);
-        std::fs::write(&p, serde_json::to_string_pretty(v).expect("json")).expect("write");
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -91,57 +54,6 @@ fn text(o: &Output) -> String {
 // ---------------------------------------------------------------------------------------------
 // The cluster (every feature on) and the routing (every receiver kind)
 // ---------------------------------------------------------------------------------------------
-
-fn cluster() -> ClusterTemplate {
-    let pool = |name: &str| PoolTemplate {
-        name: name.into(),
-        machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },
-        min: 1,
-        max: 3,
-        labels: [("tessera.dev/pool".to_string(), name.to_string())].into(),
-        taints: vec![],
-    };
-    ClusterTemplate {
-        fleet: "core".into(),
-        placement: "p".into(),
-        region: "eu-west-1".into(),
-        zones: vec![],
-        kubernetes_version: "1.31".into(),
-        network: Network::Managed { cidr: "10.0.0.0/16".into() },
-        api_access: Default::default(),
-        pools: vec![pool("system"), pool("gpu")],
-        core_services: CoreServices {
-            monitoring: Some(Monitoring {
-                node_exporter: true,
-                exporters: vec![Exporter {
-                    name: "smartctl".into(),
-                    image: "quay.io/prometheuscommunity/smartctl-exporter:v0.14.0".into(),
-                    privileged: true,
-                    host_mounts: vec!["/dev".into(), "/run/udev".into()],
-                    port: 9633,
-                    path: "/metrics".into(),
-                    interval: "30s".into(),
-                }],
-                tolerations: vec![Toleration::everything()],
-                remote_write: None,
-                remote_write_auth: None,
-                chart: charts::kube_prometheus_stack(),
-                values: json!({}),
-                alerting: Some(every_receiver()),
-            }),
-            logging: Some(Logging {
-                journald_units: vec!["containerd".into()],
-                journal_path: JournalPath::Auto,
-                kubelet_logs: true,
-                tolerations: vec![Toleration::everything()],
-                output: LogOutput { plugin: "nullout".into(), settings: json!({}) },
-                chart: charts::logging_operator(),
-                values: json!({}),
-            }),
-            audit_logs: true,
-        },
-    }
-}
 
 fn secret(key: &str) -> SecretKeyRef {
     SecretKeyRef { name: "alerting".into(), key: key.into() }
@@ -196,11 +108,11 @@ fn placeholder(r: &SecretKeyRef) -> Option<String> {
 }
 
 fn site() -> Site {
-    Site::of(&cluster(), "eks")
+    Site::of(&support::cluster(support::nullout(), Some(every_receiver())), "eks")
 }
 
 fn rendered_rules() -> Vec<Value> {
-    let c = cluster();
+    let c = support::cluster(support::nullout(), Some(every_receiver()));
     let alerting = c.core_services.monitoring.as_ref().and_then(|m| m.alerting.clone()).expect("alerting");
     let rule = alert_rules::prometheus_rule(&c, &alerting, &site());
     let file = alert_rules::rule_file(&rule);
@@ -213,7 +125,7 @@ fn rendered_rules() -> Vec<Value> {
 }
 
 fn rules_file() -> Value {
-    let c = cluster();
+    let c = support::cluster(support::nullout(), Some(every_receiver()));
     let alerting = c.core_services.monitoring.as_ref().and_then(|m| m.alerting.clone()).expect("alerting");
     alert_rules::rule_file(&alert_rules::prometheus_rule(&c, &alerting, &site()))
 }
@@ -242,7 +154,7 @@ fn the_rules_of_a_cluster_with_every_feature_pass_promtool_check_rules() {
     ] {
         assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
     }
-    let expected = coverage::expected(&cluster()).len();
+    let expected = coverage::expected(&support::cluster(support::nullout(), Some(every_receiver()))).len();
     assert_eq!(names.iter().filter(|n| *n == NODE_NOT_COVERED).count(), expected);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains(&format!("{} rules found", names.len())), "{summary}");
@@ -360,7 +272,7 @@ fn unit_tests() -> Vec<Value> {
     // Node not covered, per expected DaemonSet: node-b has a ready pod, node-a's pod is not ready.
     // Every other DaemonSet is ready on both nodes: the rules share one alert name, and the
     // test expects exactly the one alert of the DaemonSet it breaks.
-    let expected = coverage::expected(&cluster());
+    let expected = coverage::expected(&support::cluster(support::nullout(), Some(every_receiver())));
     for broken in &expected {
         let name = parse_object_id(&broken.id).expect("DaemonSet id").name;
         let r = find_rule(&rules, NODE_NOT_COVERED, Some(("daemonset", name)));

@@ -2,75 +2,22 @@
 //! validated as the API server would: built-in kinds with `kubernetes-validate --strict` at the
 //! cluster's version, custom resources against the real CRDs in `../shared/k8s/crds`.
 
+mod support;
+
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
-use tessera_kube::{charts, contract, lower};
+use tessera_kube::{contract, lower};
 use tessera_kube_fixture::validate::Validator;
 use tessera_kube_fixture::validate::builtin::BuiltinValidator;
 use tessera_provider_api::{
-    Address, Alerting, Arch, ClusterTemplate, CoreServices, Exporter, Heartbeat, JournalPath, KubeAccess, LogOutput,
-    Logging, Machine, Monitoring, Network, PoolTemplate, ProviderRef, Receiver, ReceiverKind, Route, SecretKeyRef,
-    Taint, TaintEffect, Toleration, UrlSource,
+    Address, Alerting, ClusterTemplate, Heartbeat, KubeAccess, LogOutput, ProviderRef, Receiver, ReceiverKind, Route,
+    SecretKeyRef, UrlSource,
 };
 
 fn validator() -> Validator {
     let crds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/k8s/crds");
     Validator::new(BuiltinValidator::default_tool(), "1.31.0", crds).expect("kubernetes-validate and the real CRDs")
-}
-
-fn cluster(output: LogOutput) -> ClusterTemplate {
-    let pool = |name: &str, taints: Vec<Taint>| PoolTemplate {
-        name: name.into(),
-        machine: Machine { vcpu: 4, memory_gib: 16, arch: Arch::Amd64, spot: false },
-        min: 1,
-        max: 3,
-        labels: [("tessera.dev/pool".to_string(), name.to_string())].into(),
-        taints,
-    };
-    ClusterTemplate {
-        fleet: "core".into(),
-        placement: "p".into(),
-        region: "eu-west-1".into(),
-        zones: vec![],
-        kubernetes_version: "1.31".into(),
-        network: Network::Managed { cidr: "10.0.0.0/16".into() },
-        api_access: Default::default(),
-        pools: vec![
-            pool("system", vec![]),
-            pool("gpu", vec![Taint { key: "gpu".into(), value: None, effect: TaintEffect::NoExecute }]),
-        ],
-        core_services: CoreServices {
-            monitoring: Some(Monitoring {
-                node_exporter: true,
-                exporters: vec![Exporter {
-                    name: "smartctl".into(),
-                    image: "quay.io/prometheuscommunity/smartctl-exporter:v0.14.0".into(),
-                    privileged: true,
-                    host_mounts: vec!["/dev".into(), "/run/udev".into()],
-                    port: 9633,
-                    path: "/metrics".into(),
-                    interval: "30s".into(),
-                }],
-                tolerations: vec![Toleration::everything()],
-                remote_write: None,
-                remote_write_auth: None,
-                chart: charts::kube_prometheus_stack(),
-                values: json!({}),
-                alerting: Some(every_receiver()),
-            }),
-            logging: Some(Logging {
-                journald_units: vec!["containerd".into()],
-                journal_path: JournalPath::Auto,
-                kubelet_logs: true,
-                tolerations: vec![Toleration::everything()],
-                output,
-                chart: charts::logging_operator(),
-                values: json!({}),
-            }),
-            audit_logs: true,
-        },
-    }
 }
 
 /// Alerting with one receiver of each kind, routes with labels, and a heartbeat.
@@ -148,7 +95,7 @@ fn every_object_tessera_writes_is_valid_on_every_cloud_and_for_every_output() {
     ];
     let mut checked = 0;
     for (plugin, settings) in outputs {
-        let t = cluster(LogOutput { plugin: plugin.into(), settings });
+        let t = support::cluster(LogOutput { plugin: plugin.into(), settings }, Some(every_receiver()));
         for cloud in ["eks", "aks", "gke", "kind"] {
             for m in manifests(&t, cloud) {
                 check(&v, &m).unwrap_or_else(|e| panic!("{cloud}/{plugin}: {e}\n{m}"));
@@ -166,7 +113,10 @@ fn every_object_tessera_writes_is_valid_on_every_cloud_and_for_every_output() {
 #[test]
 fn a_misspelled_output_setting_is_refused_by_the_real_crd() {
     let v = validator();
-    let t = cluster(LogOutput { plugin: "loki".into(), settings: json!({"urll": "http://loki:3100"}) });
+    let t = support::cluster(
+        LogOutput { plugin: "loki".into(), settings: json!({"urll": "http://loki:3100"}) },
+        Some(every_receiver()),
+    );
     let output = manifests(&t, "eks").into_iter().find(|m| m["kind"] == "ClusterOutput").unwrap();
     let err = check(&v, &output).unwrap_err();
     assert!(err.contains("urll"), "{err}");
@@ -175,7 +125,7 @@ fn a_misspelled_output_setting_is_refused_by_the_real_crd() {
 #[test]
 fn a_misspelled_receiver_field_is_refused_by_the_real_crd() {
     let v = validator();
-    let t = cluster(LogOutput { plugin: "nullout".into(), settings: json!({}) });
+    let t = support::cluster(LogOutput { plugin: "nullout".into(), settings: json!({}) }, Some(every_receiver()));
     let mut routing = manifests(&t, "eks").into_iter().find(|m| m["kind"] == "AlertmanagerConfig").unwrap();
     routing["spec"]["receivers"][1]["webhookConfigs"][0]["ulr"] = json!("https://x");
     let err = check(&v, &routing).unwrap_err();
