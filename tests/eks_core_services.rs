@@ -120,6 +120,10 @@ fn as_node(n: &Value) -> Node {
         labels: serde_json::from_value(n["metadata"]["labels"].clone()).unwrap_or_default(),
         taints: n.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default(),
         daemon_pods: BTreeMap::new(),
+        ready: n
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True")),
     }
 }
 

@@ -4,8 +4,10 @@
 //!
 //! A read-only type ([`tessera_kube::coverage::NODES`]): `read(NODES, "")` lists every Node and
 //! every Pod (all namespaces, a page at a time, [`crate::wire::Wire::list`]) and answers
-//! `{"nodes": [node::Node…]}`: each node's name, labels and taints, and `daemon_pods`, the
-//! DaemonSets with a pod on it (by the DaemonSet's contract id), `true` when that pod is ready.
+//! `{"nodes": [node::Node…]}`: each node's name, labels and taints, whether it is ready (its
+//! `Ready` condition is `True`; a node without one, or with `False` or `Unknown`, is not), and
+//! `daemon_pods`, the DaemonSets with a pod on it (by the DaemonSet's contract id), `true` when
+//! that pod is ready.
 //!
 //! Pods are the truth: a DaemonSet's status counts say how many nodes are covered, not which. A
 //! pod belongs to the DaemonSet its controlling owner reference names (`controller: true`, kind
@@ -58,6 +60,13 @@ pub fn ready(pod: &Pod) -> bool {
     ready && pod.metadata.deletion_timestamp.is_none()
 }
 
+/// Whether kubelet reports `n` healthy: its `Ready` condition is `True`. `Unknown` (the node
+/// controller's word for a kubelet that stopped posting) is not ready either.
+pub fn node_ready(n: &KubeNode) -> bool {
+    let conditions = n.status.as_ref().and_then(|s| s.conditions.as_ref());
+    conditions.is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// A Node as coverage sees it (no pods yet). A Node without a name is an answer that cannot be
 /// told apart from another: an error, never a node silently left out.
 pub fn node(n: &KubeNode) -> Result<Node, ProviderError> {
@@ -81,6 +90,7 @@ pub fn node(n: &KubeNode) -> Result<Node, ProviderError> {
         labels: n.metadata.labels.clone().unwrap_or_default(),
         taints,
         daemon_pods: BTreeMap::new(),
+        ready: node_ready(n),
     })
 }
 
@@ -172,6 +182,21 @@ mod tests {
             n1.taints,
             [json!({"key": "gpu", "effect": "NoExecute"}), json!({"key": "x", "value": "y", "effect": "NoSchedule"})]
         );
+    }
+
+    #[test]
+    fn a_node_is_ready_only_when_its_ready_condition_is_true() {
+        let with = |conditions: Value| -> KubeNode {
+            serde_json::from_value(json!({"metadata": {"name": "n1"}, "status": {"conditions": conditions}})).unwrap()
+        };
+        let cond = |t: &str, s: &str| json!({"type": t, "status": s});
+        let ready = |n: KubeNode| node(&n).unwrap().ready;
+        assert!(ready(with(json!([cond("MemoryPressure", "False"), cond("Ready", "True")]))));
+        assert!(!ready(with(json!([cond("Ready", "False")]))), "Ready=False");
+        assert!(!ready(with(json!([cond("Ready", "Unknown")]))), "Ready=Unknown");
+        assert!(!ready(with(json!([cond("MemoryPressure", "False")]))), "no Ready condition");
+        assert!(!ready(with(json!([]))), "no conditions");
+        assert!(!ready(kube_node("n1")), "no status at all");
     }
 
     #[test]

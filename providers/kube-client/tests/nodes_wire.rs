@@ -118,3 +118,19 @@ async fn a_throttled_list_is_retryable_and_the_type_is_read_only() {
     let err = kube.create(&spec).await.unwrap_err();
     assert!(matches!(&err, ProviderError::Fatal(m) if m.contains("read-only")), "{err}");
 }
+
+#[tokio::test]
+async fn a_node_is_ready_only_while_its_ready_condition_is_true() {
+    // The fixture's Nodes are Ready, as kubelet reports a healthy one.
+    let (fixture, kube) = env();
+    let ready = |nodes: Vec<Node>| -> BTreeMap<String, bool> { nodes.into_iter().map(|n| (n.name, n.ready)).collect() };
+    assert_eq!(ready(nodes(&kube).await), [("pool-a-0".into(), true), ("pool-gpu-0".into(), true)].into());
+    // kubelet reports pool-a-0 not ready; pool-gpu-0 stopped reporting and lost its conditions.
+    let not_ready = json!({"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]});
+    fixture.set_status("v1", "Node", None, "pool-a-0", not_ready).unwrap();
+    fixture.set_status("v1", "Node", None, "pool-gpu-0", json!({"conditions": []})).unwrap();
+    assert_eq!(ready(nodes(&kube).await), [("pool-a-0".into(), false), ("pool-gpu-0".into(), false)].into());
+    let back = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]});
+    fixture.set_status("v1", "Node", None, "pool-a-0", back).unwrap();
+    assert!(ready(nodes(&kube).await)["pool-a-0"], "Ready again");
+}

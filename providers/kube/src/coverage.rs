@@ -99,7 +99,8 @@ pub fn pool_node(pool: &PoolTemplate) -> Node {
             v
         })
         .collect();
-    Node { name: format!("{}-node", pool.name), labels, taints, daemon_pods: Default::default() }
+    // The model of a pool's node is a healthy one.
+    Node { name: format!("{}-node", pool.name), labels, taints, daemon_pods: Default::default(), ready: true }
 }
 
 /// One pool's coverage.
@@ -200,6 +201,7 @@ mod tests {
             labels: labels.into_iter().collect(),
             taints: serde_json::from_value(taints).unwrap(),
             daemon_pods: BTreeMap::new(),
+            ready: true,
         }
     }
 

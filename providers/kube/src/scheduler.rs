@@ -156,6 +156,7 @@ mod tests {
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             taints: serde_json::from_value(taints).unwrap_or_default(),
             daemon_pods: BTreeMap::new(),
+            ready: true,
         }
     }
 

@@ -295,7 +295,8 @@ impl KubeApi<'_> {
                 let name = format!("{}-{pool_name}-{i}", self.cluster_name);
                 let mut labels = labels.clone();
                 labels.insert("kubernetes.io/hostname".into(), name.clone());
-                nodes.push(Node { name, labels, taints: taints.clone(), daemon_pods: Default::default() });
+                // Pods are ready at once here, and so are the nodes they run on.
+                nodes.push(Node { name, labels, taints: taints.clone(), daemon_pods: Default::default(), ready: true });
             }
         }
         for ds in self.list()?.iter().filter_map(|r| r.attrs.get(MANIFEST)).filter(|m| m["kind"] == "DaemonSet") {
