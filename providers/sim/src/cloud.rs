@@ -59,6 +59,9 @@ struct Inner {
     store: Store,
     /// Addresses whose reads fail as an unreachable cloud's would (see [`SimCloud::set_unreadable`]).
     unreadable: BTreeSet<String>,
+    /// Placements whose nodes go unready once upgraded (see
+    /// [`SimCloud::set_unhealthy_after_upgrade`]).
+    unhealthy_after_upgrade: BTreeSet<String>,
     rng: SmallRng,
     log: Vec<CallRecord>,
     stats: CallStats,
@@ -94,6 +97,7 @@ impl SimCloud {
             inner: Mutex::new(Inner {
                 store,
                 unreadable: BTreeSet::new(),
+                unhealthy_after_upgrade: BTreeSet::new(),
                 rng,
                 log: Vec::new(),
                 stats: CallStats::default(),
@@ -153,6 +157,35 @@ impl SimCloud {
     /// region or account that cannot be reached.
     pub fn set_unreadable(&self, addresses: &[&str]) {
         self.lock().unreadable = addresses.iter().map(|a| a.to_string()).collect();
+    }
+
+    /// Test-only (the CLI's rollout tests set it from `TESSERA_SIM_UNHEALTHY_AFTER_UPGRADE`):
+    /// from now on, every node of a cluster in one of `placements` reports `ready: false` once
+    /// that cluster's control plane or any of its node pools runs another Kubernetes `version`
+    /// than the one it was created with, as a bad upgrade would leave it. A version put back
+    /// makes it healthy again, and so does a replacement (a new resource starts from its own
+    /// version). The setting is this process's: the durable store keeps each resource's created
+    /// version, not this set, so every process that opens the cloud sets it again. An empty set
+    /// turns it off.
+    pub fn set_unhealthy_after_upgrade(&self, placements: BTreeSet<String>) {
+        self.lock().unhealthy_after_upgrade = placements;
+    }
+
+    /// Whether the nodes of the cluster whose control plane is `cluster_id` and whose node pools
+    /// are `pools` are unready by [`SimCloud::set_unhealthy_after_upgrade`]. Not a call to the
+    /// cloud (no faults, no stats): the cluster's own state, as its kubelets would show it.
+    pub(crate) fn unhealthy_after_upgrade(
+        &self,
+        cluster_id: &str,
+        pools: &[SimResource],
+    ) -> Result<bool, ProviderError> {
+        let inner = self.lock();
+        if inner.unhealthy_after_upgrade.is_empty() {
+            return Ok(false);
+        }
+        let control_plane = inner.store.get(cluster_id).map_err(Self::store_err)?;
+        let named = |r: &SimResource| r.placement().is_some_and(|p| inner.unhealthy_after_upgrade.contains(p));
+        Ok(control_plane.iter().chain(pools).any(|r| named(r) && r.upgraded()))
     }
 
     /// A resource deleted in the console.
@@ -275,8 +308,19 @@ impl SimCloud {
                 attrs.insert("certificateAuthority".into(), Value::String(format!("sim-ca-{id}")));
             }
             let settles_at = Some(now_ms() + latency.as_millis() as u64);
-            let r =
-                SimResource { id, rtype: rtype.into(), status: "CREATING".into(), attrs, settles_at, pending: None };
+            // What an upgrade is told apart by (see `set_unhealthy_after_upgrade`).
+            let created_version = (rtype.ends_with(".cluster") || rtype.ends_with(".nodepool"))
+                .then(|| attrs.get("version").and_then(Value::as_str).map(str::to_string))
+                .flatten();
+            let r = SimResource {
+                id,
+                rtype: rtype.into(),
+                status: "CREATING".into(),
+                attrs,
+                settles_at,
+                pending: None,
+                created_version,
+            };
             inner.store.put(&r).map_err(Self::store_err)?;
             r
         };

@@ -5,7 +5,9 @@
 //! Each sim cluster has nodes, one per `desiredSize` of each of its node pools, with the pool's
 //! labels and taints, read live from the sim cloud (so a console edit of a pool's taints reaches
 //! its nodes at once). Objects applied to the cluster are kept in the sim cloud's store beside
-//! the cloud resources, under `<cluster id>|<object id>`.
+//! the cloud resources, under `<cluster id>|<object id>`. Nodes are ready, unless a test told the
+//! cloud to break a placement's upgrades ([`SimCloud::set_unhealthy_after_upgrade`]) and one of
+//! the cluster's versions changed.
 //!
 //! Three things happen here that a real cluster's controllers do:
 //! - a Helm release creates the workloads its chart would (no chart is pulled: the sim uses
@@ -75,6 +77,7 @@ impl KubeApi<'_> {
             attrs,
             settles_at: None,
             pending: None,
+            created_version: None,
         }
     }
 
@@ -274,6 +277,8 @@ impl KubeApi<'_> {
                 && r.status != "DELETING"
                 && r.attrs.get("cluster").and_then(Value::as_str) == Some(self.cluster_name)
         })?;
+        // Every node of a cluster a bad upgrade broke (test-only, see the setting).
+        let ready = !self.cloud.unhealthy_after_upgrade(self.cluster_id, &pools)?;
         let mut nodes = Vec::new();
         for pool in pools {
             let count = pool.attrs.get("desiredSize").and_then(Value::as_u64).unwrap_or(0);
@@ -295,8 +300,7 @@ impl KubeApi<'_> {
                 let name = format!("{}-{pool_name}-{i}", self.cluster_name);
                 let mut labels = labels.clone();
                 labels.insert("kubernetes.io/hostname".into(), name.clone());
-                // Pods are ready at once here, and so are the nodes they run on.
-                nodes.push(Node { name, labels, taints: taints.clone(), daemon_pods: Default::default(), ready: true });
+                nodes.push(Node { name, labels, taints: taints.clone(), daemon_pods: Default::default(), ready });
             }
         }
         for ds in self.list()?.iter().filter_map(|r| r.attrs.get(MANIFEST)).filter(|m| m["kind"] == "DaemonSet") {

@@ -21,6 +21,11 @@ pub struct SimResource {
     /// Attributes an update in progress will have set once it settles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Attrs>,
+    /// The Kubernetes `version` a control plane or node pool was created with, kept with it (so
+    /// the durable store keeps it too) to tell an upgraded one from a new one
+    /// ([`crate::SimCloud::set_unhealthy_after_upgrade`]). `None` for everything else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_version: Option<String>,
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -50,6 +55,18 @@ impl SimResource {
     /// The `tessera.dev/address` tag, if the resource carries one.
     pub fn address_tag(&self) -> Option<&str> {
         self.attrs.get("tags")?.get(tessera_provider_api::TAG_ADDRESS)?.as_str()
+    }
+
+    /// The placement of its address tag (`<placement>/<type>/<name>`), if it carries one.
+    pub fn placement(&self) -> Option<&str> {
+        self.address_tag()?.split('/').next().filter(|p| !p.is_empty())
+    }
+
+    /// Its Kubernetes `version` is no longer the one it was created with: an update (or a
+    /// console edit) changed it.
+    pub fn upgraded(&self) -> bool {
+        self.created_version.is_some()
+            && self.attrs.get("version").and_then(serde_json::Value::as_str) != self.created_version.as_deref()
     }
 }
 

@@ -7,7 +7,8 @@ use serde_json::json;
 use tessera_kube::coverage::{self, Node};
 use tessera_provider_api::{
     Arch, Backend, ClusterTemplate, Connection, CoreServices, Exporter, JournalPath, LogOutput, Logging, Machine,
-    Monitoring, Network, PoolTemplate, ProviderExt, ProviderRef, Taint, TaintEffect, Toleration, TolerationOperator,
+    Monitoring, Network, Observed, PoolTemplate, ProviderExt, ProviderRef, ResourceSpec, Taint, TaintEffect,
+    Toleration, TolerationOperator,
 };
 use tessera_sim::{Faults, Profile, SimBackend, SimCloud, SimKube, SimProvider};
 
@@ -186,4 +187,88 @@ async fn the_sim_runs_what_validation_judges_pool_by_pool() {
     }
     let gpu: Vec<&str> = report.gaps.iter().filter(|g| g.pool == "gpu").map(|g| g.daemonset.as_str()).collect();
     assert_eq!(gpu, [coverage::node_exporter_id()], "the affinity keeps node-exporter off the gpu pool only");
+}
+
+/// Creates the network, control plane and node pools of `template` (no core services); answers
+/// each spec as created (references resolved) with what the cloud made of it.
+async fn create_cluster(sim: &SimProvider, template: &ClusterTemplate) -> Vec<(ResourceSpec, Observed)> {
+    let provider = ProviderRef { profile: Some("eks".into()), ..ProviderRef::new("sim", "eu-west-1") };
+    let mut made: Vec<(ResourceSpec, Observed)> = Vec::new();
+    for mut spec in SimBackend.lower(template, &provider, &Default::default()) {
+        if let Some((_, cluster)) = made.iter().find(|(s, _)| s.rtype() == "sim.cluster") {
+            spec.attrs.insert("cluster".into(), cluster.attrs["name"].clone());
+        }
+        spec.attrs.insert("network".into(), json!("net-1"));
+        let obs = sim.create(&spec).await.unwrap();
+        made.push((spec, obs));
+    }
+    made
+}
+
+fn made_at<'a>(made: &'a [(ResourceSpec, Observed)], address: &str) -> &'a (ResourceSpec, Observed) {
+    made.iter().find(|(s, _)| s.address.to_string() == address).unwrap()
+}
+
+/// The nodes the cluster of `made` reports, as `name → ready`.
+fn readiness(cloud: &SimCloud, made: &[(ResourceSpec, Observed)]) -> Vec<(String, bool)> {
+    let (_, cluster) = made.iter().find(|(s, _)| s.rtype() == "sim.cluster").unwrap();
+    let name = cluster.attrs["name"].as_str().unwrap();
+    let api = tessera_sim::kube_api::KubeApi { cloud, cluster_id: &cluster.id, cluster_name: name };
+    api.nodes().unwrap().into_iter().map(|n| (n.name, n.ready)).collect()
+}
+
+async fn set_version(sim: &SimProvider, made: &[(ResourceSpec, Observed)], address: &str, version: &str) {
+    let (spec, obs) = made_at(made, address);
+    let mut spec = spec.clone();
+    spec.attrs.insert("version".into(), json!(version));
+    sim.update(&spec, &obs.id, &["version".into()]).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_named_placement_goes_unready_once_upgraded_and_stays_so_in_a_reopened_cloud() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cloud.db");
+    let cloud = Arc::new(SimCloud::durable(&path, Faults::default()).unwrap());
+    cloud.set_unhealthy_after_upgrade(["p".to_string()].into());
+    let sim = SimProvider::new(cloud.clone(), Profile::eks(), 0.0);
+    let p_template = cluster(vec![]);
+    let q_template = ClusterTemplate { placement: "q".into(), ..p_template.clone() };
+    let p = create_cluster(&sim, &p_template).await;
+    let q = create_cluster(&sim, &q_template).await;
+    let all = |nodes: Vec<(String, bool)>, ready: bool| nodes.len() == 3 && nodes.iter().all(|(_, r)| *r == ready);
+    assert!(all(readiness(&cloud, &p), true), "new clusters are healthy: {:?}", readiness(&cloud, &p));
+    assert!(all(readiness(&cloud, &q), true));
+
+    // An update that leaves the version alone is no upgrade.
+    let (pool_spec, pool) = made_at(&p, "p/sim.nodepool/gpu");
+    let mut bigger = pool_spec.clone();
+    bigger.attrs.insert("maxSize".into(), json!(9));
+    sim.update(&bigger, &pool.id, &["maxSize".into()]).await.unwrap();
+    assert!(all(readiness(&cloud, &p), true));
+
+    // One node pool of p upgraded: every node of p goes unready; q, upgraded too but not named,
+    // stays healthy.
+    set_version(&sim, &p, "p/sim.nodepool/gpu", "1.32").await;
+    set_version(&sim, &q, "q/sim.cluster/main", "1.32").await;
+    assert!(all(readiness(&cloud, &p), false), "{:?}", readiness(&cloud, &p));
+    assert!(all(readiness(&cloud, &q), true), "{:?}", readiness(&cloud, &q));
+    drop(sim);
+    drop(cloud);
+
+    // Another process opening the same cloud, told the same, sees the same.
+    let cloud = Arc::new(SimCloud::durable(&path, Faults::default()).unwrap());
+    assert!(all(readiness(&cloud, &p), true), "the setting is the process's, not the file's");
+    cloud.set_unhealthy_after_upgrade(["p".to_string(), "q".to_string()].into());
+    assert!(all(readiness(&cloud, &p), false), "p's created versions were kept in the file");
+    assert!(all(readiness(&cloud, &q), false), "q's control plane was upgraded too");
+
+    // p's pool back on the version it was created with: healthy again. The control plane counts
+    // on its own.
+    let sim = SimProvider::new(cloud.clone(), Profile::eks(), 0.0);
+    set_version(&sim, &p, "p/sim.nodepool/gpu", "1.31").await;
+    assert!(all(readiness(&cloud, &p), true), "{:?}", readiness(&cloud, &p));
+    set_version(&sim, &p, "p/sim.cluster/main", "1.32").await;
+    assert!(all(readiness(&cloud, &p), false));
+    cloud.set_unhealthy_after_upgrade(Default::default());
+    assert!(all(readiness(&cloud, &p), true), "an empty set turns it off");
 }
