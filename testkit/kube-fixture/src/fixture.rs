@@ -201,14 +201,17 @@ impl KubeFixture {
         Ok(store.commit(key, new))
     }
 
-    /// Sets an object's `status`, as its controller would.
-    /// What `service` in `namespace` answers at `path` (no query) through the API server's
-    /// proxy, e.g. an Alertmanager's `/api/v2/status`.
+    /// What `service` in `namespace` answers at `path` through the API server's proxy, e.g. an
+    /// Alertmanager's `/api/v2/status`. A `path` with a query (`/api/v2/alerts?filter=…`) is
+    /// answered for requests with that query (the same parameters in the same order, however
+    /// encoded); a `path` without one for any query it has no answer of its own for.
     pub fn serve_through_proxy(&self, namespace: &str, service: &str, path: &str, answer: Value) {
-        let key = format!("{namespace}/{service}{path}");
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let key = crate::api::proxy_key(namespace, service, path, query);
         self.shared.proxied.lock().unwrap_or_else(|e| e.into_inner()).insert(key, answer);
     }
 
+    /// Sets an object's `status`, as its controller would.
     pub fn set_status(
         &self,
         api_version: &str,

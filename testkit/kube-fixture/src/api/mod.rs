@@ -39,9 +39,9 @@ pub struct Config {
 pub struct Shared {
     pub store: Mutex<Store>,
     pub journal: Mutex<Journal>,
-    /// What a Service answers through the API server's proxy, by `<namespace>/<service><path>`
-    /// (the test sets it: the fixture runs no pods). A Service with no answer set has no ready
-    /// endpoints, as a real server says with 503.
+    /// What a Service answers through the API server's proxy, by [`proxy_key`] (the test sets
+    /// it: the fixture runs no pods). A Service with no answer set has no ready endpoints, as a
+    /// real server says with 503.
     pub proxied: Mutex<std::collections::HashMap<String, Value>>,
     pub validator: Validator,
     pub config: Config,
@@ -196,14 +196,31 @@ async fn serve(shared: &Arc<Shared>, req: &Incoming) -> Result<(u16, Value), Fai
             }
         }
         Route::ServiceProxy { namespace, service, path } => {
-            let key = format!("{namespace}/{service}{path}");
-            let answer = shared.proxied.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+            // The answer for this very query if one is set, else the path's (one service path,
+            // e.g. Alertmanager's `/api/v2/alerts`, answers differently by its filters).
+            let answer = {
+                let proxied = shared.proxied.lock().unwrap_or_else(|e| e.into_inner());
+                let with_query = proxy_key(&namespace, &service, &path, &req.query);
+                proxied.get(&with_query).or_else(|| proxied.get(&proxy_key(&namespace, &service, &path, ""))).cloned()
+            };
             answer.map(|v| (200, v)).ok_or_else(|| {
                 Failure::new(503, "ServiceUnavailable", format!("no endpoints available for service \"{service}\""))
             })
         }
         Route::Unknown => Err(Failure::no_resource()),
     }
+}
+
+/// The key of an answer through the service proxy: `<namespace>/<service><path>`, then `?` and
+/// the query's parameters decoded (so `%3D` and `=` in a value are one key), in their order.
+pub(crate) fn proxy_key(namespace: &str, service: &str, path: &str, query: &str) -> String {
+    let mut key = format!("{namespace}/{service}{path}");
+    if !query.is_empty() {
+        let params: Vec<String> = form_urlencoded::parse(query.as_bytes()).map(|(k, v)| format!("{k}={v}")).collect();
+        key.push('?');
+        key.push_str(&params.join("&"));
+    }
+    key
 }
 
 /// The served type of a resource path, or 404 as a real server answers.
@@ -262,5 +279,16 @@ mod tests {
         let mut unnamed = incoming("application/json", "{}");
         unnamed.query.clear();
         assert_eq!(unnamed.manager(), "kubectl", "the user agent's program when no fieldManager");
+    }
+
+    #[test]
+    fn a_proxied_query_is_one_key_however_it_is_encoded() {
+        let key = |q: &str| proxy_key("monitoring", "http:am:9093", "/api/v2/alerts", q);
+        assert_eq!(
+            key("active=true&filter=severity%3D%22critical%22"),
+            key("active=true&filter=severity=\"critical\"")
+        );
+        assert_ne!(key("filter=severity%3D%22critical%22"), key("filter=alertname%3D%22X%22"));
+        assert_eq!(key(""), "monitoring/http:am:9093/api/v2/alerts", "no query: the path alone");
     }
 }
