@@ -7,11 +7,16 @@
 //!   `/api/v2/status` reports the configuration it loaded; it is Tessera's when it has the
 //!   receiver [`NOBODY`], which only Tessera's routing defines;
 //! - `heartbeatFiring`: Alertmanager holds an active [`HEARTBEAT`] alert, so Prometheus
-//!   evaluates Tessera's rules and reaches Alertmanager.
+//!   evaluates Tessera's rules and reaches Alertmanager;
+//! - `criticalFiring`: the names of the alerts with `severity="critical"` that Alertmanager holds
+//!   active (not silenced, not inhibited), for a rollout's gate: a placement that pages someone
+//!   after its upgrade is not healthy. It is no part of [`AlertingStatus::ok`], which says
+//!   whether alerting works, not whether the cluster is well.
 //!
 //! A real cluster is asked through its API server's service proxy ([`status_path`],
-//! [`heartbeat_path`]), and [`judge`] reads the two answers; the sim models the same from the
-//! objects it holds.
+//! [`heartbeat_path`], [`critical_path`]); [`judge`] reads the first two answers and
+//! [`critical_of`] the third. The sim models the same from the objects it holds (and fires no
+//! critical alert).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -45,6 +50,12 @@ pub fn heartbeat_path() -> String {
     proxy(&format!("/api/v2/alerts?active=true&silenced=false&inhibited=false&filter=alertname%3D%22{HEARTBEAT}%22"))
 }
 
+/// Alertmanager's active, unsilenced, uninhibited critical alerts, through the API server.
+/// Alertmanager filters by the `severity` label itself, so only those alerts cross the proxy.
+pub fn critical_path() -> String {
+    proxy("/api/v2/alerts?active=true&silenced=false&inhibited=false&filter=severity%3D%22critical%22")
+}
+
 /// What `read(ALERTING, "")` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,9 +65,15 @@ pub struct AlertingStatus {
     /// What was seen, when something is not as it should be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The alertnames of the critical alerts firing ([`critical_of`]), each once, sorted. Empty
+    /// when none fires, and when Alertmanager did not answer (then `ok()` is false).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub critical_firing: Vec<String>,
 }
 
 impl AlertingStatus {
+    /// Alerting works: Tessera's routing is loaded and the heartbeat fires. Critical alerts
+    /// firing do not make it false: they are alerting working.
     pub fn ok(&self) -> bool {
         self.routing_loaded && self.heartbeat_firing
     }
@@ -86,7 +103,27 @@ pub fn judge(status: &Value, heartbeats: &Value) -> AlertingStatus {
             "no active `{HEARTBEAT}` alert in Alertmanager: Prometheus is not evaluating Tessera's rules or cannot reach Alertmanager"
         )),
     };
-    AlertingStatus { routing_loaded, heartbeat_firing: firing, detail }
+    AlertingStatus { routing_loaded, heartbeat_firing: firing, detail, critical_firing: Vec::new() }
+}
+
+/// The alertnames, each once and sorted, of the alerts in Alertmanager's answer at
+/// [`critical_path`] that are active and critical. The filters of the path are checked again
+/// here, so that an answer wider than asked (an Alertmanager that ignored a filter) cannot make
+/// a suppressed or non-critical alert count. The heartbeat never counts: it always fires and says
+/// nothing about the cluster's health.
+pub fn critical_of(alerts: &Value) -> Vec<String> {
+    let names: std::collections::BTreeSet<&str> = alerts
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| {
+            a.pointer("/labels/severity").and_then(Value::as_str) == Some("critical")
+                && a.pointer("/status/state").and_then(Value::as_str) == Some("active")
+        })
+        .filter_map(|a| a.pointer("/labels/alertname").and_then(Value::as_str))
+        .filter(|name| *name != HEARTBEAT)
+        .collect();
+    names.into_iter().map(str::to_string).collect()
 }
 
 #[cfg(test)]
@@ -118,5 +155,39 @@ mod tests {
             )
         );
         assert!(heartbeat_path().contains("TesseraHeartbeat"));
+        let critical = critical_path();
+        assert!(critical.starts_with(&proxy("/api/v2/alerts?")), "{critical}");
+        assert!(critical.contains("filter=severity%3D%22critical%22") && critical.contains("silenced=false"));
+    }
+
+    #[test]
+    fn critical_alerts_are_the_active_critical_ones_by_name_without_the_heartbeat() {
+        let alert = |name: &str, severity: &str, state: &str| json!({"labels": {"alertname": name, "severity": severity, "node": "n"}, "status": {"state": state}});
+        let alerts = json!([
+            alert("TesseraNodeNotScraped", "critical", "active"),
+            alert("TesseraNodeNotScraped", "critical", "active"),
+            alert("TesseraNodeNotCovered", "critical", "active"),
+            alert("Silenced", "critical", "suppressed"),
+            alert("TesseraExporterDown", "warning", "active"),
+            alert(HEARTBEAT, "critical", "active"),
+            json!({"labels": {"severity": "critical"}, "status": {"state": "active"}}),
+        ]);
+        assert_eq!(critical_of(&alerts), ["TesseraNodeNotCovered", "TesseraNodeNotScraped"]);
+        assert!(critical_of(&json!([])).is_empty());
+        assert!(critical_of(&json!({"error": "not a list"})).is_empty());
+    }
+
+    #[test]
+    fn no_critical_alert_is_left_out_of_the_answer_and_any_is_named() {
+        let quiet =
+            AlertingStatus { routing_loaded: true, heartbeat_firing: true, detail: None, critical_firing: vec![] };
+        assert_eq!(serde_json::to_value(&quiet).unwrap(), json!({"routingLoaded": true, "heartbeatFiring": true}));
+        let paged = AlertingStatus { critical_firing: vec!["TesseraNodeNotCovered".into()], ..quiet };
+        let v = serde_json::to_value(&paged).unwrap();
+        assert_eq!(v["criticalFiring"], json!(["TesseraNodeNotCovered"]));
+        assert!(paged.ok(), "a critical alert firing is alerting working");
+        let back: AlertingStatus =
+            serde_json::from_value(json!({"routingLoaded": true, "heartbeatFiring": false})).unwrap();
+        assert!(back.critical_firing.is_empty());
     }
 }

@@ -49,6 +49,8 @@ pub fn alerting() -> Schema {
         .field(Field::computed("routingLoaded", Ty::Bool))
         .field(Field::computed("heartbeatFiring", Ty::Bool))
         .field(Field::computed("detail", Ty::Text).maybe_read())
+        // Left out of a read when no critical alert fires.
+        .field(Field::computed("criticalFiring", Ty::list(Ty::Text)).maybe_read())
 }
 
 /// Every type inside a cluster.

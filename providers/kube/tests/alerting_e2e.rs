@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use support::{Scratch, tool};
 use tessera_kube::alert_routing::{alertmanager_config, alertmanager_file};
 use tessera_kube::alert_rules::{self, EXPORTER_DOWN, HEARTBEAT, NODE_EXPORTER_JOB, NODE_NOT_SCRAPED, Site};
+use tessera_kube::alerting_status::{critical_of, critical_path, heartbeat_path, judge};
 use tessera_kube::charts::MONITORING_RELEASE;
 use tessera_kube::contract::parse_object_id;
 use tessera_kube::{coverage, values};
@@ -556,6 +557,13 @@ fn alerting_e2e_stopped_node_exporters_page_the_critical_receiver_in_one_notific
     }
     assert!(stack.inbox.to("warning").iter().all(|d| !d.alertnames().iter().any(|n| n == NODE_NOT_SCRAPED)));
     stack.assert_heartbeat_kept_apart();
+    // What a rollout's gate reads of a cluster's Alertmanager, asked of this real one at the same
+    // path: the node alert it just sent is among the critical ones firing; the heartbeat, firing
+    // all along, is not.
+    let alerts = get_json(stack.alertmanager_addr, &without_proxy(&critical_path())).expect("Alertmanager's alerts");
+    assert_eq!(critical_of(&alerts), [NODE_NOT_SCRAPED], "{alerts}");
+    let severities: Vec<&Value> = alerts.as_array().into_iter().flatten().map(|a| &a["labels"]["severity"]).collect();
+    assert!(!severities.is_empty() && severities.iter().all(|s| *s == "critical"), "Alertmanager filtered: {alerts}");
 }
 
 #[test]
@@ -588,11 +596,19 @@ fn alerting_e2e_the_heartbeat_arrives_every_interval_and_only_at_its_receiver() 
     // What `tessera verify` reads of a cluster's Alertmanager (through its API server's proxy),
     // asked of this real one at the same paths: the routing is Tessera's and the heartbeat fires.
     let status = get_json(stack.alertmanager_addr, "/api/v2/status").expect("Alertmanager's status");
-    let query = tessera_kube::alerting_status::heartbeat_path();
-    let (_, alerts_query) = query.split_once("/proxy").expect("a proxy path");
-    let alerts = get_json(stack.alertmanager_addr, alerts_query).expect("Alertmanager's alerts");
-    let judged = tessera_kube::alerting_status::judge(&status, &alerts);
+    let alerts = get_json(stack.alertmanager_addr, &without_proxy(&heartbeat_path())).expect("Alertmanager's alerts");
+    let judged = judge(&status, &alerts);
     assert!(judged.ok(), "{judged:?}\nstatus: {status}\nalerts: {alerts}");
+    // The heartbeat fires with severity `none`: Alertmanager's own filter leaves it out of the
+    // critical alerts, so a healthy cluster has none.
+    assert!(alerts.as_array().is_some_and(|a| a.iter().all(|a| a["labels"]["severity"] == "none")), "{alerts}");
+    let critical = get_json(stack.alertmanager_addr, &without_proxy(&critical_path())).expect("Alertmanager's alerts");
+    assert_eq!(critical, json!([]), "nothing critical fires");
+}
+
+/// The part of an API server service-proxy path that reaches the service itself.
+fn without_proxy(path: &str) -> String {
+    path.split_once("/proxy").map(|(_, p)| p.to_string()).expect("a proxy path")
 }
 
 #[test]
