@@ -113,6 +113,37 @@ async fn concurrent_applies_on_one_state(first: Arc<dyn StateStore>, second: Arc
     assert!(err.contains("state is locked by"), "{err}");
 }
 
+/// A rollout's halt: recorded and cleared under the lease (a fenced-off holder writes nothing),
+/// kept across reads, noted in history, and the serial left alone.
+async fn a_rollout_halt_is_recorded_fenced_and_cleared(s: Arc<dyn StateStore>) {
+    use tessera::state::RolloutHalt;
+    assert_eq!(s.rollout_halt().await.unwrap(), None);
+    let halt = RolloutHalt {
+        wave: 2,
+        placements: vec!["aws-a".into(), "aws-b".into()],
+        reason: "placement `aws-a` failed its gate: nodesReady: 1 not Ready (n1)".into(),
+        spec_digest: "d".into(),
+        run_id: "run-1".into(),
+        at: 1,
+    };
+    let old = s.lock("old", "apply", 0).await.unwrap();
+    let lease = s.lock("new", "apply", 60).await.unwrap();
+    let serial = s.meta().await.unwrap().serial;
+    assert!(matches!(s.set_rollout_halt(&old, Some(&halt)).await, Err(StateError::Fenced { .. })));
+    assert_eq!(s.rollout_halt().await.unwrap(), None, "a fenced-off run records nothing");
+    s.set_rollout_halt(&lease, Some(&halt)).await.unwrap();
+    assert_eq!(s.rollout_halt().await.unwrap(), Some(halt.clone()));
+    let again = RolloutHalt { wave: 3, ..halt };
+    s.set_rollout_halt(&lease, Some(&again)).await.unwrap();
+    assert_eq!(s.rollout_halt().await.unwrap(), Some(again));
+    assert_eq!(s.meta().await.unwrap().serial, serial, "no resource changed");
+    s.set_rollout_halt(&lease, None).await.unwrap();
+    assert_eq!(s.rollout_halt().await.unwrap(), None);
+    let history = s.history(10).await.unwrap();
+    assert!(history.iter().any(|h| h.change.contains("rollout halted at wave 3")), "{history:?}");
+    assert!(history.iter().any(|h| h.change.contains("went past its halt")), "{history:?}");
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(
         mod $name {
@@ -134,6 +165,7 @@ on_both_backends!(
     an_expired_lease_can_be_taken_over_and_the_old_holder_is_fenced_off,
     force_unlock_is_recorded_in_history,
     a_state_belongs_to_one_fleet,
+    a_rollout_halt_is_recorded_fenced_and_cleared,
 );
 
 mod concurrent_applies {
@@ -199,6 +231,20 @@ async fn state_survives_reopening_and_keeps_its_lineage() {
     assert_eq!((meta.lineage, meta.fleet.as_deref()), (lineage, Some("core")));
     assert!(matches!(s.bind_fleet("other").await, Err(StateError::WrongFleet { .. })));
     assert!(matches!(tessera::state::open("mysql://x/y").await, Err(StateError::Url(_))));
+}
+
+#[tokio::test]
+async fn a_corrupt_rollout_halt_is_reported_not_panicked_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO rollout (id, record) VALUES (1, '{\"wave\": \"two\"}')", []).unwrap();
+    drop(conn);
+    let s = SqliteStore::open(&path).unwrap();
+    let err = s.rollout_halt().await.unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("rollout"), "{err}");
 }
 
 #[tokio::test]

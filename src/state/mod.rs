@@ -146,6 +146,33 @@ pub struct BoundPolicy {
     pub bound_at: u64,
 }
 
+/// Where a rollout stopped: the wave whose changes failed or whose gate did not pass. Kept until
+/// a later apply sees that wave's gate pass (or is told to start over), so that no later wave
+/// starts on the word of a run that never checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutHalt {
+    /// The wave's number, from 1.
+    pub wave: usize,
+    /// The wave's placements, whose gate is read again before anything else changes.
+    pub placements: Vec<String>,
+    /// What stopped it, in words: the placement, the gate and what it saw, or the failed change.
+    pub reason: String,
+    /// The digest of the spec it ran under: a halt under another spec's waves is reported, and
+    /// its wave read by the new spec's numbering.
+    pub spec_digest: String,
+    pub run_id: String,
+    pub at: u64,
+}
+
+impl RolloutHalt {
+    /// A record as stored, never trusted: a state writer may have put anything there.
+    pub fn decode(text: &str) -> Result<Self, StateError> {
+        serde_json::from_str(text)
+            .map_err(|e| StateError::Corrupt { address: "rollout".into(), reason: format!("the halt record: {e}") })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub serial: u64,
@@ -283,6 +310,12 @@ pub trait StateStore: Send + Sync {
     /// The chain, oldest first, and the head hash recorded beside it.
     async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError>;
 
+    /// Where the last rollout halted, if it did and no apply has gone past it since.
+    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError>;
+    /// Records where a rollout halted, or (`None`) that it went past the halt. Fenced; a history
+    /// row says so; the serial does not move (no resource changed).
+    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError>;
+
     /// The policy this state is bound to, if any.
     async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError>;
     /// Binds an unbound state to `policy`. Returns what the state is bound to afterwards: `policy`,
@@ -332,6 +365,14 @@ pub async fn open(url: &str) -> Result<Box<dyn StateStore>, StateError> {
     }
     let path = url.strip_prefix("sqlite://").unwrap_or(url);
     Ok(Box::new(SqliteStore::open(std::path::Path::new(path))?))
+}
+
+/// The history row a halt record's change writes: who (the run) and what.
+fn halt_history(halt: Option<&RolloutHalt>) -> (String, String) {
+    match halt {
+        Some(h) => (h.run_id.clone(), format!("rollout halted at wave {}: {}", h.wave, h.reason)),
+        None => ("rollout".into(), "rollout went past its halt".into()),
+    }
 }
 
 pub fn now_secs() -> u64 {

@@ -491,6 +491,46 @@ impl StateStore for PostgresStore {
             .await
     }
 
+    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError> {
+        self.session
+            .read(|c| {
+                Box::pin(async move {
+                    let row = c.query_opt("SELECT record FROM rollout WHERE id = 1", &[]).await?;
+                    let text: Option<String> =
+                        row.as_ref().map(|r| Cells::new(r, "rollout").get("record")).transpose()?;
+                    text.as_deref().map(RolloutHalt::decode).transpose()
+                })
+            })
+            .await
+    }
+
+    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError> {
+        self.session
+            .write(|tx| {
+                Box::pin(async move {
+                    Self::fenced(&tx, lease).await?;
+                    let (by, change) = super::halt_history(halt);
+                    match halt {
+                        Some(h) => {
+                            let record = serde_json::to_string(h).unwrap_or_default();
+                            tx.execute(
+                                "INSERT INTO rollout (id, record) VALUES (1, $1) \
+                                 ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                                &[&record],
+                            )
+                            .await?;
+                        }
+                        None => {
+                            tx.execute("DELETE FROM rollout WHERE id = 1", &[]).await?;
+                        }
+                    }
+                    Self::note(&tx, &by, &change).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
     async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError> {
         self.session.read(|c| Box::pin(async move { policy_in(&*c).await })).await
     }

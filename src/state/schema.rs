@@ -43,6 +43,12 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: "ALTER TABLE resources ADD COLUMN schema_version INTEGER NOT NULL DEFAULT 1",
         postgres: "ALTER TABLE resources ADD COLUMN IF NOT EXISTS schema_version BIGINT NOT NULL DEFAULT 1",
     },
+    Migration {
+        version: 3,
+        what: "where a rollout halted (one row at most, the record as JSON)",
+        sqlite: "CREATE TABLE IF NOT EXISTS rollout (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL)",
+        postgres: "CREATE TABLE IF NOT EXISTS rollout (id INTEGER PRIMARY KEY CHECK (id = 1), record TEXT NOT NULL)",
+    },
 ];
 
 /// The migrations to run on a state at `found` (`None`: no version recorded, the base schema),

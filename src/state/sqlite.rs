@@ -524,6 +524,34 @@ impl StateStore for SqliteStore {
         Ok((rows.collect::<Result<_, _>>()?, head))
     }
 
+    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError> {
+        let text: Option<String> =
+            self.conn().query_row("SELECT record FROM rollout WHERE id = 1", [], |r| r.get(0)).optional()?;
+        text.as_deref().map(RolloutHalt::decode).transpose()
+    }
+
+    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::check_fence(&tx, lease)?;
+        let (by, change) = super::halt_history(halt);
+        match halt {
+            Some(h) => {
+                let record = serde_json::to_string(h).unwrap_or_default();
+                tx.execute(
+                    "INSERT INTO rollout (id, record) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                    [&record],
+                )?;
+            }
+            None => {
+                tx.execute("DELETE FROM rollout WHERE id = 1", [])?;
+            }
+        }
+        Self::note(&tx, &by, &change)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError> {
         Ok(Self::read_policy(&self.conn())?)
     }
