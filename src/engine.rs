@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::compile::{CompileError, ResourceGraph};
-use crate::exec::{self, EventSink, ExecError, ExecOptions, Report};
+use crate::exec::{EventSink, ExecError, ExecOptions, Report};
 use crate::plan::{self, Mode, Plan, PlanError};
 use crate::providers::Registry;
 use crate::recover::{self, RecoverError, Recovered};
@@ -32,6 +32,9 @@ pub enum EngineError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Recover(#[from] RecoverError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Rollout(#[from] crate::rollout::RolloutError),
     #[error(transparent)]
     #[diagnostic(transparent)]
     Binding(#[from] crate::pipeline::bound::BindError),
@@ -124,6 +127,15 @@ impl Engine {
             }
         }
         let mut plan = plan::make_plan(fleet, graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?;
+        if let Some(halt) = self.store.rollout_halt().await? {
+            notes.push(format!(
+                "the rollout halted at wave {} ({}): {}. `apply` reads that wave's gate again before it changes \
+                 anything (`apply --rollout-restart` starts over)",
+                halt.wave,
+                halt.placements.join(", "),
+                halt.reason
+            ));
+        }
         plan.notes = notes;
         Ok(plan)
     }
@@ -204,7 +216,15 @@ impl Engine {
         }
         self.store.bind_fleet(&plan.fleet).await?;
         let renewer = self.spawn_renewer(lease.clone());
-        let report = exec::execute(plan, self.store.clone(), lease, self.registry.clone(), opts, events, cancel).await;
+        let run = crate::rollout::Run {
+            store: self.store.clone(),
+            lease,
+            registry: self.registry.clone(),
+            opts,
+            events,
+            cancel,
+        };
+        let report = crate::rollout::run(plan, fleet, run).await;
         renewer.abort();
         let report = report?;
         if let Some((digest, approvers)) = audit {
@@ -217,6 +237,7 @@ impl Engine {
                     .steps
                     .iter()
                     .map(|s| format!("{} {}: {}", s.kind.verb(), s.address, s.status))
+                    .chain(report.halted.clone())
                     .collect(),
             };
             self.store.append_audit(lease, &serde_json::to_string(&record).unwrap_or_default()).await?;

@@ -20,6 +20,7 @@ pub mod read_only;
 pub mod reconcile;
 pub mod recover;
 pub mod retry;
+pub mod rollout;
 pub mod spec;
 pub mod state;
 pub mod throttle;

@@ -83,6 +83,12 @@ impl Registry {
         })
     }
 
+    /// How fast time runs where `r` acts: the sim's time scale for a sim placement (so a
+    /// rollout's soak follows `--sim-time-scale`), else real time.
+    pub fn time_scale(&self, r: &ProviderRef) -> f64 {
+        if r.kind == "sim" { self.sim_runtime().time_scale } else { 1.0 }
+    }
+
     /// A typed setting for the backends that read it (see each backend's settings type).
     pub fn with_setting<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
         self.extensions.insert(value);

@@ -48,6 +48,9 @@ pub struct PlacementCoverage {
     /// not be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alerting: Option<AlertingStatus>,
+    /// The nodes whose Ready condition is not true.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_ready: Vec<String>,
 }
 
 impl PlacementCoverage {
@@ -69,20 +72,51 @@ pub async fn verify(
     store: &dyn StateStore,
     retry: &RetryPolicy,
 ) -> Result<Vec<PlacementCoverage>, VerifyError> {
+    verify_placements(fleet, &|_| true, registry, store, retry).await
+}
+
+/// [`verify`] for the placements `wanted` names. A placement whose cluster has no Kubernetes
+/// API to read is reported with that as its error.
+pub async fn verify_placements(
+    fleet: &Fleet,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+    registry: &Registry,
+    store: &dyn StateStore,
+    retry: &RetryPolicy,
+) -> Result<Vec<PlacementCoverage>, VerifyError> {
     let records = store.resources().await?;
     let mut reads = Vec::new();
-    for p in &fleet.placements {
+    for p in fleet.placements.iter().filter(|p| wanted(&p.name)) {
         let Some(access) = registry.kube_access(&p.cluster, &p.provider)? else { continue };
         let cluster = records.iter().find(|r| r.address == access.cluster && !r.deposed);
         reads.push(async move {
-            let (report, alerting, error) = match read_placement(p, &access, cluster, registry, retry).await {
-                Ok((report, alerting)) => (Some(report), alerting, None),
-                Err(e) => (None, None, Some(e)),
+            let coverage = match read_placement(p, &access, cluster, registry, retry).await {
+                Ok(read) => PlacementCoverage {
+                    placement: p.name.clone(),
+                    report: Some(read.report),
+                    error: None,
+                    alerting: read.alerting,
+                    not_ready: read.not_ready,
+                },
+                Err(e) => PlacementCoverage {
+                    placement: p.name.clone(),
+                    report: None,
+                    error: Some(e),
+                    alerting: None,
+                    not_ready: Vec::new(),
+                },
             };
-            Ok::<_, VerifyError>(PlacementCoverage { placement: p.name.clone(), report, error, alerting })
+            Ok::<_, VerifyError>(coverage)
         });
     }
     futures::future::join_all(reads).await.into_iter().collect()
+}
+
+/// What one placement's cluster answered.
+struct Read {
+    report: Report,
+    alerting: Option<AlertingStatus>,
+    not_ready: Vec<String>,
 }
 
 /// One placement: the cluster as the cloud sees it, then its nodes (and, with alerting on, its
@@ -93,7 +127,7 @@ async fn read_placement(
     cluster: Option<&ResourceRecord>,
     registry: &Registry,
     retry: &RetryPolicy,
-) -> Result<(Report, Option<AlertingStatus>), String> {
+) -> Result<Read, String> {
     let Some(cluster) = cluster else {
         return Err(format!("{} is not in state: apply first", access.cluster));
     };
@@ -116,13 +150,14 @@ async fn read_placement(
     let read = retry.run(|| kube.read(coverage::NODES, &all), |_, _| {}).await;
     let nodes = read.and_then(|o| nodes_of(o.map(|o| o.attrs))).map_err(|e| e.to_string())?;
     let report = coverage::report(&nodes, &coverage::expected(&p.cluster));
+    let not_ready = nodes.iter().filter(|n| !n.ready).map(|n| n.name.clone()).collect();
     let alerting_on = p.cluster.core_services.monitoring.as_ref().is_some_and(|m| m.alerting.is_some());
     if !alerting_on {
-        return Ok((report, None));
+        return Ok(Read { report, alerting: None, not_ready });
     }
     let read = retry.run(|| kube.read(ALERTING, &all), |_, _| {}).await;
     let status = read.and_then(|o| alerting_of(o.map(|o| o.attrs))).map_err(|e| e.to_string())?;
-    Ok((report, Some(status)))
+    Ok(Read { report, alerting: Some(status), not_ready })
 }
 
 fn alerting_of(attrs: Option<tessera_provider_api::Attrs>) -> Result<AlertingStatus, ProviderError> {

@@ -1,59 +1,25 @@
 //! Core services end to end through the CLI on the sim: installed in the same apply as the
 //! clusters, verified per pool, and put back after an out-of-band deletion.
 
+mod common;
+
 use std::path::PathBuf;
 
-use assert_cmd::Command;
+use common::workdir::Workdir;
 use serde_json::{Value, json};
 use tessera_kube::coverage;
 
-struct Workdir {
-    dir: tempfile::TempDir,
-}
-
-impl Workdir {
-    fn new() -> Self {
-        Self { dir: tempfile::tempdir().unwrap() }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn tessera(&self) -> Command {
-        let mut c = Command::cargo_bin("tessera").unwrap();
-        c.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("TESSERA_STATE", format!("sqlite://{}", self.path("state.db").display()))
-            .env("TESSERA_SIM_CLOUD", self.path("sim.db"))
-            .env("TESSERA_SIM_TIME_SCALE", "0")
-            // A chart cache of the test's own: what is on this machine is what the test puts there.
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("NO_COLOR", "1");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> (Option<i32>, String) {
-        let out = self.tessera().args(args).output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.code(), text)
-    }
-
-    fn cloud(&self) -> tessera_sim::SimCloud {
-        tessera_sim::SimCloud::durable(&self.path("sim.db"), Default::default()).unwrap()
-    }
-
-    /// The quickstart, with tolerations listed (not "everything") so that a new taint can escape
-    /// them.
-    fn listed_tolerations_spec(&self) -> PathBuf {
-        let tolerations = "\n      tolerations:\n        - { key: dedicated, operator: Exists }\n        - { key: workload, operator: Exists }";
-        let spec = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .replace("  coreServices:\n    monitoring:", &format!("  coreServices:\n    monitoring:{tolerations}"))
-            .replace("    logging:\n", &format!("    logging:{tolerations}\n"));
-        let path = self.path("fleet.yaml");
-        std::fs::write(&path, spec).unwrap();
-        path
-    }
+/// The quickstart, with tolerations listed (not "everything") so that a new taint can escape
+/// them.
+fn listed_tolerations_spec(w: &Workdir) -> PathBuf {
+    let tolerations = "\n      tolerations:\n        - { key: dedicated, operator: Exists }\n        - { key: workload, operator: Exists }";
+    let spec = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("  coreServices:\n    monitoring:", &format!("  coreServices:\n    monitoring:{tolerations}"))
+        .replace("    logging:\n", &format!("    logging:{tolerations}\n"));
+    let path = w.path("fleet.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path
 }
 
 fn verify_json(w: &Workdir, spec: &str) -> (Option<i32>, Value) {
@@ -87,7 +53,7 @@ fn the_quickstart_installs_core_services_and_every_node_is_covered() {
 #[test]
 fn a_taint_added_out_of_band_is_an_uncovered_pool_named_by_verify() {
     let w = Workdir::new();
-    let spec = w.listed_tolerations_spec();
+    let spec = listed_tolerations_spec(&w);
     let spec = spec.to_str().unwrap();
     let (code, out) = w.run(&["apply", spec, "--auto-approve"]);
     assert_eq!(code, Some(0), "{out}");

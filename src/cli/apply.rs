@@ -128,8 +128,15 @@ pub(crate) async fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) ->
     } else {
         Ok(())
     };
+    // The waves are the spec's: a plan file that reorders or drops them would skip a canary.
+    let expected_rollout = if plan.destroy { None } else { fleet.rollout.as_ref() };
+    let rollout = if plan.rollout.as_ref() == expected_rollout {
+        Ok(())
+    } else {
+        Err(vec!["its rollout waves are not the spec's".to_string()])
+    };
     let problems: Vec<String> =
-        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph), state]
+        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph), state, rollout]
             .into_iter()
             .filter_map(Result::err)
             .flatten()
@@ -169,6 +176,14 @@ async fn execute(
     let (events, cancel_rx, opts) = run_context(g, run);
     let report = engine.apply(&plan, fleet, command, &opts, events, cancel_rx).await?;
     summarize(g, &report);
+    if let Some(halted) = &report.halted {
+        return Err(miette!(
+            help = "nothing of the later waves was changed, and state records where the rollout stopped: fix the \
+                    placement, then run apply again (it reads that wave's gate again and goes on once it passes), or \
+                    start over with --rollout-restart",
+            "{command} halted: {halted}"
+        ));
+    }
     if report.is_success() {
         Ok(0)
     } else {
@@ -201,7 +216,13 @@ pub(crate) fn run_context(
         }
     });
     let retry = crate::retry::RetryPolicy { unreachable_for: g.unreachable_for, ..Default::default() };
-    (events, cancel_rx, ExecOptions { step_timeout: run.action_timeout, retry, ..Default::default() })
+    let opts = ExecOptions {
+        step_timeout: run.action_timeout,
+        retry,
+        restart_rollout: run.rollout_restart,
+        ..Default::default()
+    };
+    (events, cancel_rx, opts)
 }
 
 pub(crate) fn summarize(g: &Global, report: &Report) {

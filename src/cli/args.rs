@@ -41,6 +41,10 @@ pub struct Global {
     /// a private endpoint seen from outside does (the cloud's own API still answers).
     #[arg(long, global = true, env = "TESSERA_SIM_KUBE_UNREACHABLE", default_value_t = false)]
     pub sim_kube_unreachable: bool,
+    /// Test-only: these sim placements' nodes report NotReady once their control plane or a node
+    /// pool has changed Kubernetes version (for rollout tests). Comma-separated placement names.
+    #[arg(long, global = true, hide = true, env = "TESSERA_SIM_UNHEALTHY_AFTER_UPGRADE", value_delimiter = ',')]
+    pub sim_unhealthy_after_upgrade: Vec<String>,
     /// How long a run's state lock lives without renewal: how soon a crashed run's lock can be
     /// taken over (e.g. `2m`). A live run renews it at a third of this.
     #[arg(long, global = true, env = "TESSERA_LOCK_TTL", value_parser = humantime::parse_duration, default_value = "2m")]
@@ -254,6 +258,10 @@ pub struct RunArgs {
     /// Limit per action, retries included (e.g. `45m`); default: 3× its estimate, at least 10 min.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub action_timeout: Option<std::time::Duration>,
+    /// Forget where an earlier rollout halted and start over, instead of reading the halted
+    /// wave's gate again before anything changes.
+    #[arg(long)]
+    pub rollout_restart: bool,
 }
 
 #[derive(Debug, Subcommand)]

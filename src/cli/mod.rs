@@ -349,6 +349,9 @@ pub(crate) fn base_registry(g: &Global) -> Result<Registry> {
         ..Default::default()
     };
     let cloud = SimCloud::durable(&g.sim_cloud, faults).into_diagnostic().wrap_err("opening the sim cloud")?;
+    cloud.set_unhealthy_after_upgrade(
+        g.sim_unhealthy_after_upgrade.iter().map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect(),
+    );
     Ok(Registry::new(Arc::new(cloud), g.sim_time_scale))
 }
 

@@ -18,38 +18,93 @@ pub enum Event {
     },
     StepStarted {
         address: String,
+        /// The placement the step acts for.
+        placement: String,
+        /// The rollout wave it belongs to, from 1, when the spec has a rollout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<usize>,
         op: String,
     },
     StepRetrying {
         address: String,
+        /// The placement the step acts for.
+        placement: String,
+        /// The rollout wave it belongs to, from 1, when the spec has a rollout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<usize>,
         op: String,
         error: String,
         delay_ms: u64,
     },
     StepSucceeded {
         address: String,
+        /// The placement the step acts for.
+        placement: String,
+        /// The rollout wave it belongs to, from 1, when the spec has a rollout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<usize>,
         op: String,
         id: String,
         elapsed_ms: u64,
     },
     StepFailed {
         address: String,
+        /// The placement the step acts for.
+        placement: String,
+        /// The rollout wave it belongs to, from 1, when the spec has a rollout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<usize>,
         op: String,
         error: String,
     },
     StepSkipped {
         address: String,
+        /// The placement the step acts for.
+        placement: String,
+        /// The rollout wave it belongs to, from 1, when the spec has a rollout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<usize>,
         op: String,
         because: String,
     },
     /// Stopped by Ctrl-C or SIGTERM before it finished (see `exec::step`).
     StepInterrupted {
         address: String,
+        /// The placement the step acts for.
+        placement: String,
+        /// The rollout wave it belongs to, from 1, when the spec has a rollout.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        wave: Option<usize>,
         op: String,
         why: String,
     },
     Interrupted {
         in_flight: usize,
+    },
+    /// A rollout wave starts its changes.
+    WaveStarted {
+        wave: usize,
+        placements: Vec<String>,
+        changes: usize,
+    },
+    /// A wave's changes are done: its gate is read after this long.
+    Soaking {
+        wave: usize,
+        soak_ms: u64,
+    },
+    /// One placement's gate, read.
+    GateRead {
+        wave: usize,
+        placement: String,
+        passed: bool,
+        /// What it saw that fails the gate.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        saw: Vec<String>,
+    },
+    /// The rollout stops at this wave; later waves do not start.
+    RolloutHalted {
+        wave: usize,
+        reason: String,
     },
     RunFinished {
         succeeded: usize,
@@ -159,7 +214,7 @@ impl EventSink for Progress {
                     *o = Some(bar);
                 }
             }
-            Event::StepStarted { address, op } => {
+            Event::StepStarted { address, op, .. } => {
                 let bar = self.multi.add(ProgressBar::new_spinner());
                 bar.set_style(
                     ProgressStyle::with_template("  {spinner} {msg} ({elapsed})")
@@ -171,7 +226,7 @@ impl EventSink for Progress {
                     s.insert(format!("{op} {address}"), bar);
                 }
             }
-            Event::StepRetrying { address, op, error, delay_ms } => {
+            Event::StepRetrying { address, op, error, delay_ms, .. } => {
                 self.line(format!("  ↻ {op} {address}: {error}; retrying in {delay_ms} ms"));
             }
             Event::StepSucceeded { address, op, elapsed_ms, .. } => {
@@ -179,16 +234,16 @@ impl EventSink for Progress {
                 self.tick_overall();
                 self.line(format!("  ✓ {op} {address} ({:.1}s)", *elapsed_ms as f64 / 1000.0));
             }
-            Event::StepFailed { address, op, error } => {
+            Event::StepFailed { address, op, error, .. } => {
                 self.end_spinner(&format!("{op} {address}"));
                 self.tick_overall();
                 self.line(format!("  ✗ {op} {address}: {error}"));
             }
-            Event::StepSkipped { address, op, because } => {
+            Event::StepSkipped { address, op, because, .. } => {
                 self.tick_overall();
                 self.line(format!("  ⊘ {op} {address} skipped: {because}"));
             }
-            Event::StepInterrupted { address, op, why } => {
+            Event::StepInterrupted { address, op, why, .. } => {
                 self.end_spinner(&format!("{op} {address}"));
                 self.tick_overall();
                 self.line(format!("  ■ {op} {address} interrupted: {why}"));
@@ -200,6 +255,18 @@ impl EventSink for Progress {
                     super::step::GRACE.as_secs()
                 ));
             }
+            Event::WaveStarted { wave, placements, changes } => {
+                self.line(format!("Wave {wave} ({}): {changes} change(s)", placements.join(", ")));
+            }
+            Event::Soaking { wave, soak_ms } => {
+                self.line(format!(
+                    "  wave {wave} done; soaking {} before its gate",
+                    humantime::format_duration(Duration::from_millis(*soak_ms))
+                ));
+            }
+            Event::GateRead { placement, passed: true, .. } => self.line(format!("  ✓ gate {placement}")),
+            Event::GateRead { placement, saw, .. } => self.line(format!("  ✗ gate {placement}: {}", saw.join("; "))),
+            Event::RolloutHalted { wave, reason } => self.line(format!("  Rollout halted at wave {wave}: {reason}")),
             Event::RunFinished { .. } => {
                 if let Ok(mut o) = self.overall.lock()
                     && let Some(bar) = o.take()

@@ -34,6 +34,10 @@
 //! estimates that hangs off it. That starts the 10-minute control planes before the 30-second
 //! networks of other placements, which keeps the makespan close to the critical path.
 //!
+//! A run may also limit how many *placements* have steps under way at once (a rollout wave's
+//! `maxParallel`): a placement keeps its slot until every step of it has ended, and one over the
+//! limit is admitted only when nothing else runs, so that a limit can never stall the run.
+//!
 //! ### Failure, retry, timeout
 //!
 //! Each step retries errors that its provider typed as retryable (exponential backoff with
@@ -116,11 +120,66 @@ pub struct ExecOptions {
     /// Per-step limit, retries included. `None`: three times the step's estimate, at least 10 min.
     pub step_timeout: Option<Duration>,
     pub run_id: String,
+    /// The rollout wave this run is (from 1), carried by every step's events.
+    pub wave: Option<usize>,
+    /// At most this many placements have steps under way at once (a wave's `maxParallel`).
+    pub placement_limit: Option<usize>,
+    /// Forget where an earlier rollout halted, rather than reading that wave's gate first
+    /// (`apply --rollout-restart`).
+    pub restart_rollout: bool,
 }
 
 impl Default for ExecOptions {
     fn default() -> Self {
-        Self { retry: RetryPolicy::default(), step_timeout: None, run_id: uuid::Uuid::new_v4().to_string() }
+        Self {
+            retry: RetryPolicy::default(),
+            step_timeout: None,
+            run_id: uuid::Uuid::new_v4().to_string(),
+            wave: None,
+            placement_limit: None,
+            restart_rollout: false,
+        }
+    }
+}
+
+/// Which placements may start steps: all of them, or (with a limit) those already under way and,
+/// while fewer than the limit are, new ones. A placement leaves once every step of it has ended.
+struct Admission<'p> {
+    limit: Option<usize>,
+    /// Steps not yet ended, per placement.
+    open: HashMap<&'p str, usize>,
+    under_way: std::collections::HashSet<&'p str>,
+}
+
+impl<'p> Admission<'p> {
+    fn new(limit: Option<usize>, placements: impl Iterator<Item = &'p str>) -> Self {
+        let mut open = HashMap::new();
+        for p in placements {
+            *open.entry(p).or_default() += 1;
+        }
+        Self { limit, open, under_way: Default::default() }
+    }
+
+    /// Whether a step of `placement` may start now; `force` admits it whatever the limit (nothing
+    /// else can run, so waiting would never end).
+    fn admit(&mut self, placement: &'p str, force: bool) -> bool {
+        if self.under_way.contains(placement) {
+            return true;
+        }
+        if force || self.limit.is_none_or(|n| self.under_way.len() < n) {
+            self.under_way.insert(placement);
+            return true;
+        }
+        false
+    }
+
+    fn ended(&mut self, placement: &'p str) {
+        if let Some(n) = self.open.get_mut(placement) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.under_way.remove(placement);
+            }
+        }
     }
 }
 
@@ -385,15 +444,33 @@ pub async fn execute(
     let mut running: JoinSet<StepDone> = JoinSet::new();
     let mut task_step: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut cancelled = *cancel.borrow();
+    let mut admission =
+        Admission::new(opts.placement_limit, steps.iter().map(|s| plan.actions[s.action].address.placement.as_str()));
+    let placement_of = |i: usize| plan.actions[steps[i].action].address.placement.as_str();
     loop {
-        if !cancelled {
+        // A second pass admits a placement over the limit only when nothing runs: its steps
+        // wait on another's, which a limit must not turn into a run that never ends.
+        for force in [false, true] {
+            if cancelled || (force && (!running.is_empty() || ready.values().all(BinaryHeap::is_empty))) {
+                continue;
+            }
             for (provider, queue) in ready.iter_mut() {
                 let busy = in_flight.entry(provider).or_default();
+                let mut held = Vec::new();
                 while *busy < limits[provider] {
-                    let Some((_, Reverse(i))) = queue.pop() else { break };
+                    let Some((priority, Reverse(i))) = queue.pop() else { break };
+                    if !admission.admit(placement_of(i), force) {
+                        held.push((priority, Reverse(i)));
+                        continue;
+                    }
                     let s = &steps[i];
                     let action = &plan.actions[s.action];
-                    events.emit(&Event::StepStarted { address: action.address.to_string(), op: s.kind.verb().into() });
+                    events.emit(&Event::StepStarted {
+                        address: action.address.to_string(),
+                        placement: action.address.placement.clone(),
+                        wave: opts.wave,
+                        op: s.kind.verb().into(),
+                    });
                     let prepared = outputs.resolve(action, s.kind).and_then(|a| {
                         Ok((outputs.provider(&registry, s.kind, provider, &action.address.placement)?, a))
                     });
@@ -404,11 +481,16 @@ pub async fn execute(
                             let address = action.address.to_string();
                             events.emit(&Event::StepFailed {
                                 address,
+                                placement: action.address.placement.clone(),
+                                wave: opts.wave,
                                 op: s.kind.verb().into(),
                                 error: message.clone(),
                             });
                             status[i] = Some(StepStatus::Failed(message));
-                            skip_dependents(i, &steps, plan, &mut status, events.as_ref());
+                            admission.ended(placement_of(i));
+                            for d in skip_dependents(i, &steps, plan, &mut status, events.as_ref(), opts.wave) {
+                                admission.ended(placement_of(d));
+                            }
                             continue;
                         }
                     };
@@ -427,10 +509,12 @@ pub async fn execute(
                         events: events.clone(),
                         cancel: cancel.clone(),
                         reach: reach.entry(*provider).or_default().clone(),
+                        wave: opts.wave,
                     };
                     let handle = running.spawn(step::run(ctx));
                     task_step.insert(handle.id(), i);
                 }
+                queue.extend(held);
             }
         }
         if running.is_empty() {
@@ -458,6 +542,7 @@ pub async fn execute(
                 if let Some(busy) = in_flight.get_mut(&steps[i].provider) {
                     *busy = busy.saturating_sub(1);
                 }
+                admission.ended(placement_of(i));
                 match done.result {
                     Ok(_) => {
                         status[i] = Some(StepStatus::Succeeded);
@@ -470,7 +555,9 @@ pub async fn execute(
                     }
                     Err(Ended::Failed(message)) => {
                         status[i] = Some(StepStatus::Failed(message));
-                        skip_dependents(i, &steps, plan, &mut status, events.as_ref());
+                        for d in skip_dependents(i, &steps, plan, &mut status, events.as_ref(), opts.wave) {
+                            admission.ended(placement_of(d));
+                        }
                     }
                     // Its dependents were never going to start: they stay "not started".
                     Err(Ended::Interrupted(why)) => status[i] = Some(StepStatus::Interrupted(why)),
@@ -497,6 +584,7 @@ pub async fn execute(
         interrupted: cancelled,
         retries: retries.iter().sum(),
         elapsed: started.elapsed(),
+        halted: None,
     };
     events.emit(&Event::RunFinished {
         succeeded: report.succeeded(),
@@ -509,25 +597,33 @@ pub async fn execute(
     Ok(report)
 }
 
+/// Marks every step that depends on `failed` skipped; returns them.
 fn skip_dependents(
     failed: usize,
     steps: &[Step],
     plan: &Plan,
     status: &mut [Option<StepStatus>],
     events: &dyn EventSink,
-) {
+    wave: Option<usize>,
+) -> Vec<usize> {
     let because = format!("{} {} failed", steps[failed].kind.verb(), plan.actions[steps[failed].action].address);
     let mut queue: VecDeque<usize> = steps[failed].dependents.iter().copied().collect();
+    let mut skipped = Vec::new();
     while let Some(d) = queue.pop_front() {
         if status[d].is_some() {
             continue;
         }
         status[d] = Some(StepStatus::Skipped(because.clone()));
+        let address = &plan.actions[steps[d].action].address;
         events.emit(&Event::StepSkipped {
-            address: plan.actions[steps[d].action].address.to_string(),
+            address: address.to_string(),
+            placement: address.placement.clone(),
+            wave,
             op: steps[d].kind.verb().into(),
             because: because.clone(),
         });
+        skipped.push(d);
         queue.extend(steps[d].dependents.iter().copied());
     }
+    skipped
 }

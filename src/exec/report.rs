@@ -45,6 +45,9 @@ pub struct Report {
     pub retries: u64,
     #[serde(with = "humantime_serde_ms")]
     pub elapsed: Duration,
+    /// Why the run stopped before its end though no step failed: a rollout's gate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
 }
 
 mod humantime_serde_ms {
@@ -73,6 +76,6 @@ impl Report {
         self.count(|s| matches!(s, StepStatus::Interrupted(_)))
     }
     pub fn is_success(&self) -> bool {
-        self.succeeded() == self.steps.len()
+        self.succeeded() == self.steps.len() && self.halted.is_none()
     }
 }

@@ -40,6 +40,8 @@ pub(super) struct StepCtx {
     pub cancel: watch::Receiver<bool>,
     /// Shared by every step that talks to the same server (see `crate::retry`).
     pub reach: Reachability,
+    /// The rollout wave, for the events.
+    pub wave: Option<usize>,
 }
 
 /// How long a cloud call in flight may go on once the run is stopped. Under the 10 s in which a
@@ -74,13 +76,27 @@ pub(super) async fn run(ctx: StepCtx) -> StepDone {
 async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<Option<Observed>, Ended> {
     let started = Instant::now();
     let address = ctx.action.address.to_string();
+    let placement = ctx.action.address.placement.clone();
+    let wave = ctx.wave;
     let op = ctx.kind.verb().to_string();
     let fail = |error: String| {
-        ctx.events.emit(&Event::StepFailed { address: address.clone(), op: op.clone(), error: error.clone() });
+        ctx.events.emit(&Event::StepFailed {
+            address: address.clone(),
+            placement: placement.clone(),
+            wave,
+            op: op.clone(),
+            error: error.clone(),
+        });
         Err(Ended::Failed(error))
     };
     let stopped = |why: String| {
-        ctx.events.emit(&Event::StepInterrupted { address: address.clone(), op: op.clone(), why: why.clone() });
+        ctx.events.emit(&Event::StepInterrupted {
+            address: address.clone(),
+            placement: placement.clone(),
+            wave,
+            op: op.clone(),
+            why: why.clone(),
+        });
         Err(Ended::Interrupted(why))
     };
 
@@ -124,6 +140,8 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<Option<Observed
             }
             ctx.events.emit(&Event::StepRetrying {
                 address: address.clone(),
+                placement: placement.clone(),
+                wave,
                 op: op.clone(),
                 error: e.to_string(),
                 delay_ms: delay.as_millis() as u64,
@@ -191,6 +209,8 @@ async fn run_inner(ctx: &StepCtx, retries: &AtomicU64) -> Result<Option<Observed
         Ok(called) => {
             ctx.events.emit(&Event::StepSucceeded {
                 address,
+                placement,
+                wave,
                 op,
                 id,
                 elapsed_ms: started.elapsed().as_millis() as u64,

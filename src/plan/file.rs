@@ -112,6 +112,7 @@ mod tests {
             unchanged: 2,
             unknown: vec![],
             notes: vec![],
+            rollout: None,
         }
     }
 

@@ -154,6 +154,10 @@ pub struct Plan {
     /// Said once at the top of the plan (a recovery that is pending, for example).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The waves the spec's rollout applies this plan in; `None`: all at once. Covered by the
+    /// plan's digest, so an approval covers every wave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::spec::Rollout>,
 }
 
 impl Plan {
@@ -283,6 +287,7 @@ pub async fn make_plan(
         unchanged: d.unchanged,
         unknown: d.unknown,
         notes: Vec::new(),
+        rollout: if mode == Mode::Destroy { None } else { fleet.rollout.clone() },
     })
 }
 

@@ -217,8 +217,34 @@ pub fn render_human_in(plan: &Plan, width: usize) -> String {
             }
         }
     }
+    if let Some(rollout) = &plan.rollout {
+        rollout_block(&mut out, plan, rollout);
+    }
     let _ = writeln!(out, "\n{} {}.", style("Plan:").bold(), plan.summary());
     out
+}
+
+/// The waves the changes go out in, each with its placements, its changes and its gate.
+fn rollout_block(out: &mut String, plan: &Plan, rollout: &crate::spec::Rollout) {
+    let _ = writeln!(
+        out,
+        "\n{} in {} wave(s); each wave soaks {} after its last change, then its gate is read:",
+        style("Rollout").bold(),
+        rollout.waves.len(),
+        rollout.soak
+    );
+    for (i, wave) in rollout.waves.iter().enumerate() {
+        let changes = plan.actions.iter().filter(|a| rollout.wave_of(&a.address.placement) == i).count();
+        let parallel = wave.max_parallel.map(|n| format!(", {n} at a time")).unwrap_or_default();
+        let gate = wave.gate.map_or_else(|| "not gated".to_string(), |g| format!("gate: {}", g.describe()));
+        let _ = writeln!(
+            out,
+            "  wave {}  {}  {} change(s){parallel}; {gate}",
+            i + 1,
+            if wave.placements.is_empty() { "(no placement)".to_string() } else { wave.placements.join(", ") },
+            changes
+        );
+    }
 }
 
 #[cfg(test)]
@@ -314,6 +340,7 @@ mod tests {
             unchanged: 0,
             unknown: vec![],
             notes: vec![],
+            rollout: None,
         };
         let out = super::render_human_in(&plan, 120);
         assert!(!out.contains("hunter2-plain") && !out.contains("old-plain"), "{out}");

@@ -49,6 +49,7 @@ pub struct Metrics {
     uncovered: Family<PoolLabel, Gauge>,
     corrected: Counter,
     commit: Family<CommitLabel, Gauge>,
+    rollout_halted: Gauge,
 }
 
 impl Default for Metrics {
@@ -87,6 +88,12 @@ impl Metrics {
         registry.register("corrected_actions", "Actions applied to undo drift", corrected.clone());
         let commit = Family::<CommitLabel, Gauge>::default();
         registry.register("commit_info", "The source and commit being followed (value 1)", commit.clone());
+        let rollout_halted = Gauge::default();
+        registry.register(
+            "rollout_halted_wave",
+            "The wave where a rollout halted and waits for an apply (0: none halted)",
+            rollout_halted.clone(),
+        );
         Self {
             registry,
             runs,
@@ -98,6 +105,7 @@ impl Metrics {
             uncovered,
             corrected,
             commit,
+            rollout_halted,
         }
     }
 
@@ -112,6 +120,7 @@ impl Metrics {
             return;
         }
         self.last_success.set(crate::state::now_secs() as f64);
+        self.rollout_halted.set(r.rollout_halted.unwrap_or_default() as i64);
         self.corrected.inc_by(r.corrected.len() as u64);
         self.drifted_resources.clear();
         self.drifted_fields.clear();

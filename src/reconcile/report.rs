@@ -70,6 +70,9 @@ pub struct TickReport {
     pub error: Option<String>,
     #[serde(skip)]
     pub drift: Vec<crate::plan::Drift>,
+    /// The wave where a rollout halted (state's record), if one did: the loop reports it and
+    /// never moves it on.
+    pub rollout_halted: Option<usize>,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -100,5 +103,6 @@ pub fn tick_json(r: &TickReport) -> serde_json::Value {
         "corrected": r.corrected,
         "plan_files": r.plan_files,
         "error": r.error,
+        "rollout_halted_wave": r.rollout_halted,
     })
 }

@@ -49,6 +49,7 @@ impl Reconciler {
             plan_files: Vec::new(),
             error: None,
             drift: Vec::new(),
+            rollout_halted: None,
         };
         match self.tick_inner(&mut report, cancel).await {
             Ok(result) => report.result = result,
@@ -86,6 +87,8 @@ impl Reconciler {
         let fetched = self.source.fetch(self.charts.clone()).await.map_err(|e| TickError::Failed(format!("{e}")))?;
         report.commit = fetched.commit;
         let found = self.look(fetched.fleet).await?;
+        report.rollout_halted =
+            self.engine.store.rollout_halt().await.map_err(|e| TickError::Failed(e.to_string()))?.map(|h| h.wave);
         let split = split(&found.plan, &found.records);
         let authority = Authority::gather(Some(&found.fleet), &found.records, &found.plan.actions);
 
@@ -162,6 +165,9 @@ impl Reconciler {
         if !corrections.is_empty() {
             let mut subset = found.plan.clone();
             subset.actions = corrections.iter().map(|&i| found.plan.actions[i].clone()).collect();
+            // Putting back recorded values advances no rollout: the loop never starts one, so a
+            // correction runs at once, without waves, soaks or gates.
+            subset.rollout = None;
             let opts = ExecOptions::default();
             let applied = self
                 .engine

@@ -16,7 +16,7 @@ use std::path::Path;
 use tessera_kube::render::{ChartRenderer, ModelOnly};
 
 pub use diagnostic::{Problem, Site, SpecDiagnostic, SpecError};
-pub use model::{ChartCheck, Fleet, Placement};
+pub use model::{AlertsFiring, ChartCheck, Fleet, Gate, Placement, Rollout, Wave};
 pub use raw::{API_VERSION, KIND, RawFleet};
 
 /// Reads, parses and validates the spec at `path`; charts are judged by Tessera's model.

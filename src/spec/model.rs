@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tessera_provider_api::{ClusterTemplate, ProviderRef};
 
@@ -18,6 +18,9 @@ pub struct Fleet {
     /// Per chart, what its workloads' coverage was checked against.
     #[serde(skip)]
     pub chart_checks: Vec<ChartCheck>,
+    /// The waves `apply` changes placements in; `None`: all at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
 }
 
 /// What a chart's workloads were checked against at validation: what `helm template` rendered
@@ -70,5 +73,94 @@ impl Fleet {
 
     pub fn placement(&self, name: &str) -> Option<&Placement> {
         self.placements.iter().find(|p| p.name == name)
+    }
+}
+
+/// The order in which `apply` changes placements: waves, each soaked and gated before the next
+/// starts. A fleet without one changes every placement at once, ungated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollout {
+    pub waves: Vec<Wave>,
+    /// As written (`10m`), and in milliseconds.
+    pub soak: String,
+    pub soak_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Wave {
+    /// The spec's placements this wave takes, in spec order.
+    pub placements: Vec<String>,
+    /// The names and patterns as written: a placement that is no longer in the spec (being
+    /// deleted) joins the first wave whose pattern matches it.
+    pub patterns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<u32>,
+    /// `None`: the wave is not gated (`gate: none`).
+    pub gate: Option<Gate>,
+}
+
+impl Wave {
+    /// Whether one of this wave's names or patterns matches `placement`.
+    pub fn names(&self, placement: &str) -> bool {
+        self.patterns.iter().any(|p| wildmatch::WildMatch::new(p).matches(placement))
+    }
+}
+
+/// What a wave's placements must show, after the soak, before the next wave starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gate {
+    pub coverage: bool,
+    pub nodes_ready: bool,
+    pub alerts_firing: AlertsFiring,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self { coverage: true, nodes_ready: true, alerts_firing: AlertsFiring::None }
+    }
+}
+
+/// Which firing alerts a gate tolerates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertsFiring {
+    /// No alert of severity `critical` may be firing for the placement.
+    None,
+    /// Alerts are not read.
+    Any,
+}
+
+impl Rollout {
+    /// The wave a placement belongs to: the first that takes it (a placement of the spec), or
+    /// whose pattern matches it (a placement being deleted), else the last.
+    pub fn wave_of(&self, placement: &str) -> usize {
+        self.waves
+            .iter()
+            .position(|w| w.placements.iter().any(|p| p == placement))
+            .or_else(|| self.waves.iter().position(|w| w.names(placement)))
+            .unwrap_or(self.waves.len().saturating_sub(1))
+    }
+}
+
+impl Gate {
+    /// What the gate checks, in words.
+    pub fn describe(&self) -> String {
+        let mut checks = Vec::new();
+        if self.nodes_ready {
+            checks.push("every node Ready");
+        }
+        if self.coverage {
+            checks.push("core services on every node");
+        }
+        if self.alerts_firing == AlertsFiring::None {
+            checks.push("no critical alert firing");
+        }
+        if checks.is_empty() {
+            return "nothing checked".into();
+        }
+        checks.join(", ")
     }
 }

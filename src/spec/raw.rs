@@ -123,6 +123,64 @@ pub struct RawFleetSpec {
     #[serde(default)]
     pub core_services: Option<RawCoreServices>,
     pub placements: S<Vec<RawPlacement>>,
+    /// The order in which `apply` changes placements: waves, each soaked and gated before the
+    /// next starts. Default: every placement at once, ungated.
+    #[serde(default)]
+    pub rollout: Option<S<RawRollout>>,
+}
+
+/// Waves of placements, changed one wave after another.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRollout {
+    /// In order. A placement joins the first wave that names it; `*` takes the rest.
+    pub waves: S<Vec<S<RawWave>>>,
+    /// How long after a wave's last change its gate is read. Default `5m`.
+    #[serde(default)]
+    pub soak: Option<S<String>>,
+    /// What a wave's placements must show before the next wave starts. Default
+    /// `{ coverage: true, nodesReady: true, alertsFiring: none }`; `none` gates nothing.
+    #[serde(default)]
+    pub gate: Option<S<RawGateChoice>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWave {
+    /// Placement names, or patterns with `*` and `?` (`aws-*`, `*`).
+    pub placements: S<Vec<S<String>>>,
+    /// At most this many of the wave's placements change at once. Default: all of them.
+    #[serde(default)]
+    pub max_parallel: Option<S<Count>>,
+    /// This wave's gate, in place of the rollout's; `none` for a wave whose changes touch no
+    /// running cluster.
+    #[serde(default)]
+    pub gate: Option<S<RawGateChoice>>,
+}
+
+/// `none`, or the checks of a gate.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawGateChoice {
+    /// `none`: the wave is not gated.
+    Named(String),
+    Checks(RawGate),
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawGate {
+    /// Every node runs its core services' DaemonSets, as `tessera verify` checks. Default true.
+    #[serde(default)]
+    pub coverage: Option<bool>,
+    /// Every node is Ready. Default true.
+    #[serde(default)]
+    pub nodes_ready: Option<bool>,
+    /// `none` (default): no alert of severity `critical` may be firing for the placement (read
+    /// from its Alertmanager when alerting is on); `any`: alerts are not read. (Unlocated: inside
+    /// `none`-or-checks, which is read as a whole first; problems point at the gate.)
+    #[serde(default)]
+    pub alerts_firing: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -4,6 +4,7 @@
 pub mod chaos;
 pub mod moto;
 pub mod pipe;
+pub mod workdir;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! [`alerting`] (receivers, routes, the heartbeat),
 //! [`exporters`] (custom exporters and their mount policy), [`credentials`] (secrets are
 //! references, never values), [`api_access`] (who reaches each cluster's API),
-//! [`placements`] (providers, regions, overrides), [`charts`] (each chart's objects: helm's
+//! [`placements`] (providers, regions, overrides), [`rollout`] (waves, soak, gates), [`charts`] (each chart's objects: helm's
 //! rendering where it can be had offline, else Tessera's model) and [`outcome`] (coverage and the
 //! security floor checked on the core-service DaemonSets as they will be built).
 
@@ -17,6 +17,7 @@ mod exporters;
 mod labels;
 mod outcome;
 mod placements;
+mod rollout;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -97,6 +98,8 @@ pub fn validate(
         core_services,
     };
     let placements = v.placements(&fleet_name, spec.placements.get(), spec.placements.loc(), &template);
+    let names: Vec<String> = spec.placements.get().iter().map(|p| p.name.get().clone()).collect();
+    let rollout = spec.rollout.as_ref().and_then(|r| v.rollout(r, &names));
 
     if v.problems.is_empty() {
         Ok(Fleet {
@@ -105,6 +108,7 @@ pub fn validate(
             source: path.to_path_buf(),
             warnings: v.warnings,
             chart_checks: v.chart_checks,
+            rollout,
         })
     } else {
         Err(v.problems)

@@ -1,0 +1,240 @@
+//! Progressive rollout through the CLI on the durable sim: an upgrade goes wave by wave, halts
+//! on an unhealthy canary leaving the other placements untouched, reads the halted gate again on
+//! the next apply, and resumes once it passes.
+
+mod common;
+
+use common::workdir::Workdir;
+use serde_json::Value;
+
+/// `tessera` with the sim's time running: a 10-minute soak lasts 0.6 s.
+fn tessera(w: &Workdir) -> assert_cmd::Command {
+    let mut c = w.tessera();
+    c.env("TESSERA_SIM_TIME_SCALE", "0.001");
+    c
+}
+
+/// The quickstart at `version`, in two waves: `sim-aws` first, then the rest.
+fn spec(w: &Workdir, version: &str) -> String {
+    let quickstart = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR")))
+        .unwrap()
+        .replace("version: \"1.31\"", &format!("version: \"{version}\""));
+    let spec = format!(
+        "{quickstart}  rollout:\n    waves:\n      - {{ placements: [sim-aws] }}\n      - {{ placements: [\"*\"] }}\n    soak: 10m\n"
+    );
+    let path = w.path("fleet.yaml");
+    std::fs::write(&path, spec).unwrap();
+    path.display().to_string()
+}
+
+/// `apply SPEC` with JSON events: the exit code, every event line, and all the output.
+fn apply(w: &Workdir, spec: &str, unhealthy: Option<&str>, extra: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let mut c = tessera(w);
+    if let Some(p) = unhealthy {
+        c.env("TESSERA_SIM_UNHEALTHY_AFTER_UPGRADE", p);
+    }
+    let out = c.args(["--output", "json", "apply", spec, "--auto-approve"]).args(extra).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let events = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    (out.status.code(), events, format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `validate SPEC`'s diagnostics, unwrapped: miette fits them to the terminal's width.
+fn validate(w: &Workdir, spec: &std::path::Path) -> (Option<i32>, String) {
+    let (code, text) = w.run(&["validate", spec.to_str().unwrap()]);
+    let words: Vec<&str> = text.split_whitespace().filter(|w| *w != "│").collect();
+    (code, words.join(" "))
+}
+
+fn plan_of(w: &Workdir, spec: &str) -> (Option<i32>, String) {
+    let out = tessera(w).args(["plan", spec, "--detailed-exitcode"]).output().unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn of<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["event"] == kind).collect()
+}
+
+/// The placements whose steps started, in order of first start.
+fn started_placements(events: &[Value]) -> Vec<String> {
+    let mut seen = Vec::new();
+    for e in of(events, "step_started") {
+        let p = e["placement"].as_str().unwrap_or_default().to_string();
+        if !seen.contains(&p) {
+            seen.push(p);
+        }
+    }
+    seen
+}
+
+/// No step of a wave starts before every earlier wave's gate has passed for each of its
+/// placements; returns the number of gate reads checked.
+fn assert_waves_in_order(events: &[Value]) -> usize {
+    let mut passed_waves = std::collections::BTreeSet::new();
+    let mut failed_in_wave = std::collections::BTreeMap::<u64, bool>::new();
+    let mut checked = 0;
+    for e in events {
+        match e["event"].as_str() {
+            Some("gate_read") => {
+                checked += 1;
+                let wave = e["wave"].as_u64().unwrap();
+                *failed_in_wave.entry(wave).or_default() |= e["passed"] != true;
+            }
+            Some("wave_started") => {
+                let wave = e["wave"].as_u64().unwrap();
+                for (w, failed) in &failed_in_wave {
+                    assert!(*w < wave && !failed, "wave {wave} started after wave {w}'s gate failed: {events:#?}");
+                    passed_waves.insert(*w);
+                }
+            }
+            Some("step_started") => {
+                let wave = e["wave"].as_u64().unwrap();
+                let earlier_unpassed = failed_in_wave.iter().any(|(w, failed)| *w < wave && *failed);
+                assert!(!earlier_unpassed, "a step of wave {wave} started after an earlier gate failed: {e}");
+            }
+            _ => {}
+        }
+    }
+    checked
+}
+
+#[test]
+fn an_upgrade_goes_wave_by_wave_halts_on_an_unhealthy_canary_and_resumes_once_it_is_healthy() {
+    let w = Workdir::new();
+    let v1 = spec(&w, "1.31");
+
+    // The first apply creates the fleet in waves too: the canary is made and gated first.
+    let (code, events, out) = apply(&w, &v1, None, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(started_placements(&events)[0], "sim-aws", "{out}");
+    assert_eq!(of(&events, "wave_started").len(), 2, "{out}");
+    assert!(assert_waves_in_order(&events) >= 3, "every placement's gate was read: {out}");
+    let soak = of(&events, "soaking");
+    assert_eq!(soak[0]["soak_ms"], 600, "10m at the sim's time scale of 0.001: {out}");
+
+    // The plan shows the waves.
+    let v2 = spec(&w, "1.32");
+    let (code, plan) = plan_of(&w, &v2);
+    assert_eq!(code, Some(2), "{plan}");
+    assert!(plan.contains("Rollout") && plan.contains("wave 1  sim-aws"), "{plan}");
+    assert!(plan.contains("wave 2  sim-gcp, sim-azure"), "{plan}");
+
+    // The upgrade: the canary's nodes are NotReady after it, so its gate halts the rollout.
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(started_placements(&events), ["sim-aws"], "nothing of wave 2 started: {out}");
+    let gates = of(&events, "gate_read");
+    assert_eq!(gates.len(), 1, "{out}");
+    assert_eq!(gates[0]["placement"], "sim-aws");
+    assert_eq!(gates[0]["passed"], false);
+    assert!(gates[0]["saw"].to_string().contains("nodesReady"), "{out}");
+    assert_eq!(of(&events, "rollout_halted").len(), 1, "{out}");
+    assert!(out.contains("apply halted: rollout halted at wave 1"), "{out}");
+    assert!(out.contains("placement `sim-aws` failed its gate"), "{out}");
+    assert_waves_in_order(&events);
+
+    // The other placements are untouched: the plan still upgrades them, and says where it stopped.
+    let (code, plan) = plan_of(&w, &v2);
+    assert_eq!(code, Some(2), "{plan}");
+    assert!(plan.contains("the rollout halted at wave 1 (sim-aws)"), "{plan}");
+    assert!(!plan.contains("sim-aws/"), "the canary is upgraded already: {plan}");
+    assert!(plan.contains("sim-gcp/") && plan.contains("sim-azure/"), "{plan}");
+
+    // The reconcile loop reports the halt and moves nothing on.
+    let out = tessera(&w).args(["reconcile", "--once", &v2]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let tick: Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|e: &Value| e["event"] == "tick")
+        .unwrap_or_default();
+    assert_eq!(tick["rollout_halted_wave"], 1, "{stdout}");
+    assert_eq!(out.status.code(), Some(2), "pending changes: {stdout}");
+
+    // Still unhealthy: the next apply reads the halted gate again and changes nothing.
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(of(&events, "step_started").is_empty(), "{out}");
+    assert_eq!(of(&events, "gate_read").len(), 1, "{out}");
+
+    // Healthy again: the gate passes and the rollout goes on with wave 2.
+    let (code, events, out) = apply(&w, &v2, None, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let gates = of(&events, "gate_read");
+    assert_eq!(gates[0]["placement"], "sim-aws", "the halted wave's gate is read first: {out}");
+    assert_eq!(gates[0]["passed"], true, "{out}");
+    let started = started_placements(&events);
+    assert!(!started.contains(&"sim-aws".to_string()) && started.len() == 2, "{started:?}: {out}");
+    assert_waves_in_order(&events);
+    let (code, plan) = plan_of(&w, &v2);
+    assert_eq!(code, Some(0), "{plan}");
+    assert!(!plan.contains("halted"), "the halt is cleared: {plan}");
+}
+
+#[test]
+fn rollout_restart_forgets_the_halt() {
+    let w = Workdir::new();
+    let v1 = spec(&w, "1.31");
+    assert_eq!(apply(&w, &v1, None, &[]).0, Some(0));
+    let v2 = spec(&w, "1.32");
+    let (code, _, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    // The canary stays unhealthy, and the operator decides to go on regardless.
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &["--rollout-restart"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(of(&events, "gate_read").iter().all(|g| g["placement"] != "sim-aws"), "{out}");
+    assert_eq!(started_placements(&events).len(), 2, "{out}");
+}
+
+#[test]
+fn a_spec_whose_waves_leave_a_placement_out_is_refused_at_its_line() {
+    let w = Workdir::new();
+    let quickstart = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let path = w.path("fleet.yaml");
+    std::fs::write(
+        &path,
+        format!("{quickstart}  rollout:\n    waves:\n      - {{ placements: [sim-aws, sim-gpc] }}\n"),
+    )
+    .unwrap();
+    let (code, text) = validate(&w, &path);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("no placement named `sim-gpc`") && text.contains("did you mean") && text.contains("`sim-gcp`"),
+        "{text}"
+    );
+    assert!(text.contains("are in no wave"), "{text}");
+    assert!(text.contains("fleet.yaml:72:7"), "a location: {text}");
+}
+
+#[test]
+fn every_wrong_rollout_setting_is_named_at_its_line_with_how_to_fix_it() {
+    let w = Workdir::new();
+    let quickstart = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let rollout = "  rollout:
+    soak: 10 minutes
+    gate: { alertsFiring: some }
+    waves:
+      - { placements: [\"gcp-*\"], maxParallel: 0 }
+      - { placements: [sim-aws], gate: never }
+      - { placements: [\"*\"] }
+      - { placements: [sim-gcp] }
+";
+    let path = w.path("fleet.yaml");
+    std::fs::write(&path, format!("{quickstart}{rollout}")).unwrap();
+    let (code, text) = validate(&w, &path);
+    assert_eq!(code, Some(1), "{text}");
+    for expected in [
+        "soak `10 minutes` is not a duration",
+        "alertsFiring `some` is not one Tessera knows",
+        "no placement named `gcp-*`",
+        "maxParallel must be at least 1",
+        "`never` is not a gate",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    // Valid, but worth saying: the last wave takes nothing, `*` took it all.
+    std::fs::write(&path, format!("{quickstart}  rollout:\n    waves:\n      - {{ placements: [\"*\"] }}\n      - {{ placements: [sim-gcp] }}\n")).unwrap();
+    let (code, text) = validate(&w, &path);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("wave 2 takes no placement"), "{text}");
+}
