@@ -1,5 +1,6 @@
-//! The rollout's promise over generated wave layouts and faults: no placement of a later wave
-//! ever changes while an earlier wave's gate has not passed, in one run or across a halt.
+//! The rollout in the engine, on the sim: its promise over generated wave layouts and faults (no
+//! placement of a later wave ever changes while an earlier wave's gate has not passed, in one run
+//! or across a halt), and a wave's `maxParallel`.
 
 mod common;
 
@@ -116,4 +117,53 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// The most placements with steps under way at once: a placement is under way from its first
+/// step's start until its last step has ended.
+fn most_placements_at_once(events: &[Event]) -> usize {
+    let mut started: BTreeSet<String> = BTreeSet::new();
+    let mut total: BTreeMap<String, i64> = BTreeMap::new();
+    for e in events {
+        if let Event::StepStarted { placement, .. } = e {
+            *total.entry(placement.clone()).or_default() += 1;
+        }
+    }
+    let mut most = 0;
+    for e in events {
+        match e {
+            Event::StepStarted { placement, .. } => {
+                started.insert(placement.clone());
+            }
+            Event::StepSucceeded { placement, .. } | Event::StepFailed { placement, .. } => {
+                let left = total.entry(placement.clone()).or_default();
+                *left -= 1;
+                if *left == 0 {
+                    started.remove(placement);
+                }
+            }
+            _ => {}
+        }
+        most = most.max(started.len());
+    }
+    most
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_parallel_bounds_the_placements_under_way_in_a_wave_and_still_uses_it() {
+    let layout = [0, 0, 0, 0, 0];
+    let limited = spec(&layout, "1.31")
+        .replace("- { placements: [p0, p1, p2, p3, p4] }", "- { placements: [p0, p1, p2, p3, p4], maxParallel: 2 }");
+    assert!(limited.contains("maxParallel: 2"), "{limited}");
+    let h = Harness::new(Faults::default());
+    let fleet = load(&limited);
+    let report = h.apply(&fleet).await;
+    assert!(report.is_success(), "{report:?}");
+    let most = most_placements_at_once(&h.events.events());
+    assert_eq!(most, 2, "at most two placements at once, and two are used");
+
+    let h = Harness::new(Faults::default());
+    let report = h.apply(&load(&spec(&layout, "1.31"))).await;
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(most_placements_at_once(&h.events.events()), 5, "without a limit, every placement at once");
 }
