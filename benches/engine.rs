@@ -7,8 +7,11 @@
 //!    durations: a 20-cluster fleet spread over the four profiles and many regions (the critical
 //!    path binds), and 20 EKS clusters in one region (the in-flight limit binds: the bound is the
 //!    total work divided by the limit).
+//! 3. A waved rollout of the 20-cluster spread fleet (waves of 2, 8 and 10 clusters, a 10-minute
+//!    soak): its makespan against the sum over waves of each wave's bound, plus the soaks.
 //!
-//! Run: `cargo bench --bench engine`.
+//! Run: `cargo bench --bench engine` (`-- makespan`: the virtual-time rows only, which any
+//! profile measures alike: `cargo bench --bench engine --profile dev -- makespan`).
 
 use std::path::Path;
 use std::process::Command;
@@ -110,6 +113,34 @@ fn makespan(yaml: &str) -> (Duration, Duration, Duration) {
     })
 }
 
+/// A waved rollout's makespan, and its bound: for each wave with changes, the larger of its
+/// critical path and its work divided by the in-flight limits, plus its soak.
+fn waved_makespan(yaml: &str) -> (Duration, Duration, Duration) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().expect("runtime");
+    rt.block_on(async {
+        let fleet = spec::load_str(Path::new("bench.yaml"), yaml).expect("valid");
+        let cloud = Arc::new(SimCloud::in_memory(Faults::default()));
+        let registry = Arc::new(Registry::new(cloud, 1.0));
+        let engine = Engine::new(registry.clone(), Arc::new(SqliteStore::in_memory().expect("state")));
+        let plan = engine.plan(&fleet, Mode::Apply).await.expect("plan");
+        let rollout = plan.rollout.clone().expect("a rollout");
+        let mut bound = Duration::ZERO;
+        let mut critical = Duration::ZERO;
+        for wave in tessera::rollout::waves::split(&plan, &rollout).iter().filter(|w| !w.plan.actions.is_empty()) {
+            critical += critical_path(&wave.plan, &registry).expect("critical path");
+            bound += lower_bound(&wave.plan, &registry).expect("bound") + Duration::from_millis(rollout.soak_ms);
+        }
+        let start = tokio::time::Instant::now();
+        let (_tx, rx) = cancel_signal();
+        let report = engine
+            .apply(&plan, Some(&fleet), "bench", &ExecOptions::default(), Arc::new(Quiet), rx)
+            .await
+            .expect("apply");
+        assert!(report.is_success(), "the rollout halted: {:?}", report.halted);
+        (start.elapsed(), critical, bound)
+    })
+}
+
 fn print_makespan(what: &str, (span, critical, bound): (Duration, Duration, Duration)) {
     println!(
         "{what} (virtual time): makespan {}, critical path {}, bound max(critical path, work ÷ in-flight limit) {}, \
@@ -154,6 +185,9 @@ fn main() {
         run_size(size.parse().expect("size"));
         return;
     }
+    if std::env::args().any(|a| a == "makespan") {
+        return print_makespans();
+    }
     let exe = std::env::current_exe().expect("own path");
     println!("| resources | plan | apply (sim, zero latency) | re-plan (refresh) | peak RSS |");
     println!("|---:|---:|---:|---:|---:|");
@@ -173,6 +207,15 @@ fn main() {
         println!("\n10k / 5k (plan + apply): {:.2}×", ten.1 / five.1);
     }
     println!();
+    print_makespans();
+}
+
+fn print_makespans() {
     print_makespan("20 clusters on eks/gke/aks/kind profiles, many regions", makespan(&spread_fleet()));
     print_makespan("20 EKS clusters in one region", makespan(&fleet_yaml(20, 3, &[("eks", "eu-west-1")])));
+    let waves = "  rollout:\n    soak: 10m\n    waves:\n      - { placements: [c0, c1] }\n      - { placements: [c2, c3, c4, c5, c6, c7, c8, c9] }\n      - { placements: [\"*\"] }\n";
+    print_makespan(
+        "20 clusters over many regions in 3 waves (2, 8, 10) soaking 10m each; bound = sum over waves of max(critical path, work ÷ limit) + soaks",
+        waved_makespan(&format!("{}{waves}", spread_fleet())),
+    );
 }
