@@ -490,3 +490,141 @@ async fn a_laptop_cannot_change_the_core_services_of_a_pipeline_only_eks_cluster
     assert_eq!(writes_before, writes_after, "no write reached the cluster");
     assert_eq!(e.fixture.get_id(output_id).unwrap()["spec"], before["spec"]);
 }
+
+/// A rollout with an EKS canary (moto, its API the fixture) and a sim placement after it: a pool
+/// change reaches the canary first, and its gate reads the canary's Nodes and DaemonSet Pods
+/// through the Kubernetes API (and its Alertmanager through the API server's proxy). A node that
+/// is not Ready, then a node without its node-exporter pod, then a critical alert, halt the
+/// rollout with the sim placement untouched; once the canary is whole again the next
+/// apply reads the gate again, goes on with the second wave and leaves a clean plan.
+///
+/// A version upgrade would be the natural change, but moto (5.x) has no UpdateClusterVersion or
+/// UpdateNodegroupVersion; a node group's scale goes through UpdateNodegroupConfig, which it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_change_goes_wave_by_wave_and_the_eks_canarys_gate_reads_its_nodes_and_pods() {
+    let e = env();
+    let with_sim = SPEC.replace(
+        "    - { name: eu, provider: eks, region: eu-west-1 }\n",
+        "    - { name: eu, provider: eks, region: eu-west-1 }\n    - { name: sim, provider: sim, sim: { profile: eks }, region: eu-west-1 }\n",
+    );
+    let waves = "  rollout:\n    soak: 1s\n    waves:\n      - { placements: [eu] }\n      - { placements: [\"*\"] }\n";
+    let load = |text: &str| {
+        let path = e._dir.path().join("fleet.yaml");
+        std::fs::write(&path, text).unwrap();
+        spec::load(&path).unwrap()
+    };
+    // The sim's clusters come up at once (time scale 0); moto's and the fixture's take what they take.
+    let registry = Arc::new(e.registry_with(|r| r).with_setting(tessera_sim::SimRuntime {
+        cloud: e.h.cloud.clone(),
+        time_scale: 0.0,
+        max_in_flight: None,
+    }));
+    let engine = tessera::engine::Engine::new(registry, e.h.store.clone());
+    let apply = |fleet: Fleet| {
+        let engine = &engine;
+        async move {
+            let plan = engine.plan(&fleet, tessera::plan::Mode::Apply).await.unwrap();
+            let events = Arc::new(tessera::exec::Recorder::default());
+            let (_tx, rx) = tessera::exec::cancel_signal();
+            let report =
+                engine.apply(&plan, Some(&fleet), "apply", &Default::default(), events.clone(), rx).await.unwrap();
+            (plan, report, events.events())
+        }
+    };
+
+    // The fleet, made at once; the canary's nodes join, its pods run, and its Alertmanager (alerting
+    // is on with monitoring) runs Tessera's routing, holds the heartbeat, and pages nobody.
+    let (_, report, _) = with_cluster_running(&e.fixture, apply(load(&with_sim))).await;
+    assert!(report.is_success(), "{report:#?}");
+    let pools = add_nodes(&e.moto, &e.fixture).await;
+    act_as_cluster(&e.fixture);
+    act_as_cluster(&e.fixture);
+    use tessera_kube::alerting_status::{alertmanager_service, critical_path};
+    let am = format!("http:{}:9093", alertmanager_service());
+    let (_, critical_query) =
+        critical_path().split_once("/proxy").map(|(a, q)| (a.to_string(), q.to_string())).unwrap();
+    let routing = format!(
+        "route:\n  receiver: {}\nreceivers:\n- name: {}\n",
+        tessera_kube::alert_routing::NOBODY,
+        tessera_kube::alert_routing::NOBODY
+    );
+    e.fixture.serve_through_proxy("monitoring", &am, "/api/v2/status", json!({"config": {"original": routing}}));
+    let beat = json!([{"labels": {"alertname": tessera_kube::alert_rules::HEARTBEAT, "severity": "none"}, "status": {"state": "active"}}]);
+    e.fixture.serve_through_proxy("monitoring", &am, "/api/v2/alerts", beat);
+    e.fixture.serve_through_proxy("monitoring", &am, &critical_query, json!([]));
+
+    // The change: the system pool grows. A canary node is NotReady.
+    let grown = format!("{}{waves}", with_sim.replace("scale: { min: 2, max: 4 }", "scale: { min: 3, max: 4 }"));
+    let sick = &pools["system"][0];
+    e.fixture
+        .set_status(
+            "v1",
+            "Node",
+            None,
+            sick,
+            json!({"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]}),
+        )
+        .unwrap();
+    e.fixture.clear_requests();
+    let (plan, report, events) = apply(load(&grown)).await;
+    assert!(plan.actions.iter().any(|a| a.address.placement == "sim"), "the sim placement changes too");
+    let halted = report.halted.clone().unwrap_or_else(|| panic!("the gate must halt: {report:#?}"));
+    assert!(halted.contains("placement `eu` failed its gate") && halted.contains(sick), "{halted}");
+    assert!(
+        report
+            .steps
+            .iter()
+            .filter(|s| s.address.starts_with("eu/"))
+            .all(|s| s.status == tessera::exec::StepStatus::Succeeded),
+        "{report:#?}"
+    );
+    let sim_steps: Vec<_> = report.steps.iter().filter(|s| s.address.starts_with("sim/")).collect();
+    assert!(
+        !sim_steps.is_empty() && sim_steps.iter().all(|s| s.status == tessera::exec::StepStatus::NotStarted),
+        "{report:#?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|ev| matches!(ev, tessera::exec::Event::StepStarted { placement, .. } if placement == "sim"))
+    );
+    let asked: Vec<String> =
+        e.fixture.requests().iter().filter(|r| r.method == "GET").map(|r| r.path.clone()).collect();
+    assert!(asked.iter().any(|p| p == "/api/v1/nodes"), "the gate read the Nodes through the API: {asked:?}");
+    assert!(asked.iter().any(|p| p.ends_with("/pods") || p == "/api/v1/pods"), "and the Pods: {asked:?}");
+
+    // The node is Ready again, but a node lost its node-exporter pod: the gate, read again before
+    // anything changes, halts on coverage.
+    e.fixture
+        .set_status("v1", "Node", None, sick, json!({"conditions": [{"type": "Ready", "status": "True"}]}))
+        .unwrap();
+    let exporter_id = coverage::node_exporter_id();
+    let exporter = tessera_kube::contract::parse_object_id(&exporter_id).unwrap();
+    let pod = format!("{}-{}", exporter.name, pools["batch"][0]);
+    assert!(e.fixture.delete_object("v1", "Pod", exporter.namespace, &pod).is_some(), "{pod}");
+    let (_, report, events) = apply(load(&grown)).await;
+    let halted = report.halted.clone().unwrap_or_else(|| panic!("still halted: {report:#?}"));
+    assert!(halted.contains("coverage") && halted.contains(&pools["batch"][0]), "{halted}");
+    assert!(!events.iter().any(|ev| matches!(ev, tessera::exec::Event::StepStarted { .. })), "nothing changed");
+
+    // Covered again, but the canary pages someone: a critical alert in its Alertmanager halts it.
+    act_as_cluster(&e.fixture);
+    let paging =
+        json!([{"labels": {"alertname": "KubeletDown", "severity": "critical"}, "status": {"state": "active"}}]);
+    e.fixture.serve_through_proxy("monitoring", &am, &critical_query, paging);
+    let (_, report, events) = apply(load(&grown)).await;
+    let halted = report.halted.clone().unwrap_or_else(|| panic!("still halted: {report:#?}"));
+    assert!(halted.contains("alertsFiring: critical alert(s) firing: KubeletDown"), "{halted}");
+    assert!(!events.iter().any(|ev| matches!(ev, tessera::exec::Event::StepStarted { .. })), "nothing changed");
+
+    // Whole again: the rollout goes on with the sim placement, and the fleet matches the spec.
+    e.fixture.serve_through_proxy("monitoring", &am, &critical_query, json!([]));
+    let (_, report, events) = with_cluster_running(&e.fixture, apply(load(&grown))).await;
+    assert!(report.is_success(), "{report:#?}");
+    assert!(events.iter().any(
+        |ev| matches!(ev, tessera::exec::Event::StepStarted { placement, wave: Some(2), .. } if placement == "sim")
+    ));
+    let again = engine.plan(&load(&grown), tessera::plan::Mode::Apply).await.unwrap();
+    assert!(!again.has_changes(), "{}", tessera::plan::render_human(&again));
+    assert!(again.notes.is_empty(), "the halt is cleared: {:?}", again.notes);
+}
