@@ -262,6 +262,13 @@ pub struct RunArgs {
     /// wave's gate again before anything changes.
     #[arg(long)]
     pub rollout_restart: bool,
+    /// Set this placement aside (repeatable): its changes wait and its gate is not read, so a
+    /// halted rollout goes on without it. Recorded in state; every plan says so.
+    #[arg(long = "skip-placement", value_name = "NAME")]
+    pub skip_placements: Vec<String>,
+    /// Bring a placement set aside back (repeatable).
+    #[arg(long = "unskip-placement", value_name = "NAME")]
+    pub unskip_placements: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -48,6 +48,9 @@ pub struct Report {
     /// Why the run stopped before its end though no step failed: a rollout's gate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<String>,
+    /// Said at the end of the run (placements set aside, whose changes wait).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 mod humantime_serde_ms {
