@@ -127,7 +127,23 @@ impl Engine {
             }
         }
         let mut plan = plan::make_plan(fleet, graph, self.store.as_ref(), &self.registry, &self.retry, mode).await?;
-        if let Some(halt) = self.store.rollout_halt().await? {
+        let record = self.store.rollout().await?;
+        for (placement, aside) in &record.set_aside {
+            let waiting = plan.actions.iter().filter(|a| a.address.placement == *placement).count();
+            notes.push(format!(
+                "placement `{placement}` is set aside (apply --skip-placement, run {}): its {waiting} change(s) below \
+                 wait, and its gate is not read, until `apply --unskip-placement {placement}`",
+                aside.run_id
+            ));
+        }
+        if let Some(halt) = record.halt.as_ref().filter(|_| fleet.rollout.is_none() && mode == Mode::Apply) {
+            notes.push(format!(
+                "the rollout halted at wave {} ({}), but this spec has no rollout: `apply` clears the halt and changes \
+                 every placement at once",
+                halt.wave,
+                halt.placements.join(", ")
+            ));
+        } else if let Some(halt) = record.halt {
             notes.push(format!(
                 "the rollout halted at wave {} ({}): {}. `apply` reads that wave's gate again before it changes \
                  anything (`apply --rollout-restart` starts over)",
@@ -238,6 +254,13 @@ impl Engine {
                     .iter()
                     .map(|s| format!("{} {}: {}", s.kind.verb(), s.address, s.status))
                     .chain(report.halted.clone())
+                    .chain(report.notes.iter().cloned())
+                    .chain(
+                        opts.restart_rollout
+                            .then(|| "rollout restarted (--rollout-restart): any halt was forgotten".to_string()),
+                    )
+                    .chain(opts.skip_placements.iter().map(|p| format!("set aside: {p}")))
+                    .chain(opts.unskip_placements.iter().map(|p| format!("brought back: {p}")))
                     .collect(),
             };
             self.store.append_audit(lease, &serde_json::to_string(&record).unwrap_or_default()).await?;

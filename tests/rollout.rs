@@ -238,3 +238,177 @@ fn every_wrong_rollout_setting_is_named_at_its_line_with_how_to_fix_it() {
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("wave 2 takes no placement"), "{text}");
 }
+
+#[test]
+fn a_placement_set_aside_lets_the_rollout_go_on_and_its_changes_wait_until_it_is_brought_back() {
+    let w = Workdir::new();
+    assert_eq!(apply(&w, &spec(&w, "1.31"), None, &[]).0, Some(0));
+    let v2 = spec(&w, "1.32");
+    let (code, _, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+
+    // The canary stays sick; the operator sets it aside and the rollout goes on without it.
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &["--skip-placement", "sim-aws"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(of(&events, "gate_read").iter().all(|g| g["placement"] != "sim-aws"), "its gate is not read: {out}");
+    let mut started = started_placements(&events);
+    started.sort();
+    assert_eq!(started, ["sim-azure", "sim-gcp"], "{out}");
+    let report = of(&events, "report")[0];
+    assert!(report["report"]["notes"].to_string().contains("set aside (apply --skip-placement): sim-aws"), "{out}");
+
+    // A later change waits for it, and every plan says so.
+    let grown =
+        std::fs::read_to_string(&v2).unwrap().replace("scale: { min: 1, max: 10 }", "scale: { min: 1, max: 12 }");
+    std::fs::write(&v2, grown).unwrap();
+    let (code, plan) = plan_of(&w, &v2);
+    assert_eq!(code, Some(2), "{plan}");
+    assert!(plan.contains("placement `sim-aws` is set aside"), "{plan}");
+    let (code, events, out) = apply(&w, &v2, None, &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!started_placements(&events).contains(&"sim-aws".to_string()), "{out}");
+    let (code, plan) = plan_of(&w, &v2);
+    assert_eq!(code, Some(2), "sim-aws's change still waits: {plan}");
+    assert!(plan.contains("sim-aws/sim.nodepool/batch") && !plan.contains("sim-gcp/"), "{plan}");
+
+    // Brought back, healthy: its change goes out in its wave, and the fleet matches the spec.
+    let (code, events, out) = apply(&w, &v2, None, &["--unskip-placement", "sim-aws"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(started_placements(&events), ["sim-aws"], "{out}");
+    let (code, plan) = plan_of(&w, &v2);
+    assert_eq!(code, Some(0), "{plan}");
+    assert!(!plan.contains("set aside"), "{plan}");
+
+    // A name that is no placement is refused, naming the placements.
+    let (code, _, out) = apply(&w, &v2, None, &["--skip-placement", "sim-gpc"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("no such placement") && out.contains("sim-gcp"), "{out}");
+}
+
+/// In the pipeline: an approved plan's waves run in one job; a halt and a placement set aside
+/// are written into the signed audit chain.
+#[test]
+fn the_pipeline_runs_the_waves_and_its_audit_chain_records_the_halt_and_the_placement_set_aside() {
+    use common::pipe::{Pipe, text};
+    let p = Pipe::new();
+    let with_waves = |version: &str| {
+        let quickstart = std::fs::read_to_string(format!("{}/specs/quickstart.yaml", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .replace("version: \"1.31\"", &format!("version: \"{version}\""));
+        let rollout = "  rollout:\n    waves:\n      - { placements: [sim-aws] }\n      - { placements: [\"*\"] }\n";
+        std::fs::write(p.path("fleet.yaml"), format!("{quickstart}{rollout}")).unwrap();
+    };
+    let pipeline = |plan: &str, extra: &[&str]| {
+        let mut args = vec!["pipeline", "apply", plan, "--identity-file", "pipeline.key"];
+        args.extend_from_slice(extra);
+        p.run(&args).env("TESSERA_SIM_UNHEALTHY_AFTER_UPGRADE", "sim-aws").output().unwrap()
+    };
+    with_waves("1.31");
+    let first = p.plan("first.plan");
+    p.approved_apply(&first, &["alice", "bob"]);
+
+    with_waves("1.32");
+    let upgrade = p.plan("upgrade.plan");
+    p.approve(&upgrade, "alice");
+    p.approve(&upgrade, "bob");
+    let o = pipeline(&upgrade, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("rollout halted at wave 1"), "{}", text(&o));
+
+    let rest = p.plan("rest.plan");
+    p.approve(&rest, "alice");
+    p.approve(&rest, "bob");
+    let o = pipeline(&rest, &["--skip-placement", "sim-aws"]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let log = p.run(&["audit", "log"]).output().unwrap();
+    let log = text(&log);
+    assert!(p.audit_verify(&[]).status.success(), "the chain holds");
+    assert!(log.contains("rollout halted at wave 1: placement `sim-aws` failed its gate"), "{log}");
+    assert!(log.contains("set aside: sim-aws"), "{log}");
+}
+
+/// A halted state: the upgrade to 1.32 halted at wave 1 on the sick canary.
+fn halted(w: &Workdir) -> String {
+    assert_eq!(apply(w, &spec(w, "1.31"), None, &[]).0, Some(0));
+    let v2 = spec(w, "1.32");
+    let (code, _, out) = apply(w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    v2
+}
+
+/// Attack: a plan file made after the halt, forged to say it destroys (so it would run without
+/// waves) and sealed with a recomputed digest, is refused; nothing of wave 2 changes.
+#[test]
+fn a_plan_forged_to_look_like_a_destroy_cannot_carry_an_upgrade_past_the_gate() {
+    let w = Workdir::new();
+    halted(&w);
+    // A plan names its spec relative to where it is made: make it where the spec is.
+    let honest = w.path("honest.json");
+    let made =
+        tessera(&w).current_dir(w.dir.path()).args(["plan", "fleet.yaml", "-o", "honest.json"]).output().unwrap();
+    assert_eq!(made.status.code(), Some(0), "{}", String::from_utf8_lossy(&made.stderr));
+    let mut file = tessera::plan::PlanFile::load(&honest).unwrap();
+    file.plan.destroy = true;
+    file.plan.rollout = None;
+    let forged = w.path("forged.json");
+    tessera::plan::PlanFile::new(file.plan).save(&forged).unwrap();
+    let out = tessera(&w)
+        .current_dir(w.dir.path())
+        .env("TESSERA_SIM_UNHEALTHY_AFTER_UPGRADE", "sim-aws")
+        .args(["--output", "json", "apply", "--plan", forged.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("it says it destroys, yet it creates or changes something"), "{text}");
+    assert!(!text.contains("step_started"), "{text}");
+}
+
+/// Attack: a run killed (SIGKILL: no handler runs) while its first wave soaks leaves that wave
+/// halted, with the soak's end; once the soak is over, the next apply reads the wave's gate
+/// before anything of wave 2 starts.
+#[test]
+fn a_run_killed_during_a_soak_leaves_its_wave_halted_and_the_next_apply_reads_its_gate() {
+    use std::io::{BufRead, BufReader};
+    let w = Workdir::new();
+    assert_eq!(apply(&w, &spec(&w, "1.31"), None, &[]).0, Some(0));
+    let v2 = spec(&w, "1.32");
+    let long = std::fs::read_to_string(&v2).unwrap().replace("soak: 10m", "soak: 1000h");
+    std::fs::write(&v2, long).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("TESSERA_STATE", format!("sqlite://{}", w.path("state.db").display()))
+        .env("TESSERA_SIM_CLOUD", w.path("sim.db"))
+        .env("TESSERA_SIM_TIME_SCALE", "0.001")
+        .env("XDG_CACHE_HOME", w.path("cache"))
+        .env("TESSERA_SIM_UNHEALTHY_AFTER_UPGRADE", "sim-aws")
+        .args(["--output", "json", "apply", &v2, "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let soaking = BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("\"event\":\"soaking\""));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(soaking, "the run reached its soak");
+
+    let db = rusqlite::Connection::open(w.path("state.db")).unwrap();
+    let record: String = db.query_row("SELECT record FROM rollout", [], |r| r.get(0)).unwrap();
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["halt"]["wave"], 1, "{record}");
+    assert!(record["halt"]["reason"].as_str().unwrap().contains("during wave 1's soak"), "{record}");
+    let until = record["halt"]["soakUntilMs"].as_u64().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(until > now + 3_000_000, "about an hour of soak is left: {record}");
+    // An hour passes.
+    db.execute("UPDATE rollout SET record = json_set(record, '$.halt.soakUntilMs', 0)", []).unwrap();
+    drop(db);
+
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(of(&events, "step_started").is_empty(), "nothing of wave 2 started: {out}");
+    let gates = of(&events, "gate_read");
+    assert!(gates.len() == 1 && gates[0]["placement"] == "sim-aws" && gates[0]["passed"] == false, "{out}");
+}

@@ -100,7 +100,9 @@ pub(super) async fn confirm_and_run(
         }
     }
     enforce_policy(g, engine, &plan, fleet, command).await?;
-    if !plan.has_changes() {
+    // Setting a placement aside (or bringing it back) is recorded even when nothing else changes.
+    let sets_aside = !run.skip_placements.is_empty() || !run.unskip_placements.is_empty();
+    if !plan.has_changes() && !sets_aside {
         return Ok(0);
     }
     if !auto_approve
@@ -123,8 +125,20 @@ pub(crate) async fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) ->
     // Against the state it was made from; a plan made against another serial is refused as stale
     // when it runs, with that reason rather than a list of objects that moved since.
     let meta = engine.store.meta().await?;
-    let state = if meta.serial == plan.serial && meta.lineage == plan.lineage {
-        crate::plan::verify::matches_state(plan, &engine.store.resources().await?)
+    let same_state = meta.serial == plan.serial && meta.lineage == plan.lineage;
+    let records = if same_state { engine.store.resources().await? } else { Vec::new() };
+    let state = if same_state { crate::plan::verify::matches_state(plan, &records) } else { Ok(()) };
+    // A destroy plan runs without waves: it must be one, deleting everything state records and
+    // nothing else, or a forged `destroy: true` would carry an upgrade past every gate.
+    let deleted: std::collections::BTreeSet<String> = plan.actions.iter().map(|a| a.address.to_string()).collect();
+    let recorded: std::collections::BTreeSet<String> =
+        records.iter().filter(|r| !r.deposed).map(|r| r.address.to_string()).collect();
+    let destroy = if !plan.destroy {
+        Ok(())
+    } else if plan.actions.iter().any(|a| a.kind != crate::plan::ActionKind::Delete) {
+        Err(vec!["it says it destroys, yet it creates or changes something".to_string()])
+    } else if same_state && deleted != recorded {
+        Err(vec!["it says it destroys, yet it does not delete everything state records".to_string()])
     } else {
         Ok(())
     };
@@ -135,12 +149,17 @@ pub(crate) async fn held_to_spec(engine: &Engine, plan: &Plan, fleet: &Fleet) ->
     } else {
         Err(vec!["its rollout waves are not the spec's".to_string()])
     };
-    let problems: Vec<String> =
-        [crate::plan::verify::consistent(plan), crate::plan::verify::matches_spec(plan, &graph), state, rollout]
-            .into_iter()
-            .filter_map(Result::err)
-            .flatten()
-            .collect();
+    let problems: Vec<String> = [
+        crate::plan::verify::consistent(plan),
+        crate::plan::verify::matches_spec(plan, &graph),
+        state,
+        rollout,
+        destroy,
+    ]
+    .into_iter()
+    .filter_map(Result::err)
+    .flatten()
+    .collect();
     if problems.is_empty() {
         return Ok(());
     }
@@ -176,28 +195,33 @@ async fn execute(
     let (events, cancel_rx, opts) = run_context(g, run);
     let report = engine.apply(&plan, fleet, command, &opts, events, cancel_rx).await?;
     summarize(g, &report);
+    finished(command, &report)
+}
+
+/// How an executing command ends: 0 when every step succeeded; else an error naming the halt,
+/// or what did not finish.
+pub(crate) fn finished(command: &str, report: &Report) -> Result<u8> {
     if let Some(halted) = &report.halted {
         return Err(miette!(
             help = "nothing of the later waves was changed, and state records where the rollout stopped: fix the \
-                    placement, then run apply again (it reads that wave's gate again and goes on once it passes), or \
-                    start over with --rollout-restart",
+                    placement, then run apply again (it reads that wave's gate again and goes on once it passes), \
+                    set it aside with --skip-placement, or start over with --rollout-restart",
             "{command} halted: {halted}"
         ));
     }
     if report.is_success() {
-        Ok(0)
-    } else {
-        Err(miette!(
-            help = "state records exactly what was done; fix the cause and run apply again to finish",
-            "{command} incomplete: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started{}",
-            report.succeeded(),
-            report.failed(),
-            report.skipped(),
-            report.interrupted_steps(),
-            report.not_started(),
-            if report.interrupted { " (interrupted)" } else { "" }
-        ))
+        return Ok(0);
     }
+    Err(miette!(
+        help = "state records exactly what was done; fix the cause and run apply again to finish",
+        "{command} incomplete: {} succeeded, {} failed, {} skipped, {} interrupted, {} not started{}",
+        report.succeeded(),
+        report.failed(),
+        report.skipped(),
+        report.interrupted_steps(),
+        report.not_started(),
+        if report.interrupted { " (interrupted)" } else { "" }
+    ))
 }
 
 /// What every executing command needs: where events go, a Ctrl-C signal, execution options.
@@ -220,6 +244,8 @@ pub(crate) fn run_context(
         step_timeout: run.action_timeout,
         retry,
         restart_rollout: run.rollout_restart,
+        skip_placements: run.skip_placements.clone(),
+        unskip_placements: run.unskip_placements.clone(),
         ..Default::default()
     };
     (events, cancel_rx, opts)
@@ -246,6 +272,9 @@ pub(crate) fn summarize(g: &Global, report: &Report) {
             );
             for s in report.steps.iter().filter(|s| !matches!(s.status, crate::exec::StepStatus::Succeeded)) {
                 println!("  {} {}: {}", s.kind.verb(), s.address, s.status);
+            }
+            for note in &report.notes {
+                println!("Note: {note}");
             }
         }
     }

@@ -30,7 +30,7 @@ use crate::providers::Registry;
 use crate::spec::{self, Fleet};
 use crate::state::{self, StateStore};
 
-pub(crate) use apply::{confirmed, held_to_spec, run_context, summarize};
+pub(crate) use apply::{confirmed, finished, held_to_spec, run_context, summarize};
 
 const CHANGES: u8 = 2;
 

@@ -9,7 +9,7 @@ use miette::{IntoDiagnostic, Result, WrapErr, miette};
 use secrecy::ExposeSecret;
 
 use super::{AuditCommand, CredsCommand, PolicyCommand};
-use super::{Global, RunArgs, base_registry, enforced_policy, run_context, summarize};
+use super::{Global, RunArgs, base_registry, enforced_policy, finished, run_context, summarize};
 use crate::engine::Engine;
 use crate::pipeline::bound::{self, Enforced};
 use crate::pipeline::change::{self, PolicyChange};
@@ -251,16 +251,7 @@ pub async fn pipeline_apply(
     let (events, cancel_rx, opts) = run_context(g, run);
     let report = engine.apply_pipeline(&file.plan, &fleet, &file.digest, &approvers, &opts, events, cancel_rx).await?;
     summarize(g, &report);
-    if report.is_success() {
-        Ok(0)
-    } else {
-        Err(miette!(
-            "pipeline apply incomplete: {} failed, {} skipped, {} not started",
-            report.failed(),
-            report.skipped(),
-            report.not_started()
-        ))
-    }
+    finished("pipeline apply", &report)
 }
 
 /// A policy change: approved in the lane the *bound* policy names, applied by the identity the

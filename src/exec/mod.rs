@@ -127,6 +127,9 @@ pub struct ExecOptions {
     /// Forget where an earlier rollout halted, rather than reading that wave's gate first
     /// (`apply --rollout-restart`).
     pub restart_rollout: bool,
+    /// Placements to set aside from here on (`apply --skip-placement`), and to bring back.
+    pub skip_placements: Vec<String>,
+    pub unskip_placements: Vec<String>,
 }
 
 impl Default for ExecOptions {
@@ -138,6 +141,8 @@ impl Default for ExecOptions {
             wave: None,
             placement_limit: None,
             restart_rollout: false,
+            skip_placements: Vec::new(),
+            unskip_placements: Vec::new(),
         }
     }
 }
@@ -585,6 +590,7 @@ pub async fn execute(
         retries: retries.iter().sum(),
         elapsed: started.elapsed(),
         halted: None,
+        notes: Vec::new(),
     };
     events.emit(&Event::RunFinished {
         succeeded: report.succeeded(),

@@ -112,7 +112,8 @@ pub fn render_human_in(plan: &Plan, width: usize) -> String {
         out.push('\n');
     }
     for note in &plan.notes {
-        let _ = writeln!(out, "{} {note}", style("Note:").bold().yellow());
+        // A note may quote state (a halt's reason), which a state writer controls.
+        let _ = writeln!(out, "{} {}", style("Note:").bold().yellow(), crate::spec::printable(note, 4_000));
     }
     if !plan.unknown.is_empty() {
         let _ = writeln!(out, "{}", style("Could not be planned (the plan cannot be applied):").bold().red());
@@ -228,7 +229,7 @@ pub fn render_human_in(plan: &Plan, width: usize) -> String {
 fn rollout_block(out: &mut String, plan: &Plan, rollout: &crate::spec::Rollout) {
     let _ = writeln!(
         out,
-        "\n{} in {} wave(s); each wave soaks {} after its last change, then its gate is read:",
+        "\n{} in {} wave(s); each gated wave soaks {} after its last change, then its gate is read:",
         style("Rollout").bold(),
         rollout.waves.len(),
         rollout.soak

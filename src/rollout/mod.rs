@@ -19,11 +19,17 @@
 //! once it passes the record is cleared and the rollout goes on from the first wave with changes.
 //! `--rollout-restart` forgets the record.
 //!
+//! `--skip-placement NAME` sets a placement aside (recorded in state with the run, and in the
+//! pipeline's signed audit record through the run's notes): its changes wait and its gate is
+//! not read, so the rollout goes on without it, until `--unskip-placement NAME`. Every plan says
+//! which placements are set aside.
+//!
 //! A plan without a rollout runs as one ungated wave, as it always has.
 
 pub mod gate;
 pub mod waves;
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +39,7 @@ use crate::exec::{self, Event, EventSink, ExecError, ExecOptions, Report, StepKi
 use crate::plan::{ActionKind, Plan};
 use crate::providers::Registry;
 use crate::spec::{Fleet, Gate, Rollout};
-use crate::state::{Lease, RolloutHalt, StateError, StateStore};
+use crate::state::{Lease, RolloutHalt, SetAside, StateError, StateStore};
 use crate::verify::VerifyError;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -47,6 +53,9 @@ pub enum RolloutError {
     #[error("a plan with a rollout is applied with its spec: the gates read what the spec's core services must cover")]
     #[diagnostic(code(tessera::rollout::spec))]
     NoSpec,
+    #[error("--skip-placement `{name}`: the spec has no such placement")]
+    #[diagnostic(code(tessera::rollout::placement), help("the spec's placements: {known}"))]
+    NoSuchPlacement { name: String, known: String },
 }
 
 impl From<VerifyError> for RolloutError {
@@ -70,33 +79,57 @@ pub struct Run<'a> {
 
 /// Applies `plan`, wave by wave when it has a rollout. See the module docs.
 pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<Report, RolloutError> {
+    let aside = set_aside(&r, fleet).await?;
+    let mut notes = Vec::new();
+    let waiting = plan.actions.iter().filter(|a| aside.contains(&a.address.placement)).count();
+    if !aside.is_empty() {
+        notes.push(format!(
+            "set aside (apply --skip-placement): {}; {waiting} change(s) of them wait until `apply --unskip-placement`",
+            aside.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let plan = &Plan {
+        actions: plan.actions.iter().filter(|a| !aside.contains(&a.address.placement)).cloned().collect(),
+        ..plan.clone()
+    };
+    let halt = r.store.rollout_halt().await?;
     let Some(rollout) = &plan.rollout else {
-        return Ok(exec::execute(
-            plan,
-            r.store.clone(),
-            r.lease,
-            r.registry.clone(),
-            r.opts,
-            r.events.clone(),
-            r.cancel,
-        )
-        .await?);
+        if let Some(h) = halt.filter(|_| !plan.destroy) {
+            r.store.set_rollout_halt(r.lease, None).await?;
+            notes.push(format!(
+                "the spec has no rollout any more: the halt at wave {} ({}) was cleared, and every placement changes at once",
+                h.wave,
+                h.placements.join(", ")
+            ));
+        }
+        let mut report =
+            exec::execute(plan, r.store.clone(), r.lease, r.registry.clone(), r.opts, r.events.clone(), r.cancel)
+                .await?;
+        report.notes = notes;
+        return Ok(report);
     };
     let fleet = fleet.ok_or(RolloutError::NoSpec)?;
     let started = tokio::time::Instant::now();
     let waves = waves::split(plan, rollout);
     let mut report =
-        Report { steps: Vec::new(), interrupted: false, retries: 0, elapsed: Duration::ZERO, halted: None };
+        Report { steps: Vec::new(), interrupted: false, retries: 0, elapsed: Duration::ZERO, halted: None, notes };
+    // A placement set aside is neither changed nor read.
+    let gated =
+        |placements: &[String]| -> Vec<String> { placements.iter().filter(|p| !aside.contains(*p)).cloned().collect() };
 
-    if let Some(halt) = r.store.rollout_halt().await? {
-        if r.opts.restart_rollout {
+    if let Some(halt) = halt {
+        let halted: Vec<String> =
+            gated(&halt.placements).into_iter().filter(|p| fleet.placement(p).is_some()).collect();
+        let first_changing = waves.iter().position(|w| !w.plan.actions.is_empty());
+        if r.opts.restart_rollout || halted.is_empty() {
             r.store.set_rollout_halt(r.lease, None).await?;
-        } else if !halt.placements.iter().any(|p| plan.actions.iter().any(|a| a.address.placement == *p)) {
-            // Nothing of the halted wave changes now: its gate, read again, decides.
-            let wave = rollout.wave_of(halt.placements.first().map(String::as_str).unwrap_or_default());
-            let gate = rollout.waves.get(wave).and_then(|w| w.gate);
-            if let Some(reason) = read_gate(&r, fleet, halt.wave, &halt.placements, gate.as_ref()).await? {
-                return halt_here(&r, plan, &waves, 0, halt.wave, &halt.placements, reason, report, started).await;
+        } else if !halted.iter().all(|p| Some(rollout.wave_of(p)) == first_changing) {
+            // The halted placements are read before anything changes, unless they are all in the
+            // first wave with changes, which then runs (retrying what failed) and is gated first.
+            if let Some((wave, placements, reason, soak_until)) =
+                reread(&mut r, fleet, rollout, &halt, &halted, &mut report).await?
+            {
+                return halt_here(&r, plan, &waves, 0, wave, &placements, reason, soak_until, report, started).await;
             }
             r.store.set_rollout_halt(r.lease, None).await?;
         }
@@ -107,7 +140,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
             continue;
         }
         let spec_wave = &rollout.waves[i.min(rollout.waves.len() - 1)];
-        let mut placements: Vec<String> = spec_wave.placements.clone();
+        let mut placements: Vec<String> = gated(&spec_wave.placements);
         for a in &wave.plan.actions {
             if !placements.contains(&a.address.placement) {
                 placements.push(a.address.placement.clone());
@@ -118,6 +151,10 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
             placements: placements.clone(),
             changes: wave.plan.actions.len(),
         });
+        // Recorded before anything changes: a run that dies in this wave (SIGKILL, a lost
+        // runner) leaves the wave halted, so the next apply reads its gate before going on.
+        let pending = format!("the run ended during wave {}'s changes, before its gate was read", wave.number);
+        record_halt(&r, plan, wave.number, &placements, &pending, None).await?;
         let opts = ExecOptions {
             wave: Some(wave.number),
             placement_limit: spec_wave.max_parallel.map(|n| n as usize),
@@ -136,7 +173,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         merge(&mut report, done);
         if report.interrupted {
             let reason = format!("interrupted during wave {}'s changes", wave.number);
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, report, started).await;
+            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, None, report, started).await;
         }
         if !report.is_success() {
             let failed: Vec<String> = report
@@ -146,17 +183,26 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
                 .map(|s| format!("{} {}: {}", s.kind.verb(), s.address, s.status))
                 .collect();
             let reason = format!("{} change(s) did not succeed: {}", failed.len(), failed.join("; "));
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, report, started).await;
+            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, None, report, started).await;
         }
-        let Some(gate) = spec_wave.gate else { continue };
-        if !soak(&mut r, fleet, rollout, wave.number, &placements).await {
+        let Some(gate) = spec_wave.gate else {
+            r.store.set_rollout_halt(r.lease, None).await?;
+            continue;
+        };
+        let wait = soak_for(&r, fleet, rollout, &placements);
+        let until = now_ms() + wait.as_millis() as u64;
+        let pending = format!("the run ended during wave {}'s soak, before its gate was read", wave.number);
+        record_halt(&r, plan, wave.number, &placements, &pending, Some(until)).await?;
+        if !soak(&mut r, wave.number, wait).await {
             let reason = format!("interrupted during wave {}'s soak, before its gate was read", wave.number);
             report.interrupted = true;
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, report, started).await;
+            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, Some(until), report, started)
+                .await;
         }
         if let Some(reason) = read_gate(&r, fleet, wave.number, &placements, Some(&gate)).await? {
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, report, started).await;
+            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, None, report, started).await;
         }
+        r.store.set_rollout_halt(r.lease, None).await?;
     }
     // Every wave with changes passed: a halt recorded under another spec's waves is past too.
     if r.store.rollout_halt().await?.is_some() {
@@ -166,14 +212,45 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
     Ok(report)
 }
 
-/// Waits the soak, scaled where the whole wave is on the sim. `false`: stopped by Ctrl-C.
-async fn soak(r: &mut Run<'_>, fleet: &Fleet, rollout: &Rollout, wave: usize, placements: &[String]) -> bool {
+/// The placements set aside, after this run's `--skip-placement` and `--unskip-placement`
+/// (recorded before anything else happens, so the record says what the run did).
+async fn set_aside(r: &Run<'_>, fleet: Option<&Fleet>) -> Result<BTreeSet<String>, RolloutError> {
+    let mut record = r.store.rollout().await?;
+    let (skip, unskip) = (&r.opts.skip_placements, &r.opts.unskip_placements);
+    if !skip.is_empty() || !unskip.is_empty() {
+        if let Some(fleet) = fleet
+            && let Some(unknown) = skip.iter().find(|p| fleet.placement(p).is_none())
+        {
+            let names: Vec<&str> = fleet.placements.iter().map(|p| p.name.as_str()).collect();
+            return Err(RolloutError::NoSuchPlacement { name: unknown.clone(), known: names.join(", ") });
+        }
+        for p in unskip {
+            record.set_aside.remove(p);
+        }
+        for p in skip {
+            record
+                .set_aside
+                .insert(p.clone(), SetAside { run_id: r.opts.run_id.clone(), at: crate::state::now_secs() });
+        }
+        let change = format!("set aside: [{}]; brought back: [{}]", skip.join(", "), unskip.join(", "));
+        r.store.set_rollout(r.lease, &record, &change).await?;
+    }
+    Ok(record.set_aside.into_keys().collect())
+}
+
+/// A wave's soak: the spec's, scaled by the sim's time scale when every placement of the wave is
+/// on the sim.
+fn soak_for(r: &Run<'_>, fleet: &Fleet, rollout: &Rollout, placements: &[String]) -> Duration {
     let scale = placements
         .iter()
         .filter_map(|p| fleet.placement(p))
         .map(|p| r.registry.time_scale(&p.provider))
         .fold(0.0_f64, f64::max);
-    let wait = Duration::from_millis(rollout.soak_ms).mul_f64(scale.max(0.0));
+    Duration::from_millis(rollout.soak_ms).mul_f64(scale.max(0.0))
+}
+
+/// Waits `wait`. `false`: stopped by Ctrl-C.
+async fn soak(r: &mut Run<'_>, wave: usize, wait: Duration) -> bool {
     r.events.emit(&Event::Soaking { wave, soak_ms: wait.as_millis() as u64 });
     if *r.cancel.borrow() {
         return false;
@@ -182,6 +259,53 @@ async fn soak(r: &mut Run<'_>, fleet: &Fleet, rollout: &Rollout, wave: usize, pl
         _ = tokio::time::sleep(wait) => true,
         _ = r.cancel.changed() => false,
     }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
+}
+
+/// What a halt read again found: the wave (as numbered now), its placements, why, and when an
+/// unfinished soak ends.
+type StillHalted = (usize, Vec<String>, String, Option<u64>);
+
+/// A halt recorded by an earlier run, read again: the rest of its soak first, if it was cut
+/// short, then each halted placement's gate as the wave it is in now says (one in an ungated
+/// wave is not read, and the run says so). `Some` when it does not pass.
+async fn reread(
+    r: &mut Run<'_>,
+    fleet: &Fleet,
+    rollout: &Rollout,
+    halt: &RolloutHalt,
+    halted: &[String],
+    report: &mut Report,
+) -> Result<Option<StillHalted>, RolloutError> {
+    let first_wave = halted.iter().map(|p| rollout.wave_of(p)).min().unwrap_or_default() + 1;
+    if let Some(until) = halt.soak_until_ms {
+        let left = Duration::from_millis(until.saturating_sub(now_ms()));
+        if !left.is_zero() && !soak(r, first_wave, left).await {
+            report.interrupted = true;
+            return Ok(Some((first_wave, halted.to_vec(), halt.reason.clone(), Some(until))));
+        }
+    }
+    let mut by_wave: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
+    for p in halted {
+        by_wave.entry(rollout.wave_of(p)).or_default().push(p.clone());
+    }
+    for (wave, placements) in by_wave {
+        let Some(gate) = rollout.waves.get(wave).and_then(|w| w.gate) else {
+            report.notes.push(format!(
+                "the rollout had halted on {}; the spec now puts them in wave {}, which is not gated, so their gate was not read",
+                placements.join(", "),
+                wave + 1
+            ));
+            continue;
+        };
+        if let Some(reason) = read_gate(r, fleet, wave + 1, &placements, Some(&gate)).await? {
+            return Ok(Some((wave + 1, placements, reason, None)));
+        }
+    }
+    Ok(None)
 }
 
 /// Reads the gate of `placements`; `Some(why)` when it does not pass (`gate: None` always does).
@@ -209,6 +333,30 @@ async fn read_gate(
     Ok((!failed.is_empty()).then(|| failed.join("; ")))
 }
 
+/// Records that the rollout stands halted at `wave` (`soak_until`: when its soak ends, unix ms).
+/// The reason is kept printable: it may quote what a cluster said (an alert's name).
+async fn record_halt(
+    r: &Run<'_>,
+    plan: &Plan,
+    wave: usize,
+    placements: &[String],
+    reason: &str,
+    soak_until: Option<u64>,
+) -> Result<String, RolloutError> {
+    let reason = crate::spec::printable(reason, 2_000);
+    let halt = RolloutHalt {
+        wave,
+        placements: placements.to_vec(),
+        reason: reason.clone(),
+        spec_digest: plan.spec_digest.clone(),
+        run_id: r.opts.run_id.clone(),
+        at: crate::state::now_secs(),
+        soak_until_ms: soak_until,
+    };
+    r.store.set_rollout_halt(r.lease, Some(&halt)).await?;
+    Ok(reason)
+}
+
 /// Records the halt, reports every later wave's actions as not started, and ends the run.
 #[allow(clippy::too_many_arguments)]
 async fn halt_here(
@@ -219,18 +367,11 @@ async fn halt_here(
     wave: usize,
     placements: &[String],
     reason: String,
+    soak_until: Option<u64>,
     mut report: Report,
     started: tokio::time::Instant,
 ) -> Result<Report, RolloutError> {
-    let halt = RolloutHalt {
-        wave,
-        placements: placements.to_vec(),
-        reason: reason.clone(),
-        spec_digest: plan.spec_digest.clone(),
-        run_id: r.opts.run_id.clone(),
-        at: crate::state::now_secs(),
-    };
-    r.store.set_rollout_halt(r.lease, Some(&halt)).await?;
+    let reason = record_halt(r, plan, wave, placements, &reason, soak_until).await?;
     r.events.emit(&Event::RolloutHalted { wave, reason: reason.clone() });
     for later in waves.iter().skip(from) {
         for a in &later.plan.actions {

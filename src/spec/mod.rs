@@ -15,7 +15,7 @@ use std::path::Path;
 
 use tessera_kube::render::{ChartRenderer, ModelOnly};
 
-pub use diagnostic::{Problem, Site, SpecDiagnostic, SpecError};
+pub use diagnostic::{Problem, Site, SpecDiagnostic, SpecError, printable};
 pub use model::{AlertsFiring, ChartCheck, Fleet, Gate, Placement, Rollout, Wave};
 pub use raw::{API_VERSION, KIND, RawFleet};
 

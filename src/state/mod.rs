@@ -24,6 +24,7 @@ pub mod schema;
 mod signed;
 mod sqlite;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -163,13 +164,41 @@ pub struct RolloutHalt {
     pub spec_digest: String,
     pub run_id: String,
     pub at: u64,
+    /// When the wave's soak ends (unix ms), if the run stopped during it: the next apply waits
+    /// out the rest before reading the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soak_until_ms: Option<u64>,
 }
 
-impl RolloutHalt {
+/// A placement set aside by `apply --skip-placement`: its changes wait, its gate is not read,
+/// until `apply --unskip-placement` brings it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SetAside {
+    pub run_id: String,
+    pub at: u64,
+}
+
+/// What state keeps of rollouts between runs: where the last one halted, and the placements set
+/// aside.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halt: Option<RolloutHalt>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_aside: BTreeMap<String, SetAside>,
+}
+
+impl RolloutRecord {
     /// A record as stored, never trusted: a state writer may have put anything there.
     pub fn decode(text: &str) -> Result<Self, StateError> {
         serde_json::from_str(text)
-            .map_err(|e| StateError::Corrupt { address: "rollout".into(), reason: format!("the halt record: {e}") })
+            .map_err(|e| StateError::Corrupt { address: "rollout".into(), reason: format!("the rollout record: {e}") })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.halt.is_none() && self.set_aside.is_empty()
     }
 }
 
@@ -310,11 +339,24 @@ pub trait StateStore: Send + Sync {
     /// The chain, oldest first, and the head hash recorded beside it.
     async fn audit_log(&self) -> Result<(Vec<AuditRow>, Option<String>), StateError>;
 
+    /// What state keeps of rollouts: the halt, the placements set aside (empty: nothing).
+    async fn rollout(&self) -> Result<RolloutRecord, StateError>;
+    /// Replaces the rollout record, in one fenced transaction with a history row saying `change`;
+    /// the serial does not move (no resource changed).
+    async fn set_rollout(&self, lease: &Lease, record: &RolloutRecord, change: &str) -> Result<(), StateError>;
+
     /// Where the last rollout halted, if it did and no apply has gone past it since.
-    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError>;
-    /// Records where a rollout halted, or (`None`) that it went past the halt. Fenced; a history
-    /// row says so; the serial does not move (no resource changed).
-    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError>;
+    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError> {
+        Ok(self.rollout().await?.halt)
+    }
+    /// Records where a rollout halted, or (`None`) that it went past the halt. The caller holds
+    /// the lease, so nothing else writes the record between the read and the write.
+    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError> {
+        let mut record = self.rollout().await?;
+        record.halt = halt.cloned();
+        let (_, change) = halt_history(halt);
+        self.set_rollout(lease, &record, &change).await
+    }
 
     /// The policy this state is bound to, if any.
     async fn bound_policy(&self) -> Result<Option<BoundPolicy>, StateError>;
@@ -368,7 +410,7 @@ pub async fn open(url: &str) -> Result<Box<dyn StateStore>, StateError> {
 }
 
 /// The history row a halt record's change writes: who (the run) and what.
-fn halt_history(halt: Option<&RolloutHalt>) -> (String, String) {
+pub fn halt_history(halt: Option<&RolloutHalt>) -> (String, String) {
     match halt {
         Some(h) => (h.run_id.clone(), format!("rollout halted at wave {}: {}", h.wave, h.reason)),
         None => ("rollout".into(), "rollout went past its halt".into()),

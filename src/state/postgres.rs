@@ -491,40 +491,36 @@ impl StateStore for PostgresStore {
             .await
     }
 
-    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError> {
+    async fn rollout(&self) -> Result<RolloutRecord, StateError> {
         self.session
             .read(|c| {
                 Box::pin(async move {
                     let row = c.query_opt("SELECT record FROM rollout WHERE id = 1", &[]).await?;
                     let text: Option<String> =
                         row.as_ref().map(|r| Cells::new(r, "rollout").get("record")).transpose()?;
-                    text.as_deref().map(RolloutHalt::decode).transpose()
+                    Ok(text.as_deref().map(RolloutRecord::decode).transpose()?.unwrap_or_default())
                 })
             })
             .await
     }
 
-    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError> {
+    async fn set_rollout(&self, lease: &Lease, record: &RolloutRecord, change: &str) -> Result<(), StateError> {
         self.session
             .write(|tx| {
                 Box::pin(async move {
                     Self::fenced(&tx, lease).await?;
-                    let (by, change) = super::halt_history(halt);
-                    match halt {
-                        Some(h) => {
-                            let record = serde_json::to_string(h).unwrap_or_default();
-                            tx.execute(
-                                "INSERT INTO rollout (id, record) VALUES (1, $1) \
-                                 ON CONFLICT (id) DO UPDATE SET record = excluded.record",
-                                &[&record],
-                            )
-                            .await?;
-                        }
-                        None => {
-                            tx.execute("DELETE FROM rollout WHERE id = 1", &[]).await?;
-                        }
+                    if record.is_empty() {
+                        tx.execute("DELETE FROM rollout WHERE id = 1", &[]).await?;
+                    } else {
+                        let text = serde_json::to_string(record).unwrap_or_default();
+                        tx.execute(
+                            "INSERT INTO rollout (id, record) VALUES (1, $1) \
+                             ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                            &[&text],
+                        )
+                        .await?;
                     }
-                    Self::note(&tx, &by, &change).await?;
+                    Self::note(&tx, "rollout", change).await?;
                     Ok(())
                 })
             })

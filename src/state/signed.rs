@@ -56,11 +56,11 @@ impl StateStore for SignedAuditStore {
     async fn open_intents(&self) -> Result<Vec<Intent>, StateError> {
         self.inner.open_intents().await
     }
-    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError> {
-        self.inner.rollout_halt().await
+    async fn rollout(&self) -> Result<RolloutRecord, StateError> {
+        self.inner.rollout().await
     }
-    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError> {
-        self.inner.set_rollout_halt(lease, halt).await
+    async fn set_rollout(&self, lease: &Lease, record: &RolloutRecord, change: &str) -> Result<(), StateError> {
+        self.inner.set_rollout(lease, record, change).await
     }
     async fn history(&self, limit: usize) -> Result<Vec<HistoryEntry>, StateError> {
         self.inner.history(limit).await

@@ -524,30 +524,26 @@ impl StateStore for SqliteStore {
         Ok((rows.collect::<Result<_, _>>()?, head))
     }
 
-    async fn rollout_halt(&self) -> Result<Option<RolloutHalt>, StateError> {
+    async fn rollout(&self) -> Result<RolloutRecord, StateError> {
         let text: Option<String> =
             self.conn().query_row("SELECT record FROM rollout WHERE id = 1", [], |r| r.get(0)).optional()?;
-        text.as_deref().map(RolloutHalt::decode).transpose()
+        Ok(text.as_deref().map(RolloutRecord::decode).transpose()?.unwrap_or_default())
     }
 
-    async fn set_rollout_halt(&self, lease: &Lease, halt: Option<&RolloutHalt>) -> Result<(), StateError> {
+    async fn set_rollout(&self, lease: &Lease, record: &RolloutRecord, change: &str) -> Result<(), StateError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         Self::check_fence(&tx, lease)?;
-        let (by, change) = super::halt_history(halt);
-        match halt {
-            Some(h) => {
-                let record = serde_json::to_string(h).unwrap_or_default();
-                tx.execute(
-                    "INSERT INTO rollout (id, record) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
-                    [&record],
-                )?;
-            }
-            None => {
-                tx.execute("DELETE FROM rollout WHERE id = 1", [])?;
-            }
+        if record.is_empty() {
+            tx.execute("DELETE FROM rollout WHERE id = 1", [])?;
+        } else {
+            let text = serde_json::to_string(record).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO rollout (id, record) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+                [&text],
+            )?;
         }
-        Self::note(&tx, &by, &change)?;
+        Self::note(&tx, "rollout", change)?;
         tx.commit()?;
         Ok(())
     }
