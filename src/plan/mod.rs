@@ -161,6 +161,26 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A plan of `actions` against an empty state, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn of(actions: Vec<Action>) -> Self {
+        Self {
+            format: PLAN_FORMAT.into(),
+            fleet: "f".into(),
+            spec_path: "specs/f.yaml".into(),
+            spec_digest: "d".into(),
+            lineage: "l".into(),
+            serial: 1,
+            destroy: false,
+            actions,
+            drift: vec![],
+            unchanged: 0,
+            unknown: vec![],
+            notes: vec![],
+            rollout: None,
+        }
+    }
+
     pub fn has_changes(&self) -> bool {
         !self.actions.is_empty()
     }

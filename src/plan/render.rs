@@ -236,13 +236,25 @@ fn rollout_block(out: &mut String, plan: &Plan, rollout: &crate::spec::Rollout) 
     );
     for (i, wave) in rollout.waves.iter().enumerate() {
         let changes = plan.actions.iter().filter(|a| rollout.wave_of(&a.address.placement) == i).count();
+        // A placement no longer in the spec is deleted in the wave whose pattern takes it.
+        let mut placements = wave.placements.clone();
+        for a in plan.actions.iter().filter(|a| rollout.wave_of(&a.address.placement) == i) {
+            let gone = format!("{} (deleted)", a.address.placement);
+            if !wave.placements.contains(&a.address.placement) && !placements.contains(&gone) {
+                placements.push(gone);
+            }
+        }
         let parallel = wave.max_parallel.map(|n| format!(", {n} at a time")).unwrap_or_default();
         let gate = wave.gate.map_or_else(|| "not gated".to_string(), |g| format!("gate: {}", g.describe()));
         let _ = writeln!(
             out,
             "  wave {}  {}  {} change(s){parallel}; {gate}",
             i + 1,
-            if wave.placements.is_empty() { "(no placement)".to_string() } else { wave.placements.join(", ") },
+            if placements.is_empty() {
+                "(no placement)".to_string()
+            } else {
+                crate::spec::printable(&placements.join(", "), 500)
+            },
             changes
         );
     }
@@ -291,6 +303,48 @@ mod tests {
     }
 
     #[test]
+    fn the_rollout_block_names_each_waves_placements_its_changes_and_gate_and_those_being_deleted() {
+        use crate::spec::{Gate, Rollout, Wave};
+        use tessera_provider_api::ProviderRef;
+        let action = |placement: &str, kind| crate::plan::Action {
+            address: format!("{placement}/sim.nodepool/system").parse().unwrap(),
+            kind,
+            provider: ProviderRef::new("sim", "eu"),
+            reason: "spec changed".into(),
+            changes: vec![],
+            desired: None,
+            prior: None,
+            replacement: None,
+            refresh_deferred: false,
+        };
+        let wave = |names: &[&str], patterns: &[&str], gate| Wave {
+            placements: names.iter().map(|n| n.to_string()).collect(),
+            patterns: patterns.iter().map(|n| n.to_string()).collect(),
+            max_parallel: Some(2),
+            gate,
+        };
+        let rollout = Rollout {
+            waves: vec![wave(&["canary"], &["canary"], Some(Gate::default())), wave(&["aws-a"], &["aws-*"], None)],
+            soak: "10m".into(),
+            soak_ms: 600_000,
+        };
+        let plan = crate::plan::Plan {
+            rollout: Some(rollout),
+            ..crate::plan::Plan::of(vec![
+                action("canary", crate::plan::ActionKind::Update),
+                action("aws-old", crate::plan::ActionKind::Delete),
+            ])
+        };
+        let out = console::strip_ansi_codes(&super::render_human_in(&plan, 200)).to_string();
+        assert!(out.contains("in 2 wave(s); each gated wave soaks 10m"), "{out}");
+        assert!(
+            out.contains("wave 1  canary  1 change(s), 2 at a time; gate: every node Ready, core services on every node, no critical alert firing"),
+            "{out}"
+        );
+        assert!(out.contains("wave 2  aws-a, aws-old (deleted)  1 change(s), 2 at a time; not gated"), "{out}");
+    }
+
+    #[test]
     fn sibling_leaves_share_their_parents() {
         let old = json!({"a": {"b": {"c": 1, "d": 2}, "e": 3}});
         let new = json!({"a": {"b": {"c": 10, "d": 20}, "e": 30}});
@@ -328,21 +382,7 @@ mod tests {
             replacement: None,
             refresh_deferred: false,
         };
-        let plan = crate::plan::Plan {
-            format: crate::plan::PLAN_FORMAT.into(),
-            fleet: "f".into(),
-            spec_path: "f.yaml".into(),
-            spec_digest: "d".into(),
-            lineage: "l".into(),
-            serial: 1,
-            destroy: false,
-            actions: vec![action],
-            drift: vec![],
-            unchanged: 0,
-            unknown: vec![],
-            notes: vec![],
-            rollout: None,
-        };
+        let plan = crate::plan::Plan::of(vec![action]);
         let out = super::render_human_in(&plan, 120);
         assert!(!out.contains("hunter2-plain") && !out.contains("old-plain"), "{out}");
         let size = out.lines().find(|l| l.trim_start().starts_with("size")).expect("the size leaf");

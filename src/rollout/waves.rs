@@ -59,21 +59,7 @@ mod tests {
     }
 
     fn plan(actions: Vec<Action>) -> Plan {
-        Plan {
-            format: "test".into(),
-            fleet: "f".into(),
-            spec_path: "f.yaml".into(),
-            spec_digest: "d".into(),
-            lineage: "l".into(),
-            serial: 1,
-            destroy: false,
-            actions,
-            drift: vec![],
-            unchanged: 0,
-            unknown: vec![],
-            notes: vec![],
-            rollout: None,
-        }
+        Plan::of(actions)
     }
 
     #[test]
