@@ -130,16 +130,33 @@ impl Engine {
         let record = self.store.rollout().await?;
         for (placement, aside) in &record.set_aside {
             let waiting = plan.actions.iter().filter(|a| a.address.placement == *placement).count();
+            let halted = if aside.halted.is_some() {
+                "; it was halted, and its gate is read again when it is brought back"
+            } else {
+                ""
+            };
             notes.push(format!(
                 "placement `{placement}` is set aside (apply --skip-placement, run {}): its {waiting} change(s) below \
-                 wait, and its gate is not read, until `apply --unskip-placement {placement}`",
+                 wait, and its gate is not read, until `apply --unskip-placement {placement}`{halted}",
                 aside.run_id
             ));
         }
+        let ungated = |halt: &crate::state::RolloutHalt| {
+            fleet.rollout.as_ref().is_some_and(|r| {
+                halt.placements.iter().all(|p| r.waves.get(r.wave_of(p)).is_some_and(|w| w.gate.is_none()))
+            })
+        };
         if let Some(halt) = record.halt.as_ref().filter(|_| fleet.rollout.is_none() && mode == Mode::Apply) {
             notes.push(format!(
                 "the rollout halted at wave {} ({}), but this spec has no rollout: `apply` clears the halt and changes \
                  every placement at once",
+                halt.wave,
+                halt.placements.join(", ")
+            ));
+        } else if let Some(halt) = record.halt.as_ref().filter(|h| ungated(h)) {
+            notes.push(format!(
+                "the rollout halted at wave {} ({}), but the spec now puts them in an ungated wave: `apply` clears the \
+                 halt without reading their gate",
                 halt.wave,
                 halt.placements.join(", ")
             ));

@@ -412,3 +412,76 @@ fn a_run_killed_during_a_soak_leaves_its_wave_halted_and_the_next_apply_reads_it
     let gates = of(&events, "gate_read");
     assert!(gates.len() == 1 && gates[0]["placement"] == "sim-aws" && gates[0]["passed"] == false, "{out}");
 }
+
+/// The halt record as state keeps it, edited in place (as time passing, or another run, would).
+fn edit_halt(w: &Workdir, sql_json_edit: &str) {
+    let db = rusqlite::Connection::open(w.path("state.db")).unwrap();
+    db.execute(&format!("UPDATE rollout SET record = {sql_json_edit}"), []).unwrap();
+}
+
+#[test]
+fn a_wave_whose_changes_did_not_finish_is_soaked_whole_before_its_gate_is_read_again() {
+    let w = Workdir::new();
+    let v2 = halted(&w);
+    // As a run killed after the wave's last change, before its soak, leaves it.
+    edit_halt(&w, "json_set(json_remove(record, '$.halt.soakUntilMs'), '$.halt.soakOwed', json('true'))");
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(1), "{out}");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["event"].as_str()).collect();
+    let soaked = kinds.iter().position(|k| *k == "soaking").expect("a soak");
+    let read = kinds.iter().position(|k| *k == "gate_read").expect("a gate read");
+    assert!(soaked < read, "{kinds:?}");
+    assert_eq!(of(&events, "soaking")[0]["soak_ms"], 600, "the whole soak: {out}");
+}
+
+#[test]
+fn a_halted_placement_moved_into_an_ungated_wave_is_said_to_be_cleared() {
+    let w = Workdir::new();
+    let v2 = halted(&w);
+    let ungated = std::fs::read_to_string(&v2)
+        .unwrap()
+        .replace("- { placements: [sim-aws] }", "- { placements: [sim-aws], gate: none }")
+        .replace("scale: { min: 1, max: 10 }", "scale: { min: 1, max: 11 }");
+    std::fs::write(&v2, ungated).unwrap();
+    let (_, plan) = plan_of(&w, &v2);
+    assert!(plan.contains("ungated wave: `apply` clears the halt without reading their gate"), "{plan}");
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    let report = of(&events, "report")[0].to_string();
+    assert!(report.contains("which is not gated: the halt is cleared"), "{report}");
+}
+
+#[test]
+fn a_halted_placement_set_aside_keeps_its_halt_and_brought_back_its_gate_is_read_first() {
+    let w = Workdir::new();
+    let v2 = halted(&w);
+    let (code, _, out) = apply(&w, &v2, Some("sim-aws"), &["--skip-placement", "sim-aws"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, plan) = plan_of(&w, &v2);
+    assert!(plan.contains("it was halted, and its gate is read again when it is brought back"), "{plan}");
+    // Brought back still sick: its gate is read before anything changes, and halts again.
+    let (code, events, out) = apply(&w, &v2, Some("sim-aws"), &["--unskip-placement", "sim-aws"]);
+    assert_eq!(code, Some(1), "{out}");
+    let gates = of(&events, "gate_read");
+    assert!(gates.len() == 1 && gates[0]["placement"] == "sim-aws" && gates[0]["passed"] == false, "{out}");
+    // Only what is set aside can be brought back.
+    let (code, _, out) = apply(&w, &v2, None, &["--unskip-placement", "nope"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("that placement is not set aside"), "{out}");
+}
+
+#[test]
+fn a_destroy_takes_every_placement_and_the_rollout_record_with_it() {
+    let w = Workdir::new();
+    let v2 = halted(&w);
+    let out = tessera(&w).args(["destroy", &v2, "--auto-approve", "--skip-placement", "sim-aws"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("do not apply to it"));
+    assert_eq!(tessera(&w).args(["destroy", &v2, "--auto-approve"]).output().unwrap().status.code(), Some(0));
+    let db = rusqlite::Connection::open(w.path("state.db")).unwrap();
+    let rows: i64 = db.query_row("SELECT COUNT(*) FROM rollout", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 0, "no halt is left on clusters that are gone");
+    // The fleet comes back, wave by wave, with no halt in its way.
+    let (code, _, out) = apply(&w, &v2, None, &[]);
+    assert_eq!(code, Some(0), "{out}");
+}

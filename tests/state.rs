@@ -126,6 +126,7 @@ async fn a_rollout_halt_is_recorded_fenced_and_cleared(s: Arc<dyn StateStore>) {
         run_id: "run-1".into(),
         at: 1,
         soak_until_ms: None,
+        soak_owed: false,
     };
     let old = s.lock("old", "apply", 0).await.unwrap();
     let lease = s.lock("new", "apply", 60).await.unwrap();

@@ -56,6 +56,12 @@ pub enum RolloutError {
     #[error("--skip-placement `{name}`: the spec has no such placement")]
     #[diagnostic(code(tessera::rollout::placement), help("the spec's placements: {known}"))]
     NoSuchPlacement { name: String, known: String },
+    #[error("--unskip-placement `{name}`: that placement is not set aside")]
+    #[diagnostic(code(tessera::rollout::placement), help("set aside now: {known}"))]
+    NotSetAside { name: String, known: String },
+    #[error("a destroy deletes every placement: --skip-placement and --unskip-placement do not apply to it")]
+    #[diagnostic(code(tessera::rollout::destroy))]
+    SetAsideInDestroy,
 }
 
 impl From<VerifyError> for RolloutError {
@@ -79,6 +85,9 @@ pub struct Run<'a> {
 
 /// Applies `plan`, wave by wave when it has a rollout. See the module docs.
 pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<Report, RolloutError> {
+    if plan.destroy {
+        return destroy(plan, r).await;
+    }
     let aside = set_aside(&r, fleet).await?;
     let mut notes = Vec::new();
     let waiting = plan.actions.iter().filter(|a| aside.contains(&a.address.placement)).count();
@@ -111,6 +120,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
     let fleet = fleet.ok_or(RolloutError::NoSpec)?;
     let started = tokio::time::Instant::now();
     let waves = waves::split(plan, rollout);
+    let stop = Stop { plan, waves: &waves, started };
     let mut report =
         Report { steps: Vec::new(), interrupted: false, retries: 0, elapsed: Duration::ZERO, halted: None, notes };
     // A placement set aside is neither changed nor read.
@@ -123,13 +133,24 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         let first_changing = waves.iter().position(|w| !w.plan.actions.is_empty());
         if r.opts.restart_rollout || halted.is_empty() {
             r.store.set_rollout_halt(r.lease, None).await?;
-        } else if !halted.iter().all(|p| Some(rollout.wave_of(p)) == first_changing) {
+        } else if halted.iter().all(|p| Some(rollout.wave_of(p)) == first_changing) {
+            // They run first, in their wave; an ungated wave clears the halt when its changes
+            // succeed, and the run says so.
+            if let Some(w) = first_changing.filter(|&w| rollout.waves.get(w).is_some_and(|w| w.gate.is_none())) {
+                report.notes.push(format!(
+                    "the rollout had halted on {}; the spec now puts them in wave {}, which is not gated: the halt is \
+                     cleared once its changes succeed, without reading their gate",
+                    halted.join(", "),
+                    w + 1
+                ));
+            }
+        } else {
             // The halted placements are read before anything changes, unless they are all in the
             // first wave with changes, which then runs (retrying what failed) and is gated first.
-            if let Some((wave, placements, reason, soak_until)) =
+            if let Some((wave, placements, reason, owed)) =
                 reread(&mut r, fleet, rollout, &halt, &halted, &mut report).await?
             {
-                return halt_here(&r, plan, &waves, 0, wave, &placements, reason, soak_until, report, started).await;
+                return stop.at(&r, 0, Halted { wave, placements, reason, owed }, report).await;
             }
             r.store.set_rollout_halt(r.lease, None).await?;
         }
@@ -154,7 +175,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         // Recorded before anything changes: a run that dies in this wave (SIGKILL, a lost
         // runner) leaves the wave halted, so the next apply reads its gate before going on.
         let pending = format!("the run ended during wave {}'s changes, before its gate was read", wave.number);
-        record_halt(&r, plan, wave.number, &placements, &pending, None).await?;
+        record_halt(&r, plan, wave.number, &placements, &pending, Owed::Whole).await?;
         let opts = ExecOptions {
             wave: Some(wave.number),
             placement_limit: spec_wave.max_parallel.map(|n| n as usize),
@@ -173,7 +194,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         merge(&mut report, done);
         if report.interrupted {
             let reason = format!("interrupted during wave {}'s changes", wave.number);
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, None, report, started).await;
+            return stop.at(&r, i + 1, halted(wave.number, &placements, reason, Owed::Whole), report).await;
         }
         if !report.is_success() {
             let failed: Vec<String> = report
@@ -183,7 +204,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
                 .map(|s| format!("{} {}: {}", s.kind.verb(), s.address, s.status))
                 .collect();
             let reason = format!("{} change(s) did not succeed: {}", failed.len(), failed.join("; "));
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, None, report, started).await;
+            return stop.at(&r, i + 1, halted(wave.number, &placements, reason, Owed::Whole), report).await;
         }
         let Some(gate) = spec_wave.gate else {
             r.store.set_rollout_halt(r.lease, None).await?;
@@ -192,15 +213,14 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         let wait = soak_for(&r, fleet, rollout, &placements);
         let until = now_ms() + wait.as_millis() as u64;
         let pending = format!("the run ended during wave {}'s soak, before its gate was read", wave.number);
-        record_halt(&r, plan, wave.number, &placements, &pending, Some(until)).await?;
+        record_halt(&r, plan, wave.number, &placements, &pending, Owed::Until(until)).await?;
         if !soak(&mut r, wave.number, wait).await {
             let reason = format!("interrupted during wave {}'s soak, before its gate was read", wave.number);
             report.interrupted = true;
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, Some(until), report, started)
-                .await;
+            return stop.at(&r, i + 1, halted(wave.number, &placements, reason, Owed::Until(until)), report).await;
         }
         if let Some(reason) = read_gate(&r, fleet, wave.number, &placements, Some(&gate)).await? {
-            return halt_here(&r, plan, &waves, i + 1, wave.number, &placements, reason, None, report, started).await;
+            return stop.at(&r, i + 1, halted(wave.number, &placements, reason, Owed::Nothing), report).await;
         }
         r.store.set_rollout_halt(r.lease, None).await?;
     }
@@ -209,6 +229,20 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         r.store.set_rollout_halt(r.lease, None).await?;
     }
     report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// A destroy deletes everything, set aside or not, without waves; once everything is gone, so is
+/// what state kept of rollouts (a halt on a cluster that no longer exists could never be read).
+async fn destroy(plan: &Plan, r: Run<'_>) -> Result<Report, RolloutError> {
+    if !r.opts.skip_placements.is_empty() || !r.opts.unskip_placements.is_empty() {
+        return Err(RolloutError::SetAsideInDestroy);
+    }
+    let report =
+        exec::execute(plan, r.store.clone(), r.lease, r.registry.clone(), r.opts, r.events.clone(), r.cancel).await?;
+    if report.is_success() && r.store.resources().await?.is_empty() && !r.store.rollout().await?.is_empty() {
+        r.store.set_rollout(r.lease, &Default::default(), "destroyed: the rollout record is cleared").await?;
+    }
     Ok(report)
 }
 
@@ -224,13 +258,33 @@ async fn set_aside(r: &Run<'_>, fleet: Option<&Fleet>) -> Result<BTreeSet<String
             let names: Vec<&str> = fleet.placements.iter().map(|p| p.name.as_str()).collect();
             return Err(RolloutError::NoSuchPlacement { name: unknown.clone(), known: names.join(", ") });
         }
+        if let Some(unknown) = unskip.iter().find(|p| !record.set_aside.contains_key(*p)) {
+            let known: Vec<&str> = record.set_aside.keys().map(String::as_str).collect();
+            return Err(RolloutError::NotSetAside { name: unknown.clone(), known: known.join(", ") });
+        }
         for p in unskip {
-            record.set_aside.remove(p);
+            // One set aside while halted comes back halted: its gate is read before anything
+            // else changes.
+            if let Some(SetAside { halted: Some(halt), .. }) = record.set_aside.remove(p) {
+                let mut back = record.halt.take().unwrap_or(RolloutHalt { placements: Vec::new(), ..halt.clone() });
+                back.placements.push(p.clone());
+                back.reason = format!("brought back after being set aside while halted: {}", halt.reason);
+                back.soak_owed |= halt.soak_owed;
+                record.halt = Some(back);
+            }
         }
         for p in skip {
+            // A halted placement keeps its halt while it is set aside.
+            let halted = record.halt.as_ref().filter(|h| h.placements.contains(p)).cloned();
+            if let Some(h) = record.halt.as_mut() {
+                h.placements.retain(|q| q != p);
+            }
+            if record.halt.as_ref().is_some_and(|h| h.placements.is_empty()) {
+                record.halt = None;
+            }
             record
                 .set_aside
-                .insert(p.clone(), SetAside { run_id: r.opts.run_id.clone(), at: crate::state::now_secs() });
+                .insert(p.clone(), SetAside { run_id: r.opts.run_id.clone(), at: crate::state::now_secs(), halted });
         }
         let change = format!("set aside: [{}]; brought back: [{}]", skip.join(", "), unskip.join(", "));
         r.store.set_rollout(r.lease, &record, &change).await?;
@@ -265,9 +319,20 @@ fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
-/// What a halt read again found: the wave (as numbered now), its placements, why, and when an
-/// unfinished soak ends.
-type StillHalted = (usize, Vec<String>, String, Option<u64>);
+/// What is owed of a halted wave's soak, for the run that reads its gate again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owed {
+    /// It soaked: the gate can be read at once.
+    Nothing,
+    /// It was soaking: the rest, until this time (unix ms).
+    Until(u64),
+    /// Its changes did not all finish, so it never soaked: the whole soak.
+    Whole,
+}
+
+/// What a halt read again found: the wave (as numbered now), its placements, why, and what is
+/// still owed of its soak.
+type StillHalted = (usize, Vec<String>, String, Owed);
 
 /// A halt recorded by an earlier run, read again: the rest of its soak first, if it was cut
 /// short, then each halted placement's gate as the wave it is in now says (one in an ungated
@@ -281,12 +346,15 @@ async fn reread(
     report: &mut Report,
 ) -> Result<Option<StillHalted>, RolloutError> {
     let first_wave = halted.iter().map(|p| rollout.wave_of(p)).min().unwrap_or_default() + 1;
-    if let Some(until) = halt.soak_until_ms {
-        let left = Duration::from_millis(until.saturating_sub(now_ms()));
-        if !left.is_zero() && !soak(r, first_wave, left).await {
-            report.interrupted = true;
-            return Ok(Some((first_wave, halted.to_vec(), halt.reason.clone(), Some(until))));
-        }
+    let owed = if halt.soak_owed { Owed::Whole } else { halt.soak_until_ms.map_or(Owed::Nothing, Owed::Until) };
+    let left = match owed {
+        Owed::Nothing => Duration::ZERO,
+        Owed::Until(until) => Duration::from_millis(until.saturating_sub(now_ms())),
+        Owed::Whole => soak_for(r, fleet, rollout, halted),
+    };
+    if !left.is_zero() && !soak(r, first_wave, left).await {
+        report.interrupted = true;
+        return Ok(Some((first_wave, halted.to_vec(), halt.reason.clone(), owed)));
     }
     let mut by_wave: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
     for p in halted {
@@ -302,7 +370,7 @@ async fn reread(
             continue;
         };
         if let Some(reason) = read_gate(r, fleet, wave + 1, &placements, Some(&gate)).await? {
-            return Ok(Some((wave + 1, placements, reason, None)));
+            return Ok(Some((wave + 1, placements, reason, Owed::Nothing)));
         }
     }
     Ok(None)
@@ -333,15 +401,15 @@ async fn read_gate(
     Ok((!failed.is_empty()).then(|| failed.join("; ")))
 }
 
-/// Records that the rollout stands halted at `wave` (`soak_until`: when its soak ends, unix ms).
-/// The reason is kept printable: it may quote what a cluster said (an alert's name).
+/// Records that the rollout stands halted at `wave`, and what is owed of its soak. The reason is
+/// kept printable: it may quote what a cluster said (an alert's name).
 async fn record_halt(
     r: &Run<'_>,
     plan: &Plan,
     wave: usize,
     placements: &[String],
     reason: &str,
-    soak_until: Option<u64>,
+    owed: Owed,
 ) -> Result<String, RolloutError> {
     let reason = crate::spec::printable(reason, 2_000);
     let halt = RolloutHalt {
@@ -351,41 +419,58 @@ async fn record_halt(
         spec_digest: plan.spec_digest.clone(),
         run_id: r.opts.run_id.clone(),
         at: crate::state::now_secs(),
-        soak_until_ms: soak_until,
+        soak_until_ms: match owed {
+            Owed::Until(until) => Some(until),
+            _ => None,
+        },
+        soak_owed: owed == Owed::Whole,
     };
     r.store.set_rollout_halt(r.lease, Some(&halt)).await?;
     Ok(reason)
 }
 
-/// Records the halt, reports every later wave's actions as not started, and ends the run.
-#[allow(clippy::too_many_arguments)]
-async fn halt_here(
-    r: &Run<'_>,
-    plan: &Plan,
-    waves: &[waves::WavePlan],
-    from: usize,
+/// Where a run's rollout stops, and why.
+struct Halted {
     wave: usize,
-    placements: &[String],
+    placements: Vec<String>,
     reason: String,
-    soak_until: Option<u64>,
-    mut report: Report,
+    owed: Owed,
+}
+
+fn halted(wave: usize, placements: &[String], reason: String, owed: Owed) -> Halted {
+    Halted { wave, placements: placements.to_vec(), reason, owed }
+}
+
+/// What ending a run at a halt needs of the run: its plan, its waves, when it started.
+struct Stop<'a> {
+    plan: &'a Plan,
+    waves: &'a [waves::WavePlan],
     started: tokio::time::Instant,
-) -> Result<Report, RolloutError> {
-    let reason = record_halt(r, plan, wave, placements, &reason, soak_until).await?;
-    r.events.emit(&Event::RolloutHalted { wave, reason: reason.clone() });
-    for later in waves.iter().skip(from) {
-        for a in &later.plan.actions {
-            report.steps.push(StepReport {
-                address: a.address.to_string(),
-                kind: step_kind(a.kind),
-                status: StepStatus::NotStarted,
-                retries: 0,
-            });
+}
+
+impl Stop<'_> {
+    /// Records the halt, reports every action of the waves from `from` on as not started, and
+    /// ends the run.
+    async fn at(&self, r: &Run<'_>, from: usize, h: Halted, mut report: Report) -> Result<Report, RolloutError> {
+        let Halted { wave, placements, reason, owed } = h;
+        let (plan, waves, started) = (self.plan, self.waves, self.started);
+        let placements = &placements;
+        let reason = record_halt(r, plan, wave, placements, &reason, owed).await?;
+        r.events.emit(&Event::RolloutHalted { wave, reason: reason.clone() });
+        for later in waves.iter().skip(from) {
+            for a in &later.plan.actions {
+                report.steps.push(StepReport {
+                    address: a.address.to_string(),
+                    kind: step_kind(a.kind),
+                    status: StepStatus::NotStarted,
+                    retries: 0,
+                });
+            }
         }
+        report.halted = Some(format!("rollout halted at wave {wave}: {reason}"));
+        report.elapsed = started.elapsed();
+        Ok(report)
     }
-    report.halted = Some(format!("rollout halted at wave {wave}: {reason}"));
-    report.elapsed = started.elapsed();
-    Ok(report)
 }
 
 fn step_kind(kind: ActionKind) -> StepKind {

@@ -168,6 +168,10 @@ pub struct RolloutHalt {
     /// out the rest before reading the gate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soak_until_ms: Option<u64>,
+    /// Its changes did not all finish, so it never soaked: the next apply soaks it whole before
+    /// reading its gate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub soak_owed: bool,
 }
 
 /// A placement set aside by `apply --skip-placement`: its changes wait, its gate is not read,
@@ -177,6 +181,9 @@ pub struct RolloutHalt {
 pub struct SetAside {
     pub run_id: String,
     pub at: u64,
+    /// The halt it was under when set aside: it comes back with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halted: Option<RolloutHalt>,
 }
 
 /// What state keeps of rollouts between runs: where the last one halted, and the placements set
