@@ -103,7 +103,7 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
     };
     let halt = r.store.rollout_halt().await?;
     let Some(rollout) = &plan.rollout else {
-        if let Some(h) = halt.filter(|_| !plan.destroy) {
+        if let Some(h) = halt {
             r.store.set_rollout_halt(r.lease, None).await?;
             notes.push(format!(
                 "the spec has no rollout any more: the halt at wave {} ({}) was cleared, and every placement changes at once",
@@ -147,10 +147,8 @@ pub async fn run(plan: &Plan, fleet: Option<&Fleet>, mut r: Run<'_>) -> Result<R
         } else {
             // The halted placements are read before anything changes, unless they are all in the
             // first wave with changes, which then runs (retrying what failed) and is gated first.
-            if let Some((wave, placements, reason, owed)) =
-                reread(&mut r, fleet, rollout, &halt, &halted, &mut report).await?
-            {
-                return stop.at(&r, 0, Halted { wave, placements, reason, owed }, report).await;
+            if let Some(still) = reread(&mut r, fleet, rollout, &halt, &halted, &mut report).await? {
+                return stop.at(&r, 0, still, report).await;
             }
             r.store.set_rollout_halt(r.lease, None).await?;
         }
@@ -330,10 +328,6 @@ enum Owed {
     Whole,
 }
 
-/// What a halt read again found: the wave (as numbered now), its placements, why, and what is
-/// still owed of its soak.
-type StillHalted = (usize, Vec<String>, String, Owed);
-
 /// A halt recorded by an earlier run, read again: the rest of its soak first, if it was cut
 /// short, then each halted placement's gate as the wave it is in now says (one in an ungated
 /// wave is not read, and the run says so). `Some` when it does not pass.
@@ -344,7 +338,7 @@ async fn reread(
     halt: &RolloutHalt,
     halted: &[String],
     report: &mut Report,
-) -> Result<Option<StillHalted>, RolloutError> {
+) -> Result<Option<Halted>, RolloutError> {
     let first_wave = halted.iter().map(|p| rollout.wave_of(p)).min().unwrap_or_default() + 1;
     let owed = if halt.soak_owed { Owed::Whole } else { halt.soak_until_ms.map_or(Owed::Nothing, Owed::Until) };
     let left = match owed {
@@ -354,7 +348,7 @@ async fn reread(
     };
     if !left.is_zero() && !soak(r, first_wave, left).await {
         report.interrupted = true;
-        return Ok(Some((first_wave, halted.to_vec(), halt.reason.clone(), owed)));
+        return Ok(Some(self::halted(first_wave, halted, halt.reason.clone(), owed)));
     }
     let mut by_wave: std::collections::BTreeMap<usize, Vec<String>> = Default::default();
     for p in halted {
@@ -370,7 +364,7 @@ async fn reread(
             continue;
         };
         if let Some(reason) = read_gate(r, fleet, wave + 1, &placements, Some(&gate)).await? {
-            return Ok(Some((wave + 1, placements, reason, Owed::Nothing)));
+            return Ok(Some(Halted { wave: wave + 1, placements, reason, owed: Owed::Nothing }));
         }
     }
     Ok(None)
@@ -429,7 +423,8 @@ async fn record_halt(
     Ok(reason)
 }
 
-/// Where a run's rollout stops, and why.
+/// Where a run's rollout stops (the wave as numbered now), why, and what is still owed of its
+/// soak.
 struct Halted {
     wave: usize,
     placements: Vec<String>,
